@@ -1,0 +1,83 @@
+"""Local-filesystem blob store under the data directory.
+
+Keys always start with a hash of the owner, so one user's blobs can never be
+addressed through another user's key. Writes go to a temporary file that is
+renamed into place on commit, so a reader never sees a partial blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+
+def owner_prefix(owner: str) -> str:
+    """A filesystem-safe, fixed-length directory name for an owner."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:32]
+
+
+class BlobWriter:
+    """An open, uncommitted blob; `commit` publishes it, `abort` removes it."""
+
+    def __init__(self, final_path: Path) -> None:
+        self._final = final_path
+        self._tmp = final_path.with_name(f".{final_path.name}.{uuid.uuid4().hex}.part")
+        self._final.parent.mkdir(parents=True, exist_ok=True)
+        self._file: BinaryIO = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self._sha = hashlib.sha256()
+        self.size_bytes = 0
+
+    async def write(self, data: bytes) -> None:
+        """Append `data`; file I/O runs off the event loop."""
+        self._sha.update(data)
+        self.size_bytes += len(data)
+        await asyncio.to_thread(self._file.write, data)
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of everything written so far."""
+        return self._sha.hexdigest()
+
+    async def commit(self) -> None:
+        """Flush, fsync and rename the blob into place."""
+        def _finish() -> None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._tmp, self._final)
+        await asyncio.to_thread(_finish)
+
+    def abort(self) -> None:
+        """Drop the partial blob."""
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class BlobStore:
+    """Blobs as files below `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def media_key(self, owner: str, media_id: uuid.UUID) -> str:
+        """Key of an uploaded media file."""
+        return f"{owner_prefix(owner)}/media/{media_id}"
+
+    def path(self, key: str) -> Path:
+        """Filesystem path of a key; refuses keys that escape the root."""
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"blob key escapes the store: {key!r}")
+        return path
+
+    def open_writer(self, key: str) -> BlobWriter:
+        """Start writing a new blob at `key`."""
+        return BlobWriter(self.path(key))
+
+    def delete(self, key: str) -> None:
+        """Remove a blob if present."""
+        self.path(key).unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""The `reelscribe` command line."""

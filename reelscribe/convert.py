@@ -1,0 +1,112 @@
+"""Database rows to protobuf messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from reelscribe import names, states
+from reelscribe.v1 import job_pb2, transcript_service_pb2
+
+Row = Mapping[str, Any]
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    """A protobuf Timestamp, or None for a missing time."""
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def job_to_pb(row: Row) -> job_pb2.Job:
+    """A `Job` message from a `jobs` row."""
+    opts = row["options"] or {}
+    job = job_pb2.Job(
+        name=names.job_name(row["id"]),
+        options=job_pb2.JobOptions(
+            language=opts.get("language", ""),
+            model=opts.get("model", ""),
+            disable_word_timestamps=bool(opts.get("disable_word_timestamps", False)),
+            skip_cache=bool(opts.get("skip_cache", False)),
+            callback_uri=opts.get("callback_uri", ""),
+            highlight_count=int(opts.get("highlight_count", 0)),
+            translate_to=opts.get("translate_to", ""),
+        ),
+        state=states.state_to_pb(row["state"]),
+        stage=states.stage_to_pb(row["stage"]),
+        progress=float(row["progress"]),
+        message=row["message"],
+        last_event_seq=int(row["last_event_seq"]),
+        owner=row["owner"],
+        cache_hit=bool(row["cache_hit"]),
+        attempts=int(row["attempts"]),
+        labels=dict(row["labels"] or {}),
+    )
+    if row["media_id"] is not None:
+        job.media = names.media_name(row["media_id"])
+    elif row["source_uri"]:
+        job.source_uri = row["source_uri"]
+    if row["parent_id"] is not None:
+        job.parent = names.job_name(row["parent_id"])
+    if row["error_reason"]:
+        job.error.CopyFrom(job_pb2.JobError(
+            reason=row["error_reason"], message=row["error_message"] or "",
+            stage=states.stage_to_pb(row["error_stage"] or row["stage"]),
+        ))
+    for field, column in (("create_time", "create_time"), ("update_time", "update_time"),
+                          ("start_time", "start_time"), ("end_time", "end_time")):
+        ts = timestamp(row[column])
+        if ts is not None:
+            getattr(job, field).CopyFrom(ts)
+    if row["media_duration_s"] is not None:
+        job.media_duration.CopyFrom(duration_pb2.Duration(
+            seconds=int(row["media_duration_s"]),
+            nanos=int((row["media_duration_s"] % 1) * 1e9),
+        ))
+    return job
+
+
+def media_to_pb(row: Row) -> job_pb2.Media:
+    """A `Media` message from a `media` row."""
+    media = job_pb2.Media(name=names.media_name(row["id"]), filename=row["filename"],
+                          size_bytes=row["size_bytes"], sha256=row["sha256"])
+    ts = timestamp(row["create_time"])
+    if ts is not None:
+        media.create_time.CopyFrom(ts)
+    return media
+
+
+def transcript_to_pb(
+    row: Row, segments: list[Row], words: list[Row] | None
+) -> transcript_service_pb2.Transcript:
+    """A `Transcript` from its row, its segments and (optionally) its words."""
+    by_segment: dict[int, list[Row]] = {}
+    for word in words or []:
+        by_segment.setdefault(word["segment_idx"], []).append(word)
+    transcript = transcript_service_pb2.Transcript(
+        name=names.transcript_name(row["job_id"]),
+        language=row["language"],
+        language_probability=row["language_probability"],
+        duration_seconds=row["duration_s"],
+        text=row["text"],
+        model=row["model"],
+    )
+    ts = timestamp(row["create_time"])
+    if ts is not None:
+        transcript.create_time.CopyFrom(ts)
+    for seg in segments:
+        transcript.segments.append(transcript_service_pb2.Segment(
+            index=seg["idx"], start_seconds=seg["start_s"], end_seconds=seg["end_s"],
+            text=seg["text"], confidence=seg["confidence"],
+            low_confidence=seg["low_confidence"],
+            suspected_hallucination=seg["suspected_hallucination"],
+            words=[transcript_service_pb2.Word(
+                start_seconds=w["start_s"], end_seconds=w["end_s"], text=w["text"],
+                probability=w["probability"]) for w in by_segment.get(seg["idx"], [])],
+        ))
+    return transcript

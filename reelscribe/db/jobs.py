@@ -1,0 +1,113 @@
+"""Queries on the `jobs` table. Every read is scoped to an owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from reelscribe import events, states
+from reelscribe.v1 import job_pb2
+
+
+async def get_job(
+    conn: asyncpg.Connection, job_id: uuid.UUID, *, owner: str | None
+) -> asyncpg.Record | None:
+    """The job, if it exists and belongs to `owner` (None: any owner, for admins)."""
+    if owner is None:
+        return await conn.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+    return await conn.fetchrow("SELECT * FROM jobs WHERE id = $1 AND owner = $2", job_id, owner)
+
+
+async def find_by_request_id(
+    conn: asyncpg.Connection, owner: str, request_id: str
+) -> asyncpg.Record | None:
+    """The job an earlier `CreateJob` with this request id created."""
+    return await conn.fetchrow(
+        "SELECT * FROM jobs WHERE owner = $1 AND request_id = $2", owner, request_id
+    )
+
+
+async def insert_job(
+    conn: asyncpg.Connection,
+    *,
+    owner: str,
+    request_id: str | None,
+    request_hash: str,
+    media_id: uuid.UUID | None,
+    source_uri: str | None,
+    parent_id: uuid.UUID | None,
+    options: dict[str, Any],
+    labels: dict[str, str],
+) -> tuple[asyncpg.Record, events.RecordedEvent] | None:
+    """Insert a QUEUED job and its first event.
+
+    Returns None when another call with the same (owner, request_id) won the
+    race; the caller then reads that job instead.
+    """
+    job_id = uuid.uuid4()
+    async with conn.transaction():
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO jobs (id, owner, request_id, request_hash, media_id, source_uri,
+                              parent_id, options, labels, state, stage, message)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 'QUEUED', 'queued')
+            ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
+            RETURNING id
+            """,
+            job_id, owner, request_id, request_hash, media_id, source_uri, parent_id,
+            options, labels,
+        )
+        if inserted is None:
+            return None
+        recorded = await events.append_event(
+            conn, job_id, kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED, message="queued"
+        )
+        assert recorded is not None
+        row = await conn.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+    assert row is not None
+    return row, recorded
+
+
+async def delete_job(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """Remove a job row (events and transcript cascade)."""
+    await conn.execute("DELETE FROM jobs WHERE id = $1", job_id)
+
+
+async def list_jobs(
+    conn: asyncpg.Connection,
+    *,
+    owner: str | None,
+    job_states: Sequence[str],
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[asyncpg.Record]:
+    """A page of jobs, newest first, continuing after the keyset `after`."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if owner is not None:
+        args.append(owner)
+        clauses.append(f"owner = ${len(args)}")
+    if job_states:
+        args.append(list(job_states))
+        clauses.append(f"state = ANY(${len(args)}::text[])")
+    if after is not None:
+        args.extend(after)
+        clauses.append(f"(create_time, id) < (${len(args) - 1}, ${len(args)})")
+    args.append(limit)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return await conn.fetch(
+        f"SELECT * FROM jobs {where} ORDER BY create_time DESC, id DESC LIMIT ${len(args)}",
+        *args,
+    )
+
+
+async def active_jobs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Jobs that are queued or running, oldest first."""
+    return await conn.fetch(
+        "SELECT * FROM jobs WHERE state = ANY($1::text[]) ORDER BY create_time",
+        list(states.ACTIVE),
+    )

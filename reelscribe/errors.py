@@ -1,0 +1,139 @@
+"""Domain exceptions.
+
+Domain code raises these; the server's error interceptor is the one place that
+turns them into gRPC statuses with `google.rpc` details. Each carries a
+machine-readable `reason` (the `ErrorInfo.reason`) and a message that is safe
+to show to the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One invalid request field (becomes a `google.rpc.BadRequest` entry)."""
+
+    field: str
+    description: str
+
+
+class ReelscribeError(Exception):
+    """Base of every error that is meant to reach a caller."""
+
+    reason: str = "INTERNAL"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class InvalidArgument(ReelscribeError):
+    """The request is malformed; `violations` says which fields."""
+
+    reason = "INVALID_ARGUMENT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        violations: list[FieldViolation] | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.violations = violations or []
+
+    @classmethod
+    def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:
+        """An error about exactly one field."""
+        return cls(f"{field}: {description}", reason=reason,
+                   violations=[FieldViolation(field, description)])
+
+
+class NotFound(ReelscribeError):
+    """The resource does not exist or is not visible to the caller."""
+
+    reason = "NOT_FOUND"
+
+
+class OutOfRange(ReelscribeError):
+    """A position (offset, sequence number) lies outside what exists."""
+
+    reason = "OUT_OF_RANGE"
+
+
+class AlreadyExists(ReelscribeError):
+    """A resource with that identity exists already."""
+
+    reason = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(ReelscribeError):
+    """The system is not in a state that allows the operation."""
+
+    reason = "FAILED_PRECONDITION"
+
+
+class Unauthenticated(ReelscribeError):
+    """No valid credentials."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(ReelscribeError):
+    """Valid credentials without the needed permission."""
+
+    reason = "PERMISSION_DENIED"
+
+
+@dataclass(frozen=True)
+class QuotaViolation:
+    """One exceeded quota (becomes a `google.rpc.QuotaFailure` entry)."""
+
+    subject: str
+    description: str
+
+
+class ResourceExhausted(ReelscribeError):
+    """A size, quota or rate limit was exceeded."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        quota_violations: list[QuotaViolation] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.quota_violations = quota_violations or []
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(ReelscribeError):
+    """A dependency (database, broker) is unreachable; retrying may help."""
+
+    reason = "UNAVAILABLE"
+
+
+class Unimplemented(ReelscribeError):
+    """The operation is part of the contract but not built yet."""
+
+    reason = "NOT_IMPLEMENTED"
+
+
+@dataclass(frozen=True)
+class MediaError(Exception):
+    """Media that cannot be processed; the job fails with this reason."""
+
+    reason: str
+    message: str
+    details: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"

@@ -1,0 +1,85 @@
+"""Probing and decoding media with PyAV (FFmpeg's libraries, no binary needed)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from reelscribe.errors import MediaError
+
+#: Whisper's native rate.
+SAMPLE_RATE_HZ = 16_000
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a probe found."""
+
+    format_name: str
+    duration_s: float
+    audio_codec: str
+    has_video: bool
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise MediaError("MEDIA_MISSING", "the media file is not in the blob store")
+    if os.path.getsize(path) == 0:
+        raise MediaError("EMPTY_FILE", "the file is empty (0 bytes)")
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except (av.error.InvalidDataError, av.error.ValueError, UnicodeDecodeError) as exc:
+        raise MediaError("NOT_MEDIA", "the file is not a media file FFmpeg can read") from exc
+    except av.error.FFmpegError as exc:
+        raise MediaError("NOT_MEDIA", f"FFmpeg cannot open the file: {exc.strerror}") from exc
+
+
+def probe(path: Path) -> MediaInfo:
+    """Container format, duration and streams; MediaError if unusable."""
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError("NO_AUDIO_STREAM", "the file has no audio stream")
+        audio = container.streams.audio[0]
+        duration_s = 0.0
+        if container.duration is not None:
+            duration_s = container.duration / av.time_base
+        elif audio.duration is not None and audio.time_base is not None:
+            duration_s = float(audio.duration * audio.time_base)
+        return MediaInfo(
+            format_name=container.format.name,
+            duration_s=duration_s,
+            audio_codec=audio.codec_context.name,
+            has_video=bool(container.streams.video),
+        )
+
+
+def decode_audio(path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> npt.NDArray[np.float32]:
+    """The first audio stream as mono float32 samples at `sample_rate_hz`.
+
+    A file that breaks off part-way (truncated download) yields the audio
+    before the break; one that yields nothing at all is a MediaError.
+    """
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
+    pieces: list[npt.NDArray[np.float32]] = []
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError("NO_AUDIO_STREAM", "the file has no audio stream")
+        stream = container.streams.audio[0]
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    pieces.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError:
+            # Corrupt or truncated data: keep what decoded cleanly before it.
+            if not pieces:
+                raise MediaError("DECODE_FAILED", "the audio stream could not be decoded") from None
+        for out in resampler.resample(None):
+            pieces.append(out.to_ndarray().reshape(-1))
+    if not pieces:
+        raise MediaError("NO_AUDIO", "the audio stream contains no samples")
+    return np.concatenate(pieces).astype(np.float32, copy=False)

@@ -1,0 +1,53 @@
+"""Resource names (AIP-122): `jobs/{job}`, `media/{media}`, `jobs/{job}/transcript`."""
+
+from __future__ import annotations
+
+import uuid
+
+from reelscribe.errors import InvalidArgument
+
+
+def _parse_id(value: str, field: str, collection: str) -> uuid.UUID:
+    prefix = f"{collection}/"
+    if not value:
+        raise InvalidArgument.field(field, f"required; expected `{collection}/{{id}}`")
+    if not value.startswith(prefix):
+        raise InvalidArgument.field(field, f"expected `{collection}/{{id}}`, got {value[:80]!r}")
+    raw = value[len(prefix):]
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise InvalidArgument.field(field, f"malformed id {raw[:80]!r} in {collection} name") from exc
+
+
+def job_name(job_id: uuid.UUID) -> str:
+    """`jobs/{id}`."""
+    return f"jobs/{job_id}"
+
+
+def parse_job_name(value: str, field: str = "name") -> uuid.UUID:
+    """The id in `jobs/{id}`; INVALID_ARGUMENT when malformed."""
+    return _parse_id(value, field, "jobs")
+
+
+def media_name(media_id: uuid.UUID) -> str:
+    """`media/{id}`."""
+    return f"media/{media_id}"
+
+
+def parse_media_name(value: str, field: str = "media") -> uuid.UUID:
+    """The id in `media/{id}`; INVALID_ARGUMENT when malformed."""
+    return _parse_id(value, field, "media")
+
+
+def transcript_name(job_id: uuid.UUID) -> str:
+    """`jobs/{id}/transcript`."""
+    return f"jobs/{job_id}/transcript"
+
+
+def parse_transcript_name(value: str, field: str = "name") -> uuid.UUID:
+    """The job id in `jobs/{id}/transcript` (or plain `jobs/{id}`)."""
+    suffix = "/transcript"
+    if value.endswith(suffix):
+        value = value[: -len(suffix)]
+    return parse_job_name(value, field)

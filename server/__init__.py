@@ -1,0 +1,1 @@
+"""The Reelscribe gRPC server (grpc.aio): services, interceptors and the app."""

@@ -1,0 +1,120 @@
+"""Fan-out of job events from Redis to the watchers in this server process.
+
+One pattern subscription per process (not one per watcher) keeps Redis load
+flat however many streams are open. Each watcher gets a bounded queue; a
+watcher that falls behind is flagged as overflowed and catches up from the
+Postgres log instead of making server memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+import structlog
+
+from reelscribe import events
+
+log = structlog.get_logger(__name__)
+
+_JOB_PATTERN = events.job_channel(uuid.UUID(int=0)).rsplit(":", 1)[0] + ":*"
+
+
+@dataclass(eq=False)  # identity-hashed: each watcher is distinct
+class Subscription:
+    """One watcher's view of a job's live events."""
+
+    job_id: uuid.UUID
+    queue: asyncio.Queue[bytes]
+    #: Set when events were dropped because the queue was full.
+    overflowed: bool = False
+    #: Set whenever the Redis connection was re-established (events may be lost).
+    reconnected: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class EventHub:
+    """Routes Redis-published job events to in-process subscriptions."""
+
+    def __init__(self, redis: aioredis.Redis, *, buffer_events: int) -> None:
+        self._redis = redis
+        self._buffer_events = buffer_events
+        self._subs: dict[uuid.UUID, set[Subscription]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start the reader task."""
+        self._task = asyncio.create_task(self._run(), name="event-hub")
+
+    async def stop(self) -> None:
+        """Stop the reader task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, job_id: uuid.UUID) -> AsyncIterator[Subscription]:
+        """Receive live events of `job_id` for the duration of the block."""
+        sub = Subscription(job_id=job_id, queue=asyncio.Queue(maxsize=self._buffer_events))
+        self._subs.setdefault(job_id, set()).add(sub)
+        try:
+            yield sub
+        finally:
+            subs = self._subs.get(job_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[job_id]
+
+    @property
+    def subscription_count(self) -> int:
+        """Number of live subscriptions (for metrics and tests)."""
+        return sum(len(s) for s in self._subs.values())
+
+    def _dispatch(self, channel: str, payload: bytes) -> None:
+        try:
+            job_id = uuid.UUID(channel.rsplit(":", 1)[1])
+        except (ValueError, IndexError):
+            return
+        for sub in self._subs.get(job_id, ()):
+            try:
+                sub.queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                sub.overflowed = True
+
+    async def _run(self) -> None:
+        backoff_s = 0.1
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(_JOB_PATTERN)
+                self.connected.set()
+                # Anything published while we were disconnected is lost: tell
+                # every watcher to re-read the log.
+                for subs in self._subs.values():
+                    for sub in subs:
+                        sub.reconnected.set()
+                backoff_s = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is None or message.get("type") != "pmessage":
+                        continue
+                    channel = message["channel"]
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    self._dispatch(channel, message["data"])
+            except asyncio.CancelledError:
+                await pubsub.aclose()
+                raise
+            except Exception as exc:
+                self.connected.clear()
+                log.warning("event hub lost redis; reconnecting", error=repr(exc))
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 5.0)

@@ -1,0 +1,394 @@
+"""JobService: uploads, job lifecycle and progress streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import grpc
+import structlog
+
+from reelscribe import convert, events, names, queue, states
+from reelscribe.db import jobs as jobs_db
+from reelscribe.db import media as media_db
+from reelscribe.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+    Unimplemented,
+)
+from reelscribe.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
+from server import pagination
+from server.context import current_principal
+from server.deps import Deps
+from server.services import validation
+
+log = structlog.get_logger(__name__)
+
+_MAX_FILENAME = 255
+
+
+class JobService(job_service_pb2_grpc.JobServiceServicer):
+    """Implements `reelscribe.v1.JobService`."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    # -- uploads -----------------------------------------------------------
+
+    async def UploadMedia(
+        self,
+        request_iterator: AsyncIterator[job_service_pb2.UploadMediaRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> job_service_pb2.UploadMediaResponse:
+        owner = current_principal().subject
+        settings = self._deps.settings
+        try:
+            first = await anext(request_iterator)
+        except StopAsyncIteration:
+            raise InvalidArgument.field("header", "the stream is empty; send a header first") from None
+        if first.WhichOneof("data") != "header":
+            raise InvalidArgument.field("header", "the first message must carry the header")
+        header = first.header
+        violations: list[FieldViolation] = validation.sha256(header.sha256, "header.sha256")
+        if not header.filename or len(header.filename) > _MAX_FILENAME:
+            violations.append(FieldViolation("header.filename", "1-255 characters"))
+        if header.size_bytes <= 0:
+            violations.append(FieldViolation("header.size_bytes", "the file is empty (0 bytes)"))
+        if header.upload_id or header.offset_bytes:
+            # The contract reserves these for resumable uploads.
+            raise Unimplemented("resumable uploads (upload_id, offset_bytes) are not built yet")
+        validation.check(violations)
+        if header.size_bytes > settings.max_upload_bytes:
+            raise ResourceExhausted(
+                f"file of {header.size_bytes} bytes exceeds the upload limit of "
+                f"{settings.max_upload_bytes} bytes", reason="UPLOAD_TOO_LARGE")
+
+        media_id = uuid.uuid4()
+        key = self._deps.blobs.media_key(owner, media_id)
+        writer = self._deps.blobs.open_writer(key)
+        committed = False
+        try:
+            async for message in request_iterator:
+                if message.WhichOneof("data") != "chunk":
+                    raise InvalidArgument.field("chunk", "only the first message may be a header")
+                chunk = message.chunk
+                if len(chunk) > settings.max_chunk_bytes:
+                    raise InvalidArgument.field(
+                        "chunk", f"chunks are at most {settings.max_chunk_bytes} bytes")
+                if writer.size_bytes + len(chunk) > header.size_bytes:
+                    raise InvalidArgument.field(
+                        "chunk", f"more data than the declared {header.size_bytes} bytes")
+                await writer.write(chunk)
+            if writer.size_bytes != header.size_bytes:
+                raise InvalidArgument.field(
+                    "header.size_bytes",
+                    f"received {writer.size_bytes} bytes, header declared {header.size_bytes}",
+                    reason="SIZE_MISMATCH")
+            if header.sha256 and writer.sha256 != header.sha256:
+                raise InvalidArgument.field("header.sha256", "content does not match the sha256",
+                                            reason="SHA256_MISMATCH")
+            await writer.commit()
+            committed = True
+            async with self._deps.pool.acquire() as conn:
+                row = await media_db.insert_media(
+                    conn, media_id=media_id, owner=owner, filename=header.filename,
+                    size_bytes=writer.size_bytes, sha256=writer.sha256, blob_key=key)
+        except BaseException:
+            if committed:
+                self._deps.blobs.delete(key)
+            else:
+                writer.abort()
+            raise
+        log.info("media uploaded", media=names.media_name(media_id), size_bytes=row["size_bytes"])
+        return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(row))
+
+    async def GetUpload(
+        self, request: job_service_pb2.GetUploadRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.GetUploadResponse:
+        raise Unimplemented("GetUpload: resumable uploads are not built yet")
+
+    # -- jobs ----------------------------------------------------------------
+
+    async def CreateJob(
+        self, request: job_service_pb2.CreateJobRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.CreateJobResponse:
+        owner = current_principal().subject
+        settings = self._deps.settings
+        violations = validation.request_id(request.request_id, "request_id")
+        violations += validation.language(request.options.language, "options.language")
+        violations += validation.labels(dict(request.labels), "labels")
+        model = request.options.model or settings.whisper_model_name
+        if model != settings.whisper_model_name:
+            violations.append(FieldViolation(
+                "options.model", f"unknown model {model[:40]!r}; available: "
+                f"{settings.whisper_model_name}"))
+        elif model.endswith(".en") and request.options.language not in ("", "en"):
+            violations.append(FieldViolation(
+                "options.language", f"model {model} transcribes English only"))
+        validation.check(violations)
+        self._refuse_unbuilt_options(request)
+
+        source = request.WhichOneof("source")
+        media_id: uuid.UUID | None = None
+        if source == "media":
+            media_id = names.parse_media_name(request.media, "media")
+        elif source == "source_uri":
+            raise Unimplemented("URL sources (source_uri) are not built yet; upload the file")
+        elif source == "parent":
+            raise Unimplemented("derived jobs (parent) are not built yet")
+        else:
+            raise InvalidArgument.field("source", "set `media` (from UploadMedia)")
+
+        # The fingerprint of everything but the idempotency key decides whether
+        # a repeated request_id is a retry (same job) or a conflict.
+        fingerprint_msg = job_service_pb2.CreateJobRequest()
+        fingerprint_msg.CopyFrom(request)
+        fingerprint_msg.request_id = ""
+        request_hash = hashlib.sha256(fingerprint_msg.SerializeToString(deterministic=True)).hexdigest()
+
+        async with self._deps.pool.acquire() as conn:
+            if request.request_id:
+                existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
+                if existing is not None:
+                    return self._replayed(existing, request_hash)
+            if await media_db.get_media(conn, media_id, owner=owner) is None:
+                raise NotFound(f"{request.media} not found", reason="MEDIA_NOT_FOUND")
+            options = {"language": request.options.language, "model": model,
+                       "disable_word_timestamps": request.options.disable_word_timestamps,
+                       "skip_cache": request.options.skip_cache}
+            created = await jobs_db.insert_job(
+                conn, owner=owner, request_id=request.request_id or None,
+                request_hash=request_hash, media_id=media_id, source_uri=None, parent_id=None,
+                options=options, labels=dict(request.labels))
+            if created is None:  # a concurrent retry with the same request_id won
+                existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
+                assert existing is not None
+                return self._replayed(existing, request_hash)
+            row, recorded = created
+            try:
+                await self._deps.queue.enqueue(queue.TRANSCRIBE_JOB, row["id"])
+            except Exception as exc:
+                # Without a queued message the job would never run: undo it so a
+                # retry with the same request_id starts cleanly.
+                await jobs_db.delete_job(conn, row["id"])
+                raise Unavailable("the work queue is unavailable; retry shortly") from exc
+        await self._publish(recorded)
+        log.info("job created", job=names.job_name(row["id"]))
+        return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
+
+    @staticmethod
+    def _refuse_unbuilt_options(request: job_service_pb2.CreateJobRequest) -> None:
+        opts = request.options
+        if opts.extra_stages:
+            raise Unimplemented("options.extra_stages: analysis, highlights, translation and "
+                                "romanization stages are not built yet")
+        if opts.callback_uri:
+            raise Unimplemented("options.callback_uri: webhooks are not built yet")
+        if opts.highlight_count or opts.translate_to:
+            raise Unimplemented("options.highlight_count/translate_to are not built yet")
+
+    @staticmethod
+    def _replayed(row: asyncpg.Record, request_hash: str) -> job_service_pb2.CreateJobResponse:
+        if row["request_hash"] != request_hash:
+            raise AlreadyExists("request_id was already used for a different request",
+                                reason="REQUEST_ID_REUSED")
+        return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
+
+    async def _load(self, name: str) -> asyncpg.Record:
+        job_id = names.parse_job_name(name)
+        principal = current_principal()
+        async with self._deps.pool.acquire() as conn:
+            row = await jobs_db.get_job(conn, job_id,
+                                        owner=None if principal.is_admin else principal.subject)
+        if row is None:
+            # The same answer whether the job is missing or someone else's.
+            raise NotFound(f"{name} not found", reason="JOB_NOT_FOUND")
+        return row
+
+    async def GetJob(
+        self, request: job_service_pb2.GetJobRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.GetJobResponse:
+        row = await self._load(request.name)
+        return job_service_pb2.GetJobResponse(job=convert.job_to_pb(row))
+
+    async def ListJobs(
+        self, request: job_service_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.ListJobsResponse:
+        principal = current_principal()
+        if request.all_users and not principal.is_admin:
+            raise PermissionDenied("all_users needs the admin role", reason="ADMIN_ONLY")
+        size = pagination.page_size(request.page_size)
+        try:
+            job_states = sorted({states.state_from_pb(s) for s in request.states})
+        except ValueError as exc:
+            raise InvalidArgument.field("states", "unknown or unspecified state") from exc
+        query = f"{sorted(job_states)}|{request.all_users}"
+        after = pagination.decode(request.page_token, query=query)
+        async with self._deps.pool.acquire() as conn:
+            rows = await jobs_db.list_jobs(
+                conn, owner=None if request.all_users else principal.subject,
+                job_states=job_states, limit=size + 1, after=after)
+        response = job_service_pb2.ListJobsResponse(
+            jobs=[convert.job_to_pb(r) for r in rows[:size]])
+        if len(rows) > size:
+            last = rows[size - 1]
+            response.next_page_token = pagination.encode(last["create_time"], last["id"],
+                                                         query=query)
+        return response
+
+    async def CancelJob(
+        self, request: job_service_pb2.CancelJobRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.CancelJobResponse:
+        row = await self._load(request.name)
+        job_id = row["id"]
+        async with self._deps.pool.acquire() as conn:
+            # A queued job is cancelled here and now; the state guard makes a
+            # racing worker's claim and this update mutually exclusive.
+            recorded = await events.append_event(
+                conn, job_id, kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
+                set_fields={"state": states.CANCELLED, "end_time": events.NOW,
+                            "error_reason": "CANCELLED", "error_message": "cancelled by owner"},
+                require_states=(states.QUEUED,), message="cancelled")
+            if recorded is None:
+                # Running: ask the worker to stop at its next checkpoint.
+                recorded = await events.append_event(
+                    conn, job_id, kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
+                    set_fields={"cancel_requested": True}, require_states=(states.RUNNING,),
+                    require_not_cancel_requested=True, message="cancellation requested")
+            current = await jobs_db.get_job(conn, job_id, owner=None)
+        assert current is not None
+        if recorded is not None:
+            await self._publish(recorded)
+        elif current["state"] in (states.SUCCEEDED, states.FAILED):
+            raise FailedPrecondition(f"{request.name} already finished ({current['state']})",
+                                     reason="JOB_FINISHED")
+        return job_service_pb2.CancelJobResponse(job=convert.job_to_pb(current))
+
+    async def DeleteJob(
+        self, request: job_service_pb2.DeleteJobRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.DeleteJobResponse:
+        row = await self._load(request.name)
+        if row["state"] not in states.TERMINAL:
+            raise FailedPrecondition("only finished jobs can be deleted; cancel it first",
+                                     reason="JOB_ACTIVE")
+        async with self._deps.pool.acquire() as conn:
+            await jobs_db.delete_job(conn, row["id"])
+        return job_service_pb2.DeleteJobResponse()
+
+    # -- progress --------------------------------------------------------------
+
+    async def WatchJob(
+        self, request: job_service_pb2.WatchJobRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[job_service_pb2.WatchJobResponse]:
+        if request.after_seq < 0:
+            raise InvalidArgument.field("after_seq", "must not be negative")
+        row = await self._load(request.name)
+        job_id = row["id"]
+        if request.after_seq > row["last_event_seq"]:
+            raise OutOfRange(
+                f"after_seq {request.after_seq} is beyond the last event "
+                f"({row['last_event_seq']}); watch again with after_seq=0 "
+                "to re-read the snapshot", reason="AFTER_SEQ_BEYOND_END")
+        hub = self._deps.hub
+        heartbeat_s = self._deps.settings.watch_heartbeat_s
+        async with hub.subscribe(job_id) as sub:
+            snapshot = job_pb2.JobEvent(seq=0, kind=job_pb2.JOB_EVENT_KIND_SNAPSHOT,
+                                        job=convert.job_to_pb(row),
+                                        stage=states.stage_to_pb(row["stage"]),
+                                        message=row["message"])
+            snapshot.time.GetCurrentTime()
+            yield job_service_pb2.WatchJobResponse(event=snapshot)
+            last = request.after_seq
+            job_terminal_at = (row["last_event_seq"]
+                               if row["state"] in states.TERMINAL else None)
+            while True:
+                # The Postgres log is the source of truth: replay whatever is
+                # missing, then follow live events while they arrive in order.
+                async with self._deps.pool.acquire() as conn:
+                    replay = await events.read_events(conn, job_id, after_seq=last)
+                for event, terminal in replay:
+                    yield job_service_pb2.WatchJobResponse(event=event)
+                    last = event.seq
+                    if terminal:
+                        return
+                if job_terminal_at is not None and last >= job_terminal_at:
+                    return
+                if replay:
+                    continue  # there may be more than one batch
+                sub.overflowed = False
+                sub.reconnected.clear()
+                while True:
+                    try:
+                        payload = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
+                    except TimeoutError:
+                        heartbeat = job_pb2.JobEvent(seq=0, kind=job_pb2.JOB_EVENT_KIND_HEARTBEAT)
+                        heartbeat.time.GetCurrentTime()
+                        yield job_service_pb2.WatchJobResponse(event=heartbeat)
+                        break  # re-check the log: a publish may have been lost
+                    if sub.overflowed or sub.reconnected.is_set():
+                        _drain(sub.queue)
+                        break
+                    event = job_pb2.JobEvent.FromString(payload)
+                    if event.seq <= last:
+                        continue
+                    if event.seq != last + 1:
+                        break  # a gap: fill it from the log
+                    yield job_service_pb2.WatchJobResponse(event=event)
+                    last = event.seq
+                    if _is_terminal(event):
+                        return
+
+    async def WatchJobs(
+        self, request: job_service_pb2.WatchJobsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[job_service_pb2.WatchJobsResponse]:
+        raise Unimplemented("WatchJobs: the multi-job stream is not built yet; use WatchJob")
+        yield  # pragma: no cover - makes this an async generator
+
+    # -- not built yet -----------------------------------------------------------
+
+    async def GetUsage(
+        self, request: job_service_pb2.GetUsageRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.GetUsageResponse:
+        raise Unimplemented("GetUsage: plans and quotas are not built yet")
+
+    async def ListWebhookDeliveries(
+        self, request: job_service_pb2.ListWebhookDeliveriesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> job_service_pb2.ListWebhookDeliveriesResponse:
+        raise Unimplemented("ListWebhookDeliveries: webhooks are not built yet")
+
+    async def GetCostReport(
+        self, request: job_service_pb2.GetCostReportRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.GetCostReportResponse:
+        raise Unimplemented("GetCostReport: cost accounting is not built yet")
+
+    async def _publish(self, recorded: events.RecordedEvent) -> None:
+        # Best effort: watchers re-read the Postgres log on heartbeats, so a
+        # failed publish delays an event but never loses it.
+        try:
+            await events.publish(self._deps.redis, recorded)
+        except Exception as exc:
+            log.warning("event publish failed", error=repr(exc), seq=recorded.seq)
+
+
+def _is_terminal(event: job_pb2.JobEvent) -> bool:
+    return (event.kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
+            and event.job.state in (job_pb2.JOB_STATE_SUCCEEDED, job_pb2.JOB_STATE_FAILED,
+                                    job_pb2.JOB_STATE_CANCELLED))
+
+
+def _drain(q: asyncio.Queue[bytes]) -> None:
+    with contextlib.suppress(asyncio.QueueEmpty):
+        while True:
+            q.get_nowait()

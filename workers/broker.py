@@ -1,0 +1,18 @@
+"""The Dramatiq broker of a worker process, configured from settings."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from reelscribe.config import get_settings
+from reelscribe.queue import make_broker
+
+
+def setup_broker() -> dramatiq.Broker:
+    """Create the Redis broker and make it Dramatiq's global broker."""
+    settings = get_settings()
+    if not settings.redis_url:
+        raise RuntimeError("the worker needs REELSCRIBE_REDIS_URL (`reelscribe up` sets it)")
+    broker = make_broker(settings.redis_url)
+    dramatiq.set_broker(broker)
+    return broker
