@@ -33,7 +33,7 @@ def _open(path: Path) -> av.container.InputContainer:
         raise MediaError("EMPTY_FILE", "the file is empty (0 bytes)")
     try:
         return av.open(str(path), mode="r", metadata_errors="ignore")
-    except (av.error.InvalidDataError, av.error.ValueError, UnicodeDecodeError) as exc:
+    except (av.error.InvalidDataError, UnicodeDecodeError) as exc:
         raise MediaError("NOT_MEDIA", "the file is not a media file FFmpeg can read") from exc
     except av.error.FFmpegError as exc:
         raise MediaError("NOT_MEDIA", f"FFmpeg cannot open the file: {exc.strerror}") from exc

@@ -1,0 +1,145 @@
+"""The real stack for the test suite.
+
+Postgres and Valkey come from their pip packages (or from
+REELSCRIBE_TEST_DATABASE_URL / REELSCRIBE_TEST_REDIS_URL when set), a real
+Dramatiq worker runs as a subprocess, and the grpc.aio server runs in the test
+event loop on a loopback port chosen by the OS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from reelscribe.auth import mint_token
+from reelscribe.config import Settings
+from reelscribe.embedded import embedded_stack
+from server.app import ServerApp
+from tests.helpers import Api
+
+JWT_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="reelscribe-test-") as tmp:
+        yield Path(tmp)
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Iterator[Settings]:
+    with embedded_stack(
+        data_dir,
+        database_url=os.environ.get("REELSCRIBE_TEST_DATABASE_URL", ""),
+        redis_url=os.environ.get("REELSCRIBE_TEST_REDIS_URL", ""),
+    ) as urls:
+        yield Settings(
+            database_url=urls.database_url, redis_url=urls.redis_url, data_dir=data_dir,
+            jwt_secret=JWT_SECRET, listen_address="127.0.0.1:0",
+            # A per-run queue keeps a shared external Redis from mixing runs.
+            queue_name=f"reelscribe-test-{os.getpid()}",
+            watch_heartbeat_s=1.0, progress_min_interval_s=0.05,
+        )
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "REELSCRIBE_DATABASE_URL": settings.database_url,
+        "REELSCRIBE_REDIS_URL": settings.redis_url,
+        "REELSCRIBE_DATA_DIR": str(settings.data_dir),
+        "REELSCRIBE_JWT_SECRET": JWT_SECRET,
+        "REELSCRIBE_QUEUE_NAME": settings.queue_name,
+        "REELSCRIBE_PROGRESS_MIN_INTERVAL_S": "0.05",
+        "HF_HUB_OFFLINE": "1",
+    })
+    return env
+
+
+class WorkerProcess:
+    """A real Dramatiq worker (`reelscribe worker`) in a subprocess."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self._settings = settings
+        self._log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self._log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1",
+             "--threads", "2"],
+            env=_env(self._settings), stdout=log, stderr=log, start_new_session=True,
+        )
+
+    def signal_all(self, sig: int) -> None:
+        """Send `sig` to the worker's whole process group (main + worker processes)."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.signal_all(signal.SIGCONT)
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.signal_all(signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, data_dir: Path) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(settings, data_dir / "worker.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+async def server(settings: Settings, worker: WorkerProcess) -> AsyncIterator[ServerApp]:
+    app = ServerApp(settings)
+    await app.start()
+    yield app
+    await app.stop(grace_s=1.0)
+
+
+@pytest.fixture(scope="session")
+async def channel(server: ServerApp) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        yield ch
+
+
+def token_for(user: str, **kwargs: object) -> str:
+    """A valid token for `user`."""
+    return mint_token(JWT_SECRET, user, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def user(request: pytest.FixtureRequest) -> str:
+    """A user id unique to the test, so tests never see each other's jobs."""
+    return f"user-{request.node.name}-{os.urandom(4).hex()}"
+
+
+@pytest.fixture
+def api(channel: grpc.aio.Channel, user: str) -> Api:
+    return Api(channel, token_for(user))
+
+
+@pytest.fixture
+def other_api(channel: grpc.aio.Channel, user: str) -> Api:
+    return Api(channel, token_for(user + "-other"))
+
+
+MEDIA_DIR = Path(__file__).parent / "media"

@@ -1,0 +1,72 @@
+"""Real media built at test time with PyAV (FFmpeg's encoders), from committed speech."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from reelscribe.media import decode_audio
+
+
+def _audio_stream(container: av.container.OutputContainer, codec: str,
+                  rate: int) -> av.AudioStream:
+    stream = container.add_stream(codec, rate=rate)
+    stream.layout = "mono"
+    return stream
+
+
+def _encode_audio(container: av.container.OutputContainer, codec: str, rate: int,
+                  samples: np.ndarray, stream: av.AudioStream | None = None) -> None:
+    stream = stream or _audio_stream(container, codec, rate)
+    fmt = "fltp" if codec == "aac" else "s16"
+    pcm = samples if fmt == "fltp" else (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    frame_len = 1024
+    for i in range(0, len(pcm), frame_len):
+        block = pcm[i:i + frame_len]
+        frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format=fmt, layout="mono")
+        frame.sample_rate = rate
+        frame.pts = i
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
+def speech_samples(source: Path, repeat: int = 1, rate: int = 16000) -> np.ndarray:
+    """The speech in `source`, decoded at `rate` and repeated `repeat` times."""
+    audio = decode_audio(source, rate)
+    return np.tile(audio, repeat)
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """16-bit PCM WAV."""
+    with av.open(str(path), "w", format="wav") as out:
+        _encode_audio(out, "pcm_s16le", rate, samples)
+    return path
+
+
+def write_video(path: Path, seconds: float, samples: np.ndarray | None,
+                rate: int = 16000) -> Path:
+    """An MP4 with an H.264 test pattern and, if given, AAC speech."""
+    with av.open(str(path), "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        # Every stream must exist before the first packet is muxed.
+        audio = _audio_stream(out, "aac", rate) if samples is not None else None
+        frames = int(seconds * 10)
+        for i in range(frames):
+            img = np.zeros((120, 160, 3), dtype=np.uint8)
+            img[:, : (i * 7) % 160] = (40, 120, 200)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, 10)
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if samples is not None:
+            _encode_audio(out, "aac", rate, samples.astype(np.float32), audio)
+    return path

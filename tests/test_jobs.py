@@ -1,0 +1,138 @@
+"""Job lifecycle: idempotent creation, listing, cancellation, deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from pathlib import Path
+
+import grpc
+import pytest
+
+from reelscribe.v1 import job_pb2, job_service_pb2
+from tests.conftest import MEDIA_DIR, WorkerProcess
+from tests.helpers import Api, error_details
+from tests.mediagen import speech_samples, write_wav
+
+
+async def test_create_is_idempotent_per_request_id(api: Api) -> None:
+    media = await api.upload(MEDIA_DIR / "ocean.ogg")
+    request_id = str(uuid.uuid4())
+    first = await api.create(media.name, request_id=request_id)
+    again = await api.create(media.name, request_id=request_id)
+    assert again.name == first.name
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.create(media.name, request_id=request_id, language="en")
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert error_details(err.value)["ErrorInfo"].reason == "REQUEST_ID_REUSED"
+
+    # Without a request id every call is a new job.
+    a = await api.create(media.name, request_id="")
+    b = await api.create(media.name, request_id="")
+    assert len({first.name, a.name, b.name}) == 3
+    for name in (first.name, a.name, b.name):
+        await api.watch(name)
+
+
+async def test_list_pages_newest_first_and_filters_by_state(api: Api) -> None:
+    media = await api.upload(MEDIA_DIR / "ocean.ogg")
+    created = [await api.create(media.name) for _ in range(5)]
+    for job in created:
+        await api.cancel(job.name)
+
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        page = await api.jobs.ListJobs(
+            job_service_pb2.ListJobsRequest(page_size=2, page_token=token), metadata=api.metadata)
+        assert len(page.jobs) <= 2
+        seen += [j.name for j in page.jobs]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert pages == 3
+    assert seen == [j.name for j in reversed(created)]
+
+    queued = await api.jobs.ListJobs(
+        job_service_pb2.ListJobsRequest(states=[job_pb2.JOB_STATE_SUCCEEDED]),
+        metadata=api.metadata)
+    assert all(j.state == job_pb2.JOB_STATE_SUCCEEDED for j in queued.jobs)
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.jobs.ListJobs(job_service_pb2.ListJobsRequest(page_token="garbage!"),
+                                metadata=api.metadata)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    bad = error_details(err.value)["BadRequest"]
+    assert bad.field_violations[0].field == "page_token"
+
+
+async def test_cancel_queued_job(api: Api, worker: WorkerProcess) -> None:
+    media = await api.upload(MEDIA_DIR / "ocean.ogg")
+    # Freeze the worker so the job is certain to still be queued when cancelled.
+    worker.signal_all(signal.SIGSTOP)
+    try:
+        job = await api.create(media.name)
+        cancelled = await api.cancel(job.name)
+    finally:
+        worker.signal_all(signal.SIGCONT)
+    assert cancelled.state == job_pb2.JOB_STATE_CANCELLED
+    assert cancelled.error.reason == "CANCELLED"
+    events = await api.watch(job.name)
+    assert [e.job.state for e in events if e.seq] == [job_pb2.JOB_STATE_QUEUED,
+                                                       job_pb2.JOB_STATE_CANCELLED]
+    # The worker receives the message later and must leave the job alone.
+    later = await api.run(MEDIA_DIR / "ocean.ogg")
+    assert later.state == job_pb2.JOB_STATE_SUCCEEDED
+    assert (await api.get(job.name)).state == job_pb2.JOB_STATE_CANCELLED
+    assert (await api.get(job.name)).attempts == 0
+    # Cancelling again is harmless.
+    assert (await api.cancel(job.name)).state == job_pb2.JOB_STATE_CANCELLED
+
+
+@pytest.fixture(scope="module")
+def long_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About six minutes of speech: long enough to cancel mid-transcription."""
+    samples = speech_samples(Path(__file__).parent.parent / "reelscribe/samples/lecture.ogg",
+                             repeat=16)
+    return write_wav(tmp_path_factory.mktemp("long") / "long.wav", samples)
+
+
+async def test_cancel_running_job(api: Api, long_speech: Path) -> None:
+    media = await api.upload(long_speech)
+    job = await api.create(media.name)
+    call = api.jobs.WatchJob(job_service_pb2.WatchJobRequest(name=job.name),
+                             metadata=api.metadata, timeout=120)
+    cancel_sent_at = None
+    states_seen = []
+    async for reply in call:
+        event = reply.event
+        if not event.seq:
+            continue
+        states_seen.append(event.job.state)
+        if cancel_sent_at is None and event.job.stage == job_pb2.STAGE_TRANSCRIBE \
+                and event.kind == job_pb2.JOB_EVENT_KIND_PROGRESS:
+            pending = await api.cancel(job.name)
+            assert pending.state == job_pb2.JOB_STATE_RUNNING
+            cancel_sent_at = asyncio.get_running_loop().time()
+    assert cancel_sent_at is not None, "never saw transcription progress"
+    took = asyncio.get_running_loop().time() - cancel_sent_at
+    assert states_seen[-1] == job_pb2.JOB_STATE_CANCELLED
+    assert took < 10, took
+    final = await api.get(job.name)
+    assert final.state == job_pb2.JOB_STATE_CANCELLED and final.progress < 1.0
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.transcript(job.name)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_delete_finished_job(api: Api) -> None:
+    job = await api.run(MEDIA_DIR / "ocean.ogg")
+    await api.jobs.DeleteJob(job_service_pb2.DeleteJobRequest(name=job.name),
+                             metadata=api.metadata)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.get(job.name)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,89 @@
+"""Operator surface: health, reflection, UNIMPLEMENTED, migrations, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from reelscribe import db
+from reelscribe.config import Settings
+from reelscribe.v1 import job_service_pb2, search_service_pb2, transcript_service_pb2
+from server.app import ServerApp
+from tests.conftest import JWT_SECRET, MEDIA_DIR, token_for
+from tests.helpers import Api
+
+
+async def test_health_is_serving_without_a_token(channel: grpc.aio.Channel) -> None:
+    stub = health_pb2_grpc.HealthStub(channel)
+    for service in ("", "reelscribe.v1.JobService"):
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_lists_and_describes_the_services(channel: grpc.aio.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+
+    async def ask(**kwargs: str) -> reflection_pb2.ServerReflectionResponse:
+        call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kwargs)]))
+        return [r async for r in call][0]
+
+    listed = {s.name for s in (await ask(list_services="")).list_services_response.service}
+    assert {"reelscribe.v1.JobService", "reelscribe.v1.TranscriptService",
+            "reelscribe.v1.SearchService", "grpc.health.v1.Health"} <= listed
+    described = await ask(file_containing_symbol="reelscribe.v1.JobService")
+    files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
+             for raw in described.file_descriptor_response.file_descriptor_proto]
+    methods = {m.name for f in files for s in f.service for m in s.method}
+    assert {"UploadMedia", "CreateJob", "GetJob", "ListJobs", "CancelJob", "WatchJob"} <= methods
+
+
+async def test_unbuilt_rpcs_are_unimplemented_and_say_what(api: Api) -> None:
+    calls = [
+        api.search.Search(search_service_pb2.SearchRequest(query="x"), metadata=api.metadata),
+        api.transcripts.GetSummary(transcript_service_pb2.GetSummaryRequest(name="jobs/x"),
+                                   metadata=api.metadata),
+        api.jobs.GetUsage(job_service_pb2.GetUsageRequest(), metadata=api.metadata),
+    ]
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "not built yet" in err.value.details()
+
+
+async def test_migrations_are_idempotent(server: ServerApp) -> None:
+    async with server.deps.pool.acquire() as conn:
+        assert await db.apply_migrations(conn) == []
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") >= 1
+
+
+async def test_cli_submit_watch_and_transcript(server: ServerApp, settings: Settings) -> None:
+    env = dict(os.environ, REELSCRIBE_TOKEN=token_for("cli-user"),
+               REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
+               REELSCRIBE_JWT_SECRET=JWT_SECRET, REELSCRIBE_DATA_DIR=str(settings.data_dir))
+    cli = [sys.executable, "-m", "reelscribe.cli.main"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    import asyncio
+    out = await asyncio.to_thread(run, "submit", str(MEDIA_DIR / "ocean.ogg"), "--watch")
+    job = out.splitlines()[0]
+    assert job.startswith("jobs/")
+    assert "succeeded" in out and "transcribe" in out
+    listed = await asyncio.to_thread(run, "jobs")
+    assert job in listed and "SUCCEEDED" in listed
+    text = await asyncio.to_thread(run, "transcript", job)
+    assert "ocean" in text.lower()
+    token = await asyncio.to_thread(run, "token", "--user", "zed")
+    assert token.count(".") == 2

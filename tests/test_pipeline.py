@@ -1,0 +1,86 @@
+"""Media in, transcript out, through the real server, broker, worker and Whisper."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from reelscribe.v1 import job_pb2, transcript_service_pb2
+from tests.conftest import MEDIA_DIR
+from tests.helpers import TERMINAL, Api
+from tests.mediagen import speech_samples, write_video
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+async def test_upload_watch_and_read_transcript(api: Api) -> None:
+    media = await api.upload(MEDIA_DIR / "ocean.ogg")
+    assert media.name.startswith("media/") and media.size_bytes > 0
+    job = await api.create(media.name)
+    assert job.state == job_pb2.JOB_STATE_QUEUED and job.name.startswith("jobs/")
+
+    events = await api.watch(job.name)
+    assert events[0].kind == job_pb2.JOB_EVENT_KIND_SNAPSHOT
+    logged = [e for e in events if e.seq]
+    # The log is gap-free from 1, every event is self-sufficient, and the stream
+    # ends with exactly one terminal event.
+    assert [e.seq for e in logged] == list(range(1, len(logged) + 1))
+    assert all(e.job.name == job.name for e in logged)
+    assert logged[-1].job.state == job_pb2.JOB_STATE_SUCCEEDED
+    assert sum(e.job.state in TERMINAL for e in logged) == 1
+    stages = {e.job.stage for e in logged}
+    assert {job_pb2.STAGE_EXTRACT_AUDIO, job_pb2.STAGE_TRANSCRIBE} <= stages
+    progress = [e.job.progress for e in logged]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+    transcript = await api.transcript(job.name)
+    spoken = _words((MEDIA_DIR / "ocean.txt").read_text())
+    heard = _words(transcript.text)
+    assert len(spoken & heard) >= 0.7 * len(spoken), (spoken - heard, transcript.text)
+    assert transcript.language == "en"
+    assert 5.0 < transcript.duration_seconds < 15.0
+    previous_end = 0.0
+    for segment in transcript.segments:
+        assert segment.words, "word timings are on by default"
+        assert previous_end - 0.01 <= segment.start_seconds < segment.end_seconds
+        for word in segment.words:
+            assert segment.start_seconds - 0.01 <= word.start_seconds <= word.end_seconds
+            assert word.end_seconds <= transcript.duration_seconds + 0.5
+        previous_end = segment.end_seconds
+
+    final = await api.get(job.name)
+    assert final.state == job_pb2.JOB_STATE_SUCCEEDED
+    assert final.attempts == 1 and final.HasField("end_time")
+    assert abs(final.media_duration.seconds - transcript.duration_seconds) <= 1
+
+
+async def test_video_container_is_decoded(api: Api, tmp_path: Path) -> None:
+    speech = speech_samples(MEDIA_DIR / "volcano.ogg")
+    video = write_video(tmp_path / "talk.mp4", len(speech) / 16000, speech)
+    job = await api.run(video)
+    assert job.state == job_pb2.JOB_STATE_SUCCEEDED, job.error
+    heard = _words((await api.transcript(job.name)).text)
+    spoken = _words((MEDIA_DIR / "volcano.txt").read_text())
+    assert len(spoken & heard) >= 0.7 * len(spoken), spoken - heard
+    assert {"molten", "rock", "crust", "eruption", "ash"} <= heard
+
+
+async def test_exports_text_and_json(api: Api) -> None:
+    job = await api.run(MEDIA_DIR / "ocean.ogg")
+    txt = await api.transcripts.ExportTranscript(
+        transcript_service_pb2.ExportTranscriptRequest(
+            name=job.name + "/transcript", format=transcript_service_pb2.EXPORT_FORMAT_TXT),
+        metadata=api.metadata)
+    assert txt.mime_type.startswith("text/plain") and "ocean" in txt.content.lower()
+    segments = (await api.transcript(job.name)).segments
+    assert txt.content == "".join(f"{s.text}\n" for s in segments)
+    js = await api.transcripts.ExportTranscript(
+        transcript_service_pb2.ExportTranscriptRequest(
+            name=job.name, format=transcript_service_pb2.EXPORT_FORMAT_JSON),
+        metadata=api.metadata)
+    doc = json.loads(js.content)
+    assert doc["name"] == job.name + "/transcript"
+    assert doc["segments"][0]["words"][0]["text"].strip()
