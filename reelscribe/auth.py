@@ -48,8 +48,9 @@ def mint_token(
 class TokenVerifier:
     """Verifies bearer tokens with a fixed key and algorithm list."""
 
-    def __init__(self, secret: str, *, algorithms: tuple[str, ...] = ("HS256",),
-                 leeway_s: float = 30.0) -> None:
+    def __init__(
+        self, secret: str, *, algorithms: tuple[str, ...] = ("HS256",), leeway_s: float = 30.0
+    ) -> None:
         self._secret = secret
         self._algorithms = list(algorithms)
         self._leeway_s = leeway_s
@@ -61,12 +62,14 @@ class TokenVerifier:
         wrongly signed token; the message never echoes the token.
         """
         if not authorization:
-            raise Unauthenticated("missing `authorization: Bearer <token>` metadata",
-                                  reason="MISSING_TOKEN")
+            raise Unauthenticated(
+                "missing `authorization: Bearer <token>` metadata", reason="MISSING_TOKEN"
+            )
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("authorization metadata must be `Bearer <token>`",
-                                  reason="MALFORMED_TOKEN")
+            raise Unauthenticated(
+                "authorization metadata must be `Bearer <token>`", reason="MALFORMED_TOKEN"
+            )
         try:
             claims = jwt.decode(
                 token.strip(),
@@ -79,15 +82,18 @@ class TokenVerifier:
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("token expired", reason="TOKEN_EXPIRED") from exc
         except jwt.InvalidTokenError as exc:
-            raise Unauthenticated(f"invalid token: {type(exc).__name__}",
-                                  reason="INVALID_TOKEN") from exc
+            raise Unauthenticated(
+                f"invalid token: {type(exc).__name__}", reason="INVALID_TOKEN"
+            ) from exc
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 256:
-            raise Unauthenticated("token subject must be a non-empty string",
-                                  reason="INVALID_TOKEN")
+            raise Unauthenticated(
+                "token subject must be a non-empty string", reason="INVALID_TOKEN"
+            )
         role = claims.get("role", "user")
         if role not in _ROLES:
             raise Unauthenticated("unknown role claim", reason="INVALID_TOKEN")
         plan = claims.get("plan", "free")
-        return Principal(subject=subject, role=role, plan=str(plan),
-                         expires_at=float(claims["exp"]))
+        return Principal(
+            subject=subject, role=role, plan=str(plan), expires_at=float(claims["exp"])
+        )

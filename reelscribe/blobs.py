@@ -44,11 +44,13 @@ class BlobWriter:
 
     async def commit(self) -> None:
         """Flush, fsync and rename the blob into place."""
+
         def _finish() -> None:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
             os.replace(self._tmp, self._final)
+
         await asyncio.to_thread(_finish)
 
     def abort(self) -> None:

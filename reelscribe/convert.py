@@ -54,27 +54,40 @@ def job_to_pb(row: Row) -> job_pb2.Job:
     if row["parent_id"] is not None:
         job.parent = names.job_name(row["parent_id"])
     if row["error_reason"]:
-        job.error.CopyFrom(job_pb2.JobError(
-            reason=row["error_reason"], message=row["error_message"] or "",
-            stage=states.stage_to_pb(row["error_stage"] or row["stage"]),
-        ))
-    for field, column in (("create_time", "create_time"), ("update_time", "update_time"),
-                          ("start_time", "start_time"), ("end_time", "end_time")):
+        job.error.CopyFrom(
+            job_pb2.JobError(
+                reason=row["error_reason"],
+                message=row["error_message"] or "",
+                stage=states.stage_to_pb(row["error_stage"] or row["stage"]),
+            )
+        )
+    for field, column in (
+        ("create_time", "create_time"),
+        ("update_time", "update_time"),
+        ("start_time", "start_time"),
+        ("end_time", "end_time"),
+    ):
         ts = timestamp(row[column])
         if ts is not None:
             getattr(job, field).CopyFrom(ts)
     if row["media_duration_s"] is not None:
-        job.media_duration.CopyFrom(duration_pb2.Duration(
-            seconds=int(row["media_duration_s"]),
-            nanos=int((row["media_duration_s"] % 1) * 1e9),
-        ))
+        job.media_duration.CopyFrom(
+            duration_pb2.Duration(
+                seconds=int(row["media_duration_s"]),
+                nanos=int((row["media_duration_s"] % 1) * 1e9),
+            )
+        )
     return job
 
 
 def media_to_pb(row: Row) -> job_pb2.Media:
     """A `Media` message from a `media` row."""
-    media = job_pb2.Media(name=names.media_name(row["id"]), filename=row["filename"],
-                          size_bytes=row["size_bytes"], sha256=row["sha256"])
+    media = job_pb2.Media(
+        name=names.media_name(row["id"]),
+        filename=row["filename"],
+        size_bytes=row["size_bytes"],
+        sha256=row["sha256"],
+    )
     ts = timestamp(row["create_time"])
     if ts is not None:
         media.create_time.CopyFrom(ts)
@@ -100,13 +113,24 @@ def transcript_to_pb(
     if ts is not None:
         transcript.create_time.CopyFrom(ts)
     for seg in segments:
-        transcript.segments.append(transcript_service_pb2.Segment(
-            index=seg["idx"], start_seconds=seg["start_s"], end_seconds=seg["end_s"],
-            text=seg["text"], confidence=seg["confidence"],
-            low_confidence=seg["low_confidence"],
-            suspected_hallucination=seg["suspected_hallucination"],
-            words=[transcript_service_pb2.Word(
-                start_seconds=w["start_s"], end_seconds=w["end_s"], text=w["text"],
-                probability=w["probability"]) for w in by_segment.get(seg["idx"], [])],
-        ))
+        transcript.segments.append(
+            transcript_service_pb2.Segment(
+                index=seg["idx"],
+                start_seconds=seg["start_s"],
+                end_seconds=seg["end_s"],
+                text=seg["text"],
+                confidence=seg["confidence"],
+                low_confidence=seg["low_confidence"],
+                suspected_hallucination=seg["suspected_hallucination"],
+                words=[
+                    transcript_service_pb2.Word(
+                        start_seconds=w["start_s"],
+                        end_seconds=w["end_s"],
+                        text=w["text"],
+                        probability=w["probability"],
+                    )
+                    for w in by_segment.get(seg["idx"], [])
+                ],
+            )
+        )
     return transcript

@@ -57,7 +57,8 @@ def embedded_valkey(data_dir: Path) -> Iterator[str]:
     vdir = data_dir / "valkey"
     vdir.mkdir(parents=True, exist_ok=True)
     server = ValkeyServer(
-        data_dir=vdir, persist=True,
+        data_dir=vdir,
+        persist=True,
         # A broker must not lose or evict messages.
         config={"appendonly": "yes", "maxmemory-policy": "noeviction"},
     )
@@ -70,8 +71,9 @@ def embedded_valkey(data_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def embedded_stack(data_dir: Path, *, database_url: str = "",
-                   redis_url: str = "") -> Iterator[EmbeddedUrls]:
+def embedded_stack(
+    data_dir: Path, *, database_url: str = "", redis_url: str = ""
+) -> Iterator[EmbeddedUrls]:
     """Configured URLs where given, embedded services for the rest."""
     with contextlib.ExitStack() as stack:
         db = database_url or stack.enter_context(embedded_postgres(data_dir))

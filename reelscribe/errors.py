@@ -49,8 +49,11 @@ class InvalidArgument(ReelscribeError):
     @classmethod
     def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:
         """An error about exactly one field."""
-        return cls(f"{field}: {description}", reason=reason,
-                   violations=[FieldViolation(field, description)])
+        return cls(
+            f"{field}: {description}",
+            reason=reason,
+            violations=[FieldViolation(field, description)],
+        )
 
 
 class NotFound(ReelscribeError):

@@ -9,22 +9,35 @@ gap from Postgres.
 
 from __future__ import annotations
 
-import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 
 from reelscribe import convert, states
 from reelscribe.v1 import job_pb2
 
 #: Columns `append_event` may set; the names are interpolated into SQL.
-_SETTABLE = frozenset({
-    "state", "stage", "progress", "message", "error_reason", "error_message", "error_stage",
-    "cancel_requested", "attempts", "cache_hit", "media_duration_s", "start_time", "end_time",
-})
+_SETTABLE = frozenset(
+    {
+        "state",
+        "stage",
+        "progress",
+        "message",
+        "error_reason",
+        "error_message",
+        "error_stage",
+        "cancel_requested",
+        "attempts",
+        "cache_hit",
+        "media_duration_s",
+        "start_time",
+        "end_time",
+    }
+)
 
 
 class SqlNow:
@@ -63,7 +76,7 @@ class RecordedEvent:
 class Publisher(Protocol):
     """Anything with an async Redis-style `publish` (redis.asyncio.Redis)."""
 
-    async def publish(self, channel: str, message: bytes) -> Any:
+    def publish(self, channel: str, message: bytes) -> Awaitable[Any]:
         """Publish `message` on `channel`."""
 
 
@@ -71,7 +84,7 @@ async def append_event(
     conn: asyncpg.Connection,
     job_id: uuid.UUID,
     *,
-    kind: int,
+    kind: job_pb2.JobEventKind,
     set_fields: dict[str, Any] | None = None,
     require_states: tuple[str, ...] | None = None,
     require_not_cancel_requested: bool = False,
@@ -114,22 +127,31 @@ async def append_event(
             return None
         job = convert.job_to_pb(row)
         event = job_pb2.JobEvent(
-            seq=row["last_event_seq"], kind=kind, job=job, stage=job.stage,
-            stage_progress=stage_progress, message=message or row["message"],
-            chunk_index=chunk_index, chunk_count=chunk_count,
+            seq=row["last_event_seq"],
+            kind=kind,
+            job=job,
+            stage=job.stage,
+            stage_progress=stage_progress,
+            message=message or row["message"],
+            chunk_index=chunk_index,
+            chunk_count=chunk_count,
         )
-        event.time.CopyFrom(timestamp_pb2.Timestamp(seconds=int(time.time()),
-                                                     nanos=int((time.time() % 1) * 1e9)))
+        event.time.GetCurrentTime()
         if eta_s is not None:
             event.eta.CopyFrom(duration_pb2.Duration(seconds=int(eta_s)))
         terminal = row["state"] in states.TERMINAL and kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
         await conn.execute(
-            "INSERT INTO job_events (job_id, seq, kind, terminal, event) VALUES ($1, $2, $3, $4, $5)",
-            job_id, row["last_event_seq"], job_pb2.JobEventKind.Name(kind), terminal,
+            "INSERT INTO job_events (job_id, seq, kind, terminal, event)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            job_id,
+            row["last_event_seq"],
+            job_pb2.JobEventKind.Name(kind),
+            terminal,
             event.SerializeToString(),
         )
-    return RecordedEvent(job_id=job_id, owner=row["owner"], seq=row["last_event_seq"],
-                         terminal=terminal, event=event)
+    return RecordedEvent(
+        job_id=job_id, owner=row["owner"], seq=row["last_event_seq"], terminal=terminal, event=event
+    )
 
 
 async def publish(redis: Publisher, recorded: RecordedEvent) -> None:
@@ -145,6 +167,9 @@ async def read_events(
     """Logged events after `after_seq`, in order, with their terminal flag."""
     rows = await conn.fetch(
         "SELECT event, terminal FROM job_events WHERE job_id = $1 AND seq > $2"
-        " ORDER BY seq LIMIT $3", job_id, after_seq, limit,
+        " ORDER BY seq LIMIT $3",
+        job_id,
+        after_seq,
+        limit,
     )
     return [(job_pb2.JobEvent.FromString(r["event"]), r["terminal"]) for r in rows]

@@ -14,5 +14,7 @@ def to_text(transcript: tpb.Transcript) -> str:
 
 def to_json(transcript: tpb.Transcript) -> str:
     """The transcript message as JSON (proto3 JSON mapping, camelCase fields)."""
-    return json_format.MessageToJson(
-        transcript, indent=2, always_print_fields_with_no_presence=True) + "\n"
+    return (
+        json_format.MessageToJson(transcript, indent=2, always_print_fields_with_no_presence=True)
+        + "\n"
+    )

@@ -17,7 +17,8 @@ def configure(*, json: bool = False, level: int = logging.INFO) -> None:
         structlog.processors.format_exc_info if json else structlog.dev.set_exc_info,
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json
+        structlog.processors.JSONRenderer()
+        if json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(

@@ -73,13 +73,13 @@ def decode_audio(path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> npt.NDArra
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    pieces.append(out.to_ndarray().reshape(-1))
+                    pieces.append(np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1))
         except av.error.FFmpegError:
             # Corrupt or truncated data: keep what decoded cleanly before it.
             if not pieces:
                 raise MediaError("DECODE_FAILED", "the audio stream could not be decoded") from None
         for out in resampler.resample(None):
-            pieces.append(out.to_ndarray().reshape(-1))
+            pieces.append(np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1))
     if not pieces:
         raise MediaError("NO_AUDIO", "the audio stream contains no samples")
     return np.concatenate(pieces).astype(np.float32, copy=False)

@@ -13,11 +13,13 @@ def _parse_id(value: str, field: str, collection: str) -> uuid.UUID:
         raise InvalidArgument.field(field, f"required; expected `{collection}/{{id}}`")
     if not value.startswith(prefix):
         raise InvalidArgument.field(field, f"expected `{collection}/{{id}}`, got {value[:80]!r}")
-    raw = value[len(prefix):]
+    raw = value[len(prefix) :]
     try:
         return uuid.UUID(raw)
     except ValueError as exc:
-        raise InvalidArgument.field(field, f"malformed id {raw[:80]!r} in {collection} name") from exc
+        raise InvalidArgument.field(
+            field, f"malformed id {raw[:80]!r} in {collection} name"
+        ) from exc
 
 
 def job_name(job_id: uuid.UUID) -> str:

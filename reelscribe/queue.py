@@ -32,7 +32,10 @@ class JobQueue:
     async def enqueue(self, actor_name: str, job_id: uuid.UUID) -> None:
         """Send one message for `job_id`; runs the blocking Redis call in a thread."""
         message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=self._queue_name, actor_name=actor_name,
-            args=(str(job_id),), kwargs={}, options={},
+            queue_name=self._queue_name,
+            actor_name=actor_name,
+            args=(str(job_id),),
+            kwargs={},
+            options={},
         )
         await asyncio.to_thread(self._broker.enqueue, message)

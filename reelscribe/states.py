@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from reelscribe.v1 import job_pb2
 
 QUEUED = "QUEUED"
@@ -16,12 +18,12 @@ TERMINAL: frozenset[str] = frozenset({SUCCEEDED, FAILED, CANCELLED})
 ACTIVE: tuple[str, ...] = (QUEUED, RUNNING)
 
 
-def state_to_pb(state: str) -> int:
+def state_to_pb(state: str) -> job_pb2.JobState:
     """`QUEUED` -> `JOB_STATE_QUEUED`."""
-    return int(job_pb2.JobState.Value(f"JOB_STATE_{state}"))
+    return cast(job_pb2.JobState, job_pb2.JobState.Value(f"JOB_STATE_{state}"))
 
 
-def state_from_pb(value: int) -> str:
+def state_from_pb(value: job_pb2.JobState) -> str:
     """`JOB_STATE_QUEUED` -> `QUEUED`; raises ValueError for unknown values."""
     name = job_pb2.JobState.Name(value)
     if value == job_pb2.JOB_STATE_UNSPECIFIED:
@@ -29,6 +31,6 @@ def state_from_pb(value: int) -> str:
     return name.removeprefix("JOB_STATE_")
 
 
-def stage_to_pb(stage: str) -> int:
+def stage_to_pb(stage: str) -> job_pb2.Stage:
     """`TRANSCRIBE` -> `STAGE_TRANSCRIBE`."""
-    return int(job_pb2.Stage.Value(f"STAGE_{stage}"))
+    return cast(job_pb2.Stage, job_pb2.Stage.Value(f"STAGE_{stage}"))

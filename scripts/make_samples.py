@@ -34,8 +34,7 @@ SAMPLES: dict[Path, str] = {
         "An eruption can throw ash high into the sky."
     ),
     ROOT / "tests/media/ocean.ogg": (
-        "The ocean covers most of the surface of the earth. "
-        "Deep water is cold and dark."
+        "The ocean covers most of the surface of the earth. Deep water is cold and dark."
     ),
 }
 

@@ -8,6 +8,7 @@ import signal
 import grpc
 import redis.asyncio as aioredis
 import structlog
+from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -45,13 +46,15 @@ class ServerApp:
 
     def __init__(self, settings: Settings) -> None:
         if not settings.database_url or not settings.redis_url:
-            raise ValueError("the server needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL "
-                             "(`reelscribe up` starts embedded ones)")
+            raise ValueError(
+                "the server needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL "
+                "(`reelscribe up` starts embedded ones)"
+            )
         self.settings = settings
         self.port = 0
         self._server: grpc.aio.Server | None = None
         self._deps: Deps | None = None
-        self._health = health.aio.HealthServicer()
+        self._health = health_aio.HealthServicer()
 
     @property
     def deps(self) -> Deps:
@@ -69,13 +72,18 @@ class ServerApp:
         hub = EventHub(redis, buffer_events=settings.watch_buffer_events)
         await hub.start()
         self._deps = Deps(
-            settings=settings, pool=pool, redis=redis,
+            settings=settings,
+            pool=pool,
+            redis=redis,
             queue=JobQueue(make_broker(settings.redis_url), settings.queue_name),
-            blobs=BlobStore(settings.blob_dir), hub=hub,
+            blobs=BlobStore(settings.blob_dir),
+            hub=hub,
         )
-        verifier = TokenVerifier(settings.resolved_jwt_secret(),
-                                 algorithms=settings.jwt_algorithms,
-                                 leeway_s=settings.jwt_leeway_s)
+        verifier = TokenVerifier(
+            settings.resolved_jwt_secret(),
+            algorithms=settings.jwt_algorithms,
+            leeway_s=settings.jwt_leeway_s,
+        )
         server = grpc.aio.server(
             interceptors=[CallInterceptor(verifier)],
             options=[
@@ -89,11 +97,13 @@ class ServerApp:
         )
         job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(self._deps), server)
         transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(
-            TranscriptService(self._deps), server)
+            TranscriptService(self._deps), server
+        )
         search_service_pb2_grpc.add_SearchServiceServicer_to_server(SearchService(), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
         self.port = server.add_insecure_port(address or settings.listen_address)
         await server.start()
         for name in (*SERVICE_NAMES, ""):

@@ -25,8 +25,11 @@ from server import context, status
 log = structlog.get_logger(__name__)
 
 #: Methods callable without a token: health checks and reflection.
-PUBLIC_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
-                   "/grpc.reflection.v1.ServerReflection/")
+PUBLIC_SERVICES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 
 _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
@@ -42,8 +45,8 @@ _UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 
 def _metadata_value(ctx: grpc.aio.ServicerContext, key: str) -> str | None:
     for item in ctx.invocation_metadata() or ():
-        if item.key == key:
-            value = item.value
+        if item[0] == key:
+            value = item[1]
             return value.decode() if isinstance(value, bytes) else value
     return None
 
@@ -78,26 +81,31 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         structlog.contextvars.bind_contextvars(user_id=principal.subject)
         return request_id
 
-    async def _abort(self, ctx: grpc.aio.ServicerContext, exc: BaseException,
-                     request_id: str) -> None:
+    async def _abort(
+        self, ctx: grpc.aio.ServicerContext, exc: BaseException, request_id: str
+    ) -> None:
         if isinstance(exc, errors.ReelscribeError):
             rich = status.to_status(exc, request_id=request_id)
             log.info("call failed", code=rich.code.name, reason=exc.reason, error=exc.message)
         elif isinstance(exc, _UNAVAILABLE_ERRORS):
-            rich = status.to_status(errors.Unavailable(
-                "a backing service is unavailable; retry shortly"), request_id=request_id)
+            rich = status.to_status(
+                errors.Unavailable("a backing service is unavailable; retry shortly"),
+                request_id=request_id,
+            )
             log.warning("backing service unavailable", error=repr(exc))
         else:
             rich = status.internal_status(request_id=request_id)
             log.exception("unexpected error", exc_info=exc)
-        await ctx.abort(rich.code, rich.details,
-                        tuple(rich.trailing_metadata) + (("x-request-id", request_id),))
+        await ctx.abort(
+            rich.code, rich.details, (*rich.trailing_metadata, ("x-request-id", request_id))
+        )
 
     def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         interceptor = self
 
         if handler.unary_unary or handler.stream_unary:
-            inner = handler.unary_unary or handler.stream_unary
+            # grpc's stubs type behaviours as sync callables; on grpc.aio they are async.
+            inner: Any = handler.unary_unary or handler.stream_unary
 
             async def unary_response(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
                 request_id = await interceptor._enter(ctx, method)
@@ -109,14 +117,22 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
                 except Exception as exc:
                     await interceptor._abort(ctx, exc, request_id)
 
-            factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary
-                       else grpc.stream_unary_rpc_method_handler)
-            return factory(unary_response, request_deserializer=handler.request_deserializer,
-                           response_serializer=handler.response_serializer)
+            factory = (
+                grpc.unary_unary_rpc_method_handler
+                if handler.unary_unary
+                else grpc.stream_unary_rpc_method_handler
+            )
+            return factory(
+                unary_response,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
 
-        inner_stream = handler.unary_stream or handler.stream_stream
+        inner_stream: Any = handler.unary_stream or handler.stream_stream
 
-        async def stream_response(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def stream_response(
+            request: Any, ctx: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Any]:
             request_id = await interceptor._enter(ctx, method)
             try:
                 ctx.set_trailing_metadata((("x-request-id", request_id),))
@@ -127,7 +143,13 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             except Exception as exc:
                 await interceptor._abort(ctx, exc, request_id)
 
-        factory = (grpc.unary_stream_rpc_method_handler if handler.unary_stream
-                   else grpc.stream_stream_rpc_method_handler)
-        return factory(stream_response, request_deserializer=handler.request_deserializer,
-                       response_serializer=handler.response_serializer)
+        factory = (
+            grpc.unary_stream_rpc_method_handler
+            if handler.unary_stream
+            else grpc.stream_stream_rpc_method_handler
+        )
+        return factory(
+            stream_response,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -39,35 +39,72 @@ def to_status(exc: errors.ReelscribeError, *, request_id: str) -> grpc.Status:
         if isinstance(exc, cls):
             code = value
             break
-    details = [_pack(error_details_pb2.ErrorInfo(
-        reason=exc.reason, domain=ERROR_DOMAIN, metadata={"request_id": request_id},
-    ))]
+    details = [
+        _pack(
+            error_details_pb2.ErrorInfo(
+                reason=exc.reason,
+                domain=ERROR_DOMAIN,
+                metadata={"request_id": request_id},
+            )
+        )
+    ]
     if isinstance(exc, errors.InvalidArgument) and exc.violations:
-        details.append(_pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in exc.violations
-        ])))
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field, description=v.description
+                        )
+                        for v in exc.violations
+                    ]
+                )
+            )
+        )
     if isinstance(exc, errors.ResourceExhausted):
         if exc.quota_violations:
-            details.append(_pack(error_details_pb2.QuotaFailure(violations=[
-                error_details_pb2.QuotaFailure.Violation(subject=v.subject,
-                                                         description=v.description)
-                for v in exc.quota_violations
-            ])))
+            details.append(
+                _pack(
+                    error_details_pb2.QuotaFailure(
+                        violations=[
+                            error_details_pb2.QuotaFailure.Violation(
+                                subject=v.subject, description=v.description
+                            )
+                            for v in exc.quota_violations
+                        ]
+                    )
+                )
+            )
         if exc.retry_after_s is not None:
-            details.append(_pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(
-                seconds=int(exc.retry_after_s), nanos=int((exc.retry_after_s % 1) * 1e9)))))
+            details.append(
+                _pack(
+                    error_details_pb2.RetryInfo(
+                        retry_delay=duration_pb2.Duration(
+                            seconds=int(exc.retry_after_s), nanos=int((exc.retry_after_s % 1) * 1e9)
+                        )
+                    )
+                )
+            )
     if isinstance(exc, errors.Unavailable):
-        details.append(_pack(error_details_pb2.RetryInfo(
-            retry_delay=duration_pb2.Duration(seconds=1))))
+        details.append(
+            _pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=1)))
+        )
     return rpc_status.to_status(status_pb2.Status(code=code, message=exc.message, details=details))
 
 
 def internal_status(*, request_id: str) -> grpc.Status:
     """The status for an unexpected failure: no stack trace, just the request id."""
     message = f"internal error; quote request id {request_id} when reporting it"
-    return rpc_status.to_status(status_pb2.Status(
-        code=code_pb2.INTERNAL, message=message,
-        details=[_pack(error_details_pb2.ErrorInfo(
-            reason="INTERNAL", domain=ERROR_DOMAIN, metadata={"request_id": request_id}))],
-    ))
+    return rpc_status.to_status(
+        status_pb2.Status(
+            code=code_pb2.INTERNAL,
+            message=message,
+            details=[
+                _pack(
+                    error_details_pb2.ErrorInfo(
+                        reason="INTERNAL", domain=ERROR_DOMAIN, metadata={"request_id": request_id}
+                    )
+                )
+            ],
+        )
+    )

@@ -43,25 +43,31 @@ def settings(data_dir: Path) -> Iterator[Settings]:
         redis_url=os.environ.get("REELSCRIBE_TEST_REDIS_URL", ""),
     ) as urls:
         yield Settings(
-            database_url=urls.database_url, redis_url=urls.redis_url, data_dir=data_dir,
-            jwt_secret=JWT_SECRET, listen_address="127.0.0.1:0",
+            database_url=urls.database_url,
+            redis_url=urls.redis_url,
+            data_dir=data_dir,
+            jwt_secret=JWT_SECRET,
+            listen_address="127.0.0.1:0",
             # A per-run queue keeps a shared external Redis from mixing runs.
             queue_name=f"reelscribe-test-{os.getpid()}",
-            watch_heartbeat_s=1.0, progress_min_interval_s=0.05,
+            watch_heartbeat_s=1.0,
+            progress_min_interval_s=0.05,
         )
 
 
 def _env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "REELSCRIBE_DATABASE_URL": settings.database_url,
-        "REELSCRIBE_REDIS_URL": settings.redis_url,
-        "REELSCRIBE_DATA_DIR": str(settings.data_dir),
-        "REELSCRIBE_JWT_SECRET": JWT_SECRET,
-        "REELSCRIBE_QUEUE_NAME": settings.queue_name,
-        "REELSCRIBE_PROGRESS_MIN_INTERVAL_S": "0.05",
-        "HF_HUB_OFFLINE": "1",
-    })
+    env.update(
+        {
+            "REELSCRIBE_DATABASE_URL": settings.database_url,
+            "REELSCRIBE_REDIS_URL": settings.redis_url,
+            "REELSCRIBE_DATA_DIR": str(settings.data_dir),
+            "REELSCRIBE_JWT_SECRET": JWT_SECRET,
+            "REELSCRIBE_QUEUE_NAME": settings.queue_name,
+            "REELSCRIBE_PROGRESS_MIN_INTERVAL_S": "0.05",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
     return env
 
 
@@ -76,9 +82,20 @@ class WorkerProcess:
     def start(self) -> None:
         log = open(self._log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1",
-             "--threads", "2"],
-            env=_env(self._settings), stdout=log, stderr=log, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "dramatiq",
+                "workers.actors",
+                "--processes",
+                "1",
+                "--threads",
+                "2",
+            ],
+            env=_env(self._settings),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
 
     def signal_all(self, sig: int) -> None:

@@ -11,21 +11,25 @@ import numpy as np
 from reelscribe.media import decode_audio
 
 
-def _audio_stream(container: av.container.OutputContainer, codec: str,
-                  rate: int) -> av.AudioStream:
+def _audio_stream(container: av.container.OutputContainer, codec: str, rate: int) -> av.AudioStream:
     stream = container.add_stream(codec, rate=rate)
     stream.layout = "mono"
     return stream
 
 
-def _encode_audio(container: av.container.OutputContainer, codec: str, rate: int,
-                  samples: np.ndarray, stream: av.AudioStream | None = None) -> None:
+def _encode_audio(
+    container: av.container.OutputContainer,
+    codec: str,
+    rate: int,
+    samples: np.ndarray,
+    stream: av.AudioStream | None = None,
+) -> None:
     stream = stream or _audio_stream(container, codec, rate)
     fmt = "fltp" if codec == "aac" else "s16"
     pcm = samples if fmt == "fltp" else (np.clip(samples, -1, 1) * 32767).astype(np.int16)
     frame_len = 1024
     for i in range(0, len(pcm), frame_len):
-        block = pcm[i:i + frame_len]
+        block = pcm[i : i + frame_len]
         frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format=fmt, layout="mono")
         frame.sample_rate = rate
         frame.pts = i
@@ -48,8 +52,7 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     return path
 
 
-def write_video(path: Path, seconds: float, samples: np.ndarray | None,
-                rate: int = 16000) -> Path:
+def write_video(path: Path, seconds: float, samples: np.ndarray | None, rate: int = 16000) -> Path:
     """An MP4 with an H.264 test pattern and, if given, AAC speech."""
     with av.open(str(path), "w", format="mp4") as out:
         video = out.add_stream("libx264", rate=10)

@@ -16,15 +16,19 @@ from tests.helpers import Api, error_details
 def _token(**overrides: object) -> str:
     claims: dict[str, object] = {"sub": "mallory", "exp": int(time.time()) + 600}
     claims.update(overrides)
-    return jwt.encode({k: v for k, v in claims.items() if v is not None}, JWT_SECRET,
-                      algorithm="HS256")
+    return jwt.encode(
+        {k: v for k, v in claims.items() if v is not None}, JWT_SECRET, algorithm="HS256"
+    )
 
 
 BAD_TOKENS = {
     "none": None,
     "expired": _token(exp=int(time.time()) - 3600),
-    "bad-signature": jwt.encode({"sub": "mallory", "exp": int(time.time()) + 600},
-                                "some-other-secret-" + "y" * 30, algorithm="HS256"),
+    "bad-signature": jwt.encode(
+        {"sub": "mallory", "exp": int(time.time()) + 600},
+        "some-other-secret-" + "y" * 30,
+        algorithm="HS256",
+    ),
     "missing-exp": _token(exp=None),
     "garbage": "not.a.jwt",
 }
@@ -60,12 +64,15 @@ async def test_other_users_job_is_not_found(api: Api, other_api: Api) -> None:
         "CancelJob": other_api.cancel(job.name),
         "WatchJob": other_api.watch(job.name),
         "GetTranscript": other_api.transcript(job.name),
-        "DeleteJob": other_api.jobs.DeleteJob(job_service_pb2.DeleteJobRequest(name=job.name),
-                                              metadata=other_api.metadata),
+        "DeleteJob": other_api.jobs.DeleteJob(
+            job_service_pb2.DeleteJobRequest(name=job.name), metadata=other_api.metadata
+        ),
         "ExportTranscript": other_api.transcripts.ExportTranscript(
             transcript_service_pb2.ExportTranscriptRequest(
-                name=job.name, format=transcript_service_pb2.EXPORT_FORMAT_TXT),
-            metadata=other_api.metadata),
+                name=job.name, format=transcript_service_pb2.EXPORT_FORMAT_TXT
+            ),
+            metadata=other_api.metadata,
+        ),
         "CreateJob(other's media)": other_api.create(media_name),
     }
     for label, call in calls.items():
@@ -73,8 +80,9 @@ async def test_other_users_job_is_not_found(api: Api, other_api: Api) -> None:
             await call
         assert err.value.code() == grpc.StatusCode.NOT_FOUND, label
 
-    listed = await other_api.jobs.ListJobs(job_service_pb2.ListJobsRequest(),
-                                           metadata=other_api.metadata)
+    listed = await other_api.jobs.ListJobs(
+        job_service_pb2.ListJobsRequest(), metadata=other_api.metadata
+    )
     assert job.name not in {j.name for j in listed.jobs}
     # The owner still sees everything.
     assert (await api.get(job.name)).name == job.name
@@ -82,14 +90,15 @@ async def test_other_users_job_is_not_found(api: Api, other_api: Api) -> None:
 
 async def test_listing_all_users_needs_admin(api: Api, channel: grpc.aio.Channel) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.jobs.ListJobs(job_service_pb2.ListJobsRequest(all_users=True),
-                                metadata=api.metadata)
+        await api.jobs.ListJobs(
+            job_service_pb2.ListJobsRequest(all_users=True), metadata=api.metadata
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     media = await api.upload(MEDIA_DIR / "ocean.ogg")
     job = await api.create(media.name)
     admin = Api(channel, _token(sub="root", role="admin"))
-    listed = await admin.jobs.ListJobs(job_service_pb2.ListJobsRequest(all_users=True,
-                                                                       page_size=1000),
-                                       metadata=admin.metadata)
+    listed = await admin.jobs.ListJobs(
+        job_service_pb2.ListJobsRequest(all_users=True, page_size=1000), metadata=admin.metadata
+    )
     assert job.name in {j.name for j in listed.jobs}
     await api.watch(job.name)

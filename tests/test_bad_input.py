@@ -74,9 +74,11 @@ async def test_missing_media_is_not_found(api: Api) -> None:
 
 async def test_invalid_options(api: Api) -> None:
     media = await api.upload(MEDIA_DIR / "ocean.ogg")
-    for options, field in (({"language": "english!"}, "options.language"),
-                           ({"language": "fr"}, "options.language"),
-                           ({"model": "gigantic"}, "options.model")):
+    for options, field in (
+        ({"language": "english!"}, "options.language"),
+        ({"language": "fr"}, "options.language"),
+        ({"model": "gigantic"}, "options.model"),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await api.create(media.name, **options)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

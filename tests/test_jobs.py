@@ -47,7 +47,8 @@ async def test_list_pages_newest_first_and_filters_by_state(api: Api) -> None:
     pages = 0
     while True:
         page = await api.jobs.ListJobs(
-            job_service_pb2.ListJobsRequest(page_size=2, page_token=token), metadata=api.metadata)
+            job_service_pb2.ListJobsRequest(page_size=2, page_token=token), metadata=api.metadata
+        )
         assert len(page.jobs) <= 2
         seen += [j.name for j in page.jobs]
         pages += 1
@@ -58,13 +59,14 @@ async def test_list_pages_newest_first_and_filters_by_state(api: Api) -> None:
     assert seen == [j.name for j in reversed(created)]
 
     queued = await api.jobs.ListJobs(
-        job_service_pb2.ListJobsRequest(states=[job_pb2.JOB_STATE_SUCCEEDED]),
-        metadata=api.metadata)
+        job_service_pb2.ListJobsRequest(states=[job_pb2.JOB_STATE_SUCCEEDED]), metadata=api.metadata
+    )
     assert all(j.state == job_pb2.JOB_STATE_SUCCEEDED for j in queued.jobs)
 
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await api.jobs.ListJobs(job_service_pb2.ListJobsRequest(page_token="garbage!"),
-                                metadata=api.metadata)
+        await api.jobs.ListJobs(
+            job_service_pb2.ListJobsRequest(page_token="garbage!"), metadata=api.metadata
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     bad = error_details(err.value)["BadRequest"]
     assert bad.field_violations[0].field == "page_token"
@@ -82,8 +84,10 @@ async def test_cancel_queued_job(api: Api, worker: WorkerProcess) -> None:
     assert cancelled.state == job_pb2.JOB_STATE_CANCELLED
     assert cancelled.error.reason == "CANCELLED"
     events = await api.watch(job.name)
-    assert [e.job.state for e in events if e.seq] == [job_pb2.JOB_STATE_QUEUED,
-                                                       job_pb2.JOB_STATE_CANCELLED]
+    assert [e.job.state for e in events if e.seq] == [
+        job_pb2.JOB_STATE_QUEUED,
+        job_pb2.JOB_STATE_CANCELLED,
+    ]
     # The worker receives the message later and must leave the job alone.
     later = await api.run(MEDIA_DIR / "ocean.ogg")
     assert later.state == job_pb2.JOB_STATE_SUCCEEDED
@@ -96,16 +100,18 @@ async def test_cancel_queued_job(api: Api, worker: WorkerProcess) -> None:
 @pytest.fixture(scope="module")
 def long_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About six minutes of speech: long enough to cancel mid-transcription."""
-    samples = speech_samples(Path(__file__).parent.parent / "reelscribe/samples/lecture.ogg",
-                             repeat=16)
+    samples = speech_samples(
+        Path(__file__).parent.parent / "reelscribe/samples/lecture.ogg", repeat=16
+    )
     return write_wav(tmp_path_factory.mktemp("long") / "long.wav", samples)
 
 
 async def test_cancel_running_job(api: Api, long_speech: Path) -> None:
     media = await api.upload(long_speech)
     job = await api.create(media.name)
-    call = api.jobs.WatchJob(job_service_pb2.WatchJobRequest(name=job.name),
-                             metadata=api.metadata, timeout=120)
+    call = api.jobs.WatchJob(
+        job_service_pb2.WatchJobRequest(name=job.name), metadata=api.metadata, timeout=120
+    )
     cancel_sent_at = None
     states_seen = []
     async for reply in call:
@@ -113,8 +119,11 @@ async def test_cancel_running_job(api: Api, long_speech: Path) -> None:
         if not event.seq:
             continue
         states_seen.append(event.job.state)
-        if cancel_sent_at is None and event.job.stage == job_pb2.STAGE_TRANSCRIBE \
-                and event.kind == job_pb2.JOB_EVENT_KIND_PROGRESS:
+        if (
+            cancel_sent_at is None
+            and event.job.stage == job_pb2.STAGE_TRANSCRIBE
+            and event.kind == job_pb2.JOB_EVENT_KIND_PROGRESS
+        ):
             pending = await api.cancel(job.name)
             assert pending.state == job_pb2.JOB_STATE_RUNNING
             cancel_sent_at = asyncio.get_running_loop().time()
@@ -131,8 +140,7 @@ async def test_cancel_running_job(api: Api, long_speech: Path) -> None:
 
 async def test_delete_finished_job(api: Api) -> None:
     job = await api.run(MEDIA_DIR / "ocean.ogg")
-    await api.jobs.DeleteJob(job_service_pb2.DeleteJobRequest(name=job.name),
-                             metadata=api.metadata)
+    await api.jobs.DeleteJob(job_service_pb2.DeleteJobRequest(name=job.name), metadata=api.metadata)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await api.get(job.name)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -32,14 +32,20 @@ async def test_reflection_lists_and_describes_the_services(channel: grpc.aio.Cha
 
     async def ask(**kwargs: str) -> reflection_pb2.ServerReflectionResponse:
         call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kwargs)]))
-        return [r async for r in call][0]
+        return await anext(aiter(call))
 
     listed = {s.name for s in (await ask(list_services="")).list_services_response.service}
-    assert {"reelscribe.v1.JobService", "reelscribe.v1.TranscriptService",
-            "reelscribe.v1.SearchService", "grpc.health.v1.Health"} <= listed
+    assert {
+        "reelscribe.v1.JobService",
+        "reelscribe.v1.TranscriptService",
+        "reelscribe.v1.SearchService",
+        "grpc.health.v1.Health",
+    } <= listed
     described = await ask(file_containing_symbol="reelscribe.v1.JobService")
-    files = [descriptor_pb2.FileDescriptorProto.FromString(raw)
-             for raw in described.file_descriptor_response.file_descriptor_proto]
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in described.file_descriptor_response.file_descriptor_proto
+    ]
     methods = {m.name for f in files for s in f.service for m in s.method}
     assert {"UploadMedia", "CreateJob", "GetJob", "ListJobs", "CancelJob", "WatchJob"} <= methods
 
@@ -47,8 +53,9 @@ async def test_reflection_lists_and_describes_the_services(channel: grpc.aio.Cha
 async def test_unbuilt_rpcs_are_unimplemented_and_say_what(api: Api) -> None:
     calls = [
         api.search.Search(search_service_pb2.SearchRequest(query="x"), metadata=api.metadata),
-        api.transcripts.GetSummary(transcript_service_pb2.GetSummaryRequest(name="jobs/x"),
-                                   metadata=api.metadata),
+        api.transcripts.GetSummary(
+            transcript_service_pb2.GetSummaryRequest(name="jobs/x"), metadata=api.metadata
+        ),
         api.jobs.GetUsage(job_service_pb2.GetUsageRequest(), metadata=api.metadata),
     ]
     for call in calls:
@@ -65,18 +72,22 @@ async def test_migrations_are_idempotent(server: ServerApp) -> None:
 
 
 async def test_cli_submit_watch_and_transcript(server: ServerApp, settings: Settings) -> None:
-    env = dict(os.environ, REELSCRIBE_TOKEN=token_for("cli-user"),
-               REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
-               REELSCRIBE_JWT_SECRET=JWT_SECRET, REELSCRIBE_DATA_DIR=str(settings.data_dir))
+    env = dict(
+        os.environ,
+        REELSCRIBE_TOKEN=token_for("cli-user"),
+        REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
+        REELSCRIBE_JWT_SECRET=JWT_SECRET,
+        REELSCRIBE_DATA_DIR=str(settings.data_dir),
+    )
     cli = [sys.executable, "-m", "reelscribe.cli.main"]
 
     def run(*args: str) -> str:
-        done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
     import asyncio
+
     out = await asyncio.to_thread(run, "submit", str(MEDIA_DIR / "ocean.ogg"), "--watch")
     job = out.splitlines()[0]
     assert job.startswith("jobs/")

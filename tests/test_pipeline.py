@@ -72,15 +72,19 @@ async def test_exports_text_and_json(api: Api) -> None:
     job = await api.run(MEDIA_DIR / "ocean.ogg")
     txt = await api.transcripts.ExportTranscript(
         transcript_service_pb2.ExportTranscriptRequest(
-            name=job.name + "/transcript", format=transcript_service_pb2.EXPORT_FORMAT_TXT),
-        metadata=api.metadata)
+            name=job.name + "/transcript", format=transcript_service_pb2.EXPORT_FORMAT_TXT
+        ),
+        metadata=api.metadata,
+    )
     assert txt.mime_type.startswith("text/plain") and "ocean" in txt.content.lower()
     segments = (await api.transcript(job.name)).segments
     assert txt.content == "".join(f"{s.text}\n" for s in segments)
     js = await api.transcripts.ExportTranscript(
         transcript_service_pb2.ExportTranscriptRequest(
-            name=job.name, format=transcript_service_pb2.EXPORT_FORMAT_JSON),
-        metadata=api.metadata)
+            name=job.name, format=transcript_service_pb2.EXPORT_FORMAT_JSON
+        ),
+        metadata=api.metadata,
+    )
     doc = json.loads(js.content)
     assert doc["name"] == job.name + "/transcript"
     assert doc["segments"][0]["words"][0]["text"].strip()

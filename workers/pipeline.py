@@ -53,18 +53,20 @@ class JobRun:
 
     # -- event helpers -------------------------------------------------------
 
-    def _event(self, kind: int, **kwargs: Any) -> events.RecordedEvent | None:
+    def _event(self, kind: job_pb2.JobEventKind, **kwargs: Any) -> events.RecordedEvent | None:
         async def _do() -> events.RecordedEvent | None:
             async with self.rt.pool.acquire() as conn:
                 return await events.append_event(conn, self.job_id, kind=kind, **kwargs)
+
         recorded = self.rt.call(_do())
         self.rt.publish(recorded)
         return recorded
 
-    def _running_event(self, kind: int, **kwargs: Any) -> None:
+    def _running_event(self, kind: job_pb2.JobEventKind, **kwargs: Any) -> None:
         """An event that only applies while the job is running and not cancelled."""
-        recorded = self._event(kind, require_states=(states.RUNNING,),
-                               require_not_cancel_requested=True, **kwargs)
+        recorded = self._event(
+            kind, require_states=(states.RUNNING,), require_not_cancel_requested=True, **kwargs
+        )
         if recorded is None:
             raise Cancelled()
 
@@ -74,8 +76,12 @@ class JobRun:
         if now - self._last_progress_at < self.settings.progress_min_interval_s:
             return
         self._last_progress_at = now
-        self._running_event(_PROGRESS, set_fields={"stage": stage, "progress": overall},
-                            stage_progress=stage_fraction, message=message)
+        self._running_event(
+            _PROGRESS,
+            set_fields={"stage": stage, "progress": overall},
+            stage_progress=stage_fraction,
+            message=message,
+        )
 
     def check_cancelled(self, *, force: bool = False) -> None:
         """Raise `Cancelled` if the owner asked to stop (polled at most twice a second)."""
@@ -86,9 +92,13 @@ class JobRun:
 
         async def _flag() -> bool:
             async with self.rt.pool.acquire() as conn:
-                return bool(await conn.fetchval(
-                    "SELECT cancel_requested OR state <> 'RUNNING' FROM jobs WHERE id = $1",
-                    self.job_id))
+                return bool(
+                    await conn.fetchval(
+                        "SELECT cancel_requested OR state <> 'RUNNING' FROM jobs WHERE id = $1",
+                        self.job_id,
+                    )
+                )
+
         if self.rt.call(_flag()):
             raise Cancelled()
 
@@ -104,17 +114,25 @@ class JobRun:
             self._finish_cancelled()
             return
         if row["attempts"] >= self.settings.max_job_attempts:
-            self._fail("TOO_MANY_ATTEMPTS",
-                       f"gave up after {row['attempts']} attempts that did not finish",
-                       stage=row["stage"])
+            self._fail(
+                "TOO_MANY_ATTEMPTS",
+                f"gave up after {row['attempts']} attempts that did not finish",
+                stage=row["stage"],
+            )
             return
         claimed = self._event(
             _STATE,
-            set_fields={"state": states.RUNNING, "stage": "EXTRACT_AUDIO",
-                        "attempts": row["attempts"] + 1, "start_time": events.NOW,
-                        "progress": 0.0},
-            require_states=states.ACTIVE, require_not_cancel_requested=True,
-            message="decoding audio")
+            set_fields={
+                "state": states.RUNNING,
+                "stage": "EXTRACT_AUDIO",
+                "attempts": row["attempts"] + 1,
+                "start_time": events.NOW,
+                "progress": 0.0,
+            },
+            require_states=states.ACTIVE,
+            require_not_cancel_requested=True,
+            message="decoding audio",
+        )
         if claimed is None:
             self._finish_cancelled()
             return
@@ -141,35 +159,54 @@ class JobRun:
         self.rt.call(self._set_duration(info.duration_s))
         audio = media.decode_audio(path)
         duration_s = len(audio) / media.SAMPLE_RATE_HZ
-        self._running_event(_FINISHED, set_fields={"progress": _DECODE_SHARE},
-                            stage_progress=1.0,
-                            message=f"decoded {duration_s:.1f} s of audio")
+        self._running_event(
+            _FINISHED,
+            set_fields={"progress": _DECODE_SHARE},
+            stage_progress=1.0,
+            message=f"decoded {duration_s:.1f} s of audio",
+        )
         self.check_cancelled(force=True)
 
         options = row["options"] or {}
         self._running_event(_STARTED, set_fields={"stage": "TRANSCRIBE"}, message="transcribing")
-        model = transcriber.load_model(self.settings.resolved_whisper_model_dir(),
-                                       self.settings.whisper_compute_type,
-                                       self.settings.whisper_cpu_threads)
+        model = transcriber.load_model(
+            self.settings.resolved_whisper_model_dir(),
+            self.settings.whisper_compute_type,
+            self.settings.whisper_cpu_threads,
+        )
         tinfo, segment_iter = transcriber.transcribe(
-            model, audio, language=options.get("language") or None,
+            model,
+            audio,
+            language=options.get("language") or None,
             word_timestamps=not options.get("disable_word_timestamps", False),
-            beam_size=self.settings.whisper_beam_size)
+            beam_size=self.settings.whisper_beam_size,
+        )
         segments: list[transcripts_db.SegmentData] = []
         for segment in segment_iter:
             segments.append(segment)
             fraction = min(1.0, segment.end_s / duration_s) if duration_s else 1.0
             self.check_cancelled()
-            self.progress("TRANSCRIBE", fraction, _DECODE_SHARE + _TRANSCRIBE_SHARE * fraction,
-                          f"transcribed {segment.end_s:.0f} of {duration_s:.0f} s")
+            self.progress(
+                "TRANSCRIBE",
+                fraction,
+                _DECODE_SHARE + _TRANSCRIBE_SHARE * fraction,
+                f"transcribed {segment.end_s:.0f} of {duration_s:.0f} s",
+            )
         self.check_cancelled(force=True)
-        self._running_event(_FINISHED, set_fields={"progress": _DECODE_SHARE + _TRANSCRIBE_SHARE},
-                            stage_progress=1.0, message=f"{len(segments)} segments")
+        self._running_event(
+            _FINISHED,
+            set_fields={"progress": _DECODE_SHARE + _TRANSCRIBE_SHARE},
+            stage_progress=1.0,
+            message=f"{len(segments)} segments",
+        )
 
         data = transcripts_db.TranscriptData(
-            language=tinfo.language, language_probability=tinfo.language_probability,
-            duration_s=duration_s, model=options.get("model") or self.settings.whisper_model_name,
-            segments=segments)
+            language=tinfo.language,
+            language_probability=tinfo.language_probability,
+            duration_s=duration_s,
+            model=options.get("model") or self.settings.whisper_model_name,
+            segments=segments,
+        )
         recorded = self.rt.call(self._store_and_succeed(data))
         if recorded is None:
             raise Cancelled()
@@ -184,21 +221,34 @@ class JobRun:
                 # No partial transcript may stay visible after a cancel.
                 await transcripts_db.delete_transcript(conn, self.job_id)
                 return await events.append_event(
-                    conn, self.job_id, kind=_STATE,
-                    set_fields={"state": states.CANCELLED, "end_time": events.NOW,
-                                "error_reason": "CANCELLED",
-                                "error_message": "cancelled by owner"},
-                    require_states=states.ACTIVE, message="cancelled")
+                    conn,
+                    self.job_id,
+                    kind=_STATE,
+                    set_fields={
+                        "state": states.CANCELLED,
+                        "end_time": events.NOW,
+                        "error_reason": "CANCELLED",
+                        "error_message": "cancelled by owner",
+                    },
+                    require_states=states.ACTIVE,
+                    message="cancelled",
+                )
+
         self.rt.publish(self.rt.call(_do()))
         log.info("job cancelled", job_id=str(self.job_id))
 
     def _fail(self, reason: str, message: str, *, stage: str | None = None) -> None:
-        fields: dict[str, Any] = {"state": states.FAILED, "end_time": events.NOW,
-                                  "error_reason": reason, "error_message": message}
+        fields: dict[str, Any] = {
+            "state": states.FAILED,
+            "end_time": events.NOW,
+            "error_reason": reason,
+            "error_message": message,
+        }
         if stage is not None:
             fields["error_stage"] = stage
-        self._event(_STATE, set_fields=fields, require_states=states.ACTIVE,
-                    message=f"failed: {message}")
+        self._event(
+            _STATE, set_fields=fields, require_states=states.ACTIVE, message=f"failed: {message}"
+        )
         log.info("job failed", job_id=str(self.job_id), reason=reason, error=message)
 
     # -- database steps --------------------------------------------------------------
@@ -213,8 +263,9 @@ class JobRun:
 
     async def _set_duration(self, duration_s: float) -> None:
         async with self.rt.pool.acquire() as conn:
-            await conn.execute("UPDATE jobs SET media_duration_s = $2 WHERE id = $1",
-                               self.job_id, duration_s)
+            await conn.execute(
+                "UPDATE jobs SET media_duration_s = $2 WHERE id = $1", self.job_id, duration_s
+            )
 
     async def _store_and_succeed(
         self, data: transcripts_db.TranscriptData
@@ -224,11 +275,19 @@ class JobRun:
                 async with conn.transaction():
                     await transcripts_db.store_transcript(conn, self.job_id, data)
                     recorded = await events.append_event(
-                        conn, self.job_id, kind=_STATE,
-                        set_fields={"state": states.SUCCEEDED, "stage": "FINALIZE",
-                                    "progress": 1.0, "end_time": events.NOW},
-                        require_states=(states.RUNNING,), require_not_cancel_requested=True,
-                        message="transcript ready")
+                        conn,
+                        self.job_id,
+                        kind=_STATE,
+                        set_fields={
+                            "state": states.SUCCEEDED,
+                            "stage": "FINALIZE",
+                            "progress": 1.0,
+                            "end_time": events.NOW,
+                        },
+                        require_states=(states.RUNNING,),
+                        require_not_cancel_requested=True,
+                        message="transcript ready",
+                    )
                     if recorded is None:
                         raise _Rollback()
                     return recorded

@@ -10,6 +10,7 @@ own thread, so it never blocks the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -29,8 +30,9 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="runtime-loop",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="runtime-loop", daemon=True
+        )
         self._thread.start()
         self.pool: asyncpg.Pool = self.call(db.create_pool(settings.database_url, max_size=4))
         self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
@@ -43,10 +45,8 @@ class Runtime:
         """Fan a committed event out; failures only delay watchers (they poll the log)."""
         if recorded is None:
             return
-        try:
+        with contextlib.suppress(Exception):
             self.call(events.publish(self.redis, recorded), timeout_s=5.0)
-        except Exception:  # noqa: BLE001 - the Postgres log is authoritative
-            pass
 
     def close(self) -> None:
         """Close clients and stop the loop."""

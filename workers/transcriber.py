@@ -13,9 +13,9 @@ import numpy.typing as npt
 # The bundled model is loaded from a directory; never reach for a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from faster_whisper import WhisperModel  # noqa: E402
+from faster_whisper import WhisperModel
 
-from reelscribe.db.transcripts import SegmentData, WordData  # noqa: E402
+from reelscribe.db.transcripts import SegmentData, WordData
 
 #: Below this mean word probability a segment is flagged low-confidence.
 LOW_CONFIDENCE = 0.5
@@ -39,8 +39,13 @@ def load_model(model_dir: str, compute_type: str, cpu_threads: int) -> WhisperMo
     key = (model_dir, compute_type, cpu_threads)
     with _models_lock:
         if key not in _models:
-            _models[key] = WhisperModel(model_dir, device="cpu", compute_type=compute_type,
-                                        cpu_threads=cpu_threads, local_files_only=True)
+            _models[key] = WhisperModel(
+                model_dir,
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                local_files_only=True,
+            )
         return _models[key]
 
 
@@ -54,22 +59,40 @@ def transcribe(
 ) -> tuple[TranscriptionInfo, Iterator[SegmentData]]:
     """Info now, segments lazily as the model produces them."""
     segments, info = model.transcribe(
-        audio, language=language or None, word_timestamps=word_timestamps, beam_size=beam_size,
+        audio,
+        language=language or None,
+        word_timestamps=word_timestamps,
+        beam_size=beam_size,
         condition_on_previous_text=False,
     )
 
     def _convert() -> Iterator[SegmentData]:
         for seg in segments:
-            words = tuple(WordData(start_s=w.start, end_s=w.end, text=w.word,
-                                   probability=w.probability) for w in (seg.words or ()))
-            confidence = (float(np.mean([w.probability for w in words])) if words
-                          else float(np.exp(seg.avg_logprob)))
+            words = tuple(
+                WordData(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
+                for w in (seg.words or ())
+            )
+            confidence = (
+                float(np.mean([w.probability for w in words]))
+                if words
+                else float(np.exp(seg.avg_logprob))
+            )
             yield SegmentData(
-                start_s=seg.start, end_s=seg.end, text=seg.text.strip(), confidence=confidence,
-                avg_logprob=seg.avg_logprob, no_speech_prob=seg.no_speech_prob,
-                low_confidence=confidence < LOW_CONFIDENCE, words=words,
+                start_s=seg.start,
+                end_s=seg.end,
+                text=seg.text.strip(),
+                confidence=confidence,
+                avg_logprob=seg.avg_logprob,
+                no_speech_prob=seg.no_speech_prob,
+                low_confidence=confidence < LOW_CONFIDENCE,
+                words=words,
             )
 
-    return (TranscriptionInfo(language=info.language,
-                              language_probability=info.language_probability,
-                              duration_s=info.duration), _convert())
+    return (
+        TranscriptionInfo(
+            language=info.language,
+            language_probability=info.language_probability,
+            duration_s=info.duration,
+        ),
+        _convert(),
+    )

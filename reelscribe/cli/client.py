@@ -19,8 +19,11 @@ from reelscribe.v1 import (
 )
 
 CHUNK_BYTES = 1024 * 1024
-TERMINAL_STATES = (job_pb2.JOB_STATE_SUCCEEDED, job_pb2.JOB_STATE_FAILED,
-                   job_pb2.JOB_STATE_CANCELLED)
+TERMINAL_STATES = (
+    job_pb2.JOB_STATE_SUCCEEDED,
+    job_pb2.JOB_STATE_FAILED,
+    job_pb2.JOB_STATE_CANCELLED,
+)
 
 
 def file_sha256(path: Path) -> str:
@@ -48,8 +51,9 @@ class Client:
     def upload(self, path: Path, *, timeout_s: float = 3600.0) -> job_pb2.Media:
         """Upload a file in 1 MiB chunks; returns the media object."""
         size = os.path.getsize(path)
-        header = job_service_pb2.UploadHeader(filename=path.name, size_bytes=size,
-                                              sha256=file_sha256(path))
+        header = job_service_pb2.UploadHeader(
+            filename=path.name, size_bytes=size, sha256=file_sha256(path)
+        )
 
         def messages() -> Iterator[job_service_pb2.UploadMediaRequest]:
             yield job_service_pb2.UploadMediaRequest(header=header)
@@ -63,14 +67,15 @@ class Client:
     def create_job(self, media: str, *, language: str = "") -> job_pb2.Job:
         """Create a transcription job for uploaded media (idempotent per call)."""
         request = job_service_pb2.CreateJobRequest(
-            request_id=str(uuid.uuid4()), media=media,
-            options=job_pb2.JobOptions(language=language))
+            request_id=str(uuid.uuid4()), media=media, options=job_pb2.JobOptions(language=language)
+        )
         return self.jobs.CreateJob(request, metadata=self._metadata, timeout=30).job
 
     def get_job(self, name: str) -> job_pb2.Job:
         """One job."""
-        return self.jobs.GetJob(job_service_pb2.GetJobRequest(name=name),
-                                metadata=self._metadata, timeout=30).job
+        return self.jobs.GetJob(
+            job_service_pb2.GetJobRequest(name=name), metadata=self._metadata, timeout=30
+        ).job
 
     def list_jobs(self, page_size: int = 50) -> Iterator[job_pb2.Job]:
         """All the caller's jobs, newest first, following page tokens."""
@@ -78,7 +83,9 @@ class Client:
         while True:
             page = self.jobs.ListJobs(
                 job_service_pb2.ListJobsRequest(page_size=page_size, page_token=token),
-                metadata=self._metadata, timeout=30)
+                metadata=self._metadata,
+                timeout=30,
+            )
             yield from page.jobs
             token = page.next_page_token
             if not token:
@@ -92,7 +99,8 @@ class Client:
             try:
                 stream = self.jobs.WatchJob(
                     job_service_pb2.WatchJobRequest(name=name, after_seq=last_seq),
-                    metadata=self._metadata)
+                    metadata=self._metadata,
+                )
                 for reply in stream:
                     event = reply.event
                     if event.seq:
@@ -106,9 +114,11 @@ class Client:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE:
                     raise
 
-    def export(self, name: str, fmt: int) -> str:
+    def export(self, name: str, fmt: transcript_service_pb2.ExportFormat) -> str:
         """The transcript rendered in `fmt` (an ExportFormat value)."""
         reply = self.transcripts.ExportTranscript(
             transcript_service_pb2.ExportTranscriptRequest(name=name, format=fmt),
-            metadata=self._metadata, timeout=60)
+            metadata=self._metadata,
+            timeout=60,
+        )
         return reply.content

@@ -18,10 +18,12 @@ from reelscribe.auth import mint_token
 from reelscribe.config import get_settings
 from reelscribe.v1 import job_pb2, transcript_service_pb2
 
-_FORMATS = {"txt": transcript_service_pb2.EXPORT_FORMAT_TXT,
-            "json": transcript_service_pb2.EXPORT_FORMAT_JSON,
-            "srt": transcript_service_pb2.EXPORT_FORMAT_SRT,
-            "vtt": transcript_service_pb2.EXPORT_FORMAT_VTT}
+_FORMATS = {
+    "txt": transcript_service_pb2.EXPORT_FORMAT_TXT,
+    "json": transcript_service_pb2.EXPORT_FORMAT_JSON,
+    "srt": transcript_service_pb2.EXPORT_FORMAT_SRT,
+    "vtt": transcript_service_pb2.EXPORT_FORMAT_VTT,
+}
 
 
 def sample_path() -> Path:
@@ -62,7 +64,9 @@ def up() -> None:
 
 
 @main.command()
-@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 def demo(file: Path | None) -> None:
     """Start the stack, transcribe FILE (default: a bundled lecture) with live progress."""
     from reelscribe.cli.stack import running_stack
@@ -92,8 +96,7 @@ def worker(processes: int | None, threads: int | None) -> None:
     from reelscribe.cli.stack import worker_command
 
     settings = get_settings()
-    cmd = worker_command(processes or settings.worker_processes,
-                         threads or settings.worker_threads)
+    cmd = worker_command(processes or settings.worker_processes, threads or settings.worker_threads)
     os.execv(cmd[0], cmd)
 
 
@@ -117,14 +120,22 @@ def migrate() -> None:
 def token(user: str, role: str, plan: str, ttl_hours: float) -> None:
     """Mint a development JWT signed with the configured (or data-dir) secret."""
     settings = get_settings()
-    click.echo(mint_token(settings.resolved_jwt_secret(), user, role=role,  # type: ignore[arg-type]
-                          plan=plan, ttl_s=ttl_hours * 3600))
+    click.echo(
+        mint_token(
+            settings.resolved_jwt_secret(),
+            user,
+            role=role,  # type: ignore[arg-type]
+            plan=plan,
+            ttl_s=ttl_hours * 3600,
+        )
+    )
 
 
 # -- client commands ------------------------------------------------------------------
 
-_address_option = click.option("--address", envvar="REELSCRIBE_SERVER_ADDRESS",
-                               default="127.0.0.1:50051", show_default=True)
+_address_option = click.option(
+    "--address", envvar="REELSCRIBE_SERVER_ADDRESS", default="127.0.0.1:50051", show_default=True
+)
 
 
 def _client(address: str):  # type: ignore[no-untyped-def]
@@ -163,8 +174,10 @@ def _submit_and_show(address: str, tok: str, path: Path) -> None:
         click.echo(f"{job.name}  ({path.name}, {media.size_bytes} bytes)")
         final = client.watch(job.name, _print_event)
         if final.state != job_pb2.JOB_STATE_SUCCEEDED:
-            raise click.ClickException(f"job ended {job_pb2.JobState.Name(final.state)}: "
-                                       f"{final.error.reason} {final.error.message}")
+            raise click.ClickException(
+                f"job ended {job_pb2.JobState.Name(final.state)}: "
+                f"{final.error.reason} {final.error.message}"
+            )
         click.echo("\n--- transcript ---")
         click.echo(client.export(job.name, transcript_service_pb2.EXPORT_FORMAT_TXT), nl=False)
     except grpc.RpcError as exc:
@@ -188,8 +201,10 @@ def submit(file: Path, follow: bool, language: str, address: str) -> None:
         if follow:
             final = client.watch(job.name, _print_event)
             if final.state != job_pb2.JOB_STATE_SUCCEEDED:
-                raise click.ClickException(f"{job_pb2.JobState.Name(final.state)}: "
-                                           f"{final.error.reason} {final.error.message}")
+                raise click.ClickException(
+                    f"{job_pb2.JobState.Name(final.state)}: "
+                    f"{final.error.reason} {final.error.message}"
+                )
     except grpc.RpcError as exc:
         _fail_on_rpc_error(exc)
     finally:
@@ -219,8 +234,9 @@ def jobs(address: str) -> None:
         for job in client.list_jobs():
             state = job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_")
             created = job.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
-            click.echo(f"{job.name}  {state:<9}  {job.progress * 100:5.1f}%  {created}  "
-                       f"{job.error.reason}")
+            click.echo(
+                f"{job.name}  {state:<9}  {job.progress * 100:5.1f}%  {created}  {job.error.reason}"
+            )
     except grpc.RpcError as exc:
         _fail_on_rpc_error(exc)
     finally:

@@ -21,20 +21,30 @@ from reelscribe.embedded import embedded_stack
 def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str, str]:
     """The environment for server and worker children: same settings, concrete URLs."""
     env = dict(os.environ)
-    env.update({
-        "REELSCRIBE_DATABASE_URL": database_url,
-        "REELSCRIBE_REDIS_URL": redis_url,
-        "REELSCRIBE_DATA_DIR": str(settings.data_dir),
-        "REELSCRIBE_JWT_SECRET": settings.resolved_jwt_secret(),
-        "HF_HUB_OFFLINE": "1",
-    })
+    env.update(
+        {
+            "REELSCRIBE_DATABASE_URL": database_url,
+            "REELSCRIBE_REDIS_URL": redis_url,
+            "REELSCRIBE_DATA_DIR": str(settings.data_dir),
+            "REELSCRIBE_JWT_SECRET": settings.resolved_jwt_secret(),
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
     return env
 
 
 def worker_command(processes: int, threads: int) -> list[str]:
     """The Dramatiq CLI invocation that runs the pipeline actors."""
-    return [sys.executable, "-m", "dramatiq", "workers.actors",
-            "--processes", str(processes), "--threads", str(threads)]
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "workers.actors",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+    ]
 
 
 def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
@@ -78,15 +88,20 @@ def running_stack(settings: Settings, *, quiet: bool = False) -> Iterator[str]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    with embedded_stack(settings.data_dir, database_url=settings.database_url,
-                        redis_url=settings.redis_url) as urls:
+    with embedded_stack(
+        settings.data_dir, database_url=settings.database_url, redis_url=settings.redis_url
+    ) as urls:
         migrate(urls.database_url)
         env = child_env(settings, urls.database_url, urls.redis_url)
         out = open(log_dir / "stack.log", "ab") if quiet else None  # noqa: SIM115
         children = [
             subprocess.Popen([sys.executable, "-m", "server"], env=env, stdout=out, stderr=out),
-            subprocess.Popen(worker_command(settings.worker_processes, settings.worker_threads),
-                             env=env, stdout=out, stderr=out),
+            subprocess.Popen(
+                worker_command(settings.worker_processes, settings.worker_threads),
+                env=env,
+                stdout=out,
+                stderr=out,
+            ),
         ]
         try:
             wait_healthy(settings.server_address)

@@ -58,8 +58,15 @@ async def insert_job(
             ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
             RETURNING id
             """,
-            job_id, owner, request_id, request_hash, media_id, source_uri, parent_id,
-            options, labels,
+            job_id,
+            owner,
+            request_id,
+            request_hash,
+            media_id,
+            source_uri,
+            parent_id,
+            options,
+            labels,
         )
         if inserted is None:
             return None

@@ -62,21 +62,51 @@ async def store_transcript(
     await conn.execute(
         "INSERT INTO transcripts (job_id, language, language_probability, duration_s, text, model)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
-        job_id, data.language, data.language_probability, data.duration_s, data.text, data.model,
+        job_id,
+        data.language,
+        data.language_probability,
+        data.duration_s,
+        data.text,
+        data.model,
     )
     await conn.copy_records_to_table(
         "segments",
-        columns=["job_id", "idx", "start_s", "end_s", "text", "confidence", "avg_logprob",
-                 "no_speech_prob", "low_confidence", "suspected_hallucination"],
-        records=[(job_id, i, s.start_s, s.end_s, s.text, s.confidence, s.avg_logprob,
-                  s.no_speech_prob, s.low_confidence, s.suspected_hallucination)
-                 for i, s in enumerate(data.segments)],
+        columns=[
+            "job_id",
+            "idx",
+            "start_s",
+            "end_s",
+            "text",
+            "confidence",
+            "avg_logprob",
+            "no_speech_prob",
+            "low_confidence",
+            "suspected_hallucination",
+        ],
+        records=[
+            (
+                job_id,
+                i,
+                s.start_s,
+                s.end_s,
+                s.text,
+                s.confidence,
+                s.avg_logprob,
+                s.no_speech_prob,
+                s.low_confidence,
+                s.suspected_hallucination,
+            )
+            for i, s in enumerate(data.segments)
+        ],
     )
     await conn.copy_records_to_table(
         "words",
         columns=["job_id", "segment_idx", "idx", "start_s", "end_s", "text", "probability"],
-        records=[(job_id, i, j, w.start_s, w.end_s, w.text, w.probability)
-                 for i, s in enumerate(data.segments) for j, w in enumerate(s.words)],
+        records=[
+            (job_id, i, j, w.start_s, w.end_s, w.text, w.probability)
+            for i, s in enumerate(data.segments)
+            for j, w in enumerate(s.words)
+        ],
     )
 
 

@@ -56,7 +56,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         try:
             first = await anext(request_iterator)
         except StopAsyncIteration:
-            raise InvalidArgument.field("header", "the stream is empty; send a header first") from None
+            raise InvalidArgument.field(
+                "header", "the stream is empty; send a header first"
+            ) from None
         if first.WhichOneof("data") != "header":
             raise InvalidArgument.field("header", "the first message must carry the header")
         header = first.header
@@ -72,7 +74,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         if header.size_bytes > settings.max_upload_bytes:
             raise ResourceExhausted(
                 f"file of {header.size_bytes} bytes exceeds the upload limit of "
-                f"{settings.max_upload_bytes} bytes", reason="UPLOAD_TOO_LARGE")
+                f"{settings.max_upload_bytes} bytes",
+                reason="UPLOAD_TOO_LARGE",
+            )
 
         media_id = uuid.uuid4()
         key = self._deps.blobs.media_key(owner, media_id)
@@ -85,25 +89,35 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 chunk = message.chunk
                 if len(chunk) > settings.max_chunk_bytes:
                     raise InvalidArgument.field(
-                        "chunk", f"chunks are at most {settings.max_chunk_bytes} bytes")
+                        "chunk", f"chunks are at most {settings.max_chunk_bytes} bytes"
+                    )
                 if writer.size_bytes + len(chunk) > header.size_bytes:
                     raise InvalidArgument.field(
-                        "chunk", f"more data than the declared {header.size_bytes} bytes")
+                        "chunk", f"more data than the declared {header.size_bytes} bytes"
+                    )
                 await writer.write(chunk)
             if writer.size_bytes != header.size_bytes:
                 raise InvalidArgument.field(
                     "header.size_bytes",
                     f"received {writer.size_bytes} bytes, header declared {header.size_bytes}",
-                    reason="SIZE_MISMATCH")
+                    reason="SIZE_MISMATCH",
+                )
             if header.sha256 and writer.sha256 != header.sha256:
-                raise InvalidArgument.field("header.sha256", "content does not match the sha256",
-                                            reason="SHA256_MISMATCH")
+                raise InvalidArgument.field(
+                    "header.sha256", "content does not match the sha256", reason="SHA256_MISMATCH"
+                )
             await writer.commit()
             committed = True
             async with self._deps.pool.acquire() as conn:
                 row = await media_db.insert_media(
-                    conn, media_id=media_id, owner=owner, filename=header.filename,
-                    size_bytes=writer.size_bytes, sha256=writer.sha256, blob_key=key)
+                    conn,
+                    media_id=media_id,
+                    owner=owner,
+                    filename=header.filename,
+                    size_bytes=writer.size_bytes,
+                    sha256=writer.sha256,
+                    blob_key=key,
+                )
         except BaseException:
             if committed:
                 self._deps.blobs.delete(key)
@@ -130,12 +144,16 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         violations += validation.labels(dict(request.labels), "labels")
         model = request.options.model or settings.whisper_model_name
         if model != settings.whisper_model_name:
-            violations.append(FieldViolation(
-                "options.model", f"unknown model {model[:40]!r}; available: "
-                f"{settings.whisper_model_name}"))
+            violations.append(
+                FieldViolation(
+                    "options.model",
+                    f"unknown model {model[:40]!r}; available: {settings.whisper_model_name}",
+                )
+            )
         elif model.endswith(".en") and request.options.language not in ("", "en"):
-            violations.append(FieldViolation(
-                "options.language", f"model {model} transcribes English only"))
+            violations.append(
+                FieldViolation("options.language", f"model {model} transcribes English only")
+            )
         validation.check(violations)
         self._refuse_unbuilt_options(request)
 
@@ -155,7 +173,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         fingerprint_msg = job_service_pb2.CreateJobRequest()
         fingerprint_msg.CopyFrom(request)
         fingerprint_msg.request_id = ""
-        request_hash = hashlib.sha256(fingerprint_msg.SerializeToString(deterministic=True)).hexdigest()
+        request_hash = hashlib.sha256(
+            fingerprint_msg.SerializeToString(deterministic=True)
+        ).hexdigest()
 
         async with self._deps.pool.acquire() as conn:
             if request.request_id:
@@ -164,13 +184,23 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     return self._replayed(existing, request_hash)
             if await media_db.get_media(conn, media_id, owner=owner) is None:
                 raise NotFound(f"{request.media} not found", reason="MEDIA_NOT_FOUND")
-            options = {"language": request.options.language, "model": model,
-                       "disable_word_timestamps": request.options.disable_word_timestamps,
-                       "skip_cache": request.options.skip_cache}
+            options = {
+                "language": request.options.language,
+                "model": model,
+                "disable_word_timestamps": request.options.disable_word_timestamps,
+                "skip_cache": request.options.skip_cache,
+            }
             created = await jobs_db.insert_job(
-                conn, owner=owner, request_id=request.request_id or None,
-                request_hash=request_hash, media_id=media_id, source_uri=None, parent_id=None,
-                options=options, labels=dict(request.labels))
+                conn,
+                owner=owner,
+                request_id=request.request_id or None,
+                request_hash=request_hash,
+                media_id=media_id,
+                source_uri=None,
+                parent_id=None,
+                options=options,
+                labels=dict(request.labels),
+            )
             if created is None:  # a concurrent retry with the same request_id won
                 existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
                 assert existing is not None
@@ -191,8 +221,10 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     def _refuse_unbuilt_options(request: job_service_pb2.CreateJobRequest) -> None:
         opts = request.options
         if opts.extra_stages:
-            raise Unimplemented("options.extra_stages: analysis, highlights, translation and "
-                                "romanization stages are not built yet")
+            raise Unimplemented(
+                "options.extra_stages: analysis, highlights, translation and "
+                "romanization stages are not built yet"
+            )
         if opts.callback_uri:
             raise Unimplemented("options.callback_uri: webhooks are not built yet")
         if opts.highlight_count or opts.translate_to:
@@ -201,16 +233,18 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     @staticmethod
     def _replayed(row: asyncpg.Record, request_hash: str) -> job_service_pb2.CreateJobResponse:
         if row["request_hash"] != request_hash:
-            raise AlreadyExists("request_id was already used for a different request",
-                                reason="REQUEST_ID_REUSED")
+            raise AlreadyExists(
+                "request_id was already used for a different request", reason="REQUEST_ID_REUSED"
+            )
         return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
 
     async def _load(self, name: str) -> asyncpg.Record:
         job_id = names.parse_job_name(name)
         principal = current_principal()
         async with self._deps.pool.acquire() as conn:
-            row = await jobs_db.get_job(conn, job_id,
-                                        owner=None if principal.is_admin else principal.subject)
+            row = await jobs_db.get_job(
+                conn, job_id, owner=None if principal.is_admin else principal.subject
+            )
         if row is None:
             # The same answer whether the job is missing or someone else's.
             raise NotFound(f"{name} not found", reason="JOB_NOT_FOUND")
@@ -237,14 +271,20 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         after = pagination.decode(request.page_token, query=query)
         async with self._deps.pool.acquire() as conn:
             rows = await jobs_db.list_jobs(
-                conn, owner=None if request.all_users else principal.subject,
-                job_states=job_states, limit=size + 1, after=after)
+                conn,
+                owner=None if request.all_users else principal.subject,
+                job_states=job_states,
+                limit=size + 1,
+                after=after,
+            )
         response = job_service_pb2.ListJobsResponse(
-            jobs=[convert.job_to_pb(r) for r in rows[:size]])
+            jobs=[convert.job_to_pb(r) for r in rows[:size]]
+        )
         if len(rows) > size:
             last = rows[size - 1]
-            response.next_page_token = pagination.encode(last["create_time"], last["id"],
-                                                         query=query)
+            response.next_page_token = pagination.encode(
+                last["create_time"], last["id"], query=query
+            )
         return response
 
     async def CancelJob(
@@ -256,23 +296,37 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             # A queued job is cancelled here and now; the state guard makes a
             # racing worker's claim and this update mutually exclusive.
             recorded = await events.append_event(
-                conn, job_id, kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-                set_fields={"state": states.CANCELLED, "end_time": events.NOW,
-                            "error_reason": "CANCELLED", "error_message": "cancelled by owner"},
-                require_states=(states.QUEUED,), message="cancelled")
+                conn,
+                job_id,
+                kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
+                set_fields={
+                    "state": states.CANCELLED,
+                    "end_time": events.NOW,
+                    "error_reason": "CANCELLED",
+                    "error_message": "cancelled by owner",
+                },
+                require_states=(states.QUEUED,),
+                message="cancelled",
+            )
             if recorded is None:
                 # Running: ask the worker to stop at its next checkpoint.
                 recorded = await events.append_event(
-                    conn, job_id, kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
-                    set_fields={"cancel_requested": True}, require_states=(states.RUNNING,),
-                    require_not_cancel_requested=True, message="cancellation requested")
+                    conn,
+                    job_id,
+                    kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
+                    set_fields={"cancel_requested": True},
+                    require_states=(states.RUNNING,),
+                    require_not_cancel_requested=True,
+                    message="cancellation requested",
+                )
             current = await jobs_db.get_job(conn, job_id, owner=None)
         assert current is not None
         if recorded is not None:
             await self._publish(recorded)
         elif current["state"] in (states.SUCCEEDED, states.FAILED):
-            raise FailedPrecondition(f"{request.name} already finished ({current['state']})",
-                                     reason="JOB_FINISHED")
+            raise FailedPrecondition(
+                f"{request.name} already finished ({current['state']})", reason="JOB_FINISHED"
+            )
         return job_service_pb2.CancelJobResponse(job=convert.job_to_pb(current))
 
     async def DeleteJob(
@@ -280,8 +334,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.DeleteJobResponse:
         row = await self._load(request.name)
         if row["state"] not in states.TERMINAL:
-            raise FailedPrecondition("only finished jobs can be deleted; cancel it first",
-                                     reason="JOB_ACTIVE")
+            raise FailedPrecondition(
+                "only finished jobs can be deleted; cancel it first", reason="JOB_ACTIVE"
+            )
         async with self._deps.pool.acquire() as conn:
             await jobs_db.delete_job(conn, row["id"])
         return job_service_pb2.DeleteJobResponse()
@@ -299,19 +354,23 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             raise OutOfRange(
                 f"after_seq {request.after_seq} is beyond the last event "
                 f"({row['last_event_seq']}); watch again with after_seq=0 "
-                "to re-read the snapshot", reason="AFTER_SEQ_BEYOND_END")
+                "to re-read the snapshot",
+                reason="AFTER_SEQ_BEYOND_END",
+            )
         hub = self._deps.hub
         heartbeat_s = self._deps.settings.watch_heartbeat_s
         async with hub.subscribe(job_id) as sub:
-            snapshot = job_pb2.JobEvent(seq=0, kind=job_pb2.JOB_EVENT_KIND_SNAPSHOT,
-                                        job=convert.job_to_pb(row),
-                                        stage=states.stage_to_pb(row["stage"]),
-                                        message=row["message"])
+            snapshot = job_pb2.JobEvent(
+                seq=0,
+                kind=job_pb2.JOB_EVENT_KIND_SNAPSHOT,
+                job=convert.job_to_pb(row),
+                stage=states.stage_to_pb(row["stage"]),
+                message=row["message"],
+            )
             snapshot.time.GetCurrentTime()
             yield job_service_pb2.WatchJobResponse(event=snapshot)
             last = request.after_seq
-            job_terminal_at = (row["last_event_seq"]
-                               if row["state"] in states.TERMINAL else None)
+            job_terminal_at = row["last_event_seq"] if row["state"] in states.TERMINAL else None
             while True:
                 # The Postgres log is the source of truth: replay whatever is
                 # missing, then follow live events while they arrive in order.
@@ -363,7 +422,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         raise Unimplemented("GetUsage: plans and quotas are not built yet")
 
     async def ListWebhookDeliveries(
-        self, request: job_service_pb2.ListWebhookDeliveriesRequest,
+        self,
+        request: job_service_pb2.ListWebhookDeliveriesRequest,
         context: grpc.aio.ServicerContext,
     ) -> job_service_pb2.ListWebhookDeliveriesResponse:
         raise Unimplemented("ListWebhookDeliveries: webhooks are not built yet")
@@ -383,9 +443,11 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
 
 
 def _is_terminal(event: job_pb2.JobEvent) -> bool:
-    return (event.kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
-            and event.job.state in (job_pb2.JOB_STATE_SUCCEEDED, job_pb2.JOB_STATE_FAILED,
-                                    job_pb2.JOB_STATE_CANCELLED))
+    return event.kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED and event.job.state in (
+        job_pb2.JOB_STATE_SUCCEEDED,
+        job_pb2.JOB_STATE_FAILED,
+        job_pb2.JOB_STATE_CANCELLED,
+    )
 
 
 def _drain(q: asyncio.Queue[bytes]) -> None:

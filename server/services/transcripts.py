@@ -28,14 +28,17 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         job_id: uuid.UUID = names.parse_transcript_name(name)
         principal = current_principal()
         async with self._deps.pool.acquire() as conn:
-            job = await jobs_db.get_job(conn, job_id,
-                                        owner=None if principal.is_admin else principal.subject)
+            job = await jobs_db.get_job(
+                conn, job_id, owner=None if principal.is_admin else principal.subject
+            )
             if job is None:
                 raise NotFound(f"{name} not found", reason="JOB_NOT_FOUND")
             if job["state"] != states.SUCCEEDED:
                 raise FailedPrecondition(
                     f"{names.job_name(job_id)} is {job['state']}; its transcript is available "
-                    "once it SUCCEEDED", reason="TRANSCRIPT_NOT_READY")
+                    "once it SUCCEEDED",
+                    reason="TRANSCRIPT_NOT_READY",
+                )
             found = await _read(conn, job_id, with_words)
         if found is None:
             raise NotFound(f"{name} has no transcript", reason="TRANSCRIPT_NOT_FOUND")
@@ -52,20 +55,27 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
     ) -> tpb.ExportTranscriptResponse:
         fmt = request.format
         if fmt in (tpb.EXPORT_FORMAT_SRT, tpb.EXPORT_FORMAT_VTT):
-            raise Unimplemented("ExportTranscript: SRT and WebVTT captions are not built yet; "
-                                "TXT and JSON are available")
+            raise Unimplemented(
+                "ExportTranscript: SRT and WebVTT captions are not built yet; "
+                "TXT and JSON are available"
+            )
         if fmt not in (tpb.EXPORT_FORMAT_TXT, tpb.EXPORT_FORMAT_JSON):
             raise InvalidArgument.field("format", "choose SRT, VTT, TXT or JSON")
-        transcript = await self._load_transcript(request.name,
-                                                 with_words=fmt == tpb.EXPORT_FORMAT_JSON)
+        transcript = await self._load_transcript(
+            request.name, with_words=fmt == tpb.EXPORT_FORMAT_JSON
+        )
         stem = transcript.name.split("/")[1]
         if fmt == tpb.EXPORT_FORMAT_TXT:
-            return tpb.ExportTranscriptResponse(content=exports.to_text(transcript),
-                                                mime_type="text/plain; charset=utf-8",
-                                                filename=f"{stem}.txt")
-        return tpb.ExportTranscriptResponse(content=exports.to_json(transcript),
-                                            mime_type="application/json",
-                                            filename=f"{stem}.json")
+            return tpb.ExportTranscriptResponse(
+                content=exports.to_text(transcript),
+                mime_type="text/plain; charset=utf-8",
+                filename=f"{stem}.txt",
+            )
+        return tpb.ExportTranscriptResponse(
+            content=exports.to_json(transcript),
+            mime_type="application/json",
+            filename=f"{stem}.json",
+        )
 
     async def GetSummary(
         self, request: tpb.GetSummaryRequest, context: grpc.aio.ServicerContext
@@ -94,8 +104,9 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         raise Unimplemented("AskQuestion: question answering is not built yet")
 
 
-async def _read(conn: asyncpg.Connection, job_id: uuid.UUID,
-                with_words: bool) -> tpb.Transcript | None:
+async def _read(
+    conn: asyncpg.Connection, job_id: uuid.UUID, with_words: bool
+) -> tpb.Transcript | None:
     found = await transcripts_db.get_transcript(conn, job_id, with_words=with_words)
     if found is None:
         return None

@@ -16,8 +16,9 @@ MAX_LABELS = 64
 def check(violations: list[FieldViolation]) -> None:
     """Raise one INVALID_ARGUMENT naming every violation, if any."""
     if violations:
-        raise InvalidArgument("; ".join(f"{v.field}: {v.description}" for v in violations),
-                              violations=violations)
+        raise InvalidArgument(
+            "; ".join(f"{v.field}: {v.description}" for v in violations), violations=violations
+        )
 
 
 def language(value: str, field: str) -> list[FieldViolation]:

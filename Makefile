@@ -1,0 +1,47 @@
+# Developer entry points. Each target bootstraps what it needs first
+# (a Python 3.11 venv in .venv from requirements.lock, buf from npm).
+
+VENV := .venv/bin
+BUF := node_modules/.bin/buf
+
+.PHONY: setup demo up test check lint gen gen-check samples lock
+
+setup:
+	@scripts/bootstrap.sh
+
+## The main job: embedded stack + bundled lecture + live progress + transcript.
+demo: setup
+	@$(VENV)/reelscribe demo
+
+up: setup
+	@$(VENV)/reelscribe up
+
+## The whole suite: static checks, contract checks, then pytest on the real stack.
+test: setup check
+	@$(VENV)/pytest -q
+
+check: lint gen-check
+	@$(BUF) lint
+	@$(BUF) format --exit-code > /dev/null || { echo "buf format: run '$(BUF) format -w'"; exit 1; }
+	@scripts/buf_breaking.sh
+
+lint:
+	@$(VENV)/ruff check .
+	@$(VENV)/ruff format --check .
+	@$(VENV)/mypy
+
+gen: setup
+	@PATH=$(CURDIR)/.venv/bin:$$PATH scripts/gen_protos.sh
+
+## Generated code is committed; fail if regenerating it changes anything.
+gen-check: gen
+	@git diff --exit-code --stat -- reelscribe/v1 \
+	  && test -z "$$(git status --porcelain -- reelscribe/v1)" \
+	  || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
+
+## Regenerate the spoken samples (needs Debian's espeak-ng).
+samples: setup
+	@$(VENV)/python scripts/make_samples.py
+
+lock:
+	@scripts/lock.sh
