@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     #: CPU threads per transcription.
     whisper_cpu_threads: int = 0
 
+    #: Media longer than this is refused.
+    max_media_duration_s: float = 6 * 3600.0
+    #: Target length of one transcription chunk (cut at the nearest silence).
+    chunk_target_s: float = 120.0
+    #: Silences longer than this are shortened to it before transcription.
+    keep_silence_s: float = 0.6
+
     #: Dramatiq queue the pipeline uses.
     queue_name: str = "reelscribe"
     #: Worker processes started by `reelscribe up`.
@@ -63,6 +70,18 @@ class Settings(BaseSettings):
     stage_time_limit_s: float = 4 * 3600.0
     #: A job that a worker started this many times without finishing is FAILED.
     max_job_attempts: int = 3
+
+    #: A worker silent this long is presumed dead and its messages redelivered.
+    broker_heartbeat_timeout_s: float = 60.0
+    #: Chance (per million broker commands) of running that redelivery sweep.
+    broker_maintenance_chance: int = 1000
+    #: How often a worker looks for jobs whose broker message was lost.
+    reconcile_interval_s: float = 30.0
+    #: Jobs unchanged for this long are checked by the reconciler.
+    reconcile_grace_s: float = 60.0
+    #: Fault drills: a worker handed media with this SHA-256 exits abruptly,
+    #: as if the decoder had crashed. Empty (the default) disables it.
+    fault_kill_on_sha256: str = ""
 
     #: Seconds between heartbeats on idle watch streams.
     watch_heartbeat_s: float = 10.0

@@ -75,7 +75,14 @@ class ServerApp:
             settings=settings,
             pool=pool,
             redis=redis,
-            queue=JobQueue(make_broker(settings.redis_url), settings.queue_name),
+            queue=JobQueue(
+                make_broker(
+                    settings.redis_url,
+                    heartbeat_timeout_s=settings.broker_heartbeat_timeout_s,
+                    maintenance_chance=settings.broker_maintenance_chance,
+                ),
+                settings.queue_name,
+            ),
             blobs=BlobStore(settings.blob_dir),
             hub=hub,
         )

@@ -85,19 +85,25 @@ async def test_invalid_options(api: Api) -> None:
         assert error_details(err.value)["BadRequest"].field_violations[0].field == field
 
 
-async def test_not_media_fails_the_job_with_a_reason(api: Api, tmp_path: Path) -> None:
+async def test_media_is_probed_before_work_is_queued(api: Api, tmp_path: Path) -> None:
     junk = await api.upload_bytes(os.urandom(200_000), "movie.mp4")
-    failed = await api.run(junk.name)
-    assert failed.state == job_pb2.JOB_STATE_FAILED
-    assert failed.error.reason == "NOT_MEDIA", failed.error
-    assert failed.error.message
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.create(junk.name)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(err.value)["ErrorInfo"].reason == "NOT_MEDIA"
+    assert error_details(err.value)["BadRequest"].field_violations[0].field == "media"
 
-    silent_video = write_video(tmp_path / "silent.mp4", 2.0, None)
-    failed = await api.run(silent_video)
-    assert failed.state == job_pb2.JOB_STATE_FAILED
-    assert failed.error.reason == "NO_AUDIO_STREAM"
+    silent_video = await api.upload(write_video(tmp_path / "silent.mp4", 2.0, None))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.create(silent_video.name)
+    assert error_details(err.value)["ErrorInfo"].reason == "NO_AUDIO_STREAM"
 
-    # Truncated media: the part before the cut is still transcribed.
+    # Nothing was queued for either.
+    listed = await api.jobs.ListJobs(job_service_pb2.ListJobsRequest(), metadata=api.metadata)
+    assert list(listed.jobs) == []
+
+
+async def test_truncated_media_transcribes_what_is_there(api: Api) -> None:
     data = (MEDIA_DIR / "ocean.ogg").read_bytes()
     cut = await api.upload_bytes(data[: len(data) // 2], "cut.ogg")
     partial = await api.run(cut.name)
@@ -105,7 +111,7 @@ async def test_not_media_fails_the_job_with_a_reason(api: Api, tmp_path: Path) -
     assert "ocean" in (await api.transcript(partial.name)).text.lower()
 
     # ...and the worker is still serving.
-    ok = await api.run(MEDIA_DIR / "ocean.ogg")
+    ok = await api.run(MEDIA_DIR / "ocean.ogg", skip_cache=True)
     assert ok.state == job_pb2.JOB_STATE_SUCCEEDED
 
 

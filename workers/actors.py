@@ -1,37 +1,63 @@
 """Dramatiq actors, one per pipeline stage. Import this module to run a worker.
 
 Time limits and retry policy are explicit per actor. Retries are a second line
-of defence: the pipeline records each attempt in Postgres and fails a job for
-good after `max_job_attempts`, so a poison file cannot loop forever.
+of defence: the stages record attempts in Postgres and fail a job for good
+after `max_job_attempts`, so a poison file cannot loop forever even when it
+kills the worker (which Dramatiq does not count as a retry).
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from reelscribe import logs, queue
 from reelscribe.config import get_settings
+from workers import stages
 from workers.broker import setup_broker
-from workers.pipeline import JobRun
+from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
 
 logs.configure()
-setup_broker()
+_broker = setup_broker()
+_broker.add_middleware(Reconciler())
 _settings = get_settings()
+
+_COMMON: dict[str, Any] = {
+    "queue_name": _settings.queue_name,
+    # One more than the attempts the stages allow, so the stage (which can
+    # record the reason) is the one that gives up.
+    "max_retries": _settings.max_job_attempts + 1,
+    "min_backoff": 500,
+    "max_backoff": 15_000,
+}
+
+
+def _retries() -> int:
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) if message is not None else 0
+
+
+@dramatiq.actor(actor_name=queue.PREPARE_JOB, time_limit=30 * 60 * 1000, **_COMMON)
+def prepare_job(job_id: str) -> None:
+    """Claim a job, decode its audio, find speech and fan out chunks."""
+    stages.prepare(get_runtime(), uuid.UUID(job_id))
 
 
 @dramatiq.actor(
-    actor_name=queue.TRANSCRIBE_JOB,
-    queue_name=_settings.queue_name,
+    actor_name=queue.TRANSCRIBE_CHUNK,
     time_limit=int(_settings.stage_time_limit_s * 1000),
-    # One more than the attempts the pipeline allows, so the pipeline (which
-    # can record the reason) is the one that gives up.
-    max_retries=_settings.max_job_attempts + 1,
-    min_backoff=1_000,
-    max_backoff=30_000,
+    **_COMMON,
 )
-def transcribe_job(job_id: str) -> None:
-    """Decode, transcribe and store one job's media."""
-    JobRun(get_runtime(), uuid.UUID(job_id)).run()
+def transcribe_chunk(job_id: str, idx: int) -> None:
+    """Transcribe one chunk of a job."""
+    stages.transcribe_chunk(get_runtime(), uuid.UUID(job_id), int(idx))
+
+
+@dramatiq.actor(actor_name=queue.MERGE_JOB, time_limit=10 * 60 * 1000, **_COMMON)
+def merge_job(job_id: str) -> None:
+    """Join a job's chunks into its transcript and finish it."""
+    stages.merge(get_runtime(), uuid.UUID(job_id), _retries())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from reelscribe.config import get_settings
 from reelscribe.queue import make_broker
@@ -13,6 +14,12 @@ def setup_broker() -> dramatiq.Broker:
     settings = get_settings()
     if not settings.redis_url:
         raise RuntimeError("the worker needs REELSCRIBE_REDIS_URL (`reelscribe up` sets it)")
-    broker = make_broker(settings.redis_url)
+    broker = make_broker(
+        settings.redis_url,
+        heartbeat_timeout_s=settings.broker_heartbeat_timeout_s,
+        maintenance_chance=settings.broker_maintenance_chance,
+    )
+    # Actors can read their own message (id, retry count) while they run.
+    broker.add_middleware(CurrentMessage())
     dramatiq.set_broker(broker)
     return broker

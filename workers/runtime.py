@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
+import dramatiq
 import redis.asyncio as aioredis
 
 from reelscribe import db, events
@@ -36,6 +37,8 @@ class Runtime:
         self._thread.start()
         self.pool: asyncpg.Pool = self.call(db.create_pool(settings.database_url, max_size=4))
         self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
+        #: The broker actors were declared on (set up by `workers.broker`).
+        self.broker: dramatiq.Broker = dramatiq.get_broker()
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = 120.0) -> T:
         """Run `coro` on the loop thread and wait for its result."""

@@ -15,10 +15,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from faster_whisper import WhisperModel
 
-from reelscribe.db.transcripts import SegmentData, WordData
 
-#: Below this mean word probability a segment is flagged low-confidence.
-LOW_CONFIDENCE = 0.5
+@dataclass(frozen=True)
+class RawWord:
+    """A word as the model timed it (on the clip's clock)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class RawSegment:
+    """A segment as the model produced it (on the clip's clock)."""
+
+    start_s: float
+    end_s: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    words: tuple[RawWord, ...]
 
 
 @dataclass(frozen=True)
@@ -27,7 +45,6 @@ class TranscriptionInfo:
 
     language: str
     language_probability: float
-    duration_s: float
 
 
 _models: dict[tuple[str, str, int], WhisperModel] = {}
@@ -56,43 +73,34 @@ def transcribe(
     language: str | None,
     word_timestamps: bool,
     beam_size: int,
-) -> tuple[TranscriptionInfo, Iterator[SegmentData]]:
+) -> tuple[TranscriptionInfo, Iterator[RawSegment]]:
     """Info now, segments lazily as the model produces them."""
     segments, info = model.transcribe(
         audio,
         language=language or None,
         word_timestamps=word_timestamps,
         beam_size=beam_size,
+        # Chunks are independent; conditioning on earlier text mostly spreads
+        # hallucinations from one window to the next.
         condition_on_previous_text=False,
     )
 
-    def _convert() -> Iterator[SegmentData]:
+    def _convert() -> Iterator[RawSegment]:
         for seg in segments:
-            words = tuple(
-                WordData(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
-                for w in (seg.words or ())
-            )
-            confidence = (
-                float(np.mean([w.probability for w in words]))
-                if words
-                else float(np.exp(seg.avg_logprob))
-            )
-            yield SegmentData(
+            yield RawSegment(
                 start_s=seg.start,
                 end_s=seg.end,
                 text=seg.text.strip(),
-                confidence=confidence,
                 avg_logprob=seg.avg_logprob,
                 no_speech_prob=seg.no_speech_prob,
-                low_confidence=confidence < LOW_CONFIDENCE,
-                words=words,
+                compression_ratio=seg.compression_ratio,
+                words=tuple(
+                    RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
+                    for w in (seg.words or ())
+                ),
             )
 
     return (
-        TranscriptionInfo(
-            language=info.language,
-            language_probability=info.language_probability,
-            duration_s=info.duration,
-        ),
+        TranscriptionInfo(language=info.language, language_probability=info.language_probability),
         _convert(),
     )

@@ -34,6 +34,7 @@ async def find_by_request_id(
 async def insert_job(
     conn: asyncpg.Connection,
     *,
+    job_id: uuid.UUID,
     owner: str,
     request_id: str | None,
     request_hash: str,
@@ -42,19 +43,20 @@ async def insert_job(
     parent_id: uuid.UUID | None,
     options: dict[str, Any],
     labels: dict[str, str],
+    pending_message_id: str | None,
 ) -> tuple[asyncpg.Record, events.RecordedEvent] | None:
     """Insert a QUEUED job and its first event.
 
     Returns None when another call with the same (owner, request_id) won the
     race; the caller then reads that job instead.
     """
-    job_id = uuid.uuid4()
     async with conn.transaction():
         inserted = await conn.fetchval(
             """
             INSERT INTO jobs (id, owner, request_id, request_hash, media_id, source_uri,
-                              parent_id, options, labels, state, stage, message)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 'QUEUED', 'queued')
+                              parent_id, options, labels, state, stage, message,
+                              pending_message_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 'QUEUED', 'queued', $10)
             ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
             RETURNING id
             """,
@@ -67,6 +69,7 @@ async def insert_job(
             parent_id,
             options,
             labels,
+            pending_message_id,
         )
         if inserted is None:
             return None

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
+
+from reelscribe import blobs, events, states
+from reelscribe.v1 import job_pb2
+
+#: Bump when a pipeline change makes old transcripts stale for the cache.
+PIPELINE_VERSION = 2
+#: Hot transcripts stay in Redis this long after their last write.
+CACHE_TTL_S = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -50,8 +61,39 @@ class TranscriptData:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
 
 
+def cache_key(owner: str, media_sha256: str, options: Mapping[str, Any] | None) -> str:
+    """Identity of a transcription: same owner, content, model and options.
+
+    Scoped to the owner: reusing another user's result would reveal that they
+    uploaded the same file.
+    """
+    opts = options or {}
+    material = json.dumps(
+        {
+            "owner": owner,
+            "sha256": media_sha256,
+            "model": opts.get("model", ""),
+            "language": opts.get("language", ""),
+            "words": not opts.get("disable_word_timestamps", False),
+            "pipeline": PIPELINE_VERSION,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def redis_key(owner: str, job_id: uuid.UUID) -> str:
+    """Redis key of a job's cached transcript (owner in the key, like blob paths)."""
+    return f"reelscribe:transcript:{blobs.owner_prefix(owner)}:{job_id}"
+
+
+async def invalidate_cache(redis: Any, owner: str, job_id: uuid.UUID) -> None:
+    """Drop a job's cached transcript (after it changed or was deleted)."""
+    await redis.delete(redis_key(owner, job_id))
+
+
 async def store_transcript(
-    conn: asyncpg.Connection, job_id: uuid.UUID, data: TranscriptData
+    conn: asyncpg.Connection, job_id: uuid.UUID, data: TranscriptData, key: str = ""
 ) -> None:
     """Replace the job's transcript with `data`.
 
@@ -60,14 +102,15 @@ async def store_transcript(
     """
     await conn.execute("DELETE FROM transcripts WHERE job_id = $1", job_id)
     await conn.execute(
-        "INSERT INTO transcripts (job_id, language, language_probability, duration_s, text, model)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO transcripts (job_id, language, language_probability, duration_s, text,"
+        " model, cache_key) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         job_id,
         data.language,
         data.language_probability,
         data.duration_s,
         data.text,
         data.model,
+        key or None,
     )
     await conn.copy_records_to_table(
         "segments",
@@ -132,3 +175,81 @@ async def get_transcript(
             "SELECT * FROM words WHERE job_id = $1 ORDER BY segment_idx, idx", job_id
         )
     return row, list(segments), list(words)
+
+
+class _Rollback(Exception):
+    """Undo a transcript write: the job was cancelled meanwhile."""
+
+
+async def store_and_succeed(
+    pool: asyncpg.Pool, job_id: uuid.UUID, data: TranscriptData, key: str
+) -> events.RecordedEvent | None:
+    """Store the transcript and end the job SUCCEEDED in one transaction.
+
+    Returns None (and stores nothing) if the job was cancelled meanwhile.
+    """
+    async with pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                await store_transcript(conn, job_id, data, key)
+                # Per-chunk results are merged now; keep only the regions.
+                await conn.execute("DELETE FROM chunk_segments WHERE job_id = $1", job_id)
+                recorded = await events.append_event(
+                    conn,
+                    job_id,
+                    kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
+                    set_fields={
+                        "state": states.SUCCEEDED,
+                        "stage": "FINALIZE",
+                        "progress": 1.0,
+                        "end_time": events.NOW,
+                    },
+                    require_states=(states.RUNNING,),
+                    require_not_cancel_requested=True,
+                    message=f"transcript ready: {len(data.segments)} segments",
+                )
+                if recorded is None:
+                    raise _Rollback()
+                return recorded
+        except _Rollback:
+            return None
+
+
+async def find_cached(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
+    """A finished job whose transcript has this cache key."""
+    return await conn.fetchrow(
+        "SELECT t.job_id FROM transcripts t JOIN jobs j ON j.id = t.job_id"
+        " WHERE t.cache_key = $1 AND j.state = 'SUCCEEDED' ORDER BY t.create_time DESC LIMIT 1",
+        key,
+    )
+
+
+async def copy_transcript(conn: asyncpg.Connection, source: uuid.UUID, target: uuid.UUID) -> None:
+    """Duplicate a transcript (with segments, words and speech regions) onto another job."""
+    await conn.execute("DELETE FROM transcripts WHERE job_id = $1", target)
+    await conn.execute(
+        "INSERT INTO transcripts (job_id, language, language_probability, duration_s, text,"
+        " model, cache_key) SELECT $2::uuid, language, language_probability, duration_s, text,"
+        " model, cache_key FROM transcripts WHERE job_id = $1",
+        source,
+        target,
+    )
+    await conn.execute(
+        "INSERT INTO segments SELECT $2::uuid, idx, start_s, end_s, text, confidence, avg_logprob,"
+        " no_speech_prob, low_confidence, suspected_hallucination FROM segments"
+        " WHERE job_id = $1",
+        source,
+        target,
+    )
+    await conn.execute(
+        "INSERT INTO words SELECT $2::uuid, segment_idx, idx, start_s, end_s, text, probability"
+        " FROM words WHERE job_id = $1",
+        source,
+        target,
+    )
+    await conn.execute(
+        "INSERT INTO speech_regions SELECT $2::uuid, idx, start_s, end_s, is_speech"
+        " FROM speech_regions WHERE job_id = $1",
+        source,
+        target,
+    )

@@ -141,8 +141,9 @@ class JobServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Requests cancellation. A queued job is cancelled at once; a running job
-        stops at the next checkpoint.
+        """Cancels a queued or running job. The job is CANCELLED when the call
+        returns; a worker holding it stops at its next checkpoint (within about a
+        second) and removes partial results.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

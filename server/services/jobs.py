@@ -12,14 +12,16 @@ import asyncpg
 import grpc
 import structlog
 
-from reelscribe import convert, events, names, queue, states
+from reelscribe import convert, events, media, names, queue, states
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
+from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import (
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    MediaError,
     NotFound,
     OutOfRange,
     PermissionDenied,
@@ -177,45 +179,108 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             fingerprint_msg.SerializeToString(deterministic=True)
         ).hexdigest()
 
+        options = {
+            "language": request.options.language,
+            "model": model,
+            "disable_word_timestamps": request.options.disable_word_timestamps,
+            "skip_cache": request.options.skip_cache,
+        }
         async with self._deps.pool.acquire() as conn:
             if request.request_id:
                 existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
                 if existing is not None:
                     return self._replayed(existing, request_hash)
-            if await media_db.get_media(conn, media_id, owner=owner) is None:
+            media_row = await media_db.get_media(conn, media_id, owner=owner)
+            if media_row is None:
                 raise NotFound(f"{request.media} not found", reason="MEDIA_NOT_FOUND")
-            options = {
-                "language": request.options.language,
-                "model": model,
-                "disable_word_timestamps": request.options.disable_word_timestamps,
-                "skip_cache": request.options.skip_cache,
-            }
-            created = await jobs_db.insert_job(
-                conn,
-                owner=owner,
-                request_id=request.request_id or None,
-                request_hash=request_hash,
-                media_id=media_id,
-                source_uri=None,
-                parent_id=None,
-                options=options,
-                labels=dict(request.labels),
+        await self._probe(media_row)
+
+        key = transcripts_db.cache_key(owner, media_row["sha256"], options)
+        job_id = uuid.uuid4()
+        message = self._deps.queue.message(queue.PREPARE_JOB, job_id)
+        async with self._deps.pool.acquire() as conn:
+            cached = (
+                None if request.options.skip_cache else await transcripts_db.find_cached(conn, key)
             )
-            if created is None:  # a concurrent retry with the same request_id won
-                existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
-                assert existing is not None
-                return self._replayed(existing, request_hash)
-            row, recorded = created
-            try:
-                await self._deps.queue.enqueue(queue.TRANSCRIBE_JOB, row["id"])
-            except Exception as exc:
-                # Without a queued message the job would never run: undo it so a
-                # retry with the same request_id starts cleanly.
-                await jobs_db.delete_job(conn, row["id"])
-                raise Unavailable("the work queue is unavailable; retry shortly") from exc
-        await self._publish(recorded)
-        log.info("job created", job=names.job_name(row["id"]))
+            async with conn.transaction():
+                created = await jobs_db.insert_job(
+                    conn,
+                    job_id=job_id,
+                    owner=owner,
+                    request_id=request.request_id or None,
+                    request_hash=request_hash,
+                    media_id=media_id,
+                    source_uri=None,
+                    parent_id=None,
+                    options=options,
+                    labels=dict(request.labels),
+                    pending_message_id=None if cached else message.message_id,
+                )
+                if created is None:  # a concurrent retry with the same request_id won
+                    existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
+                    assert existing is not None
+                    return self._replayed(existing, request_hash)
+                row, recorded = created
+                published = [recorded]
+                if cached is not None:
+                    hit = await self._complete_from_cache(conn, job_id, cached["job_id"])
+                    published.append(hit)
+                    row = await jobs_db.get_job(conn, job_id, owner=owner)
+            if cached is None:
+                try:
+                    await asyncio.to_thread(self._deps.queue.enqueue_sync, message)
+                except Exception as exc:
+                    # Without a queued message the job would never run: undo it so
+                    # a retry with the same request_id starts cleanly.
+                    await jobs_db.delete_job(conn, job_id)
+                    raise Unavailable("the work queue is unavailable; retry shortly") from exc
+        for event in published:
+            await self._publish(event)
+        log.info("job created", job=names.job_name(job_id), cache_hit=cached is not None)
         return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
+
+    async def _probe(self, media_row: asyncpg.Record) -> None:
+        """Refuse media that cannot be transcribed before any work is queued."""
+        path = self._deps.blobs.path(media_row["blob_key"])
+        try:
+            info = await asyncio.to_thread(media.probe, path)
+        except MediaError as exc:
+            raise InvalidArgument(
+                f"{names.media_name(media_row['id'])}: {exc.message}",
+                reason=exc.reason,
+                violations=[FieldViolation("media", exc.message)],
+            ) from exc
+        limit_s = self._deps.settings.max_media_duration_s
+        if info.duration_s > limit_s:
+            raise InvalidArgument(
+                f"media lasts {info.duration_s / 3600:.1f} h; the limit is {limit_s / 3600:.1f} h",
+                reason="MEDIA_TOO_LONG",
+                violations=[FieldViolation("media", "longer than the configured maximum")],
+            )
+
+    @staticmethod
+    async def _complete_from_cache(
+        conn: asyncpg.Connection, job_id: uuid.UUID, source_id: uuid.UUID
+    ) -> events.RecordedEvent:
+        await transcripts_db.copy_transcript(conn, source_id, job_id)
+        duration = await conn.fetchval("SELECT media_duration_s FROM jobs WHERE id = $1", source_id)
+        recorded = await events.append_event(
+            conn,
+            job_id,
+            kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
+            set_fields={
+                "state": states.SUCCEEDED,
+                "stage": "FINALIZE",
+                "progress": 1.0,
+                "cache_hit": True,
+                "media_duration_s": duration,
+                "start_time": events.NOW,
+                "end_time": events.NOW,
+            },
+            message=f"cache hit: reused the transcript of {names.job_name(source_id)}",
+        )
+        assert recorded is not None
+        return recorded
 
     @staticmethod
     def _refuse_unbuilt_options(request: job_service_pb2.CreateJobRequest) -> None:
@@ -293,32 +358,24 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         row = await self._load(request.name)
         job_id = row["id"]
         async with self._deps.pool.acquire() as conn:
-            # A queued job is cancelled here and now; the state guard makes a
-            # racing worker's claim and this update mutually exclusive.
+            # The job ends now; the state guard makes this and a worker's
+            # "succeeded" mutually exclusive. Workers see the state at their
+            # next checkpoint (at most about a second later), stop, and remove
+            # partial results and scratch files.
             recorded = await events.append_event(
                 conn,
                 job_id,
                 kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
                 set_fields={
                     "state": states.CANCELLED,
+                    "cancel_requested": True,
                     "end_time": events.NOW,
                     "error_reason": "CANCELLED",
                     "error_message": "cancelled by owner",
                 },
-                require_states=(states.QUEUED,),
+                require_states=states.ACTIVE,
                 message="cancelled",
             )
-            if recorded is None:
-                # Running: ask the worker to stop at its next checkpoint.
-                recorded = await events.append_event(
-                    conn,
-                    job_id,
-                    kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
-                    set_fields={"cancel_requested": True},
-                    require_states=(states.RUNNING,),
-                    require_not_cancel_requested=True,
-                    message="cancellation requested",
-                )
             current = await jobs_db.get_job(conn, job_id, owner=None)
         assert current is not None
         if recorded is not None:

@@ -1,0 +1,132 @@
+"""Queries on speech regions, chunks and per-chunk results."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from reelscribe.speech import Region
+
+
+async def replace_plan(
+    pool: asyncpg.Pool,
+    job_id: uuid.UUID,
+    regions: list[Region],
+    plan: list[tuple[float, float]],
+) -> None:
+    """Store the job's speech regions and chunk plan, replacing earlier ones."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM speech_regions WHERE job_id = $1", job_id)
+        await conn.execute("DELETE FROM chunks WHERE job_id = $1", job_id)
+        await conn.copy_records_to_table(
+            "speech_regions",
+            columns=["job_id", "idx", "start_s", "end_s", "is_speech"],
+            records=[(job_id, i, r.start_s, r.end_s, r.is_speech) for i, r in enumerate(regions)],
+        )
+        await conn.copy_records_to_table(
+            "chunks",
+            columns=["job_id", "idx", "start_s", "end_s"],
+            records=[(job_id, i, s, e) for i, (s, e) in enumerate(plan)],
+        )
+
+
+async def set_message_id(pool: asyncpg.Pool, job_id: uuid.UUID, idx: int, message_id: str) -> None:
+    """Remember which broker message carries a chunk (for the reconciler)."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE chunks SET message_id = $3 WHERE job_id = $1 AND idx = $2",
+            job_id,
+            idx,
+            message_id,
+        )
+
+
+async def load_regions(pool: asyncpg.Pool, job_id: uuid.UUID) -> list[Region]:
+    """The job's speech and silence regions in time order."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT start_s, end_s, is_speech FROM speech_regions WHERE job_id = $1 ORDER BY idx",
+            job_id,
+        )
+    return [Region(r["start_s"], r["end_s"], r["is_speech"]) for r in rows]
+
+
+async def claim(pool: asyncpg.Pool, job_id: uuid.UUID, idx: int) -> asyncpg.Record | None:
+    """Count an attempt at a pending chunk; None if it is done or gone."""
+    async with pool.acquire() as conn:
+        return await conn.fetchrow(
+            "UPDATE chunks SET attempts = attempts + 1 WHERE job_id = $1 AND idx = $2"
+            " AND state = 'PENDING' RETURNING *",
+            job_id,
+            idx,
+        )
+
+
+async def complete(
+    pool: asyncpg.Pool,
+    job_id: uuid.UUID,
+    idx: int,
+    segments: list[dict[str, Any]],
+    language: str,
+    language_probability: float,
+) -> tuple[int, int, bool]:
+    """Store a chunk's segments and mark it done, atomically.
+
+    Returns (chunks done, chunks in total, whether this call finished it). The
+    job row is locked so that exactly one finishing chunk sees "all done".
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+        changed = await conn.fetchval(
+            "UPDATE chunks SET state = 'DONE', language = $3, language_probability = $4"
+            " WHERE job_id = $1 AND idx = $2 AND state = 'PENDING' RETURNING idx",
+            job_id,
+            idx,
+            language,
+            language_probability,
+        )
+        if changed is not None:
+            await conn.execute(
+                "DELETE FROM chunk_segments WHERE job_id = $1 AND chunk_idx = $2", job_id, idx
+            )
+            await conn.executemany(
+                "INSERT INTO chunk_segments (job_id, chunk_idx, idx, start_s, end_s, text,"
+                " avg_logprob, no_speech_prob, compression_ratio, words)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                [
+                    (
+                        job_id,
+                        idx,
+                        i,
+                        s["start_s"],
+                        s["end_s"],
+                        s["text"],
+                        s["avg_logprob"],
+                        s["no_speech_prob"],
+                        s["compression_ratio"],
+                        s["words"],
+                    )
+                    for i, s in enumerate(segments)
+                ],
+            )
+        counts = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE state = 'DONE') AS done, count(*) AS total"
+            " FROM chunks WHERE job_id = $1",
+            job_id,
+        )
+    assert counts is not None
+    return int(counts["done"]), int(counts["total"]), changed is not None
+
+
+async def load_results(
+    pool: asyncpg.Pool, job_id: uuid.UUID
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """All chunks and their segments, in timeline order."""
+    async with pool.acquire() as conn:
+        chunk_rows = await conn.fetch("SELECT * FROM chunks WHERE job_id = $1 ORDER BY idx", job_id)
+        segment_rows = await conn.fetch(
+            "SELECT * FROM chunk_segments WHERE job_id = $1 ORDER BY chunk_idx, idx", job_id
+        )
+    return list(chunk_rows), list(segment_rows)

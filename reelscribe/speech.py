@@ -1,0 +1,180 @@
+"""Speech/silence regions, chunk planning and silence compaction.
+
+Pure functions over sample arrays and times, so the pipeline's decisions
+(where to cut, what to send to the model, how to map times back) are testable
+without a model.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE_HZ = 16_000
+
+
+@dataclass(frozen=True)
+class Region:
+    """A stretch of the timeline that is speech or silence."""
+
+    start_s: float
+    end_s: float
+    is_speech: bool
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.end_s - self.start_s
+
+
+def detect_regions(
+    audio: npt.NDArray[np.float32], *, min_silence_s: float = 0.3, speech_pad_s: float = 0.1
+) -> list[Region]:
+    """Alternating speech and silence regions covering the whole audio.
+
+    Uses the Silero VAD model bundled with faster-whisper (ONNX, on CPU).
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    duration_s = len(audio) / SAMPLE_RATE_HZ
+    stamps = get_speech_timestamps(
+        audio,
+        VadOptions(
+            min_silence_duration_ms=int(min_silence_s * 1000),
+            speech_pad_ms=int(speech_pad_s * 1000),
+        ),
+    )
+    speech = [(s["start"] / SAMPLE_RATE_HZ, s["end"] / SAMPLE_RATE_HZ) for s in stamps]
+    return regions_from_speech(speech, duration_s)
+
+
+def regions_from_speech(speech: list[tuple[float, float]], duration_s: float) -> list[Region]:
+    """Fill the gaps between speech spans with silence regions."""
+    regions: list[Region] = []
+    cursor = 0.0
+    for start, end in speech:
+        start, end = max(start, cursor), min(end, duration_s)
+        if end <= start:
+            continue
+        if start > cursor:
+            regions.append(Region(cursor, start, False))
+        regions.append(Region(start, end, True))
+        cursor = end
+    if cursor < duration_s:
+        regions.append(Region(cursor, duration_s, False))
+    return regions
+
+
+def plan_chunks(
+    regions: list[Region], duration_s: float, *, target_s: float, min_s: float = 20.0
+) -> list[tuple[float, float]]:
+    """Cut the timeline into chunks of about `target_s`, only inside silences.
+
+    Each cut sits in the middle of the silence closest to the ideal boundary,
+    so no word is split. Audio without any silence stays one chunk.
+    """
+    if duration_s <= target_s + min_s:
+        return [(0.0, duration_s)]
+    midpoints = [(r.start_s + r.end_s) / 2 for r in regions if not r.is_speech]
+    cuts: list[float] = []
+    last = 0.0
+    ideal = target_s
+    while ideal < duration_s - min_s and midpoints:
+        i = bisect.bisect_left(midpoints, ideal)
+        candidates = [midpoints[j] for j in (i - 1, i) if 0 <= j < len(midpoints)]
+        candidates = [c for c in candidates if last + min_s <= c <= duration_s - min_s]
+        if not candidates:
+            ideal += target_s / 2
+            continue
+        cut = min(candidates, key=lambda c: abs(c - ideal))
+        cuts.append(cut)
+        last = cut
+        ideal = cut + target_s
+    bounds = [0.0, *cuts, duration_s]
+    return list(itertools.pairwise(bounds))
+
+
+@dataclass(frozen=True)
+class TimeMap:
+    """Maps times on a compacted clip back to the original timeline.
+
+    `pieces` holds (compact_start_s, original_start_s, length_s), in order.
+    """
+
+    pieces: tuple[tuple[float, float, float], ...]
+
+    def to_original(self, t: float) -> float:
+        """The original time of compact time `t`."""
+        if not self.pieces:
+            return t
+        starts = [p[0] for p in self.pieces]
+        i = max(0, bisect.bisect_right(starts, t) - 1)
+        compact_start, original_start, length = self.pieces[i]
+        return original_start + min(max(t - compact_start, 0.0), length)
+
+
+def compact(
+    audio: npt.NDArray[np.float32],
+    start_s: float,
+    end_s: float,
+    regions: list[Region],
+    *,
+    keep_silence_s: float = 0.6,
+) -> tuple[npt.NDArray[np.float32], TimeMap]:
+    """The audio between `start_s` and `end_s` with long silences shortened.
+
+    Silences longer than `keep_silence_s` shrink to that length (half kept on
+    each side), so the model only spends time on speech, and text cannot be
+    invented over long silences. Returns the clip and the map back to the
+    original timeline.
+    """
+    keep: list[tuple[float, float]] = []
+    for r in regions:
+        s, e = max(r.start_s, start_s), min(r.end_s, end_s)
+        if e <= s:
+            continue
+        if r.is_speech or e - s <= keep_silence_s:
+            keep.append((s, e))
+        else:
+            half = keep_silence_s / 2
+            keep.append((s, s + half))
+            keep.append((e - half, e))
+    if not keep:
+        keep = [(start_s, end_s)]
+    # Merge touching spans so the map stays small.
+    merged: list[list[float]] = []
+    for s, e in keep:
+        if merged and s - merged[-1][1] < 1e-6:
+            merged[-1][1] = e
+        else:
+            merged.append([s, e])
+    parts: list[npt.NDArray[np.float32]] = []
+    pieces: list[tuple[float, float, float]] = []
+    compact_t = 0.0
+    for s, e in merged:
+        a, b = round(s * SAMPLE_RATE_HZ), round(e * SAMPLE_RATE_HZ)
+        part = audio[a:b]
+        if len(part) == 0:
+            continue
+        parts.append(part)
+        length = len(part) / SAMPLE_RATE_HZ
+        pieces.append((compact_t, s, length))
+        compact_t += length
+    clip = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    return clip.astype(np.float32, copy=False), TimeMap(tuple(pieces))
+
+
+def speech_end_after(regions: list[Region], t: float) -> float:
+    """End of the speech region that contains `t`, or of the next one after it.
+
+    A word's end is clamped to this, so no word runs into the silence that
+    follows its speech.
+    """
+    for r in regions:
+        if r.is_speech and r.end_s > t:
+            return r.end_s
+    return regions[-1].end_s if regions else t

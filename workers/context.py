@@ -1,0 +1,169 @@
+"""What every stage does around its real work: events, checkpoints, outcomes.
+
+Every state change goes through `events.append_event` with a state guard, so
+a job reaches exactly one terminal state even when a cancel races a worker or
+the broker redelivers a message after a crash.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+from reelscribe import blobs, events, states
+from reelscribe.db import jobs as jobs_db
+from reelscribe.db import transcripts as transcripts_db
+from reelscribe.v1 import job_pb2
+from workers.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+STATE = job_pb2.JOB_EVENT_KIND_STATE_CHANGED
+STARTED = job_pb2.JOB_EVENT_KIND_STAGE_STARTED
+PROGRESS = job_pb2.JOB_EVENT_KIND_PROGRESS
+FINISHED = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
+PARTIAL = job_pb2.JOB_EVENT_KIND_PARTIAL_RESULT
+
+#: Share of the overall progress bar before transcription starts.
+PREPARE_SHARE = 0.1
+#: Share of the overall progress bar that transcription covers.
+TRANSCRIBE_SHARE = 0.85
+
+
+class Cancelled(Exception):
+    """The owner cancelled the job (or it ended elsewhere); stop here."""
+
+
+class JobContext:
+    """One stage's handle on one job, used from a worker thread."""
+
+    def __init__(self, rt: Runtime, job_id: uuid.UUID) -> None:
+        self.rt = rt
+        self.job_id = job_id
+        self.settings = rt.settings
+        self._last_progress_at = 0.0
+        self._last_cancel_check_at = 0.0
+
+    # -- database access -------------------------------------------------------
+
+    def fetch_job(self) -> asyncpg.Record | None:
+        """The job row (any owner: workers act for the system)."""
+
+        async def _do() -> asyncpg.Record | None:
+            async with self.rt.pool.acquire() as conn:
+                return await jobs_db.get_job(conn, self.job_id, owner=None)
+
+        return self.rt.call(_do())
+
+    def workdir(self, owner: str) -> Path:
+        """Scratch space of this job (decoded audio), under the owner's prefix."""
+        return self.settings.data_dir / "work" / blobs.owner_prefix(owner) / str(self.job_id)
+
+    # -- events ----------------------------------------------------------------
+
+    def event(self, kind: job_pb2.JobEventKind, **kwargs: Any) -> events.RecordedEvent | None:
+        """Append (and publish) one event; None if its state guard did not match."""
+
+        async def _do() -> events.RecordedEvent | None:
+            async with self.rt.pool.acquire() as conn:
+                return await events.append_event(conn, self.job_id, kind=kind, **kwargs)
+
+        recorded = self.rt.call(_do())
+        self.rt.publish(recorded)
+        return recorded
+
+    def running_event(self, kind: job_pb2.JobEventKind, **kwargs: Any) -> events.RecordedEvent:
+        """An event that only applies while the job runs and is not being cancelled."""
+        recorded = self.event(
+            kind, require_states=(states.RUNNING,), require_not_cancel_requested=True, **kwargs
+        )
+        if recorded is None:
+            raise Cancelled()
+        return recorded
+
+    def progress(self, stage: str, stage_fraction: float, message: str) -> None:
+        """Report progress within a stage, coalesced to the configured spacing."""
+        now = time.monotonic()
+        if now - self._last_progress_at < self.settings.progress_min_interval_s:
+            return
+        self._last_progress_at = now
+        self.running_event(
+            PROGRESS, set_fields={"stage": stage}, stage_progress=stage_fraction, message=message
+        )
+
+    def check_cancelled(self, *, force: bool = False) -> None:
+        """Raise `Cancelled` if the owner asked to stop (polled at most 4 times a second)."""
+        now = time.monotonic()
+        if not force and now - self._last_cancel_check_at < 0.25:
+            return
+        self._last_cancel_check_at = now
+
+        async def _flag() -> bool:
+            async with self.rt.pool.acquire() as conn:
+                value = await conn.fetchval(
+                    "SELECT cancel_requested OR state <> 'RUNNING' FROM jobs WHERE id = $1",
+                    self.job_id,
+                )
+                return value is None or bool(value)
+
+        if self.rt.call(_flag()):
+            raise Cancelled()
+
+    # -- outcomes --------------------------------------------------------------
+
+    def finish_cancelled(self, owner: str) -> None:
+        """End the job CANCELLED (once), leaving no partial results or scratch files."""
+
+        async def _do() -> events.RecordedEvent | None:
+            async with self.rt.pool.acquire() as conn, conn.transaction():
+                recorded = await events.append_event(
+                    conn,
+                    self.job_id,
+                    kind=STATE,
+                    set_fields={
+                        "state": states.CANCELLED,
+                        "end_time": events.NOW,
+                        "error_reason": "CANCELLED",
+                        "error_message": "cancelled by owner",
+                    },
+                    require_states=states.ACTIVE,
+                    message="cancelled",
+                )
+                # The server may have ended the job already; either way a
+                # cancelled job keeps no partial results (but a job that
+                # finished first keeps its transcript).
+                state = await conn.fetchval("SELECT state FROM jobs WHERE id = $1", self.job_id)
+                if state == states.CANCELLED:
+                    await transcripts_db.delete_transcript(conn, self.job_id)
+                    await conn.execute("DELETE FROM chunks WHERE job_id = $1", self.job_id)
+                return recorded
+
+        self.rt.publish(self.rt.call(_do()))
+        self.remove_workdir(owner)
+        log.info("job cancelled", job_id=str(self.job_id))
+
+    def fail(self, owner: str, reason: str, message: str, *, stage: str | None = None) -> None:
+        """End the job FAILED (once) with a reason the owner can read."""
+        fields: dict[str, Any] = {
+            "state": states.FAILED,
+            "end_time": events.NOW,
+            "error_reason": reason,
+            "error_message": message,
+        }
+        if stage is not None:
+            fields["error_stage"] = stage
+        self.event(
+            STATE, set_fields=fields, require_states=states.ACTIVE, message=f"failed: {message}"
+        )
+        self.remove_workdir(owner)
+        log.info("job failed", job_id=str(self.job_id), reason=reason, error=message)
+
+    def remove_workdir(self, owner: str) -> None:
+        """Delete the job's scratch files."""
+        shutil.rmtree(self.workdir(owner), ignore_errors=True)

@@ -1,0 +1,133 @@
+"""Finds jobs whose broker message was lost and sends it again.
+
+A job waits on some message at every moment: the prepare message while
+queued, one message per pending chunk while transcribing, the merge message
+after the last chunk. Their ids are recorded in Postgres before sending. If
+Redis loses them (a restart without persistence, a flushed database), the job
+would wait forever; the reconciler notices that none of a stale job's
+messages exists in the broker any more and enqueues them again. Stages are
+idempotent, so a rare duplicate costs time, never correctness.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import dramatiq
+import structlog
+
+from reelscribe import queue, states
+from workers.context import JobContext
+from workers.runtime import Runtime, get_runtime
+
+log = structlog.get_logger(__name__)
+
+_LOCK_KEY = "reelscribe:reconciler:lock"
+
+
+async def _stale_jobs(rt: Runtime) -> list[Any]:
+    async with rt.pool.acquire() as conn:
+        return list(
+            await conn.fetch(
+                "SELECT id, state, pending_message_id FROM jobs WHERE state = ANY($1::text[])"
+                " AND update_time < now() - make_interval(secs => $2) ORDER BY update_time LIMIT 100",
+                list(states.ACTIVE),
+                rt.settings.reconcile_grace_s,
+            )
+        )
+
+
+async def _chunks(rt: Runtime, job_id: uuid.UUID) -> list[Any]:
+    async with rt.pool.acquire() as conn:
+        return list(
+            await conn.fetch(
+                "SELECT idx, state, message_id FROM chunks WHERE job_id = $1 ORDER BY idx", job_id
+            )
+        )
+
+
+def reconcile_once(rt: Runtime) -> int:
+    """One sweep; returns how many jobs got their messages re-sent."""
+    from workers import stages  # late: stages imports the model stack
+
+    jq = queue.JobQueue(rt.broker, rt.settings.queue_name)
+    repaired = 0
+    for job in rt.call(_stale_jobs(rt)):
+        job_id = job["id"]
+        chunks = rt.call(_chunks(rt, job_id))
+        pending = [c for c in chunks if c["state"] == "PENDING"]
+        ctx = JobContext(rt, job_id)
+        if job["state"] == states.QUEUED or not chunks:
+            step, waiting = "prepare", [job["pending_message_id"]]
+        elif pending:
+            step, waiting = "chunks", [c["message_id"] for c in pending]
+        else:
+            step, waiting = "merge", [job["pending_message_id"]]
+        ids = [m for m in waiting if m]
+        present = jq.pending_message_ids(ids)
+        if ids and len(present) == len(ids):
+            continue
+        log.warning(
+            "re-sending lost broker messages",
+            job_id=str(job_id),
+            step=step,
+            missing=len(waiting) - len(present),
+        )
+        if step == "prepare":
+            _resend_prepare(ctx, jq)
+        elif step == "chunks":
+            stages.enqueue_chunks(
+                ctx, [c["idx"] for c in pending if c["message_id"] not in present]
+            )
+        else:
+            stages.enqueue_merge(ctx)
+        repaired += 1
+    return repaired
+
+
+def _resend_prepare(ctx: JobContext, jq: queue.JobQueue) -> None:
+    message = jq.message(queue.PREPARE_JOB, ctx.job_id)
+
+    async def _record() -> None:
+        async with ctx.rt.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE jobs SET pending_message_id = $2 WHERE id = $1",
+                ctx.job_id,
+                message.message_id,
+            )
+
+    ctx.rt.call(_record())
+    jq.enqueue_sync(message)
+
+
+async def _take_lock(rt: Runtime, interval_s: float) -> bool:
+    return bool(await rt.redis.set(_LOCK_KEY, "1", nx=True, px=int(interval_s * 900)))
+
+
+class Reconciler(dramatiq.Middleware):
+    """Runs `reconcile_once` periodically in every worker process.
+
+    A Redis lock lets only one process sweep per interval, however many
+    workers run.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        threading.Thread(target=self._loop, name="reconciler", daemon=True).start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        rt = get_runtime()
+        interval_s = rt.settings.reconcile_interval_s
+        while not self._stop.wait(interval_s):
+            try:
+                if rt.call(_take_lock(rt, interval_s)):
+                    reconcile_once(rt)
+            except Exception:
+                log.exception("reconciler sweep failed")

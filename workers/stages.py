@@ -1,0 +1,395 @@
+"""The pipeline stages: prepare → transcribe chunks (in parallel) → merge.
+
+* `prepare` claims the job, decodes the audio to 16 kHz mono (kept as raw
+  float32 in the job's scratch directory), finds speech and silence, cuts the
+  timeline into chunks at silences and enqueues one message per chunk.
+* `transcribe_chunk` transcribes one chunk with long silences removed, maps
+  the times back to the original timeline and stores the chunk's segments.
+  The last chunk to finish enqueues the merge.
+* `merge` joins the chunks in order, flags doubtful segments, stores the
+  transcript and ends the job.
+
+Every stage is idempotent (delete-then-insert inside a transaction), counts
+its attempts in Postgres, and checks for cancellation between units of work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import structlog
+
+from reelscribe import events, media, quality, queue, speech, states
+from reelscribe.blobs import BlobStore
+from reelscribe.db import chunks as chunks_db
+from reelscribe.db import media as media_db
+from reelscribe.db import transcripts as transcripts_db
+from reelscribe.errors import MediaError
+from workers import transcriber
+from workers.context import (
+    FINISHED,
+    PARTIAL,
+    PREPARE_SHARE,
+    STARTED,
+    STATE,
+    TRANSCRIBE_SHARE,
+    Cancelled,
+    JobContext,
+)
+from workers.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+_AUDIO_FILE = "audio.f32"
+
+
+def _guard(ctx: JobContext, owner: str, stage: str, last_attempt: bool, exc: Exception) -> None:
+    """Give up for good on the last attempt; otherwise let Dramatiq retry."""
+    if last_attempt:
+        log.exception("stage failed for good", job_id=str(ctx.job_id), stage=stage)
+        ctx.fail(
+            owner, "INTERNAL_ERROR", f"{stage.lower()} failed: {type(exc).__name__}", stage=stage
+        )
+        return
+    raise exc
+
+
+# -- prepare -------------------------------------------------------------------------
+
+
+def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Claim, decode, detect speech, plan chunks and fan them out."""
+    ctx = JobContext(rt, job_id)
+    row = ctx.fetch_job()
+    if row is None or row["state"] in states.TERMINAL:
+        return
+    owner = row["owner"]
+    if row["cancel_requested"]:
+        ctx.finish_cancelled(owner)
+        return
+    if row["attempts"] >= ctx.settings.max_job_attempts:
+        ctx.fail(
+            owner,
+            "TOO_MANY_ATTEMPTS",
+            f"gave up after {row['attempts']} attempts that did not finish",
+            stage=row["stage"],
+        )
+        return
+    claimed = ctx.event(
+        STATE,
+        set_fields={
+            "state": states.RUNNING,
+            "stage": "EXTRACT_AUDIO",
+            "attempts": row["attempts"] + 1,
+            "start_time": events.NOW,
+            "progress": 0.0,
+        },
+        require_states=states.ACTIVE,
+        require_not_cancel_requested=True,
+        message="decoding audio",
+    )
+    if claimed is None:
+        ctx.finish_cancelled(owner)
+        return
+    try:
+        _prepare(ctx, row)
+    except Cancelled:
+        ctx.finish_cancelled(owner)
+    except MediaError as exc:
+        ctx.fail(owner, exc.reason, exc.message)
+    except Exception as exc:
+        _guard(
+            ctx, owner, "EXTRACT_AUDIO", row["attempts"] + 1 >= ctx.settings.max_job_attempts, exc
+        )
+
+
+def _prepare(ctx: JobContext, row: Any) -> None:
+    rt, settings, owner = ctx.rt, ctx.settings, row["owner"]
+
+    async def _media() -> Any:
+        async with rt.pool.acquire() as conn:
+            return await media_db.get_media(conn, row["media_id"], owner=owner)
+
+    media_row = rt.call(_media())
+    if media_row is None:
+        raise MediaError("MEDIA_MISSING", "the job's media no longer exists")
+    if settings.fault_kill_on_sha256 and media_row["sha256"] == settings.fault_kill_on_sha256:
+        # Fault drill: behave like a decoder that takes the process down.
+        os.kill(os.getpid(), signal.SIGKILL)
+    path = BlobStore(settings.blob_dir).path(media_row["blob_key"])
+    audio = media.decode_audio(path)
+    duration_s = len(audio) / media.SAMPLE_RATE_HZ
+    workdir = ctx.workdir(owner)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmp = workdir / f".{_AUDIO_FILE}.{uuid.uuid4().hex}"
+    audio.tofile(tmp)
+    os.replace(tmp, workdir / _AUDIO_FILE)
+    ctx.running_event(
+        FINISHED,
+        set_fields={"progress": PREPARE_SHARE / 2, "media_duration_s": duration_s},
+        stage_progress=1.0,
+        message=f"decoded {duration_s:.1f} s of audio",
+    )
+    ctx.check_cancelled(force=True)
+
+    ctx.running_event(STARTED, set_fields={"stage": "DETECT_SPEECH"}, message="finding speech")
+    regions = speech.detect_regions(audio)
+    plan = speech.plan_chunks(regions, duration_s, target_s=settings.chunk_target_s)
+    speech_s = sum(r.duration_s for r in regions if r.is_speech)
+    rt.call(chunks_db.replace_plan(rt.pool, ctx.job_id, regions, plan))
+    ctx.running_event(
+        FINISHED,
+        set_fields={"progress": PREPARE_SHARE},
+        stage_progress=1.0,
+        message=f"{speech_s:.0f} s of speech in {len(plan)} chunk(s)",
+    )
+    ctx.check_cancelled(force=True)
+    if speech_s == 0:
+        # Nothing was said: an empty transcript, without waking the model.
+        enqueue_merge(ctx)
+        return
+    ctx.running_event(
+        STARTED,
+        set_fields={"stage": "TRANSCRIBE"},
+        chunk_count=len(plan),
+        message=f"transcribing {len(plan)} chunk(s)",
+    )
+    enqueue_chunks(ctx, range(len(plan)))
+    rt.call(_clear_pending(ctx))
+
+
+async def _clear_pending(ctx: JobContext) -> None:
+    # The chunk messages now carry the job; the prepare message is done.
+    async with ctx.rt.pool.acquire() as conn:
+        await conn.execute("UPDATE jobs SET pending_message_id = NULL WHERE id = $1", ctx.job_id)
+
+
+def enqueue_chunks(ctx: JobContext, indexes: Iterable[int]) -> None:
+    """Send one message per chunk, recording each message id first."""
+    jq = queue.JobQueue(ctx.rt.broker, ctx.settings.queue_name)
+    for idx in indexes:
+        message = jq.message(queue.TRANSCRIBE_CHUNK, ctx.job_id, idx)
+        ctx.rt.call(chunks_db.set_message_id(ctx.rt.pool, ctx.job_id, idx, message.message_id))
+        jq.enqueue_sync(message)
+
+
+# -- transcribe one chunk -------------------------------------------------------------------
+
+
+def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
+    """Transcribe chunk `idx` of the job; the last chunk enqueues the merge."""
+    ctx = JobContext(rt, job_id)
+    row = ctx.fetch_job()
+    if row is None or row["state"] in states.TERMINAL:
+        return
+    owner = row["owner"]
+    if row["cancel_requested"]:
+        ctx.finish_cancelled(owner)
+        return
+    chunk = rt.call(chunks_db.claim(rt.pool, job_id, idx))
+    if chunk is None:  # already done (a redelivered duplicate) or replanned away
+        return
+    if chunk["attempts"] > ctx.settings.max_job_attempts:
+        ctx.fail(
+            owner,
+            "TOO_MANY_ATTEMPTS",
+            f"chunk {idx} was started {chunk['attempts'] - 1} times without finishing",
+            stage="TRANSCRIBE",
+        )
+        return
+    try:
+        _transcribe_chunk(ctx, row, chunk)
+    except Cancelled:
+        ctx.finish_cancelled(owner)
+    except Exception as exc:
+        _guard(ctx, owner, "TRANSCRIBE", chunk["attempts"] >= ctx.settings.max_job_attempts, exc)
+
+
+def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
+    rt, settings = ctx.rt, ctx.settings
+    path = ctx.workdir(row["owner"]) / _AUDIO_FILE
+    if not path.exists():
+        raise MediaError("AUDIO_MISSING", "decoded audio is gone; the job must be resubmitted")
+    audio = np.memmap(path, dtype=np.float32, mode="r")
+    regions = rt.call(chunks_db.load_regions(rt.pool, ctx.job_id))
+    clip, time_map = speech.compact(
+        audio, chunk["start_s"], chunk["end_s"], regions, keep_silence_s=settings.keep_silence_s
+    )
+    del audio
+    options = row["options"] or {}
+    model = transcriber.load_model(
+        settings.resolved_whisper_model_dir(),
+        settings.whisper_compute_type,
+        settings.whisper_cpu_threads,
+    )
+    info, segments = transcriber.transcribe(
+        model,
+        clip,
+        language=options.get("language") or None,
+        word_timestamps=not options.get("disable_word_timestamps", False),
+        beam_size=settings.whisper_beam_size,
+    )
+    stored: list[dict[str, Any]] = []
+    for seg in segments:
+        ctx.check_cancelled()
+        start = time_map.to_original(seg.start_s)
+        end = time_map.to_original(seg.end_s)
+        words: list[dict[str, Any]] = []
+        for w in seg.words:
+            w_start = time_map.to_original(w.start_s)
+            # A word ends where its speech ends, never inside the next silence.
+            w_end = max(
+                w_start,
+                min(time_map.to_original(w.end_s), speech.speech_end_after(regions, w_start)),
+            )
+            words.append(
+                {"start_s": w_start, "end_s": w_end, "text": w.text, "probability": w.probability}
+            )
+        if words:
+            end = max(min(end, float(words[-1]["end_s"])), start)
+        stored.append(
+            {
+                "start_s": start,
+                "end_s": end,
+                "text": seg.text,
+                "avg_logprob": seg.avg_logprob,
+                "no_speech_prob": seg.no_speech_prob,
+                "compression_ratio": seg.compression_ratio,
+                "words": words,
+            }
+        )
+    ctx.check_cancelled(force=True)
+    done, total, newly = rt.call(
+        chunks_db.complete(
+            rt.pool, ctx.job_id, chunk["idx"], stored, info.language, info.language_probability
+        )
+    )
+    if not newly:
+        return
+    recorded = ctx.event(
+        PARTIAL,
+        set_fields={"progress": PREPARE_SHARE + TRANSCRIBE_SHARE * done / total},
+        require_states=(states.RUNNING,),
+        require_not_cancel_requested=True,
+        stage_progress=done / total,
+        chunk_index=chunk["idx"],
+        chunk_count=total,
+        message=f"chunk {chunk['idx'] + 1} of {total} transcribed",
+    )
+    if recorded is None:
+        raise Cancelled()
+    if done == total:
+        enqueue_merge(ctx)
+
+
+def enqueue_merge(ctx: JobContext) -> None:
+    """Send the merge message, recording its id first."""
+    jq = queue.JobQueue(ctx.rt.broker, ctx.settings.queue_name)
+    message = jq.message(queue.MERGE_JOB, ctx.job_id)
+
+    async def _record() -> None:
+        async with ctx.rt.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE jobs SET pending_message_id = $2 WHERE id = $1",
+                ctx.job_id,
+                message.message_id,
+            )
+
+    ctx.rt.call(_record())
+    jq.enqueue_sync(message)
+
+
+# -- merge -----------------------------------------------------------------------------
+
+
+def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
+    """Join the chunks into the transcript and finish the job."""
+    ctx = JobContext(rt, job_id)
+    row = ctx.fetch_job()
+    if row is None or row["state"] in states.TERMINAL:
+        return
+    owner = row["owner"]
+    if row["cancel_requested"]:
+        ctx.finish_cancelled(owner)
+        return
+    try:
+        ctx.running_event(STARTED, set_fields={"stage": "MERGE"}, message="merging chunks")
+        data = _merged_transcript(ctx, row)
+        cache_key = transcripts_db.cache_key(owner, rt.call(_media_sha(ctx, row)), row["options"])
+        recorded = rt.call(transcripts_db.store_and_succeed(rt.pool, job_id, data, cache_key))
+        if recorded is None:
+            raise Cancelled()
+        rt.publish(recorded)
+        rt.call(transcripts_db.invalidate_cache(rt.redis, owner, job_id))
+        ctx.remove_workdir(owner)
+        log.info("job succeeded", job_id=str(job_id), segments=len(data.segments))
+    except Cancelled:
+        ctx.finish_cancelled(owner)
+    except Exception as exc:
+        # The merge reads only the database, so Dramatiq's own retry count
+        # (not a Postgres counter) is enough to bound it.
+        _guard(ctx, owner, "MERGE", retries + 1 >= ctx.settings.max_job_attempts, exc)
+
+
+async def _media_sha(ctx: JobContext, row: Any) -> str:
+    async with ctx.rt.pool.acquire() as conn:
+        value = await conn.fetchval("SELECT sha256 FROM media WHERE id = $1", row["media_id"])
+        return str(value or "")
+
+
+def _merged_transcript(ctx: JobContext, row: Any) -> transcripts_db.TranscriptData:
+    rt = ctx.rt
+    chunk_rows, segment_rows = rt.call(chunks_db.load_results(rt.pool, ctx.job_id))
+    regions = rt.call(chunks_db.load_regions(rt.pool, ctx.job_id))
+    duration_s = float(row["media_duration_s"] or (regions[-1].end_s if regions else 0.0))
+    # Language: the one detected over the most chunk time.
+    votes: dict[str, float] = {}
+    for c in chunk_rows:
+        if c["language"]:
+            votes[c["language"]] = votes.get(c["language"], 0.0) + c["end_s"] - c["start_s"]
+    options = row["options"] or {}
+    language = options.get("language") or (max(votes, key=votes.__getitem__) if votes else "en")
+    probabilities = [c["language_probability"] for c in chunk_rows if c["language"] == language]
+    segments: list[transcripts_db.SegmentData] = []
+    texts: list[str] = []
+    for s in segment_rows:
+        words = [
+            transcripts_db.WordData(w["start_s"], w["end_s"], w["text"], w["probability"])
+            for w in s["words"]
+        ]
+        conf = quality.confidence([w.probability for w in words], s["avg_logprob"])
+        segments.append(
+            transcripts_db.SegmentData(
+                start_s=s["start_s"],
+                end_s=s["end_s"],
+                text=s["text"],
+                confidence=conf,
+                avg_logprob=s["avg_logprob"],
+                no_speech_prob=s["no_speech_prob"],
+                low_confidence=conf < quality.LOW_CONFIDENCE,
+                suspected_hallucination=quality.is_hallucination(
+                    s["text"],
+                    s["start_s"],
+                    s["end_s"],
+                    compression_ratio=s["compression_ratio"],
+                    no_speech_prob=s["no_speech_prob"],
+                    avg_logprob=s["avg_logprob"],
+                    previous_texts=texts,
+                    regions=regions,
+                ),
+                words=tuple(words),
+            )
+        )
+        texts.append(s["text"])
+    return transcripts_db.TranscriptData(
+        language=language,
+        language_probability=max(probabilities) if probabilities else 0.0,
+        duration_s=duration_s,
+        model=options.get("model") or ctx.settings.whisper_model_name,
+        segments=segments,
+    )
