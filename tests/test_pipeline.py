@@ -6,10 +6,12 @@ import json
 import re
 from pathlib import Path
 
-from reelscribe.v1 import job_pb2, transcript_service_pb2
+import numpy as np
+
+from reelscribe.v1 import job_pb2, job_service_pb2, transcript_service_pb2
 from tests.conftest import MEDIA_DIR
 from tests.helpers import TERMINAL, Api
-from tests.mediagen import speech_samples, write_video
+from tests.mediagen import speech_samples, write_video, write_wav
 
 
 def _words(text: str) -> set[str]:
@@ -88,3 +90,69 @@ async def test_exports_text_and_json(api: Api) -> None:
     doc = json.loads(js.content)
     assert doc["name"] == job.name + "/transcript"
     assert doc["segments"][0]["words"][0]["text"].strip()
+
+
+async def test_captions_export(api: Api) -> None:
+    job = await api.run(MEDIA_DIR / "volcano.ogg")
+    request = transcript_service_pb2.ExportTranscriptRequest(
+        name=job.name, format=transcript_service_pb2.EXPORT_FORMAT_SRT
+    )
+    srt = (await api.transcripts.ExportTranscript(request, metadata=api.metadata)).content
+    blocks = [b.splitlines() for b in srt.strip().split("\n\n")]
+    assert blocks[0][0] == "1" and " --> " in blocks[0][1]
+    assert all(len(line) <= 42 for b in blocks for line in b[2:])
+    assert "molten" in srt.lower()
+    request.format = transcript_service_pb2.EXPORT_FORMAT_VTT
+    request.caption_options.max_chars_per_line = 16
+    request.caption_options.max_lines = 1
+    vtt = await api.transcripts.ExportTranscript(request, metadata=api.metadata)
+    assert vtt.mime_type == "text/vtt" and vtt.content.startswith("WEBVTT\n\n")
+    cues = [c.splitlines() for c in vtt.content.split("\n\n")[1:] if c.strip()]
+    assert all(len(c) == 2 and len(c[1]) <= 16 for c in cues), cues
+
+
+async def test_same_media_is_a_cache_hit(api: Api, server) -> None:  # type: ignore[no-untyped-def]
+    media = await api.upload(MEDIA_DIR / "volcano.ogg")
+    first = await api.run(media.name)
+    assert first.state == job_pb2.JOB_STATE_SUCCEEDED and not first.cache_hit
+    loop = __import__("asyncio").get_running_loop()
+    started = loop.time()
+    again = await api.create(media.name)
+    took = loop.time() - started
+    assert again.state == job_pb2.JOB_STATE_SUCCEEDED and again.cache_hit, again
+    assert took < 1.0 and "cache hit" in again.message
+    assert [s.text for s in (await api.transcript(again.name)).segments] == [
+        s.text for s in (await api.transcript(first.name)).segments
+    ]
+    # An identical upload (same content) hits the cache too.
+    other_upload = await api.upload(MEDIA_DIR / "volcano.ogg")
+    assert (await api.create(other_upload.name)).cache_hit
+    # skip_cache forces a fresh run.
+    fresh = await api.run(media.name, skip_cache=True)
+    assert fresh.state == job_pb2.JOB_STATE_SUCCEEDED and not fresh.cache_hit
+    assert fresh.attempts == 1
+
+
+async def test_transcripts_are_cached_in_redis_and_invalidated(api: Api, server) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from reelscribe.db.transcripts import redis_key
+
+    job = await api.run(MEDIA_DIR / "ocean.ogg", skip_cache=True)
+    key = redis_key(job.owner, uuid.UUID(job.name.split("/")[1]))
+    redis = server.deps.redis
+    assert await redis.get(key) is None
+    first = await api.transcript(job.name)
+    assert await redis.ttl(key) > 29 * 24 * 3600
+    assert (await api.transcript(job.name)) == first
+    await api.jobs.DeleteJob(job_service_pb2.DeleteJobRequest(name=job.name), metadata=api.metadata)
+    assert await redis.get(key) is None
+
+
+async def test_silence_finishes_fast_with_an_empty_transcript(api: Api, tmp_path: Path) -> None:
+    silence = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 600, dtype=np.float32))
+    job = await api.run(silence)
+    assert job.state == job_pb2.JOB_STATE_SUCCEEDED, job.error
+    transcript = await api.transcript(job.name)
+    assert transcript.segments == [] and transcript.text == ""
+    assert 599 < transcript.duration_seconds < 601

@@ -32,7 +32,8 @@ async def _stale_jobs(rt: Runtime) -> list[Any]:
         return list(
             await conn.fetch(
                 "SELECT id, state, pending_message_id FROM jobs WHERE state = ANY($1::text[])"
-                " AND update_time < now() - make_interval(secs => $2) ORDER BY update_time LIMIT 100",
+                " AND update_time < now() - make_interval(secs => $2)"
+                " ORDER BY update_time LIMIT 100",
                 list(states.ACTIVE),
                 rt.settings.reconcile_grace_s,
             )

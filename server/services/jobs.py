@@ -396,6 +396,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             )
         async with self._deps.pool.acquire() as conn:
             await jobs_db.delete_job(conn, row["id"])
+        await transcripts_db.invalidate_cache(self._deps.redis, row["owner"], row["id"])
         return job_service_pb2.DeleteJobResponse()
 
     # -- progress --------------------------------------------------------------

@@ -7,15 +7,25 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import grpc
+import structlog
 
-from reelscribe import convert, exports, names, states
+from reelscribe import captions, convert, exports, names, states
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import transcripts as transcripts_db
-from reelscribe.errors import FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from reelscribe.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unimplemented,
+)
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from reelscribe.v1 import transcript_service_pb2_grpc
 from server.context import current_principal
 from server.deps import Deps
+from server.services import validation
+
+log = structlog.get_logger(__name__)
 
 
 class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
@@ -39,10 +49,35 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                     "once it SUCCEEDED",
                     reason="TRANSCRIPT_NOT_READY",
                 )
-            found = await _read(conn, job_id, with_words)
+            key = transcripts_db.redis_key(job["owner"], job_id)
+            found = await self._cached(key)
+            if found is None:
+                found = await _read(conn, job_id, with_words=True)
+                if found is not None:
+                    await self._remember(key, found)
         if found is None:
             raise NotFound(f"{name} has no transcript", reason="TRANSCRIPT_NOT_FOUND")
+        if not with_words:
+            for segment in found.segments:
+                del segment.words[:]
         return found
+
+    async def _cached(self, key: str) -> tpb.Transcript | None:
+        # The cache only saves time: when Redis is away, read Postgres.
+        try:
+            raw = await self._deps.redis.get(key)
+        except Exception as exc:
+            log.warning("transcript cache unavailable", error=repr(exc))
+            return None
+        return tpb.Transcript.FromString(raw) if raw else None
+
+    async def _remember(self, key: str, transcript: tpb.Transcript) -> None:
+        try:
+            await self._deps.redis.set(
+                key, transcript.SerializeToString(), ex=transcripts_db.CACHE_TTL_S
+            )
+        except Exception as exc:
+            log.warning("transcript cache unavailable", error=repr(exc))
 
     async def GetTranscript(
         self, request: tpb.GetTranscriptRequest, context: grpc.aio.ServicerContext
@@ -54,27 +89,37 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         self, request: tpb.ExportTranscriptRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ExportTranscriptResponse:
         fmt = request.format
-        if fmt in (tpb.EXPORT_FORMAT_SRT, tpb.EXPORT_FORMAT_VTT):
-            raise Unimplemented(
-                "ExportTranscript: SRT and WebVTT captions are not built yet; "
-                "TXT and JSON are available"
-            )
-        if fmt not in (tpb.EXPORT_FORMAT_TXT, tpb.EXPORT_FORMAT_JSON):
+        if fmt == tpb.EXPORT_FORMAT_UNSPECIFIED or fmt not in tpb.ExportFormat.values():
             raise InvalidArgument.field("format", "choose SRT, VTT, TXT or JSON")
+        opts = request.caption_options
+        violations = [
+            FieldViolation(f"caption_options.{name}", "must not be negative")
+            for name, value in (
+                ("max_chars_per_line", opts.max_chars_per_line),
+                ("max_lines", opts.max_lines),
+                ("max_duration_seconds", opts.max_duration_seconds),
+            )
+            if value < 0
+        ]
+        if 0 < opts.max_chars_per_line < 10:
+            violations.append(FieldViolation("caption_options.max_chars_per_line", "at least 10"))
+        validation.check(violations)
         transcript = await self._load_transcript(
-            request.name, with_words=fmt == tpb.EXPORT_FORMAT_JSON
+            request.name, with_words=fmt != tpb.EXPORT_FORMAT_TXT
         )
         stem = transcript.name.split("/")[1]
         if fmt == tpb.EXPORT_FORMAT_TXT:
-            return tpb.ExportTranscriptResponse(
-                content=exports.to_text(transcript),
-                mime_type="text/plain; charset=utf-8",
-                filename=f"{stem}.txt",
-            )
+            content, mime, ext = exports.to_text(transcript), "text/plain; charset=utf-8", "txt"
+        elif fmt == tpb.EXPORT_FORMAT_JSON:
+            content, mime, ext = exports.to_json(transcript), "application/json", "json"
+        else:
+            caps = captions.layout(transcript.segments, captions.CaptionLayout.from_pb(opts))
+            if fmt == tpb.EXPORT_FORMAT_SRT:
+                content, mime, ext = captions.to_srt(caps), "application/x-subrip", "srt"
+            else:
+                content, mime, ext = captions.to_vtt(caps), "text/vtt", "vtt"
         return tpb.ExportTranscriptResponse(
-            content=exports.to_json(transcript),
-            mime_type="application/json",
-            filename=f"{stem}.json",
+            content=content, mime_type=mime, filename=f"{stem}.{ext}"
         )
 
     async def GetSummary(

@@ -1,0 +1,132 @@
+"""Pure functions: chunk planning, silence compaction, captions, quality flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reelscribe import captions, quality, speech
+from reelscribe.speech import Region
+from reelscribe.v1 import transcript_service_pb2 as tpb
+
+
+def _regions(spans: list[tuple[float, float]], duration: float) -> list[Region]:
+    return speech.regions_from_speech(spans, duration)
+
+
+def test_regions_cover_the_timeline_alternately() -> None:
+    regions = _regions([(1.0, 3.0), (5.0, 9.0)], 10.0)
+    assert [(r.start_s, r.end_s, r.is_speech) for r in regions] == [
+        (0.0, 1.0, False),
+        (1.0, 3.0, True),
+        (3.0, 5.0, False),
+        (5.0, 9.0, True),
+        (9.0, 10.0, False),
+    ]
+
+
+def test_chunks_are_cut_only_inside_silences() -> None:
+    # Speech of 9 s with 1 s pauses, for 10 minutes.
+    spans = [(t, t + 9.0) for t in range(0, 600, 10)]
+    regions = _regions([(float(a), b) for a, b in spans], 600.0)
+    plan = speech.plan_chunks(regions, 600.0, target_s=120.0)
+    assert plan[0][0] == 0.0 and plan[-1][1] == 600.0
+    assert all(a < b for a, b in plan)
+    assert all(abs(plan[i][1] - plan[i + 1][0]) < 1e-9 for i in range(len(plan) - 1))
+    silences = [r for r in regions if not r.is_speech]
+    for _, end in plan[:-1]:
+        assert any(r.start_s < end < r.end_s for r in silences)
+    assert 4 <= len(plan) <= 6
+    assert all(100 <= b - a <= 140 for a, b in plan[:-1])
+
+
+def test_short_or_unbroken_audio_is_one_chunk() -> None:
+    assert speech.plan_chunks(_regions([(0.0, 90.0)], 90.0), 90.0, target_s=120.0) == [(0.0, 90.0)]
+    unbroken = _regions([(0.0, 900.0)], 900.0)
+    assert speech.plan_chunks(unbroken, 900.0, target_s=120.0) == [(0.0, 900.0)]
+
+
+def test_compaction_shortens_long_silences_and_maps_time_back() -> None:
+    rate = speech.SAMPLE_RATE_HZ
+    audio = np.arange(30 * rate, dtype=np.float32)
+    regions = _regions([(0.0, 2.0), (12.0, 14.0), (14.3, 20.0)], 30.0)
+    clip, tmap = speech.compact(audio, 0.0, 30.0, regions, keep_silence_s=0.6)
+    # 2 s + 0.6 s + 2 s + 0.3 s (short pause kept whole) + 5.7 s + 0.6 s
+    assert len(clip) / rate == pytest.approx(2 + 0.6 + 2 + 0.3 + 5.7 + 0.6, abs=1e-3)
+    assert tmap.to_original(1.0) == pytest.approx(1.0)
+    assert tmap.to_original(2.6 + 0.5) == pytest.approx(12.5)
+    # Samples line up with the original timeline through the map.
+    t = 2.6 + 1.0
+    assert clip[round(t * rate)] == audio[round(tmap.to_original(t) * rate)]
+
+
+def test_word_ends_never_run_into_silence() -> None:
+    regions = _regions([(1.0, 3.0), (5.0, 9.0)], 10.0)
+    assert speech.speech_end_after(regions, 2.5) == 3.0
+    assert speech.speech_end_after(regions, 4.0) == 9.0
+
+
+def _segment(text: str, start: float, end: float, words: list[tuple[float, float, str]]):
+    return tpb.Segment(
+        text=text,
+        start_seconds=start,
+        end_seconds=end,
+        words=[tpb.Word(start_seconds=a, end_seconds=b, text=w) for a, b, w in words],
+    )
+
+
+def test_captions_follow_line_and_duration_limits() -> None:
+    words = [(i * 0.4, i * 0.4 + 0.35, f" word{i:02d}") for i in range(60)]
+    seg = _segment(" ".join(w for _, _, w in words), 0.0, 24.0, words)
+    caps = captions.layout([seg], captions.CaptionLayout())
+    assert len(caps) > 1
+    for cap in caps:
+        assert 1 <= len(cap.lines) <= 2
+        assert all(len(line) <= 42 for line in cap.lines)
+        assert cap.end_s - cap.start_s <= 7.0
+    assert all(caps[i].end_s <= caps[i + 1].start_s for i in range(len(caps) - 1))
+    narrow = captions.layout([seg], captions.CaptionLayout(max_chars_per_line=20, max_lines=1))
+    assert all(len(c.lines) == 1 and len(c.lines[0]) <= 20 for c in narrow)
+
+
+def test_srt_and_vtt_formats() -> None:
+    seg = _segment(
+        "Hello there. General idea.",
+        61.5,
+        64.0,
+        [
+            (61.5, 62.0, " Hello"),
+            (62.0, 62.4, " there."),
+            (62.9, 63.4, " General"),
+            (63.4, 64.0, " idea."),
+        ],
+    )
+    caps = captions.layout([seg], captions.CaptionLayout())
+    assert [c.lines for c in caps] == [("Hello there.",), ("General idea.",)]
+    srt = captions.to_srt(caps)
+    assert srt.startswith("1\n00:01:01,500 --> 00:01:02,400\nHello there.\n\n2\n")
+    vtt = captions.to_vtt(caps)
+    assert vtt.startswith("WEBVTT\n\n00:01:01.500 --> 00:01:02.400\nHello there.\n")
+
+
+def test_hallucination_flags() -> None:
+    regions = _regions([(0.0, 5.0)], 20.0)
+    common = {"no_speech_prob": 0.1, "avg_logprob": -0.3, "regions": regions}
+    assert not quality.is_hallucination(
+        "Fine words.", 1, 4, compression_ratio=1.2, previous_texts=[], **common
+    )
+    assert quality.is_hallucination(
+        "la la la la", 1, 4, compression_ratio=3.1, previous_texts=[], **common
+    )
+    assert quality.is_hallucination(
+        "Thank you.",
+        1,
+        4,
+        compression_ratio=1.0,
+        previous_texts=["Thank you.", "thank you."],
+        **common,
+    )
+    silent = {"no_speech_prob": 0.8, "avg_logprob": -0.3, "regions": regions}
+    assert quality.is_hallucination(
+        "Thanks for watching!", 10, 15, compression_ratio=1.0, previous_texts=[], **silent
+    )
