@@ -69,7 +69,9 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         except Exception as exc:
             log.warning("transcript cache unavailable", error=repr(exc))
             return None
-        return tpb.Transcript.FromString(raw) if raw else None
+        if not raw:
+            return None
+        return tpb.Transcript.FromString(raw if isinstance(raw, bytes) else raw.encode())
 
     async def _remember(self, key: str, transcript: tpb.Transcript) -> None:
         try:
