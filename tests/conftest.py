@@ -9,6 +9,7 @@ event loop on a loopback port chosen by the OS.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -27,6 +28,10 @@ from server.app import ServerApp
 from tests.helpers import Api
 
 JWT_SECRET = "test-secret-" + "x" * 40
+MEDIA_DIR = Path(__file__).parent / "media"
+#: Media the test worker treats as a decoder crash (see `fault_kill_on_sha256`).
+POISON = MEDIA_DIR / "poison.ogg"
+POISON_SHA256 = hashlib.sha256(POISON.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +70,13 @@ def _env(settings: Settings) -> dict[str, str]:
             "REELSCRIBE_JWT_SECRET": JWT_SECRET,
             "REELSCRIBE_QUEUE_NAME": settings.queue_name,
             "REELSCRIBE_PROGRESS_MIN_INTERVAL_S": "0.05",
+            # Fault drills: a dead worker's messages come back within seconds,
+            # the reconciler sweeps every second, and one file kills its worker.
+            "REELSCRIBE_BROKER_HEARTBEAT_TIMEOUT_S": "8",
+            "REELSCRIBE_BROKER_MAINTENANCE_CHANCE": "300000",
+            "REELSCRIBE_RECONCILE_INTERVAL_S": "1",
+            "REELSCRIBE_RECONCILE_GRACE_S": "2",
+            "REELSCRIBE_FAULT_KILL_ON_SHA256": POISON_SHA256,
             "HF_HUB_OFFLINE": "1",
         }
     )
@@ -97,6 +109,12 @@ class WorkerProcess:
             stderr=log,
             start_new_session=True,
         )
+
+    def ensure_running(self) -> None:
+        """Restart the worker if it exited (as a process supervisor would)."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            self.start()
 
     def signal_all(self, sig: int) -> None:
         """Send `sig` to the worker's whole process group (main + worker processes)."""
@@ -157,6 +175,3 @@ def api(channel: grpc.aio.Channel, user: str) -> Api:
 @pytest.fixture
 def other_api(channel: grpc.aio.Channel, user: str) -> Api:
     return Api(channel, token_for(user + "-other"))
-
-
-MEDIA_DIR = Path(__file__).parent / "media"
