@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -50,8 +51,10 @@ class Settings(BaseSettings):
     whisper_compute_type: str = "int8"
     #: Beam size; 1 is greedy decoding, the fastest on CPU.
     whisper_beam_size: int = 1
-    #: CPU threads per transcription.
-    whisper_cpu_threads: int = 0
+    #: CTranslate2 threads per transcription. One per worker process, with one
+    #: process per core, transcribes chunks in parallel with the least overhead
+    #: (see BENCHMARKS.md); 0 lets CTranslate2 choose.
+    whisper_cpu_threads: int = 1
 
     #: Media longer than this is refused.
     max_media_duration_s: float = 6 * 3600.0
@@ -62,8 +65,8 @@ class Settings(BaseSettings):
 
     #: Dramatiq queue the pipeline uses.
     queue_name: str = "reelscribe"
-    #: Worker processes started by `reelscribe up`.
-    worker_processes: int = 1
+    #: Worker processes started by `reelscribe up` and `reelscribe worker`.
+    worker_processes: int = Field(default_factory=lambda: os.cpu_count() or 1)
     #: Threads per worker process.
     worker_threads: int = 1
     #: Wall-clock limit of one transcription stage.

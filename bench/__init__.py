@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each prints its figures and records them in BENCHMARKS.md."""

@@ -1,0 +1,199 @@
+"""End to end through the running system vs standalone faster-whisper.
+
+    .venv/bin/python -m bench.pipeline [--minutes 10] [--processes 2] [--record]
+
+Generates a spoken lecture (espeak-ng), transcribes it once with plain
+faster-whisper (same model, same decoding settings, all cores), then starts
+the real stack (embedded Postgres and Valkey, gRPC server, Dramatiq workers)
+and times upload → job → SUCCEEDED through the gRPC API. Prints both times,
+their ratio and CPU-seconds per audio-minute; `--record` writes them to
+BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import psutil
+
+from bench.lecture import make_lecture
+from bench.record import record
+from reelscribe import media
+from reelscribe.auth import mint_token
+from reelscribe.cli.client import Client
+from reelscribe.cli.stack import migrate, wait_healthy, worker_command
+from reelscribe.config import Settings
+from reelscribe.embedded import embedded_stack
+from reelscribe.v1 import job_pb2
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "bench" / "out"
+
+
+def standalone(path: Path, settings: Settings, cpu_threads: int) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and segment count of plain faster-whisper."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(
+        settings.resolved_whisper_model_dir(),
+        device="cpu",
+        compute_type=settings.whisper_compute_type,
+        cpu_threads=cpu_threads,
+    )
+    list(model.transcribe(str(ROOT / "tests/media/ocean.ogg"))[0])  # warm-up
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    segments, _ = model.transcribe(
+        str(path),
+        beam_size=settings.whisper_beam_size,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+    )
+    count = sum(1 for _ in segments)
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return wall, cpu, count
+
+
+def _tree_cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+    return total
+
+
+def end_to_end(
+    path: Path, processes: int, threads: int, cpu_threads: int
+) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (server + workers) and segments through the system."""
+    with tempfile.TemporaryDirectory(prefix="reelscribe-bench-") as tmp:
+        data_dir = Path(tmp)
+        with embedded_stack(data_dir) as urls:
+            migrate(urls.database_url)
+            env = dict(
+                os.environ,
+                REELSCRIBE_DATABASE_URL=urls.database_url,
+                REELSCRIBE_REDIS_URL=urls.redis_url,
+                REELSCRIBE_DATA_DIR=str(data_dir),
+                REELSCRIBE_JWT_SECRET="bench-secret-" + "b" * 32,
+                REELSCRIBE_LISTEN_ADDRESS="127.0.0.1:50161",
+                REELSCRIBE_WHISPER_CPU_THREADS=str(cpu_threads),
+                HF_HUB_OFFLINE="1",
+            )
+            log = open(data_dir / "stack.log", "wb")  # noqa: SIM115
+            server = subprocess.Popen(
+                [sys.executable, "-m", "server"], env=env, stdout=log, stderr=log
+            )
+            worker = subprocess.Popen(
+                worker_command(processes, threads), env=env, stdout=log, stderr=log
+            )
+            try:
+                wait_healthy("127.0.0.1:50161")
+                token = mint_token(env["REELSCRIBE_JWT_SECRET"], "bench")
+                client = Client("127.0.0.1:50161", token)
+                # Warm every worker process (model load) with short jobs.
+                warm = [
+                    client.create_job(client.upload(ROOT / "tests/media/ocean.ogg").name)
+                    for _ in range(processes * threads)
+                ]
+                for job in warm:
+                    client.watch(job.name, lambda e: None)
+                procs = [psutil.Process(server.pid), psutil.Process(worker.pid)]
+                cpu0 = _tree_cpu(procs)
+                t0 = time.perf_counter()
+                uploaded = client.upload(path)
+                job = client.create_job(uploaded.name)
+                final = client.watch(job.name, lambda e: None)
+                wall = time.perf_counter() - t0
+                cpu = _tree_cpu(procs) - cpu0
+                if final.state != job_pb2.JOB_STATE_SUCCEEDED:
+                    raise SystemExit(f"job ended {final.state}: {final.error}")
+                from reelscribe.v1 import transcript_service_pb2 as tpb
+
+                transcript = client.transcripts.GetTranscript(
+                    tpb.GetTranscriptRequest(name=job.name, omit_words=True),
+                    metadata=(("authorization", f"Bearer {token}"),),
+                ).transcript
+                client.close()
+                return wall, cpu, len(transcript.segments)
+            finally:
+                for proc in (server, worker):
+                    proc.terminate()
+                for proc in (server, worker):
+                    proc.wait(timeout=30)
+                log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--cpu-threads", type=int, default=1, help="CTranslate2 threads per worker thread"
+    )
+    parser.add_argument("--record", action="store_true", help="write BENCHMARKS.md")
+    args = parser.parse_args()
+
+    lecture = make_lecture(OUT / f"lecture-{args.minutes:g}min.ogg", args.minutes)
+    audio_min = media.probe(lecture).duration_s / 60
+    settings = Settings()
+    cores = os.cpu_count() or 1
+    base_wall, base_cpu, base_segments = standalone(lecture, settings, cpu_threads=cores)
+    e2e_wall, e2e_cpu, e2e_segments = end_to_end(
+        lecture, args.processes, args.threads, args.cpu_threads
+    )
+    ratio = e2e_wall / base_wall
+    rows = [
+        ("audio", f"{audio_min:.2f} min"),
+        (
+            "standalone faster-whisper (baseline)",
+            f"{base_wall:.1f} s wall, "
+            f"{base_cpu / audio_min:.2f} CPU-s per audio-min, {base_segments} segments",
+        ),
+        (
+            "Reelscribe end to end",
+            f"{e2e_wall:.1f} s wall, "
+            f"{e2e_cpu / audio_min:.2f} CPU-s per audio-min, {e2e_segments} segments",
+        ),
+        ("ratio end to end / standalone", f"{ratio:.2f} (goal <= 1.10)"),
+        ("10 min of audio done in", f"{e2e_wall * 10 / audio_min:.1f} s (goal <= 180 s)"),
+    ]
+    for name, value in rows:
+        print(f"{name:<40} {value}")
+    if args.record:
+        command = ("python -m bench.pipeline " + " ".join(sys.argv[1:])).strip()
+        record(
+            "pipeline",
+            title="Pipeline: end to end vs standalone faster-whisper",
+            command=command.replace(" --record", ""),
+            machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
+            day=date.today().isoformat(),
+            settings=(
+                f"model {settings.whisper_model_name} {settings.whisper_compute_type}, "
+                f"beam {settings.whisper_beam_size}, word timestamps; baseline with "
+                f"cpu_threads={cores}; system with {args.processes} worker process(es) x "
+                f"{args.threads} thread(s) x {args.cpu_threads} CTranslate2 thread(s)"
+            ),
+            rows=rows,
+        )
+
+
+if __name__ == "__main__":
+    main()
