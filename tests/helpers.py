@@ -40,11 +40,13 @@ class Api:
         size_bytes: int | None = None,
         sha256: str | None = None,
         chunk: int = CHUNK,
+        upload_id: str = "",
     ) -> job_pb2.Media:
         header = job_service_pb2.UploadHeader(
             filename=filename,
             size_bytes=len(data) if size_bytes is None else size_bytes,
             sha256=hashlib.sha256(data).hexdigest() if sha256 is None else sha256,
+            upload_id=upload_id,
         )
 
         async def messages():  # type: ignore[no-untyped-def]

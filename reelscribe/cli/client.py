@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +36,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _upload_messages(
+    header: job_service_pb2.UploadHeader, path: Path, offset: int
+) -> Iterator[job_service_pb2.UploadMediaRequest]:
+    yield job_service_pb2.UploadMediaRequest(header=header)
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        for block in iter(lambda: fh.read(CHUNK_BYTES), b""):
+            yield job_service_pb2.UploadMediaRequest(chunk=block)
+
+
 class Client:
     """Reelscribe over one channel with one bearer token."""
 
@@ -48,21 +59,38 @@ class Client:
         """Close the channel."""
         self.channel.close()
 
-    def upload(self, path: Path, *, timeout_s: float = 3600.0) -> job_pb2.Media:
-        """Upload a file in 1 MiB chunks; returns the media object."""
+    def upload(self, path: Path, *, timeout_s: float = 3600.0, retries: int = 5) -> job_pb2.Media:
+        """Upload a file in 1 MiB chunks, resuming after dropped connections."""
         size = os.path.getsize(path)
         header = job_service_pb2.UploadHeader(
-            filename=path.name, size_bytes=size, sha256=file_sha256(path)
+            filename=path.name,
+            size_bytes=size,
+            sha256=file_sha256(path),
+            upload_id=str(uuid.uuid4()),
         )
-
-        def messages() -> Iterator[job_service_pb2.UploadMediaRequest]:
-            yield job_service_pb2.UploadMediaRequest(header=header)
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(CHUNK_BYTES), b""):
-                    yield job_service_pb2.UploadMediaRequest(chunk=block)
-
-        reply = self.jobs.UploadMedia(messages(), metadata=self._metadata, timeout=timeout_s)
-        return reply.media
+        offset = 0
+        for attempt in range(retries + 1):
+            header.offset_bytes = offset
+            try:
+                reply = self.jobs.UploadMedia(
+                    _upload_messages(header, path, offset),
+                    metadata=self._metadata,
+                    timeout=timeout_s,
+                )
+                return reply.media
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == retries:
+                    raise
+                time.sleep(min(2**attempt, 10))
+                status = self.jobs.GetUpload(
+                    job_service_pb2.GetUploadRequest(upload_id=header.upload_id),
+                    metadata=self._metadata,
+                    timeout=30,
+                )
+                if status.HasField("media"):
+                    return status.media
+                offset = status.stored_bytes
+        raise AssertionError("unreachable")
 
     def create_job(self, media: str, *, language: str = "") -> job_pb2.Job:
         """Create a transcription job for uploaded media (idempotent per call)."""

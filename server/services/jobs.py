@@ -25,7 +25,6 @@ from reelscribe.errors import (
     NotFound,
     OutOfRange,
     PermissionDenied,
-    ResourceExhausted,
     Unavailable,
     Unimplemented,
 )
@@ -34,6 +33,7 @@ from server import pagination
 from server.context import current_principal
 from server.deps import Deps
 from server.services import validation
+from server.uploads import Uploads
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +45,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
+        self._uploads = Uploads(deps.settings, deps.pool, deps.redis, deps.blobs)
 
     # -- uploads -----------------------------------------------------------
 
@@ -53,8 +54,6 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         request_iterator: AsyncIterator[job_service_pb2.UploadMediaRequest],
         context: grpc.aio.ServicerContext,
     ) -> job_service_pb2.UploadMediaResponse:
-        owner = current_principal().subject
-        settings = self._deps.settings
         try:
             first = await anext(request_iterator)
         except StopAsyncIteration:
@@ -63,76 +62,15 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             ) from None
         if first.WhichOneof("data") != "header":
             raise InvalidArgument.field("header", "the first message must carry the header")
-        header = first.header
-        violations: list[FieldViolation] = validation.sha256(header.sha256, "header.sha256")
-        if not header.filename or len(header.filename) > _MAX_FILENAME:
-            violations.append(FieldViolation("header.filename", "1-255 characters"))
-        if header.size_bytes <= 0:
-            violations.append(FieldViolation("header.size_bytes", "the file is empty (0 bytes)"))
-        if header.upload_id or header.offset_bytes:
-            # The contract reserves these for resumable uploads.
-            raise Unimplemented("resumable uploads (upload_id, offset_bytes) are not built yet")
-        validation.check(violations)
-        if header.size_bytes > settings.max_upload_bytes:
-            raise ResourceExhausted(
-                f"file of {header.size_bytes} bytes exceeds the upload limit of "
-                f"{settings.max_upload_bytes} bytes",
-                reason="UPLOAD_TOO_LARGE",
-            )
-
-        media_id = uuid.uuid4()
-        key = self._deps.blobs.media_key(owner, media_id)
-        writer = self._deps.blobs.open_writer(key)
-        committed = False
-        try:
-            async for message in request_iterator:
-                if message.WhichOneof("data") != "chunk":
-                    raise InvalidArgument.field("chunk", "only the first message may be a header")
-                chunk = message.chunk
-                if len(chunk) > settings.max_chunk_bytes:
-                    raise InvalidArgument.field(
-                        "chunk", f"chunks are at most {settings.max_chunk_bytes} bytes"
-                    )
-                if writer.size_bytes + len(chunk) > header.size_bytes:
-                    raise InvalidArgument.field(
-                        "chunk", f"more data than the declared {header.size_bytes} bytes"
-                    )
-                await writer.write(chunk)
-            if writer.size_bytes != header.size_bytes:
-                raise InvalidArgument.field(
-                    "header.size_bytes",
-                    f"received {writer.size_bytes} bytes, header declared {header.size_bytes}",
-                    reason="SIZE_MISMATCH",
-                )
-            if header.sha256 and writer.sha256 != header.sha256:
-                raise InvalidArgument.field(
-                    "header.sha256", "content does not match the sha256", reason="SHA256_MISMATCH"
-                )
-            await writer.commit()
-            committed = True
-            async with self._deps.pool.acquire() as conn:
-                row = await media_db.insert_media(
-                    conn,
-                    media_id=media_id,
-                    owner=owner,
-                    filename=header.filename,
-                    size_bytes=writer.size_bytes,
-                    sha256=writer.sha256,
-                    blob_key=key,
-                )
-        except BaseException:
-            if committed:
-                self._deps.blobs.delete(key)
-            else:
-                writer.abort()
-            raise
-        log.info("media uploaded", media=names.media_name(media_id), size_bytes=row["size_bytes"])
+        row = await self._uploads.receive(
+            current_principal().subject, first.header, request_iterator
+        )
         return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(row))
 
     async def GetUpload(
         self, request: job_service_pb2.GetUploadRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.GetUploadResponse:
-        raise Unimplemented("GetUpload: resumable uploads are not built yet")
+        return await self._uploads.status(current_principal().subject, request.upload_id)
 
     # -- jobs ----------------------------------------------------------------
 

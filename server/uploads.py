@@ -1,0 +1,277 @@
+"""Resumable, streaming uploads into the blob store.
+
+Every upload has an id (client-chosen to make it resumable, random
+otherwise) and a row in `uploads`. Bytes are appended to a partial file under
+the owner's prefix as they arrive, so the server never holds a file in memory;
+the partial file's size is the resume offset. When the last byte arrives the
+size and SHA-256 are verified, the file becomes a blob and exactly one `media`
+row is created; asking again with the same id returns that media object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import redis.asyncio as aioredis
+import structlog
+
+from reelscribe import blobs, names
+from reelscribe.blobs import BlobStore
+from reelscribe.config import Settings
+from reelscribe.db import media as media_db
+from reelscribe.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
+from reelscribe.v1 import job_service_pb2
+from server.services import validation
+
+log = structlog.get_logger(__name__)
+
+_UPLOAD_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+_MAX_FILENAME = 255
+_LOCK_TTL_MS = 10 * 60 * 1000
+
+
+def _part_path(store: BlobStore, owner: str, upload_id: str) -> Path:
+    return store.path(f"{blobs.owner_prefix(owner)}/uploads/{upload_id}.part")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Uploads:
+    """The upload protocol behind `UploadMedia` and `GetUpload`."""
+
+    def __init__(
+        self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, store: BlobStore
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._redis = redis
+        self._store = store
+
+    def _validate(self, header: job_service_pb2.UploadHeader) -> None:
+        violations = validation.sha256(header.sha256, "header.sha256")
+        if not header.filename or len(header.filename) > _MAX_FILENAME:
+            violations.append(FieldViolation("header.filename", "1-255 characters"))
+        if header.size_bytes <= 0:
+            violations.append(FieldViolation("header.size_bytes", "the file is empty (0 bytes)"))
+        if header.upload_id and not _UPLOAD_ID.match(header.upload_id):
+            violations.append(
+                FieldViolation(
+                    "header.upload_id", "8-128 characters from [A-Za-z0-9._-] (a UUID is ideal)"
+                )
+            )
+        if header.offset_bytes < 0:
+            violations.append(FieldViolation("header.offset_bytes", "must not be negative"))
+        validation.check(violations)
+        if header.size_bytes > self._settings.max_upload_bytes:
+            raise ResourceExhausted(
+                f"file of {header.size_bytes} bytes exceeds the upload limit of "
+                f"{self._settings.max_upload_bytes} bytes",
+                reason="UPLOAD_TOO_LARGE",
+            )
+
+    async def receive(
+        self,
+        owner: str,
+        header: job_service_pb2.UploadHeader,
+        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
+    ) -> asyncpg.Record:
+        """Store the chunks of one upload stream; returns the media row when complete."""
+        self._validate(header)
+        upload_id = header.upload_id or uuid.uuid4().hex
+        lock = f"reelscribe:upload-lock:{blobs.owner_prefix(owner)}:{upload_id}"
+        if not await self._redis.set(lock, "1", nx=True, px=_LOCK_TTL_MS):
+            raise FailedPrecondition(
+                "another stream is writing this upload right now", reason="UPLOAD_IN_PROGRESS"
+            )
+        try:
+            return await self._receive(owner, upload_id, header, chunks)
+        except BaseException:
+            if not header.upload_id:
+                # Not resumable: nothing may be left behind.
+                await self._forget(owner, upload_id)
+            raise
+        finally:
+            await self._redis.delete(lock)
+
+    async def _forget(self, owner: str, upload_id: str) -> None:
+        _part_path(self._store, owner, upload_id).unlink(missing_ok=True)
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM uploads WHERE owner = $1 AND upload_id = $2 AND media_id IS NULL",
+                owner,
+                upload_id,
+            )
+
+    async def _receive(
+        self,
+        owner: str,
+        upload_id: str,
+        header: job_service_pb2.UploadHeader,
+        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
+    ) -> asyncpg.Record:
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "INSERT INTO uploads (owner, upload_id, filename, size_bytes, sha256)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner, upload_id) DO UPDATE"
+                " SET update_time = now() RETURNING *",
+                owner,
+                upload_id,
+                header.filename,
+                header.size_bytes,
+                header.sha256,
+            )
+        assert row is not None
+        if (row["filename"], row["size_bytes"], row["sha256"]) != (
+            header.filename,
+            header.size_bytes,
+            header.sha256,
+        ):
+            raise AlreadyExists(
+                "upload_id belongs to an upload of a different file", reason="UPLOAD_ID_REUSED"
+            )
+        if row["media_id"] is not None:
+            media = await self._media(owner, row["media_id"])
+            if media is not None:
+                return media
+        part = _part_path(self._store, owner, upload_id)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        stored = part.stat().st_size if part.exists() else 0
+        if header.offset_bytes != stored:
+            raise FailedPrecondition(
+                f"upload {upload_id} has {stored} bytes stored; resume with offset_bytes={stored}",
+                reason="UPLOAD_OFFSET_MISMATCH",
+            )
+        max_chunk = self._settings.max_chunk_bytes
+        with part.open("ab") as fh:
+            try:
+                async for message in chunks:
+                    if message.WhichOneof("data") != "chunk":
+                        raise InvalidArgument.field(
+                            "chunk", "only the first message may be a header"
+                        )
+                    data = message.chunk
+                    if len(data) > max_chunk:
+                        raise InvalidArgument.field(
+                            "chunk", f"chunks are at most {max_chunk} bytes"
+                        )
+                    if stored + len(data) > header.size_bytes:
+                        raise InvalidArgument.field(
+                            "chunk", f"more data than the declared {header.size_bytes} bytes"
+                        )
+                    # Written and flushed per chunk: the file size is the
+                    # resume offset even if this stream breaks right after.
+                    await asyncio.to_thread(_append, fh, data)
+                    stored += len(data)
+            finally:
+                await self._record_progress(owner, upload_id, stored)
+        if stored != header.size_bytes:
+            raise InvalidArgument.field(
+                "header.size_bytes",
+                f"stream ended after {stored} of {header.size_bytes} bytes; resume with "
+                f"upload_id and offset_bytes={stored}"
+                if header.upload_id
+                else f"received {stored} bytes, header declared {header.size_bytes}",
+                reason="SIZE_MISMATCH",
+            )
+        return await self._complete(owner, upload_id, header, part)
+
+    async def _complete(
+        self, owner: str, upload_id: str, header: job_service_pb2.UploadHeader, part: Path
+    ) -> asyncpg.Record:
+        digest = await asyncio.to_thread(_file_sha256, part)
+        if header.sha256 and digest != header.sha256:
+            await asyncio.to_thread(part.unlink, missing_ok=True)
+            await self._record_progress(owner, upload_id, 0)
+            raise InvalidArgument.field(
+                "header.sha256", "content does not match the sha256", reason="SHA256_MISMATCH"
+            )
+        media_id = uuid.uuid4()
+        key = self._store.media_key(owner, media_id)
+        final = self._store.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, final)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                media = await media_db.insert_media(
+                    conn,
+                    media_id=media_id,
+                    owner=owner,
+                    filename=header.filename,
+                    size_bytes=header.size_bytes,
+                    sha256=digest,
+                    blob_key=key,
+                )
+                await conn.execute(
+                    "UPDATE uploads SET media_id = $3, stored_bytes = size_bytes,"
+                    " update_time = now() WHERE owner = $1 AND upload_id = $2",
+                    owner,
+                    upload_id,
+                    media_id,
+                )
+        except BaseException:
+            self._store.delete(key)
+            raise
+        log.info("media uploaded", media=names.media_name(media_id), size_bytes=header.size_bytes)
+        return media
+
+    async def _record_progress(self, owner: str, upload_id: str, stored: int) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE uploads SET stored_bytes = $3, update_time = now()"
+                " WHERE owner = $1 AND upload_id = $2",
+                owner,
+                upload_id,
+                stored,
+            )
+
+    async def _media(self, owner: str, media_id: uuid.UUID) -> asyncpg.Record | None:
+        async with self._pool.acquire() as conn:
+            return await media_db.get_media(conn, media_id, owner=owner)
+
+    async def status(self, owner: str, upload_id: str) -> job_service_pb2.GetUploadResponse:
+        """Where an upload stands: bytes stored, and its media once complete."""
+        from reelscribe import convert
+
+        if not _UPLOAD_ID.match(upload_id):
+            raise InvalidArgument.field("upload_id", "8-128 characters from [A-Za-z0-9._-]")
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM uploads WHERE owner = $1 AND upload_id = $2", owner, upload_id
+            )
+        if row is None:
+            raise NotFound(f"upload {upload_id} not found", reason="UPLOAD_NOT_FOUND")
+        reply = job_service_pb2.GetUploadResponse(upload_id=upload_id, size_bytes=row["size_bytes"])
+        if row["media_id"] is not None:
+            media = await self._media(owner, row["media_id"])
+            if media is not None:
+                reply.stored_bytes = row["size_bytes"]
+                reply.media.CopyFrom(convert.media_to_pb(media))
+                return reply
+        part = _part_path(self._store, owner, upload_id)
+        reply.stored_bytes = part.stat().st_size if part.exists() else 0
+        return reply
+
+
+def _append(fh: object, data: bytes) -> None:
+    fh.write(data)  # type: ignore[attr-defined]
+    fh.flush()  # type: ignore[attr-defined]
