@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     #: Silences longer than this are shortened to it before transcription.
     keep_silence_s: float = 0.6
 
+    #: Wall-clock limit of downloading a URL source.
+    url_fetch_timeout_s: float = 600.0
+    #: Networks URL sources may reach although not public, e.g. `["10.1.2.0/24"]`
+    #: for an intranet media server. Empty: public addresses only.
+    url_allowed_networks: tuple[str, ...] = ()
+
     #: Dramatiq queue the pipeline uses.
     queue_name: str = "reelscribe"
     #: Worker processes started by `reelscribe up` and `reelscribe worker`.

@@ -32,6 +32,7 @@ MEDIA_DIR = Path(__file__).parent / "media"
 #: Media the test worker treats as a decoder crash (see `fault_kill_on_sha256`).
 POISON = MEDIA_DIR / "poison.ogg"
 POISON_SHA256 = hashlib.sha256(POISON.read_bytes()).hexdigest()
+URL_TEST_NETWORK = "127.0.0.2/32"
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +57,7 @@ def settings(data_dir: Path) -> Iterator[Settings]:
             # A per-run queue keeps a shared external Redis from mixing runs.
             queue_name=f"reelscribe-test-{os.getpid()}",
             watch_heartbeat_s=1.0,
+            url_allowed_networks=(URL_TEST_NETWORK,),
             progress_min_interval_s=0.05,
         )
 
@@ -77,6 +79,10 @@ def _env(settings: Settings) -> dict[str, str]:
             "REELSCRIBE_RECONCILE_INTERVAL_S": "1",
             "REELSCRIBE_RECONCILE_GRACE_S": "2",
             "REELSCRIBE_FAULT_KILL_ON_SHA256": POISON_SHA256,
+            # The test media server listens on 127.0.0.2, the only
+            # non-public address URL sources may reach in tests.
+            "REELSCRIBE_URL_ALLOWED_NETWORKS": f'["{URL_TEST_NETWORK}"]',
+            "REELSCRIBE_URL_FETCH_TIMEOUT_S": "5",
             "HF_HUB_OFFLINE": "1",
         }
     )

@@ -25,9 +25,13 @@ def _encode_audio(
     stream: av.AudioStream | None = None,
 ) -> None:
     stream = stream or _audio_stream(container, codec, rate)
-    fmt = "fltp" if codec == "aac" else "s16"
-    pcm = samples if fmt == "fltp" else (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-    frame_len = 1024
+    fmt = stream.codec_context.format.name  # the encoder's native sample format
+    pcm = samples.astype(np.float32)
+    if fmt.startswith("s16"):
+        pcm = (np.clip(pcm, -1, 1) * 32767).astype(np.int16)
+    elif fmt.startswith("s32"):
+        pcm = (np.clip(pcm, -1, 1) * 2147483647).astype(np.int32)
+    frame_len = stream.codec_context.frame_size or 1024
     for i in range(0, len(pcm), frame_len):
         block = pcm[i : i + frame_len]
         frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format=fmt, layout="mono")
@@ -52,6 +56,15 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     return path
 
 
+def write_mp3(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    """MP3 (LAME) at 32 kb/s."""
+    with av.open(str(path), "w", format="mp3") as out:
+        stream = _audio_stream(out, "libmp3lame", rate)
+        stream.bit_rate = 32_000
+        _encode_audio(out, "libmp3lame", rate, samples, stream)
+    return path
+
+
 def write_video(path: Path, seconds: float, samples: np.ndarray | None, rate: int = 16000) -> Path:
     """An MP4 with an H.264 test pattern and, if given, AAC speech."""
     with av.open(str(path), "w", format="mp4") as out:
@@ -71,5 +84,5 @@ def write_video(path: Path, seconds: float, samples: np.ndarray | None, rate: in
         for packet in video.encode(None):
             out.mux(packet)
         if samples is not None:
-            _encode_audio(out, "aac", rate, samples.astype(np.float32), audio)
+            _encode_audio(out, "aac", rate, samples, audio)
     return path

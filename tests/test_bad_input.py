@@ -11,8 +11,9 @@ import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2
 from tests.conftest import MEDIA_DIR
+from tests.fakes import ogg_claiming_duration
 from tests.helpers import Api, error_details
-from tests.mediagen import write_video
+from tests.mediagen import speech_samples, write_mp3, write_video
 
 
 @pytest.mark.parametrize("name", ["", "jobs/", "jobs/not-a-uuid", "media/123", "jobs/../x"])
@@ -126,3 +127,22 @@ async def test_watch_positions(api: Api) -> None:
     # Resuming mid-log replays exactly the rest.
     tail = [e.seq for e in await api.watch(job.name, after_seq=2) if e.seq]
     assert tail == list(range(3, job.last_event_seq + 1))
+
+
+async def test_file_claiming_ten_hours_is_refused(api: Api) -> None:
+    claims = ogg_claiming_duration((MEDIA_DIR / "ocean.ogg").read_bytes(), 10 * 3600)
+    media = await api.upload_bytes(claims, "ten-hours.ogg")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.create(media.name)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(err.value)["ErrorInfo"].reason == "MEDIA_TOO_LONG"
+
+
+async def test_truncated_mp3(api: Api, tmp_path: Path) -> None:
+    mp3 = write_mp3(tmp_path / "volcano.mp3", speech_samples(MEDIA_DIR / "volcano.ogg"))
+    data = mp3.read_bytes()
+    cut = await api.upload_bytes(data[: int(len(data) * 0.6)], "cut.mp3")
+    job = await api.run(cut.name)
+    assert job.state == job_pb2.JOB_STATE_SUCCEEDED, job.error
+    text = (await api.transcript(job.name)).text.lower()
+    assert "molten" in text and "sky" not in text

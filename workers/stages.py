@@ -19,12 +19,13 @@ import os
 import signal
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import structlog
 
-from reelscribe import events, media, quality, queue, speech, states
+from reelscribe import events, fetch, media, quality, queue, speech, states
 from reelscribe.blobs import BlobStore
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import media as media_db
@@ -110,22 +111,16 @@ def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
 
 def _prepare(ctx: JobContext, row: Any) -> None:
     rt, settings, owner = ctx.rt, ctx.settings, row["owner"]
-
-    async def _media() -> Any:
-        async with rt.pool.acquire() as conn:
-            return await media_db.get_media(conn, row["media_id"], owner=owner)
-
-    media_row = rt.call(_media())
-    if media_row is None:
-        raise MediaError("MEDIA_MISSING", "the job's media no longer exists")
-    if settings.fault_kill_on_sha256 and media_row["sha256"] == settings.fault_kill_on_sha256:
-        # Fault drill: behave like a decoder that takes the process down.
-        os.kill(os.getpid(), signal.SIGKILL)
-    path = BlobStore(settings.blob_dir).path(media_row["blob_key"])
-    audio = media.decode_audio(path)
-    duration_s = len(audio) / media.SAMPLE_RATE_HZ
     workdir = ctx.workdir(owner)
     workdir.mkdir(parents=True, exist_ok=True)
+    if row["source_uri"]:
+        path = _ingest_url(ctx, row["source_uri"], workdir / "source")
+    else:
+        path = _uploaded_media(ctx, row)
+    audio = media.decode_audio(path)
+    if row["source_uri"]:
+        path.unlink(missing_ok=True)  # the decoded audio is all later stages need
+    duration_s = len(audio) / media.SAMPLE_RATE_HZ
     tmp = workdir / f".{_AUDIO_FILE}.{uuid.uuid4().hex}"
     audio.tofile(tmp)
     os.replace(tmp, workdir / _AUDIO_FILE)
@@ -176,6 +171,43 @@ def enqueue_chunks(ctx: JobContext, indexes: Iterable[int]) -> None:
         message = jq.message(queue.TRANSCRIBE_CHUNK, ctx.job_id, idx)
         ctx.rt.call(chunks_db.set_message_id(ctx.rt.pool, ctx.job_id, idx, message.message_id))
         jq.enqueue_sync(message)
+
+
+def _uploaded_media(ctx: JobContext, row: Any) -> Path:
+    async def _media() -> Any:
+        async with ctx.rt.pool.acquire() as conn:
+            return await media_db.get_media(conn, row["media_id"], owner=row["owner"])
+
+    media_row = ctx.rt.call(_media())
+    if media_row is None:
+        raise MediaError("MEDIA_MISSING", "the job's media no longer exists")
+    kill_on = ctx.settings.fault_kill_on_sha256
+    if kill_on and media_row["sha256"] == kill_on:
+        # Fault drill: behave like a decoder that takes the process down.
+        os.kill(os.getpid(), signal.SIGKILL)
+    return BlobStore(ctx.settings.blob_dir).path(media_row["blob_key"])
+
+
+def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
+    settings = ctx.settings
+    ctx.running_event(STARTED, set_fields={"stage": "INGEST"}, message="downloading")
+    limits = fetch.FetchLimits(
+        max_bytes=settings.max_upload_bytes,
+        timeout_s=settings.url_fetch_timeout_s,
+        allowed_networks=fetch.parse_networks(settings.url_allowed_networks),
+    )
+    size = fetch.download(url, dest, limits)
+    ctx.check_cancelled(force=True)
+    info = media.probe(dest)
+    if info.duration_s > settings.max_media_duration_s:
+        raise MediaError("MEDIA_TOO_LONG", f"the media lasts {info.duration_s / 3600:.1f} h")
+    ctx.running_event(
+        FINISHED,
+        set_fields={"stage": "EXTRACT_AUDIO"},
+        stage_progress=1.0,
+        message=f"downloaded {size} bytes",
+    )
+    return dest
 
 
 # -- transcribe one chunk -------------------------------------------------------------------

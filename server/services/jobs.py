@@ -12,7 +12,7 @@ import asyncpg
 import grpc
 import structlog
 
-from reelscribe import convert, events, media, names, queue, states
+from reelscribe import convert, events, fetch, media, names, queue, states
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import transcripts as transcripts_db
@@ -102,11 +102,13 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         if source == "media":
             media_id = names.parse_media_name(request.media, "media")
         elif source == "source_uri":
-            raise Unimplemented("URL sources (source_uri) are not built yet; upload the file")
+            await self._check_url(request.source_uri)
         elif source == "parent":
             raise Unimplemented("derived jobs (parent) are not built yet")
         else:
-            raise InvalidArgument.field("source", "set `media` (from UploadMedia)")
+            raise InvalidArgument.field(
+                "source", "set `media` (from UploadMedia) or `source_uri` (an http(s) URL)"
+            )
 
         # The fingerprint of everything but the idempotency key decides whether
         # a repeated request_id is a retry (same job) or a conflict.
@@ -128,18 +130,21 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
                 if existing is not None:
                     return self._replayed(existing, request_hash)
-            media_row = await media_db.get_media(conn, media_id, owner=owner)
-            if media_row is None:
-                raise NotFound(f"{request.media} not found", reason="MEDIA_NOT_FOUND")
-        await self._probe(media_row)
+            media_row = None
+            if media_id is not None:
+                media_row = await media_db.get_media(conn, media_id, owner=owner)
+                if media_row is None:
+                    raise NotFound(f"{request.media} not found", reason="MEDIA_NOT_FOUND")
+        if media_row is not None:
+            await self._probe(media_row)
 
-        key = transcripts_db.cache_key(owner, media_row["sha256"], options)
         job_id = uuid.uuid4()
         message = self._deps.queue.message(queue.PREPARE_JOB, job_id)
         async with self._deps.pool.acquire() as conn:
-            cached = (
-                None if request.options.skip_cache else await transcripts_db.find_cached(conn, key)
-            )
+            cached = None
+            if media_row is not None and not request.options.skip_cache:
+                key = transcripts_db.cache_key(owner, media_row["sha256"], options)
+                cached = await transcripts_db.find_cached(conn, key)
             async with conn.transaction():
                 created = await jobs_db.insert_job(
                     conn,
@@ -148,7 +153,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     request_id=request.request_id or None,
                     request_hash=request_hash,
                     media_id=media_id,
-                    source_uri=None,
+                    source_uri=request.source_uri or None,
                     parent_id=None,
                     options=options,
                     labels=dict(request.labels),
@@ -176,6 +181,25 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             await self._publish(event)
         log.info("job created", job=names.job_name(job_id), cache_hit=cached is not None)
         return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
+
+    async def _check_url(self, url: str) -> None:
+        """Refuse URLs that are malformed or lead to non-public addresses, early.
+
+        The worker checks again at download time (and on every redirect); this
+        only gives the caller a clear error instead of a FAILED job.
+        """
+        try:
+            parts = fetch.check_url_syntax(url)
+            assert parts.hostname is not None
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            allowed = fetch.parse_networks(self._deps.settings.url_allowed_networks)
+            await asyncio.to_thread(fetch.resolve_public, parts.hostname, port, allowed)
+        except MediaError as exc:
+            raise InvalidArgument(
+                exc.message,
+                reason=exc.reason,
+                violations=[FieldViolation("source_uri", exc.message)],
+            ) from exc
 
     async def _probe(self, media_row: asyncpg.Record) -> None:
         """Refuse media that cannot be transcribed before any work is queued."""

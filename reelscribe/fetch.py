@@ -1,0 +1,163 @@
+"""Downloading media from public http(s) URLs, safely.
+
+Server-side request forgery is the risk: a URL that points (directly, by DNS,
+or through a redirect) at loopback, a private network or a cloud metadata
+address. Every hop is checked the same way: the host is resolved once, every
+address must be public, and the connection goes to the checked address (the
+name is only used for the Host header and TLS), so a DNS answer that changes
+between check and connect cannot redirect the request.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelscribe.errors import MediaError
+
+_MAX_REDIRECTS = 5
+_USER_AGENT = "Reelscribe/0.1 (+media fetcher)"
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Caps on one download."""
+
+    max_bytes: int
+    timeout_s: float
+    #: Networks allowed although not public (tests, private deployments).
+    allowed_networks: tuple[IpNetwork, ...] = ()
+
+
+def parse_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
+    """`["127.0.0.2/32"]` → networks."""
+    return tuple(ipaddress.ip_network(v, strict=False) for v in values)
+
+
+def check_url_syntax(url: str) -> urllib.parse.SplitResult:
+    """The parsed URL, or a MediaError saying why it is not an http(s) URL we fetch."""
+    if len(url) > 2048:
+        raise MediaError("URL_INVALID", "URLs are at most 2048 characters")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise MediaError("URL_INVALID", "only http and https URLs can be fetched")
+    if not parts.hostname:
+        raise MediaError("URL_INVALID", "the URL has no host")
+    if parts.username or parts.password:
+        raise MediaError("URL_INVALID", "URLs with credentials are not accepted")
+    return parts
+
+
+def is_allowed_address(address: str, allowed: tuple[IpNetwork, ...] = ()) -> bool:
+    """Whether connecting to `address` is safe: public, or explicitly allowed."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in allowed):
+        return True
+    return ip.is_global and not ip.is_multicast
+
+
+def resolve_public(host: str, port: int, allowed: tuple[IpNetwork, ...] = ()) -> str:
+    """One address of `host` to connect to; every address it resolves to must be safe."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise MediaError("URL_UNREACHABLE", f"cannot resolve {host!r}") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise MediaError("URL_UNREACHABLE", f"{host!r} has no addresses")
+    # All of them, not just the first: a name with one public and one private
+    # address must not be usable to reach the private one.
+    if not all(is_allowed_address(a, allowed) for a in addresses):
+        raise MediaError(
+            "URL_NOT_PUBLIC", f"{host!r} resolves to a loopback, private or reserved address"
+        )
+    return addresses[0]
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        self._ctx = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._ctx)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
+
+
+def download(url: str, dest: Path, limits: FetchLimits) -> int:
+    """Download `url` to `dest` within `limits`; returns the size in bytes."""
+    deadline = time.monotonic() + limits.timeout_s
+    current = url
+    for _ in range(_MAX_REDIRECTS + 1):
+        parts = check_url_syntax(current)
+        assert parts.hostname is not None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = resolve_public(parts.hostname, port, limits.allowed_networks)
+        remaining = max(1.0, deadline - time.monotonic())
+        conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+        conn = conn_cls(parts.hostname, address, port, min(30.0, remaining))
+        path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        try:
+            conn.request("GET", path, headers={"User-Agent": _USER_AGENT, "Accept": "*/*"})
+            response = conn.getresponse()
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.getheader("Location")
+                if not location:
+                    raise MediaError("URL_HTTP_ERROR", "redirect without a Location header")
+                current = urllib.parse.urljoin(current, location)
+                continue
+            if response.status != 200:
+                raise MediaError("URL_HTTP_ERROR", f"the server answered HTTP {response.status}")
+            declared = response.getheader("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+                raise MediaError(
+                    "URL_TOO_LARGE", f"{declared} bytes exceeds the limit of {limits.max_bytes}"
+                )
+            return _save(response, dest, limits.max_bytes, deadline)
+        except (OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, TimeoutError) or time.monotonic() > deadline:
+                raise MediaError("URL_TIMEOUT", "the download took too long") from exc
+            raise MediaError("URL_UNREACHABLE", f"download failed: {type(exc).__name__}") from exc
+        finally:
+            conn.close()
+    raise MediaError("URL_TOO_MANY_REDIRECTS", f"more than {_MAX_REDIRECTS} redirects")
+
+
+def _save(response: http.client.HTTPResponse, dest: Path, max_bytes: int, deadline: float) -> int:
+    size = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("wb") as fh:
+        while True:
+            if time.monotonic() > deadline:
+                raise MediaError("URL_TIMEOUT", "the download took too long")
+            block = response.read(256 * 1024)
+            if not block:
+                break
+            size += len(block)
+            if size > max_bytes:
+                raise MediaError("URL_TOO_LARGE", f"more than the limit of {max_bytes} bytes")
+            fh.write(block)
+    if size == 0:
+        raise MediaError("EMPTY_FILE", "the URL returned no content")
+    return size
