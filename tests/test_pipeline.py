@@ -115,12 +115,10 @@ async def test_same_media_is_a_cache_hit(api: Api, server) -> None:  # type: ign
     media = await api.upload(MEDIA_DIR / "volcano.ogg")
     first = await api.run(media.name)
     assert first.state == job_pb2.JOB_STATE_SUCCEEDED and not first.cache_hit
-    loop = __import__("asyncio").get_running_loop()
-    started = loop.time()
     again = await api.create(media.name)
-    took = loop.time() - started
+    # Answered by CreateJob itself: no worker touched it.
     assert again.state == job_pb2.JOB_STATE_SUCCEEDED and again.cache_hit, again
-    assert took < 1.0 and "cache hit" in again.message
+    assert again.attempts == 0 and "cache hit" in again.message
     assert [s.text for s in (await api.transcript(again.name)).segments] == [
         s.text for s in (await api.transcript(first.name)).segments
     ]
@@ -150,9 +148,12 @@ async def test_transcripts_are_cached_in_redis_and_invalidated(api: Api, server)
 
 
 async def test_silence_finishes_fast_with_an_empty_transcript(api: Api, tmp_path: Path) -> None:
-    silence = write_wav(tmp_path / "silence.wav", np.zeros(16000 * 600, dtype=np.float32))
-    job = await api.run(silence)
+    hour = write_wav(tmp_path / "silence.wav", np.zeros(8000 * 3600, dtype=np.float32), 8000)
+    job = await api.run(hour)
     assert job.state == job_pb2.JOB_STATE_SUCCEEDED, job.error
     transcript = await api.transcript(job.name)
     assert transcript.segments == [] and transcript.text == ""
-    assert 599 < transcript.duration_seconds < 601
+    assert 3599 < transcript.duration_seconds < 3601
+    # No chunk was ever sent to the model.
+    events = await api.watch(job.name)
+    assert not [e for e in events if e.job.stage == job_pb2.STAGE_TRANSCRIBE]
