@@ -47,7 +47,7 @@ def _audible_spans(audio: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
     if len(audio) > n * win:
         loud = np.append(loud, True)  # the ragged tail is always checked
     spans: list[tuple[int, int]] = []
-    for i in np.flatnonzero(loud):
+    for i in np.flatnonzero(loud).tolist():
         start, end = max(0, (i - 1) * win), min(len(audio), (i + 2) * win)
         if spans and start <= spans[-1][1]:
             spans[-1] = (spans[-1][0], end)
