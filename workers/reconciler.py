@@ -77,7 +77,7 @@ def reconcile_once(rt: Runtime) -> int:
             missing=len(waiting) - len(present),
         )
         if step == "prepare":
-            _resend_prepare(ctx, jq)
+            stages.send_job_message(ctx, queue.PREPARE_JOB)
         elif step == "chunks":
             stages.enqueue_chunks(
                 ctx, [c["idx"] for c in pending if c["message_id"] not in present]
@@ -86,21 +86,6 @@ def reconcile_once(rt: Runtime) -> int:
             stages.enqueue_merge(ctx)
         repaired += 1
     return repaired
-
-
-def _resend_prepare(ctx: JobContext, jq: queue.JobQueue) -> None:
-    message = jq.message(queue.PREPARE_JOB, ctx.job_id)
-
-    async def _record() -> None:
-        async with ctx.rt.pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE jobs SET pending_message_id = $2 WHERE id = $1",
-                ctx.job_id,
-                message.message_id,
-            )
-
-    ctx.rt.call(_record())
-    jq.enqueue_sync(message)
 
 
 async def _take_lock(rt: Runtime, interval_s: float) -> bool:

@@ -60,19 +60,28 @@ def _guard(ctx: JobContext, owner: str, stage: str, last_attempt: bool, exc: Exc
     raise exc
 
 
+def _open(rt: Runtime, job_id: uuid.UUID) -> tuple[JobContext, Any] | None:
+    """The job if a stage should work on it; cancels it here if that was asked."""
+    ctx = JobContext(rt, job_id)
+    row = ctx.fetch_job()
+    if row is None or row["state"] in states.TERMINAL:
+        return None
+    if row["cancel_requested"]:
+        ctx.finish_cancelled(row["owner"])
+        return None
+    return ctx, row
+
+
 # -- prepare -------------------------------------------------------------------------
 
 
 def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
     """Claim, decode, detect speech, plan chunks and fan them out."""
-    ctx = JobContext(rt, job_id)
-    row = ctx.fetch_job()
-    if row is None or row["state"] in states.TERMINAL:
+    opened = _open(rt, job_id)
+    if opened is None:
         return
+    ctx, row = opened
     owner = row["owner"]
-    if row["cancel_requested"]:
-        ctx.finish_cancelled(owner)
-        return
     if row["attempts"] >= ctx.settings.max_job_attempts:
         ctx.fail(
             owner,
@@ -215,14 +224,11 @@ def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
 
 def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
     """Transcribe chunk `idx` of the job; the last chunk enqueues the merge."""
-    ctx = JobContext(rt, job_id)
-    row = ctx.fetch_job()
-    if row is None or row["state"] in states.TERMINAL:
+    opened = _open(rt, job_id)
+    if opened is None:
         return
+    ctx, row = opened
     owner = row["owner"]
-    if row["cancel_requested"]:
-        ctx.finish_cancelled(owner)
-        return
     chunk = rt.call(chunks_db.claim(rt.pool, job_id, idx))
     if chunk is None:  # already done (a redelivered duplicate) or replanned away
         return
@@ -319,10 +325,10 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
         enqueue_merge(ctx)
 
 
-def enqueue_merge(ctx: JobContext) -> None:
-    """Send the merge message, recording its id first."""
+def send_job_message(ctx: JobContext, actor_name: str) -> None:
+    """Send the job's next single message (prepare or merge), recording its id first."""
     jq = queue.JobQueue(ctx.rt.broker, ctx.settings.queue_name)
-    message = jq.message(queue.MERGE_JOB, ctx.job_id)
+    message = jq.message(actor_name, ctx.job_id)
 
     async def _record() -> None:
         async with ctx.rt.pool.acquire() as conn:
@@ -336,19 +342,21 @@ def enqueue_merge(ctx: JobContext) -> None:
     jq.enqueue_sync(message)
 
 
+def enqueue_merge(ctx: JobContext) -> None:
+    """Send the merge message."""
+    send_job_message(ctx, queue.MERGE_JOB)
+
+
 # -- merge -----------------------------------------------------------------------------
 
 
 def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
     """Join the chunks into the transcript and finish the job."""
-    ctx = JobContext(rt, job_id)
-    row = ctx.fetch_job()
-    if row is None or row["state"] in states.TERMINAL:
+    opened = _open(rt, job_id)
+    if opened is None:
         return
+    ctx, row = opened
     owner = row["owner"]
-    if row["cancel_requested"]:
-        ctx.finish_cancelled(owner)
-        return
     try:
         ctx.running_event(STARTED, set_fields={"stage": "MERGE"}, message="merging chunks")
         data = _merged_transcript(ctx, row)
