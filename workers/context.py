@@ -158,10 +158,12 @@ class JobContext:
         }
         if stage is not None:
             fields["error_stage"] = stage
+        # Clean up first: whoever sees the terminal event may rely on no scratch
+        # files being left.
+        self.remove_workdir(owner)
         self.event(
             STATE, set_fields=fields, require_states=states.ACTIVE, message=f"failed: {message}"
         )
-        self.remove_workdir(owner)
         log.info("job failed", job_id=str(self.job_id), reason=reason, error=message)
 
     def remove_workdir(self, owner: str) -> None:

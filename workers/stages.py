@@ -361,12 +361,12 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         ctx.running_event(STARTED, set_fields={"stage": "MERGE"}, message="merging chunks")
         data = _merged_transcript(ctx, row)
         cache_key = transcripts_db.cache_key(owner, rt.call(_media_sha(ctx, row)), row["options"])
+        ctx.remove_workdir(owner)  # the merge needs only the database
         recorded = rt.call(transcripts_db.store_and_succeed(rt.pool, job_id, data, cache_key))
         if recorded is None:
             raise Cancelled()
         rt.publish(recorded)
         rt.call(transcripts_db.invalidate_cache(rt.redis, owner, job_id))
-        ctx.remove_workdir(owner)
         log.info("job succeeded", job_id=str(job_id), segments=len(data.segments))
     except Cancelled:
         ctx.finish_cancelled(owner)
