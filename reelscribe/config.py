@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     #: as if the decoder had crashed. Empty (the default) disables it.
     fault_kill_on_sha256: str = ""
 
+    #: HMAC-SHA256 key for webhook signatures; empty means `<data_dir>/webhook-secret`.
+    webhook_secret: SecretStr = SecretStr("")
+    #: Give up on a webhook delivery after this many attempts.
+    webhook_max_attempts: int = 6
+    #: First retry delay; doubles per attempt (capped at 10 minutes).
+    webhook_backoff_s: float = 2.0
+    #: How long a receiver may take to answer.
+    webhook_timeout_s: float = 10.0
+
     #: Seconds between heartbeats on idle watch streams.
     watch_heartbeat_s: float = 10.0
     #: Events buffered per watcher before it falls back to replay from Postgres.
@@ -107,10 +116,14 @@ class Settings(BaseSettings):
 
     def resolved_jwt_secret(self) -> str:
         """The HS256 secret: configured, or a per-data-dir development secret."""
-        configured = self.jwt_secret.get_secret_value()
-        if configured:
-            return configured
-        path = self.data_dir / "jwt-secret"
+        return self.jwt_secret.get_secret_value() or self._data_dir_secret("jwt-secret")
+
+    def resolved_webhook_secret(self) -> str:
+        """The webhook signing key: configured, or a per-data-dir secret."""
+        return self.webhook_secret.get_secret_value() or self._data_dir_secret("webhook-secret")
+
+    def _data_dir_secret(self, name: str) -> str:
+        path = self.data_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             # Written once with 0600 so only this user can mint tokens.

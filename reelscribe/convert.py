@@ -36,6 +36,7 @@ def job_to_pb(row: Row) -> job_pb2.Job:
             callback_uri=opts.get("callback_uri", ""),
             highlight_count=int(opts.get("highlight_count", 0)),
             translate_to=opts.get("translate_to", ""),
+            callback_stage_events=bool(opts.get("callback_stage_events", False)),
         ),
         state=states.state_to_pb(row["state"]),
         stage=states.stage_to_pb(row["stage"]),

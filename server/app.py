@@ -6,13 +6,12 @@ import asyncio
 import signal
 
 import grpc
-import redis.asyncio as aioredis
 import structlog
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from reelscribe import db
+from reelscribe import db, redis_client
 from reelscribe.auth import TokenVerifier
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
@@ -68,7 +67,7 @@ class ServerApp:
         pool = await db.create_pool(settings.database_url)
         async with pool.acquire() as conn:
             await db.apply_migrations(conn)
-        redis = aioredis.Redis.from_url(settings.redis_url)
+        redis = redis_client.connect(settings.redis_url)
         hub = EventHub(redis, buffer_events=settings.watch_buffer_events)
         await hub.start()
         self._deps = Deps(

@@ -22,13 +22,14 @@ from reelscribe import events
 log = structlog.get_logger(__name__)
 
 _JOB_PATTERN = events.job_channel(uuid.UUID(int=0)).rsplit(":", 1)[0] + ":*"
+_OWNER_PATTERN = events.owner_channel("x")[:-1] + "*"
 
 
 @dataclass(eq=False)  # identity-hashed: each watcher is distinct
 class Subscription:
-    """One watcher's view of a job's live events."""
+    """One watcher's view of a channel's live events."""
 
-    job_id: uuid.UUID
+    channel: str
     queue: asyncio.Queue[bytes]
     #: Set when events were dropped because the queue was full.
     overflowed: bool = False
@@ -42,7 +43,7 @@ class EventHub:
     def __init__(self, redis: aioredis.Redis, *, buffer_events: int) -> None:
         self._redis = redis
         self._buffer_events = buffer_events
-        self._subs: dict[uuid.UUID, set[Subscription]] = {}
+        self._subs: dict[str, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
@@ -58,18 +59,18 @@ class EventHub:
                 await self._task
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, job_id: uuid.UUID) -> AsyncIterator[Subscription]:
-        """Receive live events of `job_id` for the duration of the block."""
-        sub = Subscription(job_id=job_id, queue=asyncio.Queue(maxsize=self._buffer_events))
-        self._subs.setdefault(job_id, set()).add(sub)
+    async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
+        """Receive live messages of `channel` (a job or owner channel) within the block."""
+        sub = Subscription(channel=channel, queue=asyncio.Queue(maxsize=self._buffer_events))
+        self._subs.setdefault(channel, set()).add(sub)
         try:
             yield sub
         finally:
-            subs = self._subs.get(job_id)
+            subs = self._subs.get(channel)
             if subs is not None:
                 subs.discard(sub)
                 if not subs:
-                    del self._subs[job_id]
+                    del self._subs[channel]
 
     @property
     def subscription_count(self) -> int:
@@ -77,11 +78,7 @@ class EventHub:
         return sum(len(s) for s in self._subs.values())
 
     def _dispatch(self, channel: str, payload: bytes) -> None:
-        try:
-            job_id = uuid.UUID(channel.rsplit(":", 1)[1])
-        except (ValueError, IndexError):
-            return
-        for sub in self._subs.get(job_id, ()):
+        for sub in self._subs.get(channel, ()):
             try:
                 sub.queue.put_nowait(payload)
             except asyncio.QueueFull:
@@ -92,7 +89,7 @@ class EventHub:
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(_JOB_PATTERN)
+                await pubsub.psubscribe(_JOB_PATTERN, _OWNER_PATTERN)
                 self.connected.set()
                 # Anything published while we were disconnected is lost: tell
                 # every watcher to re-read the log.

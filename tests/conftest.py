@@ -23,7 +23,7 @@ import pytest
 
 from reelscribe.auth import mint_token
 from reelscribe.config import Settings
-from reelscribe.embedded import embedded_stack
+from reelscribe.embedded import EmbeddedUrls, embedded_stack
 from server.app import ServerApp
 from tests.helpers import Api
 
@@ -33,6 +33,7 @@ MEDIA_DIR = Path(__file__).parent / "media"
 POISON = MEDIA_DIR / "poison.ogg"
 POISON_SHA256 = hashlib.sha256(POISON.read_bytes()).hexdigest()
 URL_TEST_NETWORK = "127.0.0.2/32"
+WEBHOOK_SECRET = "webhook-test-secret"
 
 
 @pytest.fixture(scope="session")
@@ -42,24 +43,30 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def settings(data_dir: Path) -> Iterator[Settings]:
+def stack(data_dir: Path) -> Iterator[EmbeddedUrls]:
     with embedded_stack(
         data_dir,
         database_url=os.environ.get("REELSCRIBE_TEST_DATABASE_URL", ""),
         redis_url=os.environ.get("REELSCRIBE_TEST_REDIS_URL", ""),
     ) as urls:
-        yield Settings(
-            database_url=urls.database_url,
-            redis_url=urls.redis_url,
-            data_dir=data_dir,
-            jwt_secret=JWT_SECRET,
-            listen_address="127.0.0.1:0",
-            # A per-run queue keeps a shared external Redis from mixing runs.
-            queue_name=f"reelscribe-test-{os.getpid()}",
-            watch_heartbeat_s=1.0,
-            url_allowed_networks=(URL_TEST_NETWORK,),
-            progress_min_interval_s=0.05,
-        )
+        yield urls
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, stack: EmbeddedUrls) -> Settings:
+    return Settings(
+        database_url=stack.database_url,
+        redis_url=stack.redis_url,
+        data_dir=data_dir,
+        jwt_secret=JWT_SECRET,
+        listen_address="127.0.0.1:0",
+        # A per-run queue keeps a shared external Redis from mixing runs.
+        queue_name=f"reelscribe-test-{os.getpid()}",
+        watch_heartbeat_s=1.0,
+        watch_buffer_events=16,
+        url_allowed_networks=(URL_TEST_NETWORK,),
+        progress_min_interval_s=0.05,
+    )
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -83,6 +90,10 @@ def _env(settings: Settings) -> dict[str, str]:
             # non-public address URL sources may reach in tests.
             "REELSCRIBE_URL_ALLOWED_NETWORKS": f'["{URL_TEST_NETWORK}"]',
             "REELSCRIBE_URL_FETCH_TIMEOUT_S": "5",
+            "REELSCRIBE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "REELSCRIBE_WEBHOOK_MAX_ATTEMPTS": "3",
+            "REELSCRIBE_WEBHOOK_BACKOFF_S": "0.2",
+            "REELSCRIBE_WEBHOOK_TIMEOUT_S": "1",
             "HF_HUB_OFFLINE": "1",
         }
     )

@@ -20,10 +20,12 @@ from workers import stages
 from workers.broker import setup_broker
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
+from workers.webhooks import WebhookSender
 
 logs.configure()
 _broker = setup_broker()
 _broker.add_middleware(Reconciler())
+_broker.add_middleware(WebhookSender())
 _settings = get_settings()
 
 _COMMON: dict[str, Any] = {

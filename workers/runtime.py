@@ -19,7 +19,7 @@ import asyncpg
 import dramatiq
 import redis.asyncio as aioredis
 
-from reelscribe import db, events
+from reelscribe import db, events, redis_client
 from reelscribe.config import Settings, get_settings
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class Runtime:
         )
         self._thread.start()
         self.pool: asyncpg.Pool = self.call(db.create_pool(settings.database_url, max_size=4))
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(settings.redis_url)
+        self.redis: aioredis.Redis = redis_client.connect(settings.redis_url)
         #: The broker actors were declared on (set up by `workers.broker`).
         self.broker: dramatiq.Broker = dramatiq.get_broker()
 

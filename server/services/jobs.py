@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +32,7 @@ from server import pagination
 from server.context import current_principal
 from server.deps import Deps
 from server.services import validation
+from server.streams import Entry, follow
 from server.uploads import Uploads
 
 log = structlog.get_logger(__name__)
@@ -102,7 +102,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         if source == "media":
             media_id = names.parse_media_name(request.media, "media")
         elif source == "source_uri":
-            await self._check_url(request.source_uri)
+            await self._check_url(request.source_uri, "source_uri")
         elif source == "parent":
             raise Unimplemented("derived jobs (parent) are not built yet")
         else:
@@ -119,11 +119,15 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             fingerprint_msg.SerializeToString(deterministic=True)
         ).hexdigest()
 
+        if request.options.callback_uri:
+            await self._check_url(request.options.callback_uri, "options.callback_uri")
         options = {
             "language": request.options.language,
             "model": model,
             "disable_word_timestamps": request.options.disable_word_timestamps,
             "skip_cache": request.options.skip_cache,
+            "callback_uri": request.options.callback_uri,
+            "callback_stage_events": request.options.callback_stage_events,
         }
         async with self._deps.pool.acquire() as conn:
             if request.request_id:
@@ -182,7 +186,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         log.info("job created", job=names.job_name(job_id), cache_hit=cached is not None)
         return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
 
-    async def _check_url(self, url: str) -> None:
+    async def _check_url(self, url: str, field: str) -> None:
         """Refuse URLs that are malformed or lead to non-public addresses, early.
 
         The worker checks again at download time (and on every redirect); this
@@ -198,7 +202,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             raise InvalidArgument(
                 exc.message,
                 reason=exc.reason,
-                violations=[FieldViolation("source_uri", exc.message)],
+                violations=[FieldViolation(field, exc.message)],
             ) from exc
 
     async def _probe(self, media_row: asyncpg.Record) -> None:
@@ -252,8 +256,6 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 "options.extra_stages: analysis, highlights, translation and "
                 "romanization stages are not built yet"
             )
-        if opts.callback_uri:
-            raise Unimplemented("options.callback_uri: webhooks are not built yet")
         if opts.highlight_count or opts.translate_to:
             raise Unimplemented("options.highlight_count/translate_to are not built yet")
 
@@ -377,62 +379,98 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 "to re-read the snapshot",
                 reason="AFTER_SEQ_BEYOND_END",
             )
-        hub = self._deps.hub
-        heartbeat_s = self._deps.settings.watch_heartbeat_s
-        async with hub.subscribe(job_id) as sub:
-            snapshot = job_pb2.JobEvent(
-                seq=0,
-                kind=job_pb2.JOB_EVENT_KIND_SNAPSHOT,
-                job=convert.job_to_pb(row),
-                stage=states.stage_to_pb(row["stage"]),
-                message=row["message"],
-            )
-            snapshot.time.GetCurrentTime()
+        async with self._deps.hub.subscribe(events.job_channel(job_id)) as sub:
+            snapshot = _snapshot(row)
             yield job_service_pb2.WatchJobResponse(event=snapshot)
-            last = request.after_seq
-            job_terminal_at = row["last_event_seq"] if row["state"] in states.TERMINAL else None
-            while True:
-                # The Postgres log is the source of truth: replay whatever is
-                # missing, then follow live events while they arrive in order.
+            if row["state"] in states.TERMINAL and request.after_seq >= row["last_event_seq"]:
+                return
+
+            async def read_after(last: int) -> list[Entry[job_service_pb2.WatchJobResponse]]:
                 async with self._deps.pool.acquire() as conn:
-                    replay = await events.read_events(conn, job_id, after_seq=last)
-                for event, terminal in replay:
-                    yield job_service_pb2.WatchJobResponse(event=event)
-                    last = event.seq
-                    if terminal:
-                        return
-                if job_terminal_at is not None and last >= job_terminal_at:
-                    return
-                if replay:
-                    continue  # there may be more than one batch
-                sub.overflowed = False
-                sub.reconnected.clear()
-                while True:
-                    try:
-                        payload = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
-                    except TimeoutError:
-                        heartbeat = job_pb2.JobEvent(seq=0, kind=job_pb2.JOB_EVENT_KIND_HEARTBEAT)
-                        heartbeat.time.GetCurrentTime()
-                        yield job_service_pb2.WatchJobResponse(event=heartbeat)
-                        break  # re-check the log: a publish may have been lost
-                    if sub.overflowed or sub.reconnected.is_set():
-                        _drain(sub.queue)
-                        break
-                    event = job_pb2.JobEvent.FromString(payload)
-                    if event.seq <= last:
-                        continue
-                    if event.seq != last + 1:
-                        break  # a gap: fill it from the log
-                    yield job_service_pb2.WatchJobResponse(event=event)
-                    last = event.seq
-                    if _is_terminal(event):
-                        return
+                    logged = await events.read_events(conn, job_id, after_seq=last)
+                return [
+                    Entry(e.seq, job_service_pb2.WatchJobResponse(event=e), terminal)
+                    for e, terminal in logged
+                ]
+
+            def parse_live(payload: bytes) -> Entry[job_service_pb2.WatchJobResponse]:
+                event = job_pb2.JobEvent.FromString(payload)
+                return Entry(
+                    event.seq, job_service_pb2.WatchJobResponse(event=event), _is_terminal(event)
+                )
+
+            async for message in follow(
+                sub,
+                after=request.after_seq,
+                read_after=read_after,
+                parse_live=parse_live,
+                heartbeat=lambda _: job_service_pb2.WatchJobResponse(event=_heartbeat()),
+                heartbeat_s=self._deps.settings.watch_heartbeat_s,
+            ):
+                yield message
 
     async def WatchJobs(
         self, request: job_service_pb2.WatchJobsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[job_service_pb2.WatchJobsResponse]:
-        raise Unimplemented("WatchJobs: the multi-job stream is not built yet; use WatchJob")
-        yield  # pragma: no cover - makes this an async generator
+        owner = current_principal().subject
+        try:
+            wanted = {int(states.state_to_pb(states.state_from_pb(s))) for s in request.states}
+        except ValueError as exc:
+            raise InvalidArgument.field("states", "unknown or unspecified state") from exc
+        async with self._deps.pool.acquire() as conn:
+            head = await events.last_owner_seq(conn, owner)
+            active = (
+                []
+                if request.after_cursor
+                else await jobs_db.list_jobs(
+                    conn, owner=owner, job_states=states.ACTIVE, limit=1000, after=None
+                )
+            )
+        if request.after_cursor:
+            if not request.after_cursor.isdigit():
+                raise InvalidArgument.field("after_cursor", "not a cursor from this stream")
+            after = int(request.after_cursor)
+            if after > head:
+                raise OutOfRange(
+                    "after_cursor is beyond the last event; watch again without a cursor "
+                    "to re-read the snapshot",
+                    reason="CURSOR_BEYOND_END",
+                )
+        else:
+            after = head
+
+        def keep(event: job_pb2.JobEvent) -> bool:
+            return not wanted or event.job.state in wanted
+
+        def message(position: int, event: job_pb2.JobEvent) -> job_service_pb2.WatchJobsResponse:
+            return job_service_pb2.WatchJobsResponse(event=event, cursor=str(position))
+
+        async with self._deps.hub.subscribe(events.owner_channel(owner)) as sub:
+            # Without a cursor: where every unfinished job stands, then live.
+            for row in reversed(active):
+                snapshot = _snapshot(row)
+                if keep(snapshot):
+                    yield message(after, snapshot)
+
+            async def read_after(last: int) -> list[Entry[job_service_pb2.WatchJobsResponse]]:
+                async with self._deps.pool.acquire() as conn:
+                    logged = await events.read_owner_events(conn, owner, after=last)
+                return [Entry(pos, message(pos, e)) for pos, e in logged]
+
+            def parse_live(payload: bytes) -> Entry[job_service_pb2.WatchJobsResponse]:
+                reply = job_service_pb2.WatchJobsResponse.FromString(payload)
+                return Entry(int(reply.cursor), reply)
+
+            async for reply in follow(
+                sub,
+                after=after,
+                read_after=read_after,
+                parse_live=parse_live,
+                heartbeat=lambda last: message(last, _heartbeat()),
+                heartbeat_s=self._deps.settings.watch_heartbeat_s,
+            ):
+                if reply.event.kind == job_pb2.JOB_EVENT_KIND_HEARTBEAT or keep(reply.event):
+                    yield reply
 
     # -- not built yet -----------------------------------------------------------
 
@@ -446,7 +484,41 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         request: job_service_pb2.ListWebhookDeliveriesRequest,
         context: grpc.aio.ServicerContext,
     ) -> job_service_pb2.ListWebhookDeliveriesResponse:
-        raise Unimplemented("ListWebhookDeliveries: webhooks are not built yet")
+        row = await self._load(request.name)
+        size = pagination.page_size(request.page_size, default=100)
+        after = (0, 0)
+        if request.page_token:
+            try:
+                seq, attempt = (int(x) for x in request.page_token.split(":"))
+                after = (seq, attempt)
+            except ValueError as exc:
+                raise InvalidArgument.field("page_token", "malformed page token") from exc
+        async with self._deps.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT d.event_seq, a.attempt, a.time, a.http_status, a.delivered, a.error"
+                " FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id"
+                " WHERE d.job_id = $1 AND (d.event_seq, a.attempt) > ($2, $3)"
+                " ORDER BY d.event_seq, a.attempt LIMIT $4",
+                row["id"],
+                after[0],
+                after[1],
+                size + 1,
+            )
+        reply = job_service_pb2.ListWebhookDeliveriesResponse()
+        for r in rows[:size]:
+            delivery = job_service_pb2.WebhookDelivery(
+                event_seq=r["event_seq"],
+                attempt=r["attempt"],
+                http_status=r["http_status"],
+                delivered=r["delivered"],
+                error=r["error"],
+            )
+            delivery.time.FromDatetime(r["time"])
+            reply.deliveries.append(delivery)
+        if len(rows) > size:
+            last = rows[size - 1]
+            reply.next_page_token = f"{last['event_seq']}:{last['attempt']}"
+        return reply
 
     async def GetCostReport(
         self, request: job_service_pb2.GetCostReportRequest, context: grpc.aio.ServicerContext
@@ -462,15 +534,28 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             log.warning("event publish failed", error=repr(exc), seq=recorded.seq)
 
 
+def _snapshot(row: asyncpg.Record) -> job_pb2.JobEvent:
+    """The job as it is now, as a (not logged) event."""
+    event = job_pb2.JobEvent(
+        seq=0,
+        kind=job_pb2.JOB_EVENT_KIND_SNAPSHOT,
+        job=convert.job_to_pb(row),
+        stage=states.stage_to_pb(row["stage"]),
+        message=row["message"],
+    )
+    event.time.GetCurrentTime()
+    return event
+
+
+def _heartbeat() -> job_pb2.JobEvent:
+    event = job_pb2.JobEvent(seq=0, kind=job_pb2.JOB_EVENT_KIND_HEARTBEAT)
+    event.time.GetCurrentTime()
+    return event
+
+
 def _is_terminal(event: job_pb2.JobEvent) -> bool:
     return event.kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED and event.job.state in (
         job_pb2.JOB_STATE_SUCCEEDED,
         job_pb2.JOB_STATE_FAILED,
         job_pb2.JOB_STATE_CANCELLED,
     )
-
-
-def _drain(q: asyncio.Queue[bytes]) -> None:
-    with contextlib.suppress(asyncio.QueueEmpty):
-        while True:
-            q.get_nowait()

@@ -1,0 +1,124 @@
+"""Delivers the webhook outbox: signed POSTs, retried with backoff, every attempt logged.
+
+Deliveries are written in the same transaction as their event, so none is
+lost; a worker leases due ones with `FOR UPDATE SKIP LOCKED`, so several
+workers never send the same attempt twice. A failing receiver never affects
+the job.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dramatiq
+import structlog
+
+from reelscribe import fetch, webhooks
+from reelscribe.errors import MediaError
+from workers.runtime import Runtime, get_runtime
+
+log = structlog.get_logger(__name__)
+
+#: A leased delivery is retried by anyone after this long (sender crashed mid-POST).
+_LEASE_S = 120
+
+
+async def _lease(rt: Runtime, limit: int = 20) -> list[Any]:
+    async with rt.pool.acquire() as conn:
+        return list(
+            await conn.fetch(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1,"
+                " next_attempt_at = now() + make_interval(secs => $1)"
+                " WHERE id IN (SELECT id FROM webhook_deliveries WHERE state = 'PENDING'"
+                " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2"
+                " FOR UPDATE SKIP LOCKED) RETURNING *",
+                _LEASE_S,
+                limit,
+            )
+        )
+
+
+async def _record(rt: Runtime, delivery: Any, status: int, error: str) -> None:
+    settings = rt.settings
+    ok = 200 <= status < 300
+    attempt = delivery["attempts"]
+    if ok:
+        state, delay_s = "DELIVERED", 0.0
+    elif attempt >= settings.webhook_max_attempts:
+        state, delay_s = "FAILED", 0.0
+    else:
+        state, delay_s = "PENDING", min(settings.webhook_backoff_s * 2 ** (attempt - 1), 600.0)
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, http_status, delivered, error)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            delivery["id"],
+            attempt,
+            status,
+            ok,
+            error[:500],
+        )
+        await conn.execute(
+            "UPDATE webhook_deliveries SET state = $2,"
+            " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+            delivery["id"],
+            state,
+            delay_s,
+        )
+
+
+def deliver_due(rt: Runtime) -> int:
+    """Send every due delivery once; returns how many were attempted."""
+    settings = rt.settings
+    secret = settings.resolved_webhook_secret()
+    allowed = fetch.parse_networks(settings.url_allowed_networks)
+    due = rt.call(_lease(rt))
+    for delivery in due:
+        body = bytes(delivery["body"])
+        headers = {
+            "Content-Type": "application/json",
+            webhooks.HEADER: webhooks.sign(secret, body),
+            "Reelscribe-Delivery": str(delivery["id"]),
+        }
+        status, error = 0, ""
+        try:
+            status = fetch.post(
+                delivery["url"],
+                body,
+                headers,
+                timeout_s=settings.webhook_timeout_s,
+                allowed_networks=allowed,
+            )
+            if not 200 <= status < 300:
+                error = f"receiver answered HTTP {status}"
+        except MediaError as exc:
+            error = exc.message
+        except Exception as exc:  # timeouts, refused connections, TLS errors
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        rt.call(_record(rt, delivery, status, error))
+        log.info("webhook attempt", delivery=delivery["id"], status=status, error=error)
+    return len(due)
+
+
+class WebhookSender(dramatiq.Middleware):
+    """Polls the outbox from every worker process."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        threading.Thread(target=self._loop, name="webhooks", daemon=True).start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        rt = get_runtime()
+        while not self._stop.wait(self._interval_s):
+            try:
+                while deliver_due(rt):
+                    pass
+            except Exception:
+                log.exception("webhook sweep failed")
