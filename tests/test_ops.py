@@ -98,3 +98,37 @@ async def test_cli_submit_watch_and_transcript(server: ServerApp, settings: Sett
     assert "ocean" in text.lower()
     token = await asyncio.to_thread(run, "token", "--user", "zed")
     assert token.count(".") == 2
+
+
+async def test_buf_curl_streams_watch_job_through_reflection(server: ServerApp, api: Api) -> None:
+    """The README's `buf curl` command, run for real (buf from npm)."""
+    import asyncio
+    import json
+    from pathlib import Path
+
+    buf = Path(__file__).resolve().parent.parent / "node_modules/.bin/buf"
+    if not buf.exists():
+        pytest.skip("buf is installed by `make setup` (npm ci)")
+    job = await api.run(MEDIA_DIR / "ocean.ogg")
+    token = api.metadata[0][1]
+    cmd = [
+        str(buf),
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "-H",
+        f"authorization: {token}",
+        "-d",
+        json.dumps({"name": job.name, "afterSeq": 0}),
+        f"http://127.0.0.1:{server.port}/reelscribe.v1.JobService/WatchJob",
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert '"kind": "JOB_EVENT_KIND_SNAPSHOT"' in text
+    assert text.count('"seq":') == job.last_event_seq
+    assert '"state": "JOB_STATE_SUCCEEDED"' in text
