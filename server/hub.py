@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 import structlog
@@ -20,9 +21,33 @@ import structlog
 from reelscribe import events
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 _JOB_PATTERN = events.job_channel(uuid.UUID(int=0)).rsplit(":", 1)[0] + ":*"
 _OWNER_PATTERN = events.owner_channel("x")[:-1] + "*"
+
+
+class LiveMessage:
+    """One published message, shared by every watcher of its channel.
+
+    Watchers decode it through `decoded`, which caches per decoder, so a
+    message fanned out to a thousand watchers is parsed once, not a thousand
+    times.
+    """
+
+    __slots__ = ("_decoded", "payload")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self._decoded: dict[object, object] = {}
+
+    def decoded(self, decoder: Callable[[bytes], T]) -> T:
+        """`decoder(payload)`, computed once per decoder."""
+        try:
+            return self._decoded[decoder]  # type: ignore[return-value]
+        except KeyError:
+            value = self._decoded[decoder] = decoder(self.payload)
+            return value
 
 
 @dataclass(eq=False)  # identity-hashed: each watcher is distinct
@@ -30,7 +55,7 @@ class Subscription:
     """One watcher's view of a channel's live events."""
 
     channel: str
-    queue: asyncio.Queue[bytes]
+    queue: asyncio.Queue[LiveMessage]
     #: Set when events were dropped because the queue was full.
     overflowed: bool = False
     #: Set whenever the Redis connection was re-established (events may be lost).
@@ -78,9 +103,13 @@ class EventHub:
         return sum(len(s) for s in self._subs.values())
 
     def _dispatch(self, channel: str, payload: bytes) -> None:
-        for sub in self._subs.get(channel, ()):
+        subs = self._subs.get(channel)
+        if not subs:
+            return
+        message = LiveMessage(payload)
+        for sub in subs:
             try:
-                sub.queue.put_nowait(payload)
+                sub.queue.put_nowait(message)
             except asyncio.QueueFull:
                 sub.overflowed = True
 

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
-from server.hub import Subscription
+from server.hub import LiveMessage, Subscription
 
 T = TypeVar("T")
 
@@ -54,14 +54,18 @@ async def follow(
         sub.reconnected.clear()
         while True:
             try:
-                payload = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
+                # asyncio.timeout, not wait_for: no extra task per message.
+                async with asyncio.timeout(heartbeat_s):
+                    live = await sub.queue.get()
             except TimeoutError:
                 yield heartbeat(last)
                 break  # re-check the log: a publish may have been lost
             if sub.overflowed or sub.reconnected.is_set():
                 _drain(sub.queue)
                 break
-            entry = parse_live(payload)
+            # `parse_live` must be one function object shared by all watchers
+            # of a channel for the decode cache to work (see LiveMessage).
+            entry = live.decoded(parse_live)
             if entry.position <= last:
                 continue
             if entry.position != last + 1:
@@ -72,7 +76,7 @@ async def follow(
                 return
 
 
-def _drain(q: asyncio.Queue[bytes]) -> None:
+def _drain(q: asyncio.Queue[LiveMessage]) -> None:
     with contextlib.suppress(asyncio.QueueEmpty):
         while True:
             q.get_nowait()

@@ -393,17 +393,11 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     for e, terminal in logged
                 ]
 
-            def parse_live(payload: bytes) -> Entry[job_service_pb2.WatchJobResponse]:
-                event = job_pb2.JobEvent.FromString(payload)
-                return Entry(
-                    event.seq, job_service_pb2.WatchJobResponse(event=event), _is_terminal(event)
-                )
-
             async for message in follow(
                 sub,
                 after=request.after_seq,
                 read_after=read_after,
-                parse_live=parse_live,
+                parse_live=_parse_job_live,
                 heartbeat=lambda _: job_service_pb2.WatchJobResponse(event=_heartbeat()),
                 heartbeat_s=self._deps.settings.watch_heartbeat_s,
             ):
@@ -457,15 +451,11 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     logged = await events.read_owner_events(conn, owner, after=last)
                 return [Entry(pos, message(pos, e)) for pos, e in logged]
 
-            def parse_live(payload: bytes) -> Entry[job_service_pb2.WatchJobsResponse]:
-                reply = job_service_pb2.WatchJobsResponse.FromString(payload)
-                return Entry(int(reply.cursor), reply)
-
             async for reply in follow(
                 sub,
                 after=after,
                 read_after=read_after,
-                parse_live=parse_live,
+                parse_live=_parse_owner_live,
                 heartbeat=lambda last: message(last, _heartbeat()),
                 heartbeat_s=self._deps.settings.watch_heartbeat_s,
             ):
@@ -532,6 +522,18 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             await events.publish(self._deps.redis, recorded)
         except Exception as exc:
             log.warning("event publish failed", error=repr(exc), seq=recorded.seq)
+
+
+def _parse_job_live(payload: bytes) -> Entry[job_service_pb2.WatchJobResponse]:
+    # Module-level on purpose: the hub caches decodes per function object, so
+    # all watchers of a job share one decode of each message.
+    event = job_pb2.JobEvent.FromString(payload)
+    return Entry(event.seq, job_service_pb2.WatchJobResponse(event=event), _is_terminal(event))
+
+
+def _parse_owner_live(payload: bytes) -> Entry[job_service_pb2.WatchJobsResponse]:
+    reply = job_service_pb2.WatchJobsResponse.FromString(payload)
+    return Entry(int(reply.cursor), reply)
 
 
 def _snapshot(row: asyncpg.Record) -> job_pb2.JobEvent:
