@@ -21,6 +21,7 @@ test: setup check
 	@$(VENV)/pytest -q
 
 check: lint gen-check
+	@cd clients/typescript && node_modules/.bin/tsc --noEmit -p .
 	@$(BUF) lint
 	@$(BUF) format --exit-code > /dev/null || { echo "buf format: run '$(BUF) format -w'"; exit 1; }
 	@scripts/buf_breaking.sh
@@ -32,11 +33,12 @@ lint:
 
 gen: setup
 	@PATH=$(CURDIR)/.venv/bin:$$PATH scripts/gen_protos.sh
+	@$(BUF) generate
 
 ## Generated code is committed; fail if regenerating it changes anything.
 gen-check: gen
-	@git diff --exit-code --stat -- reelscribe/v1 \
-	  && test -z "$$(git status --porcelain -- reelscribe/v1)" \
+	@git diff --exit-code --stat -- reelscribe/v1 clients \
+	  && test -z "$$(git status --porcelain -- reelscribe/v1 clients)" \
 	  || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
 
 ## Regenerate the spoken samples (needs Debian's espeak-ng).

@@ -16,9 +16,11 @@ if [ "$(cat .venv/.reelscribe-installed 2>/dev/null)" != "$stamp" ]; then
   .venv/bin/pip install -q --no-deps -e .
   echo "$stamp" > .venv/.reelscribe-installed
 fi
-nstamp=$(sha256sum package-lock.json | cut -c1-16)
-if [ "$(cat node_modules/.reelscribe-installed 2>/dev/null)" != "$nstamp" ]; then
-  echo "installing npm tools (buf)..." >&2
-  npm ci --silent --no-audit --no-fund
-  echo "$nstamp" > node_modules/.reelscribe-installed
-fi
+for dir in . clients/typescript; do
+  nstamp=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
+  if [ "$(cat "$dir/node_modules/.reelscribe-installed" 2>/dev/null)" != "$nstamp" ]; then
+    echo "installing npm packages in $dir..." >&2
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+    echo "$nstamp" > "$dir/node_modules/.reelscribe-installed"
+  fi
+done

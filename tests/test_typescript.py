@@ -1,0 +1,34 @@
+"""The TypeScript client's example, run with Node against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from server.app import ServerApp
+from tests.conftest import MEDIA_DIR, token_for
+
+CLIENT = Path(__file__).resolve().parent.parent / "clients" / "typescript"
+
+
+async def test_node_example_uploads_creates_and_streams(server: ServerApp) -> None:
+    tsx = CLIENT / "node_modules" / ".bin" / "tsx"
+    if not tsx.exists():
+        pytest.skip("the TypeScript client's packages are installed by `make setup`")
+    env = dict(os.environ, REELSCRIBE_TOKEN=token_for("ts-user"),
+               REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}")
+    proc = await asyncio.create_subprocess_exec(
+        str(tsx), "src/example.ts", str(MEDIA_DIR / "ocean.ogg"), cwd=CLIENT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0].startswith("jobs/")
+    assert any("succeeded" in line and "100.0%" in line for line in lines), lines
+    seqs = [int(line.split()[0]) for line in lines[1:] if line.split()[0].isdigit()]
+    logged = [s for s in seqs if s]
+    assert logged == list(range(1, len(logged) + 1))
