@@ -12,3 +12,14 @@ python -m grpc_tools.protoc -Iprotos \
 # grpc_tools emits plain `from reelscribe.v1 import x_pb2` imports, which is what
 # we want: the package is importable as `reelscribe.v1`.
 touch "$out/__init__.py"
+
+# Python client messages (betterproto2) for clients/python. The compiler
+# formats its output with ruff, which must be on PATH (the venv's is).
+client_out=clients/python/src/reelscribe_client/_proto
+rm -rf "$client_out"
+mkdir -p "$client_out"
+python -m grpc_tools.protoc -Iprotos \
+  --plugin=protoc-gen-python_betterproto2="$(command -v protoc-gen-python_betterproto2)" \
+  --python_betterproto2_out="$client_out" \
+  --python_betterproto2_opt=client_generation=none \
+  protos/reelscribe/v1/*.proto 2>&1 | { grep -v "^Writing " >&2 || true; }

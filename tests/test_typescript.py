@@ -19,11 +19,20 @@ async def test_node_example_uploads_creates_and_streams(server: ServerApp) -> No
     tsx = CLIENT / "node_modules" / ".bin" / "tsx"
     if not tsx.exists():
         pytest.skip("the TypeScript client's packages are installed by `make setup`")
-    env = dict(os.environ, REELSCRIBE_TOKEN=token_for("ts-user"),
-               REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}")
+    env = dict(
+        os.environ,
+        REELSCRIBE_TOKEN=token_for("ts-user"),
+        REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
+    )
     proc = await asyncio.create_subprocess_exec(
-        str(tsx), "src/example.ts", str(MEDIA_DIR / "ocean.ogg"), cwd=CLIENT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        str(tsx),
+        "src/example.ts",
+        str(MEDIA_DIR / "ocean.ogg"),
+        cwd=CLIENT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     lines = out.decode().splitlines()

@@ -13,6 +13,7 @@ BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import resource
@@ -24,16 +25,15 @@ from datetime import date
 from pathlib import Path
 
 import psutil
+from reelscribe_client import ReelscribeClient, v1
 
 from bench.lecture import make_lecture
 from bench.record import record
 from reelscribe import media
 from reelscribe.auth import mint_token
-from reelscribe.cli.client import Client
 from reelscribe.cli.stack import migrate, wait_healthy, worker_command
 from reelscribe.config import Settings
 from reelscribe.embedded import embedded_stack
-from reelscribe.v1 import job_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out"
@@ -106,38 +106,47 @@ def end_to_end(
             try:
                 wait_healthy("127.0.0.1:50161")
                 token = mint_token(env["REELSCRIBE_JWT_SECRET"], "bench")
-                client = Client("127.0.0.1:50161", token)
-                # Warm every worker process (model load) with short jobs.
-                warm = [
-                    client.create_job(client.upload(ROOT / "tests/media/ocean.ogg").name)
-                    for _ in range(processes * threads)
-                ]
-                for job in warm:
-                    client.watch(job.name, lambda e: None)
                 procs = [psutil.Process(server.pid), psutil.Process(worker.pid)]
-                cpu0 = _tree_cpu(procs)
-                t0 = time.perf_counter()
-                uploaded = client.upload(path)
-                job = client.create_job(uploaded.name)
-                final = client.watch(job.name, lambda e: None)
-                wall = time.perf_counter() - t0
-                cpu = _tree_cpu(procs) - cpu0
-                if final.state != job_pb2.JOB_STATE_SUCCEEDED:
-                    raise SystemExit(f"job ended {final.state}: {final.error}")
-                from reelscribe.v1 import transcript_service_pb2 as tpb
-
-                transcript = client.transcripts.GetTranscript(
-                    tpb.GetTranscriptRequest(name=job.name, omit_words=True),
-                    metadata=(("authorization", f"Bearer {token}"),),
-                ).transcript
-                client.close()
-                return wall, cpu, len(transcript.segments)
+                return asyncio.run(_timed_job(token, path, processes * threads, procs))
             finally:
                 for proc in (server, worker):
                     proc.terminate()
                 for proc in (server, worker):
                     proc.wait(timeout=30)
                 log.close()
+
+
+async def _last_job(client: ReelscribeClient, name: str) -> v1.Job:
+    final = None
+    async for event in client.watch(name):
+        final = event.job or final
+    assert final is not None
+    return final
+
+
+async def _timed_job(
+    token: str, path: Path, warm: int, procs: list[psutil.Process]
+) -> tuple[float, float, int]:
+    async with ReelscribeClient("127.0.0.1:50161", token, timeout_s=600) as client:
+        # Warm every worker process (model load) with short jobs.
+        sample = await client.upload(ROOT / "tests/media/ocean.ogg")
+        warmers = [
+            await client.create_job(media=sample.name, options=v1.JobOptions(skip_cache=True))
+            for _ in range(warm)
+        ]
+        for job in warmers:
+            await _last_job(client, job.name)
+        cpu0 = _tree_cpu(procs)
+        t0 = time.perf_counter()
+        uploaded = await client.upload(path)
+        job = await client.create_job(media=uploaded.name)
+        final = await _last_job(client, job.name)
+        wall = time.perf_counter() - t0
+        cpu = _tree_cpu(procs) - cpu0
+        if final.state != v1.JobState.SUCCEEDED:
+            raise SystemExit(f"job ended {final.state}: {final.error}")
+        transcript = await client.transcript(job.name, omit_words=True)
+        return wall, cpu, len(transcript.segments)
 
 
 def main() -> None:

@@ -7,22 +7,23 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
 import click
-import grpc
+from reelscribe_client import ReelscribeClient, ReelscribeError, v1
 
 from reelscribe import logs
 from reelscribe.auth import mint_token
+from reelscribe.cli.progress import StageBars
 from reelscribe.config import get_settings
-from reelscribe.v1 import job_pb2, transcript_service_pb2
 
 _FORMATS = {
-    "txt": transcript_service_pb2.EXPORT_FORMAT_TXT,
-    "json": transcript_service_pb2.EXPORT_FORMAT_JSON,
-    "srt": transcript_service_pb2.EXPORT_FORMAT_SRT,
-    "vtt": transcript_service_pb2.EXPORT_FORMAT_VTT,
+    "txt": v1.ExportFormat.TXT,
+    "json": v1.ExportFormat.JSON,
+    "srt": v1.ExportFormat.SRT,
+    "vtt": v1.ExportFormat.VTT,
 }
 
 
@@ -138,52 +139,62 @@ _address_option = click.option(
 )
 
 
-def _client(address: str):  # type: ignore[no-untyped-def]
-    from reelscribe.cli.client import Client
-
+def _token() -> str:
     tok = os.environ.get("REELSCRIBE_TOKEN")
     if not tok:
         raise click.UsageError("set REELSCRIBE_TOKEN (mint one with `reelscribe token --user U`)")
-    return Client(address, tok)
+    return tok
 
 
-def _print_event(event: job_pb2.JobEvent) -> None:
-    if event.kind == job_pb2.JOB_EVENT_KIND_HEARTBEAT:
-        return
-    job = event.job
-    stage = job_pb2.Stage.Name(job.stage).removeprefix("STAGE_").lower()
-    state = job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
-    bar_width = 24
-    filled = int(job.progress * bar_width)
-    bar = "#" * filled + "." * (bar_width - filled)
-    seq = f"{event.seq:>4}" if event.seq else "   -"
-    click.echo(f"{seq} [{bar}] {job.progress * 100:5.1f}%  {state:<9} {stage:<14} {event.message}")
+def _run(address: str, token: str, work: Callable[[ReelscribeClient], Awaitable[None]]) -> None:
+    """Run `work` with a client; failed calls become clean CLI errors."""
+
+    async def _main() -> None:
+        async with ReelscribeClient(address, token) as client:
+            await work(client)
+
+    try:
+        asyncio.run(_main())
+    except ReelscribeError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
-def _fail_on_rpc_error(exc: grpc.RpcError) -> None:
-    raise click.ClickException(f"{exc.code().name}: {exc.details()}")
+async def _follow(client: ReelscribeClient, name: str) -> v1.Job:
+    bars = StageBars()
+    final: v1.Job | None = None
+    try:
+        async for event in client.watch(name):
+            bars.show(event)
+            final = event.job or final
+    finally:
+        bars.close()
+    assert final is not None
+    return final
+
+
+def _check_succeeded(job: v1.Job) -> None:
+    if job.state != v1.JobState.SUCCEEDED:
+        reason = job.error.reason if job.error else ""
+        message = job.error.message if job.error else ""
+        raise click.ClickException(f"job ended {job.state.name}: {reason} {message}".strip())
+
+
+async def _submit(
+    client: ReelscribeClient, path: Path, language: str, follow: bool, show_transcript: bool
+) -> None:
+    media = await client.upload(path)
+    job = await client.create_job(media=media.name, options=v1.JobOptions(language=language))
+    click.echo(job.name)
+    if follow or show_transcript:
+        final = await _follow(client, job.name)
+        _check_succeeded(final)
+    if show_transcript:
+        click.echo("\n--- transcript ---")
+        click.echo(await client.export(job.name, v1.ExportFormat.TXT), nl=False)
 
 
 def _submit_and_show(address: str, tok: str, path: Path) -> None:
-    from reelscribe.cli.client import Client
-
-    client = Client(address, tok)
-    try:
-        media = client.upload(path)
-        job = client.create_job(media.name)
-        click.echo(f"{job.name}  ({path.name}, {media.size_bytes} bytes)")
-        final = client.watch(job.name, _print_event)
-        if final.state != job_pb2.JOB_STATE_SUCCEEDED:
-            raise click.ClickException(
-                f"job ended {job_pb2.JobState.Name(final.state)}: "
-                f"{final.error.reason} {final.error.message}"
-            )
-        click.echo("\n--- transcript ---")
-        click.echo(client.export(job.name, transcript_service_pb2.EXPORT_FORMAT_TXT), nl=False)
-    except grpc.RpcError as exc:
-        _fail_on_rpc_error(exc)
-    finally:
-        client.close()
+    _run(address, tok, lambda c: _submit(c, path, "", True, True))
 
 
 @main.command()
@@ -193,22 +204,7 @@ def _submit_and_show(address: str, tok: str, path: Path) -> None:
 @_address_option
 def submit(file: Path, follow: bool, language: str, address: str) -> None:
     """Upload FILE and create a transcription job; prints the job name."""
-    client = _client(address)
-    try:
-        media = client.upload(file)
-        job = client.create_job(media.name, language=language)
-        click.echo(job.name)
-        if follow:
-            final = client.watch(job.name, _print_event)
-            if final.state != job_pb2.JOB_STATE_SUCCEEDED:
-                raise click.ClickException(
-                    f"{job_pb2.JobState.Name(final.state)}: "
-                    f"{final.error.reason} {final.error.message}"
-                )
-    except grpc.RpcError as exc:
-        _fail_on_rpc_error(exc)
-    finally:
-        client.close()
+    _run(address, _token(), lambda c: _submit(c, file, language, follow, False))
 
 
 @main.command()
@@ -216,31 +212,27 @@ def submit(file: Path, follow: bool, language: str, address: str) -> None:
 @_address_option
 def watch(job: str, address: str) -> None:
     """Stream JOB's progress until it ends."""
-    client = _client(address)
-    try:
-        client.watch(job, _print_event)
-    except grpc.RpcError as exc:
-        _fail_on_rpc_error(exc)
-    finally:
-        client.close()
+
+    async def _work(client: ReelscribeClient) -> None:
+        await _follow(client, job)
+
+    _run(address, _token(), _work)
 
 
 @main.command()
 @_address_option
 def jobs(address: str) -> None:
     """List your jobs, newest first."""
-    client = _client(address)
-    try:
-        for job in client.list_jobs():
-            state = job_pb2.JobState.Name(job.state).removeprefix("JOB_STATE_")
-            created = job.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+
+    async def _work(client: ReelscribeClient) -> None:
+        async for job in client.list_jobs():
+            created = job.create_time.strftime("%Y-%m-%d %H:%M:%S") if job.create_time else ""
+            reason = job.error.reason if job.error else ""
             click.echo(
-                f"{job.name}  {state:<9}  {job.progress * 100:5.1f}%  {created}  {job.error.reason}"
+                f"{job.name}  {job.state.name:<9}  {job.progress * 100:5.1f}%  {created}  {reason}"
             )
-    except grpc.RpcError as exc:
-        _fail_on_rpc_error(exc)
-    finally:
-        client.close()
+
+    _run(address, _token(), _work)
 
 
 @main.command()
@@ -249,13 +241,11 @@ def jobs(address: str) -> None:
 @_address_option
 def transcript(job: str, fmt: str, address: str) -> None:
     """Print JOB's transcript."""
-    client = _client(address)
-    try:
-        sys.stdout.write(client.export(job, _FORMATS[fmt]))
-    except grpc.RpcError as exc:
-        _fail_on_rpc_error(exc)
-    finally:
-        client.close()
+
+    async def _work(client: ReelscribeClient) -> None:
+        sys.stdout.write(await client.export(job, _FORMATS[fmt]))
+
+    _run(address, _token(), _work)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,311 @@
+"""The async client: deadlines on every call, retries where they are safe,
+resumable uploads and watches that resume by sequence number."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from reelscribe_client._errors import ReelscribeError, from_rpc_error
+from reelscribe_client._proto.reelscribe import v1
+
+T = TypeVar("T")
+
+CHUNK_BYTES = 1024 * 1024
+#: Codes worth retrying for calls that are safe to repeat.
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+_TERMINAL = (v1.JobState.SUCCEEDED, v1.JobState.FAILED, v1.JobState.CANCELLED)
+
+
+def _route(service: str, method: str) -> str:
+    return f"/reelscribe.v1.{service}/{method}"
+
+
+class ReelscribeClient:
+    """A connection to a Reelscribe server, acting as one user.
+
+    Use as an async context manager::
+
+        async with ReelscribeClient("127.0.0.1:50051", token) as client:
+            media = await client.upload(Path("talk.mp4"))
+            job = await client.create_job(media=media.name)
+            async for event in client.watch(job.name):
+                print(event.seq, event.job.progress)
+    """
+
+    def __init__(
+        self,
+        address: str,
+        token: str,
+        *,
+        timeout_s: float = 30.0,
+        max_attempts: int = 5,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self._channel = channel or grpc.aio.insecure_channel(address)
+        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+
+    async def __aenter__(self) -> ReelscribeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close(None)
+
+    # -- plumbing ------------------------------------------------------------------
+
+    async def _unary(
+        self,
+        service: str,
+        method: str,
+        request: Any,
+        response_type: type[T],
+        *,
+        idempotent: bool,
+        timeout_s: float | None = None,
+    ) -> T:
+        call = self._channel.unary_unary(
+            _route(service, method),
+            request_serializer=lambda m: bytes(m),
+            response_deserializer=response_type.FromString,  # type: ignore[attr-defined]
+        )
+        return await self._retrying(
+            lambda: call(request, metadata=self._metadata, timeout=timeout_s or self._timeout_s),
+            idempotent=idempotent,
+        )
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+        for n in range(1, self._max_attempts + 1):
+            try:
+                return await attempt()
+            except grpc.aio.AioRpcError as exc:
+                error = from_rpc_error(exc)
+                if not idempotent or exc.code() not in _RETRYABLE or n == self._max_attempts:
+                    raise error from exc
+                await asyncio.sleep(_backoff_s(n, error.retry_after_s))
+        raise AssertionError("unreachable")
+
+    # -- uploads ---------------------------------------------------------------------
+
+    async def upload(
+        self, path: Path, *, upload_id: str | None = None, timeout_s: float = 3600.0
+    ) -> v1.Media:
+        """Upload a file in 1 MiB chunks; a dropped stream resumes where it stopped."""
+        data_size = (await asyncio.to_thread(path.stat)).st_size
+        digest = await asyncio.to_thread(_file_sha256, path)
+        header = v1.UploadHeader(
+            filename=path.name,
+            size_bytes=data_size,
+            sha256=digest,
+            upload_id=upload_id or str(uuid.uuid4()),
+        )
+        call = self._channel.stream_unary(
+            _route("JobService", "UploadMedia"),
+            request_serializer=lambda m: bytes(m),
+            response_deserializer=v1.UploadMediaResponse.FromString,
+        )
+        offset = 0
+        for n in range(1, self._max_attempts + 1):
+            header.offset_bytes = offset
+            try:
+                reply = await call(
+                    _chunks(header, path, offset), metadata=self._metadata, timeout=timeout_s
+                )
+                assert reply.media is not None
+                return reply.media
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in _RETRYABLE or n == self._max_attempts:
+                    raise from_rpc_error(exc) from exc
+                await asyncio.sleep(_backoff_s(n, None))
+                status = await self.get_upload(header.upload_id)
+                if status.media is not None:
+                    return status.media
+                offset = status.stored_bytes
+        raise AssertionError("unreachable")
+
+    async def get_upload(self, upload_id: str) -> v1.GetUploadResponse:
+        """How much of an upload is stored."""
+        return await self._unary(
+            "JobService",
+            "GetUpload",
+            v1.GetUploadRequest(upload_id=upload_id),
+            v1.GetUploadResponse,
+            idempotent=True,
+        )
+
+    # -- jobs --------------------------------------------------------------------------
+
+    async def create_job(
+        self,
+        *,
+        media: str = "",
+        source_uri: str = "",
+        options: v1.JobOptions | None = None,
+        request_id: str | None = None,
+    ) -> v1.Job:
+        """Create a job. A request id makes it safe to retry, so it always has one."""
+        request = v1.CreateJobRequest(
+            request_id=request_id or str(uuid.uuid4()), options=options or v1.JobOptions()
+        )
+        if media:
+            request.media = media
+        else:
+            request.source_uri = source_uri
+        reply = await self._unary(
+            "JobService", "CreateJob", request, v1.CreateJobResponse, idempotent=True
+        )
+        assert reply.job is not None
+        return reply.job
+
+    async def get_job(self, name: str) -> v1.Job:
+        """One job."""
+        reply = await self._unary(
+            "JobService", "GetJob", v1.GetJobRequest(name=name), v1.GetJobResponse, idempotent=True
+        )
+        assert reply.job is not None
+        return reply.job
+
+    async def list_jobs(
+        self, *, states: list[v1.JobState] | None = None, page_size: int = 100
+    ) -> AsyncIterator[v1.Job]:
+        """All the caller's jobs, newest first, across pages."""
+        token = ""
+        while True:
+            page = await self._unary(
+                "JobService",
+                "ListJobs",
+                v1.ListJobsRequest(page_size=page_size, page_token=token, states=states or []),
+                v1.ListJobsResponse,
+                idempotent=True,
+            )
+            for job in page.jobs:
+                yield job
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def cancel_job(self, name: str) -> v1.Job:
+        """Cancel a job (repeating it is harmless)."""
+        reply = await self._unary(
+            "JobService",
+            "CancelJob",
+            v1.CancelJobRequest(name=name),
+            v1.CancelJobResponse,
+            idempotent=True,
+        )
+        assert reply.job is not None
+        return reply.job
+
+    async def watch(
+        self, name: str, *, after_seq: int = 0, include_heartbeats: bool = False
+    ) -> AsyncIterator[v1.JobEvent]:
+        """A job's events until its terminal one, resuming after drops by sequence number.
+
+        The first event is a snapshot (seq 0) on every (re)connection; logged
+        events (seq >= 1) arrive exactly once and in order.
+        """
+        call = self._channel.unary_stream(
+            _route("JobService", "WatchJob"),
+            request_serializer=lambda m: bytes(m),
+            response_deserializer=v1.WatchJobResponse.FromString,
+        )
+        last = after_seq
+        failures = 0
+        while True:
+            stream = call(v1.WatchJobRequest(name=name, after_seq=last), metadata=self._metadata)
+            try:
+                async for reply in stream:
+                    event = reply.event
+                    if event is None:
+                        continue
+                    failures = 0
+                    if event.seq:
+                        if event.seq <= last:
+                            continue  # already delivered before a reconnect
+                        last = event.seq
+                    elif event.kind == v1.JobEventKind.HEARTBEAT and not include_heartbeats:
+                        continue
+                    yield event
+                    if (
+                        event.seq
+                        and event.kind == v1.JobEventKind.STATE_CHANGED
+                        and event.job
+                        and event.job.state in _TERMINAL
+                    ):
+                        return
+                return
+            except grpc.aio.AioRpcError as exc:
+                failures += 1
+                if exc.code() not in _RETRYABLE or failures >= self._max_attempts:
+                    raise from_rpc_error(exc) from exc
+                await asyncio.sleep(_backoff_s(failures, None))
+            finally:
+                stream.cancel()
+
+    # -- results ---------------------------------------------------------------------------
+
+    async def transcript(self, name: str, *, omit_words: bool = False) -> v1.Transcript:
+        """A finished job's transcript."""
+        reply = await self._unary(
+            "TranscriptService",
+            "GetTranscript",
+            v1.GetTranscriptRequest(name=name, omit_words=omit_words),
+            v1.GetTranscriptResponse,
+            idempotent=True,
+            timeout_s=120,
+        )
+        assert reply.transcript is not None
+        return reply.transcript
+
+    async def export(
+        self, name: str, fmt: v1.ExportFormat, captions: v1.CaptionOptions | None = None
+    ) -> str:
+        """A finished job's transcript as SRT, WebVTT, text or JSON."""
+        reply = await self._unary(
+            "TranscriptService",
+            "ExportTranscript",
+            v1.ExportTranscriptRequest(name=name, format=fmt, caption_options=captions),
+            v1.ExportTranscriptResponse,
+            idempotent=True,
+            timeout_s=120,
+        )
+        return reply.content
+
+
+def _backoff_s(attempt: int, retry_after_s: float | None) -> float:
+    if retry_after_s is not None:
+        return retry_after_s
+    return min(0.1 * 2 ** (attempt - 1), 5.0) * (0.5 + random.random())
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def _chunks(
+    header: v1.UploadHeader, path: Path, offset: int
+) -> AsyncIterator[v1.UploadMediaRequest]:
+    yield v1.UploadMediaRequest(header=header)
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while block := await asyncio.to_thread(fh.read, CHUNK_BYTES):
+            yield v1.UploadMediaRequest(chunk=block)
+
+
+__all__ = ["ReelscribeClient", "ReelscribeError"]

@@ -1,0 +1,108 @@
+"""The Python client (betterproto2 messages over grpc.aio) against the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from reelscribe_client import ReelscribeClient, ReelscribeError, v1
+
+from server.app import ServerApp
+from tests.conftest import MEDIA_DIR, token_for
+from tests.mediagen import speech_samples, write_wav
+
+
+class DroppingProxy:
+    """A TCP proxy to the server that can cut every open connection at once."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target = target_port
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = server
+        self.port = server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(Exception):
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def drop_all(self) -> None:
+        for w in self._writers:
+            w.transport.abort()
+        self._writers.clear()
+
+    async def stop(self) -> None:
+        self.drop_all()
+        self._server.close()
+
+
+@pytest.fixture
+async def client(server: ServerApp) -> AsyncIterator[ReelscribeClient]:
+    async with ReelscribeClient(f"127.0.0.1:{server.port}", token_for("py-client")) as c:
+        yield c
+
+
+async def test_upload_create_watch_export(client: ReelscribeClient) -> None:
+    media = await client.upload(MEDIA_DIR / "volcano.ogg")
+    job = await client.create_job(media=media.name, options=v1.JobOptions(skip_cache=True))
+    events = [e async for e in client.watch(job.name)]
+    assert events[0].kind == v1.JobEventKind.SNAPSHOT
+    logged = [e.seq for e in events if e.seq]
+    assert logged == list(range(1, len(logged) + 1))
+    assert events[-1].job is not None and events[-1].job.state == v1.JobState.SUCCEEDED
+    srt = await client.export(job.name, v1.ExportFormat.SRT)
+    assert srt.startswith("1\n00:00:")
+    listed = [j.name async for j in client.list_jobs(page_size=1)]
+    assert job.name in listed
+
+
+async def test_errors_carry_reason_details_and_request_id(client: ReelscribeClient) -> None:
+    with pytest.raises(ReelscribeError) as err:
+        await client.get_job("jobs/5f0c4a9e-1d57-4b8e-9a61-1f4ac1b0a111")
+    assert err.value.reason == "JOB_NOT_FOUND" and err.value.request_id
+    with pytest.raises(ReelscribeError) as err:
+        await client.get_job("jobs/nope")
+    assert "name" in err.value.field_violations
+
+
+async def test_watch_resumes_across_a_dropped_connection(
+    server: ServerApp, tmp_path: Path
+) -> None:
+    proxy = DroppingProxy(server.port)
+    await proxy.start()
+    samples = speech_samples(MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg", 4)
+    lecture = write_wav(tmp_path / "lecture.wav", samples)
+    try:
+        async with ReelscribeClient(f"127.0.0.1:{proxy.port}", token_for("py-client")) as c:
+            media = await c.upload(lecture)
+            job = await c.create_job(media=media.name, options=v1.JobOptions(skip_cache=True))
+            seen: list[v1.JobEvent] = []
+            dropped = False
+            async for event in c.watch(job.name):
+                seen.append(event)
+                if not dropped and len([e for e in seen if e.seq]) == 3:
+                    proxy.drop_all()  # the network goes away mid-stream
+                    dropped = True
+            assert dropped
+            assert sum(e.kind == v1.JobEventKind.SNAPSHOT for e in seen) >= 2  # reconnected
+            logged = [e.seq for e in seen if e.seq]
+            assert logged == list(range(1, len(logged) + 1))
+            assert seen[-1].job is not None and seen[-1].job.state == v1.JobState.SUCCEEDED
+    finally:
+        await proxy.stop()
