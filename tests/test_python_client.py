@@ -81,9 +81,7 @@ async def test_errors_carry_reason_details_and_request_id(client: ReelscribeClie
     assert "name" in err.value.field_violations
 
 
-async def test_watch_resumes_across_a_dropped_connection(
-    server: ServerApp, tmp_path: Path
-) -> None:
+async def test_watch_resumes_across_a_dropped_connection(server: ServerApp, tmp_path: Path) -> None:
     proxy = DroppingProxy(server.port)
     await proxy.start()
     samples = speech_samples(MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg", 4)
