@@ -229,7 +229,8 @@ def main() -> None:
         record(
             "fanout",
             title="Fan-out: watchers of one job's events",
-            command="python -m bench.fanout " + " ".join(sys.argv[1:]).replace(" --record", ""),
+            command="python -m bench.fanout "
+            + " ".join(a for a in sys.argv[1:] if a != "--record"),
             machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
             day=date.today().isoformat(),
             settings=(

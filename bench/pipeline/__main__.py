@@ -187,11 +187,12 @@ def main() -> None:
     for name, value in rows:
         print(f"{name:<40} {value}")
     if args.record:
-        command = ("python -m bench.pipeline " + " ".join(sys.argv[1:])).strip()
+        args_text = " ".join(a for a in sys.argv[1:] if a != "--record")
+        command = f"python -m bench.pipeline {args_text}".strip()
         record(
             "pipeline",
             title="Pipeline: end to end vs standalone faster-whisper",
-            command=command.replace(" --record", ""),
+            command=command,
             machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
             day=date.today().isoformat(),
             settings=(
