@@ -1,10 +1,27 @@
-"""JWT bearer tokens: minting development tokens and verifying callers."""
+"""JWT bearer tokens: minting development tokens and verifying callers.
+
+Verification is strict by construction:
+
+* the accepted algorithms come from configuration; the token's `alg` only
+  selects among them (so `none`, or HS256 "signed" with a public key, never
+  verifies);
+* HS* tokens are checked with the shared secret, RS*/ES* tokens with the key
+  named by `kid` in the configured JWKS (cached, refreshed off the event loop,
+  at most one fetch per minute for unknown key ids, so rotation works and a
+  flood of made-up kids cannot hammer the identity provider);
+* `exp`, `iss`, `aud` and `sub` are required, `iss` and `aud` must match
+  exactly, `nbf` is honoured, and any `crit` header is refused (we implement
+  no JWS extensions).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+import urllib.request
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 
@@ -12,6 +29,8 @@ from reelscribe.errors import Unauthenticated
 
 Role = Literal["user", "admin"]
 _ROLES: frozenset[str] = frozenset({"user", "admin"})
+DEFAULT_ISSUER = "reelscribe"
+DEFAULT_AUDIENCE = "reelscribe"
 
 
 @dataclass(frozen=True)
@@ -37,47 +56,119 @@ def mint_token(
     role: Role = "user",
     plan: str = "free",
     ttl_s: float = 24 * 3600.0,
-    algorithm: str = "HS256",
+    issuer: str = DEFAULT_ISSUER,
+    audience: str = DEFAULT_AUDIENCE,
 ) -> str:
-    """A signed development token for `subject`."""
+    """A signed (HS256) development token for `subject`."""
     now = int(time.time())
-    claims = {"sub": subject, "role": role, "plan": plan, "iat": now, "exp": now + int(ttl_s)}
-    return jwt.encode(claims, secret, algorithm=algorithm)
+    claims = {
+        "sub": subject,
+        "role": role,
+        "plan": plan,
+        "iat": now,
+        "exp": now + int(ttl_s),
+        "iss": issuer,
+        "aud": audience,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class JwksCache:
+    """Signing keys from a JWKS URL, by key id."""
+
+    def __init__(
+        self, url: str, *, ttl_s: float = 600.0, min_refetch_s: float = 60.0, timeout_s: float = 5.0
+    ) -> None:
+        self._url = url
+        self._ttl_s = ttl_s
+        self._min_refetch_s = min_refetch_s
+        self._timeout_s = timeout_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        """The key `kid`, refreshing the set when stale or (rate-limited) when unknown."""
+        now = time.monotonic()
+        stale = now - self._fetched_at > self._ttl_s
+        unknown = kid not in self._keys and now - self._fetched_at >= self._min_refetch_s
+        if stale or unknown:
+            async with self._lock:  # one fetch at a time, however many callers wait
+                if time.monotonic() - self._fetched_at >= min(self._min_refetch_s, self._ttl_s):
+                    await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        self._fetched_at = time.monotonic()
+        try:
+            document = await asyncio.to_thread(self._fetch)
+            keys = jwt.PyJWKSet.from_dict(document)
+        except Exception:  # keep the old keys; the next refresh may succeed
+            return
+        self._keys = {k.key_id: k for k in keys.keys if k.key_id}
+
+    def _fetch(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self._url, timeout=self._timeout_s) as response:
+            return dict(json.loads(response.read(1024 * 1024)))
 
 
 class TokenVerifier:
-    """Verifies bearer tokens with a fixed key and algorithm list."""
+    """Verifies bearer tokens against configured keys and claims."""
 
     def __init__(
-        self, secret: str, *, algorithms: tuple[str, ...] = ("HS256",), leeway_s: float = 30.0
+        self,
+        secret: str,
+        *,
+        algorithms: tuple[str, ...] = ("HS256",),
+        leeway_s: float = 30.0,
+        issuer: str = DEFAULT_ISSUER,
+        audience: str = DEFAULT_AUDIENCE,
+        jwks: JwksCache | None = None,
     ) -> None:
         self._secret = secret
-        self._algorithms = list(algorithms)
+        self._algorithms = frozenset(algorithms)
         self._leeway_s = leeway_s
+        self._issuer = issuer
+        self._audience = audience
+        self._jwks = jwks
 
-    def verify(self, authorization: str | None) -> Principal:
+    async def verify(self, authorization: str | None) -> Principal:
         """The principal named by an `authorization` header value.
 
-        Raises `Unauthenticated` for a missing, malformed, expired or
-        wrongly signed token; the message never echoes the token.
+        Raises `Unauthenticated` for anything but a valid token; the message
+        never echoes the token.
         """
         if not authorization:
             raise Unauthenticated(
                 "missing `authorization: Bearer <token>` metadata", reason="MISSING_TOKEN"
             )
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthenticated(
                 "authorization metadata must be `Bearer <token>`", reason="MALFORMED_TOKEN"
             )
         try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated("malformed token", reason="INVALID_TOKEN") from exc
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise Unauthenticated("token algorithm not accepted", reason="INVALID_TOKEN")
+        if "crit" in header:
+            raise Unauthenticated(
+                "token has critical extensions we do not implement", reason="INVALID_TOKEN"
+            )
+        key = await self._key_for(alg, header)
+        try:
             claims = jwt.decode(
-                token.strip(),
-                self._secret,
-                # The accepted algorithms come from configuration, never from the token.
-                algorithms=self._algorithms,
+                token,
+                key,
+                algorithms=[alg],
+                audience=self._audience,
+                issuer=self._issuer,
                 leeway=self._leeway_s,
-                options={"require": ["exp", "sub"]},
+                options={"require": ["exp", "iss", "aud", "sub"], "verify_nbf": True},
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("token expired", reason="TOKEN_EXPIRED") from exc
@@ -85,15 +176,38 @@ class TokenVerifier:
             raise Unauthenticated(
                 f"invalid token: {type(exc).__name__}", reason="INVALID_TOKEN"
             ) from exc
-        subject = claims.get("sub")
-        if not isinstance(subject, str) or not subject or len(subject) > 256:
-            raise Unauthenticated(
-                "token subject must be a non-empty string", reason="INVALID_TOKEN"
-            )
-        role = claims.get("role", "user")
-        if role not in _ROLES:
-            raise Unauthenticated("unknown role claim", reason="INVALID_TOKEN")
-        plan = claims.get("plan", "free")
-        return Principal(
-            subject=subject, role=role, plan=str(plan), expires_at=float(claims["exp"])
-        )
+        # Belt and braces: exact matches only, whatever the library's rules.
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if claims["iss"] != self._issuer or self._audience not in audiences:
+            raise Unauthenticated("token issuer or audience mismatch", reason="INVALID_TOKEN")
+        return _principal(claims)
+
+    async def _key_for(self, alg: str, header: dict[str, Any]) -> Any:
+        if alg.startswith("HS"):
+            if not self._secret:
+                raise Unauthenticated(
+                    "shared-secret tokens are not accepted", reason="INVALID_TOKEN"
+                )
+            return self._secret
+        kid = header.get("kid")
+        if self._jwks is None or not isinstance(kid, str) or not kid:
+            raise Unauthenticated("token has no usable key id", reason="INVALID_TOKEN")
+        found = await self._jwks.key(kid)
+        if found is None:
+            raise Unauthenticated("unknown signing key", reason="INVALID_TOKEN")
+        return found.key
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject or len(subject) > 256:
+        raise Unauthenticated("token subject must be a non-empty string", reason="INVALID_TOKEN")
+    role = claims.get("role", "user")
+    if role not in _ROLES:
+        raise Unauthenticated("unknown role claim", reason="INVALID_TOKEN")
+    return Principal(
+        subject=subject,
+        role=role,
+        plan=str(claims.get("plan", "free")),
+        expires_at=float(claims["exp"]),
+    )

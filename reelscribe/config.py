@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     jwt_algorithms: tuple[str, ...] = ("HS256",)
     #: Leeway for `exp`/`nbf` checks.
     jwt_leeway_s: float = 30.0
+    #: Required `iss` claim (exact match).
+    jwt_issuer: str = "reelscribe"
+    #: Required `aud` claim (exact match).
+    jwt_audience: str = "reelscribe"
+    #: JWKS URL with the identity provider's public keys, for RS256/ES256 tokens
+    #: (add those algorithms to `jwt_algorithms`).
+    jwks_url: str = ""
+    #: Unknown key ids trigger a JWKS fetch at most this often.
+    jwks_min_refetch_s: float = 60.0
 
     #: Largest accepted upload.
     max_upload_bytes: int = 2 * 1024**3

@@ -15,6 +15,68 @@ from reelscribe.errors import MediaError
 #: Whisper's native rate.
 SAMPLE_RATE_HZ = 16_000
 
+#: Demuxers FFmpeg may use. Anything that reads *other* resources — playlists
+#: (hls, dash), concat lists, image sequences, network protocols — is absent,
+#: so a crafted file cannot make the decoder fetch or read anything else.
+ALLOWED_DEMUXERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "matroska,webm",
+    "ogg",
+    "wav",
+    "w64",
+    "mp3",
+    "flac",
+    "aac",
+    "avi",
+    "mpegts",
+    "asf",
+    "flv",
+    "aiff",
+    "caf",
+    "amr",
+    "ac3",
+    "eac3",
+    "opus",
+)
+#: Audio codecs we decode.
+ALLOWED_AUDIO_CODECS = frozenset(
+    {
+        "aac",
+        "mp3",
+        "mp3float",
+        "mp2",
+        "mp2float",
+        "opus",
+        "libopus",
+        "vorbis",
+        "flac",
+        "alac",
+        "ac3",
+        "eac3",
+        "wmav1",
+        "wmav2",
+        "amrnb",
+        "amrwb",
+        "pcm_s16le",
+        "pcm_s16be",
+        "pcm_s24le",
+        "pcm_s32le",
+        "pcm_f32le",
+        "pcm_f64le",
+        "pcm_u8",
+        "pcm_alaw",
+        "pcm_mulaw",
+        "pcm_s24be",
+    }
+)
+#: FFmpeg options for every open: only local files, bounded probing.
+_OPEN_OPTIONS = {
+    "protocol_whitelist": "file",
+    "format_whitelist": ",".join(ALLOWED_DEMUXERS),
+    "probesize": str(50 * 1024 * 1024),
+    "analyzeduration": str(30 * 1_000_000),
+}
+
 
 @dataclass(frozen=True)
 class MediaInfo:
@@ -32,11 +94,19 @@ def _open(path: Path) -> av.container.InputContainer:
     if os.path.getsize(path) == 0:
         raise MediaError("EMPTY_FILE", "the file is empty (0 bytes)")
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        container = av.open(
+            str(path), mode="r", metadata_errors="ignore", options=dict(_OPEN_OPTIONS)
+        )
     except (av.error.InvalidDataError, UnicodeDecodeError) as exc:
         raise MediaError("NOT_MEDIA", "the file is not a media file FFmpeg can read") from exc
     except av.error.FFmpegError as exc:
         raise MediaError("NOT_MEDIA", f"FFmpeg cannot open the file: {exc.strerror}") from exc
+    audio = container.streams.audio
+    if audio and audio[0].codec_context.name not in ALLOWED_AUDIO_CODECS:
+        name = audio[0].codec_context.name
+        container.close()
+        raise MediaError("UNSUPPORTED_CODEC", f"audio codec {name!r} is not supported")
+    return container
 
 
 def probe(path: Path) -> MediaInfo:

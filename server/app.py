@@ -12,7 +12,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from reelscribe import db, redis_client
-from reelscribe.auth import TokenVerifier
+from reelscribe.auth import JwksCache, TokenVerifier
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
 from reelscribe.queue import JobQueue, make_broker
@@ -89,9 +89,17 @@ class ServerApp:
             settings.resolved_jwt_secret(),
             algorithms=settings.jwt_algorithms,
             leeway_s=settings.jwt_leeway_s,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks=(
+                JwksCache(settings.jwks_url, min_refetch_s=settings.jwks_min_refetch_s)
+                if settings.jwks_url
+                else None
+            ),
         )
+        self.interceptor = CallInterceptor(verifier, leeway_s=settings.jwt_leeway_s)
         server = grpc.aio.server(
-            interceptors=[CallInterceptor(verifier)],
+            interceptors=[self.interceptor],
             options=[
                 # Uploads arrive in 1 MiB chunks; leave room for framing.
                 ("grpc.max_receive_message_length", settings.max_chunk_bytes + 64 * 1024),

@@ -9,6 +9,7 @@ status, logged once with a request id the client also receives.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -54,8 +55,11 @@ def _metadata_value(ctx: grpc.aio.ServicerContext, key: str) -> str | None:
 class CallInterceptor(grpc.aio.ServerInterceptor):
     """Authenticates callers and maps exceptions to statuses."""
 
-    def __init__(self, verifier: TokenVerifier) -> None:
+    def __init__(self, verifier: TokenVerifier, *, leeway_s: float = 0.0) -> None:
         self._verifier = verifier
+        self._leeway_s = leeway_s
+        #: Calls that passed authentication (a probe for tests and metrics).
+        self.authenticated_calls = 0
 
     async def intercept_service(
         self,
@@ -74,11 +78,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         context.bind(None, request_id)
         structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
         try:
-            principal: Principal = self._verifier.verify(_metadata_value(ctx, "authorization"))
+            principal: Principal = await self._verifier.verify(
+                _metadata_value(ctx, "authorization")
+            )
         except errors.Unauthenticated as exc:
             await self._abort(ctx, exc, request_id)
         context.bind(principal, request_id)
         structlog.contextvars.bind_contextvars(user_id=principal.subject)
+        self.authenticated_calls += 1
         return request_id
 
     async def _abort(
@@ -134,9 +141,17 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
             request: Any, ctx: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
             request_id = await interceptor._enter(ctx, method)
+            expires_at = context.current_principal().expires_at + interceptor._leeway_s
             try:
                 ctx.set_trailing_metadata((("x-request-id", request_id),))
                 async for item in inner_stream(request, ctx):
+                    # A stream may not outlive its token. Streams carry at least
+                    # a heartbeat every few seconds, so this check runs often.
+                    if time.time() > expires_at:
+                        raise errors.Unauthenticated(
+                            "token expired during the stream; reconnect with a fresh token",
+                            reason="TOKEN_EXPIRED",
+                        )
                     yield item
             except grpc.aio.AbortError:
                 raise

@@ -14,7 +14,12 @@ from tests.helpers import Api, error_details
 
 
 def _token(**overrides: object) -> str:
-    claims: dict[str, object] = {"sub": "mallory", "exp": int(time.time()) + 600}
+    claims: dict[str, object] = {
+        "sub": "mallory",
+        "exp": int(time.time()) + 600,
+        "iss": "reelscribe",
+        "aud": "reelscribe",
+    }
     claims.update(overrides)
     return jwt.encode(
         {k: v for k, v in claims.items() if v is not None}, JWT_SECRET, algorithm="HS256"

@@ -75,7 +75,12 @@ def demo(file: Path | None) -> None:
     settings = get_settings()
     path = file or sample_path()
     with running_stack(settings, quiet=True) as address:
-        token = mint_token(settings.resolved_jwt_secret(), "demo")
+        token = mint_token(
+            settings.resolved_jwt_secret(),
+            "demo",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
         _submit_and_show(address, token, path)
     click.echo("stack stopped; logs are in " + str(settings.data_dir / "logs"))
 
@@ -125,6 +130,8 @@ def token(user: str, role: str, plan: str, ttl_hours: float) -> None:
         mint_token(
             settings.resolved_jwt_secret(),
             user,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
             role=role,  # type: ignore[arg-type]
             plan=plan,
             ttl_s=ttl_hours * 3600,
