@@ -3,6 +3,7 @@ tokens from a JWKS; plus key rotation, kid floods and streams outliving tokens."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -297,7 +298,7 @@ async def test_jwks_tokens_rotation_and_kid_floods(idp_server: ServerApp, jwks: 
     # The provider rotates its key: new tokens verify once the interval passes.
     jwks.keys = [_jwk(ROTATED_KEY, "rsa-2", "RS256")]
     rotated = _rs256(_claims(), kid="rsa-2", key=ROTATED_KEY)
-    time.sleep(1.1)
+    await asyncio.sleep(1.1)
     assert await _list_jobs(idp_server, rotated) == grpc.StatusCode.OK
 
 
