@@ -110,6 +110,21 @@ class Settings(BaseSettings):
     #: How long a receiver may take to answer.
     webhook_timeout_s: float = 10.0
 
+    #: Sustained requests per second per user and method (and the burst allowed).
+    rate_limit_per_s: float = 20.0
+    rate_limit_burst: int = 40
+    #: Per-method overrides, e.g. `{"CreateJob": [2, 10]}` (per second, burst).
+    rate_limits: dict[str, tuple[float, int]] = Field(
+        default_factory=lambda: {"UploadMedia": (2.0, 10), "CreateJob": (5.0, 20)}
+    )
+    #: Open streams (watches, uploads) per server process; more are refused.
+    max_concurrent_streams: int = 2000
+    #: Deadline applied to unary calls that arrive without one.
+    default_call_timeout_s: float = 60.0
+    #: Plans: stored jobs and audio minutes per UTC day for `free`; 0 = unlimited.
+    free_max_stored_jobs: int = 25
+    free_audio_minutes_per_day: float = 120.0
+
     #: Seconds between heartbeats on idle watch streams.
     watch_heartbeat_s: float = 10.0
     #: Events buffered per watcher before it falls back to replay from Postgres.

@@ -118,6 +118,12 @@ class ResourceExhausted(ReelscribeError):
         self.retry_after_s = retry_after_s
 
 
+class DeadlineExceeded(ReelscribeError):
+    """The call took longer than its deadline."""
+
+    reason = "DEADLINE_EXCEEDED"
+
+
 class Unavailable(ReelscribeError):
     """A dependency (database, broker) is unreachable; retrying may help."""
 

@@ -16,6 +16,7 @@ from reelscribe.auth import JwksCache, TokenVerifier
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
 from reelscribe.queue import JobQueue, make_broker
+from reelscribe.ratelimit import Rate, RateLimiter
 from reelscribe.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,
@@ -97,7 +98,18 @@ class ServerApp:
                 else None
             ),
         )
-        self.interceptor = CallInterceptor(verifier, leeway_s=settings.jwt_leeway_s)
+        limiter = RateLimiter(
+            redis,
+            {method: Rate(*rate) for method, rate in settings.rate_limits.items()},
+            Rate(settings.rate_limit_per_s, settings.rate_limit_burst),
+        )
+        self.interceptor = CallInterceptor(
+            verifier,
+            leeway_s=settings.jwt_leeway_s,
+            limiter=limiter,
+            max_streams=settings.max_concurrent_streams,
+            default_timeout_s=settings.default_call_timeout_s,
+        )
         server = grpc.aio.server(
             interceptors=[self.interceptor],
             options=[

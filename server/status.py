@@ -22,6 +22,7 @@ _CODES: list[tuple[type[errors.ReelscribeError], int]] = [
     (errors.PermissionDenied, code_pb2.PERMISSION_DENIED),
     (errors.ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
     (errors.Unavailable, code_pb2.UNAVAILABLE),
+    (errors.DeadlineExceeded, code_pb2.DEADLINE_EXCEEDED),
     (errors.Unimplemented, code_pb2.UNIMPLEMENTED),
 ]
 

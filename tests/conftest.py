@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -64,6 +64,10 @@ def settings(data_dir: Path, stack: EmbeddedUrls) -> Settings:
         queue_name=f"reelscribe-test-{os.getpid()}",
         watch_heartbeat_s=1.0,
         watch_buffer_events=16,
+        # The shared test server is generous; limits are tested on servers of their own.
+        rate_limit_per_s=1000.0,
+        rate_limit_burst=1000,
+        rate_limits={},
         url_allowed_networks=(URL_TEST_NETWORK,),
         progress_min_interval_s=0.05,
     )
@@ -174,7 +178,8 @@ async def channel(server: ServerApp) -> AsyncIterator[grpc.aio.Channel]:
 
 
 def token_for(user: str, **kwargs: object) -> str:
-    """A valid token for `user`."""
+    """A valid token for `user` (premium unless a plan is given: quotas have their own tests)."""
+    kwargs.setdefault("plan", "premium")
     return mint_token(JWT_SECRET, user, **kwargs)  # type: ignore[arg-type]
 
 
@@ -192,3 +197,21 @@ def api(channel: grpc.aio.Channel, user: str) -> Api:
 @pytest.fixture
 def other_api(channel: grpc.aio.Channel, user: str) -> Api:
     return Api(channel, token_for(user + "-other"))
+
+
+@pytest.fixture
+async def extra_server(
+    settings: Settings, server: ServerApp
+) -> AsyncIterator[Callable[..., Awaitable[ServerApp]]]:
+    """Start more servers on the same stack with some settings changed."""
+    started: list[ServerApp] = []
+
+    async def start(**overrides: object) -> ServerApp:
+        app = ServerApp(settings.model_copy(update=overrides))
+        await app.start()
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        await app.stop(grace_s=0.2)

@@ -44,6 +44,7 @@ async def insert_job(
     options: dict[str, Any],
     labels: dict[str, str],
     pending_message_id: str | None,
+    media_duration_s: float | None = None,
 ) -> tuple[asyncpg.Record, events.RecordedEvent] | None:
     """Insert a QUEUED job and its first event.
 
@@ -55,8 +56,8 @@ async def insert_job(
             """
             INSERT INTO jobs (id, owner, request_id, request_hash, media_id, source_uri,
                               parent_id, options, labels, state, stage, message,
-                              pending_message_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 'QUEUED', 'queued', $10)
+                              pending_message_id, media_duration_s)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'QUEUED', 'QUEUED', 'queued', $10, $11)
             ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
             RETURNING id
             """,
@@ -70,6 +71,7 @@ async def insert_job(
             options,
             labels,
             pending_message_id,
+            media_duration_s,
         )
         if inserted is None:
             return None

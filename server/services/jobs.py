@@ -31,6 +31,7 @@ from reelscribe.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from server import pagination
 from server.context import current_principal
 from server.deps import Deps
+from server.quotas import Quotas
 from server.services import validation
 from server.streams import Entry, follow
 from server.uploads import Uploads
@@ -46,6 +47,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
         self._uploads = Uploads(deps.settings, deps.pool, deps.redis, deps.blobs)
+        self._quotas = Quotas(deps.settings)
 
     # -- uploads -----------------------------------------------------------
 
@@ -139,8 +141,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 media_row = await media_db.get_media(conn, media_id, owner=owner)
                 if media_row is None:
                     raise NotFound(f"{request.media} not found", reason="MEDIA_NOT_FOUND")
-        if media_row is not None:
-            await self._probe(media_row)
+        duration_s = await self._probe(media_row) if media_row is not None else None
+        async with self._deps.pool.acquire() as conn:
+            await self._quotas.check_new_job(conn, current_principal(), duration_s or 0.0)
 
         job_id = uuid.uuid4()
         message = self._deps.queue.message(queue.PREPARE_JOB, job_id)
@@ -162,6 +165,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     options=options,
                     labels=dict(request.labels),
                     pending_message_id=None if cached else message.message_id,
+                    media_duration_s=duration_s,
                 )
                 if created is None:  # a concurrent retry with the same request_id won
                     existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
@@ -205,7 +209,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 violations=[FieldViolation(field, exc.message)],
             ) from exc
 
-    async def _probe(self, media_row: asyncpg.Record) -> None:
+    async def _probe(self, media_row: asyncpg.Record) -> float:
         """Refuse media that cannot be transcribed before any work is queued."""
         path = self._deps.blobs.path(media_row["blob_key"])
         try:
@@ -223,6 +227,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 reason="MEDIA_TOO_LONG",
                 violations=[FieldViolation("media", "longer than the configured maximum")],
             )
+        return info.duration_s
 
     @staticmethod
     async def _complete_from_cache(
@@ -467,7 +472,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     async def GetUsage(
         self, request: job_service_pb2.GetUsageRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.GetUsageResponse:
-        raise Unimplemented("GetUsage: plans and quotas are not built yet")
+        async with self._deps.pool.acquire() as conn:
+            return await self._quotas.usage(conn, current_principal())
 
     async def ListWebhookDeliveries(
         self,

@@ -1,0 +1,80 @@
+"""Plans and quotas: how much a user may store and process.
+
+The plan comes from the token's `plan` claim. `free` users keep at most
+`free_max_stored_jobs` jobs and process at most `free_audio_minutes_per_day`
+minutes of audio per UTC day; `premium` (and admins) are unlimited.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from reelscribe.auth import Principal
+from reelscribe.config import Settings
+from reelscribe.errors import QuotaViolation, ResourceExhausted
+from reelscribe.v1 import job_service_pb2
+
+_USAGE_SQL = """
+SELECT count(*) AS stored_jobs,
+       coalesce(sum(media_duration_s) FILTER (
+           WHERE create_time >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'
+       ), 0) / 60.0 AS minutes_today
+FROM jobs WHERE owner = $1
+"""
+
+
+class Quotas:
+    """Reads usage and enforces plan limits."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def _limits(self, principal: Principal) -> tuple[int, float]:
+        if principal.is_admin or principal.plan != "free":
+            return 0, 0.0
+        return self._settings.free_max_stored_jobs, self._settings.free_audio_minutes_per_day
+
+    async def usage(
+        self, conn: asyncpg.Connection, principal: Principal
+    ) -> job_service_pb2.GetUsageResponse:
+        """The caller's usage against their plan."""
+        row = await conn.fetchrow(_USAGE_SQL, principal.subject)
+        assert row is not None
+        max_jobs, max_minutes = self._limits(principal)
+        return job_service_pb2.GetUsageResponse(
+            plan="admin" if principal.is_admin else principal.plan,
+            stored_jobs=row["stored_jobs"],
+            max_stored_jobs=max_jobs,
+            audio_minutes_today=float(row["minutes_today"]),
+            max_audio_minutes_per_day=max_minutes,
+        )
+
+    async def check_new_job(
+        self, conn: asyncpg.Connection, principal: Principal, media_duration_s: float
+    ) -> None:
+        """Refuse a job that would exceed the caller's plan."""
+        max_jobs, max_minutes = self._limits(principal)
+        if not max_jobs and not max_minutes:
+            return
+        usage = await self.usage(conn, principal)
+        violations: list[QuotaViolation] = []
+        subject = f"user:{principal.subject}"
+        if max_jobs and usage.stored_jobs >= max_jobs:
+            violations.append(
+                QuotaViolation(
+                    subject, f"stored jobs: {usage.stored_jobs} of {max_jobs}; delete some"
+                )
+            )
+        minutes = usage.audio_minutes_today + media_duration_s / 60
+        if max_minutes and minutes > max_minutes:
+            violations.append(
+                QuotaViolation(
+                    subject, f"audio minutes today: {minutes:.1f} would exceed {max_minutes:g}"
+                )
+            )
+        if violations:
+            raise ResourceExhausted(
+                "; ".join(v.description for v in violations) + f" (plan {usage.plan})",
+                reason="QUOTA_EXCEEDED",
+                quota_violations=violations,
+            )
