@@ -56,7 +56,7 @@ async def test_unbuilt_rpcs_are_unimplemented_and_say_what(api: Api) -> None:
         api.transcripts.GetSummary(
             transcript_service_pb2.GetSummaryRequest(name="jobs/x"), metadata=api.metadata
         ),
-        api.jobs.GetUsage(job_service_pb2.GetUsageRequest(), metadata=api.metadata),
+        api.jobs.GetCostReport(job_service_pb2.GetCostReportRequest(), metadata=api.metadata),
     ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as err:
