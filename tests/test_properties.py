@@ -201,11 +201,10 @@ async def test_fuzzed_requests_never_break_the_server(server: ServerApp) -> None
 
     def fuzz() -> None:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            tr = transcript_service_pb2_grpc.TranscriptServiceStub(channel)
             stubs = {
                 "reelscribe.v1.JobService": job_service_pb2_grpc.JobServiceStub(channel),
-                "reelscribe.v1.TranscriptService": transcript_service_pb2_grpc.TranscriptServiceStub(
-                    channel
-                ),
+                "reelscribe.v1.TranscriptService": tr,
                 "reelscribe.v1.SearchService": search_service_pb2_grpc.SearchServiceStub(channel),
             }
             modules = (job_service_pb2, transcript_service_pb2, search_service_pb2)
