@@ -11,6 +11,7 @@ RUN pip install --no-cache-dir -r requirements.lock
 COPY reelscribe ./reelscribe
 COPY server ./server
 COPY workers ./workers
+COPY clients/python/src ./clients/python/src
 RUN pip install --no-cache-dir --no-deps .
 
 FROM python:3.11-slim
