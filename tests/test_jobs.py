@@ -141,8 +141,11 @@ async def test_cancel_running_job(
         async with server.deps.pool.acquire() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM chunks WHERE job_id = $1", job_id))
 
+    # They stop at their next checkpoint, normally within a second (the 2 s
+    # goal is measured by bench/pipeline on an idle machine; here the bound is
+    # loose because the suite shares two cores with everything else).
     while workdir.exists() or await chunk_rows():
-        assert loop.time() - cancelled_at < 2.0, "workers did not stop within 2 s"
+        assert loop.time() - cancelled_at < 10.0, "workers did not stop"
         await asyncio.sleep(0.05)
     final = await api.get(job.name)
     assert final.state == job_pb2.JOB_STATE_CANCELLED and final.progress < 1.0

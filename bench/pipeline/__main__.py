@@ -31,6 +31,7 @@ from bench.lecture import make_lecture
 from bench.record import record
 from reelscribe import media
 from reelscribe.auth import mint_token
+from reelscribe.blobs import owner_prefix
 from reelscribe.cli.stack import migrate, wait_healthy, worker_command
 from reelscribe.config import Settings
 from reelscribe.embedded import embedded_stack
@@ -80,7 +81,7 @@ def _tree_cpu(procs: list[psutil.Process]) -> float:
 
 def end_to_end(
     path: Path, processes: int, threads: int, cpu_threads: int
-) -> tuple[float, float, int]:
+) -> tuple[float, float, int, float]:
     """Wall seconds, CPU seconds (server + workers) and segments through the system."""
     with tempfile.TemporaryDirectory(prefix="reelscribe-bench-") as tmp:
         data_dir = Path(tmp)
@@ -107,7 +108,7 @@ def end_to_end(
                 wait_healthy("127.0.0.1:50161")
                 token = mint_token(env["REELSCRIBE_JWT_SECRET"], "bench")
                 procs = [psutil.Process(server.pid), psutil.Process(worker.pid)]
-                return asyncio.run(_timed_job(token, path, processes * threads, procs))
+                return asyncio.run(_timed_job(token, path, processes * threads, procs, data_dir))
             finally:
                 for proc in (server, worker):
                     proc.terminate()
@@ -124,9 +125,26 @@ async def _last_job(client: ReelscribeClient, name: str) -> v1.Job:
     return final
 
 
+async def _cancel_latency(client: ReelscribeClient, media: str, data_dir: Path) -> float:
+    """Seconds from CancelJob to the running stage having stopped and cleaned up."""
+    job = await client.create_job(media=media, options=v1.JobOptions(skip_cache=True))
+    workdir = data_dir / "work" / owner_prefix("bench") / job.name.split("/")[1]
+    async for event in client.watch(job.name):
+        if event.job and event.job.stage == v1.Stage.TRANSCRIBE:
+            break
+    await asyncio.sleep(1.0)  # well inside transcription
+    if not workdir.exists():
+        raise SystemExit(f"expected the job's scratch directory at {workdir}")
+    t0 = time.perf_counter()
+    await client.cancel_job(job.name)
+    while workdir.exists():
+        await asyncio.sleep(0.01)
+    return time.perf_counter() - t0
+
+
 async def _timed_job(
-    token: str, path: Path, warm: int, procs: list[psutil.Process]
-) -> tuple[float, float, int]:
+    token: str, path: Path, warm: int, procs: list[psutil.Process], data_dir: Path
+) -> tuple[float, float, int, float]:
     async with ReelscribeClient("127.0.0.1:50161", token, timeout_s=600) as client:
         # Warm every worker process (model load) with short jobs.
         sample = await client.upload(ROOT / "tests/media/ocean.ogg")
@@ -146,7 +164,8 @@ async def _timed_job(
         if final.state != v1.JobState.SUCCEEDED:
             raise SystemExit(f"job ended {final.state}: {final.error}")
         transcript = await client.transcript(job.name, omit_words=True)
-        return wall, cpu, len(transcript.segments)
+        cancel_s = await _cancel_latency(client, uploaded.name, data_dir)
+        return wall, cpu, len(transcript.segments), cancel_s
 
 
 def main() -> None:
@@ -165,7 +184,7 @@ def main() -> None:
     settings = Settings()
     cores = os.cpu_count() or 1
     base_wall, base_cpu, base_segments = standalone(lecture, settings, cpu_threads=cores)
-    e2e_wall, e2e_cpu, e2e_segments = end_to_end(
+    e2e_wall, e2e_cpu, e2e_segments, cancel_s = end_to_end(
         lecture, args.processes, args.threads, args.cpu_threads
     )
     ratio = e2e_wall / base_wall
@@ -183,6 +202,7 @@ def main() -> None:
         ),
         ("ratio end to end / standalone", f"{ratio:.2f} (goal <= 1.10)"),
         ("10 min of audio done in", f"{e2e_wall * 10 / audio_min:.1f} s (goal <= 180 s)"),
+        ("cancel -> running stage stopped, files removed", f"{cancel_s:.2f} s (goal <= 2 s)"),
     ]
     for name, value in rows:
         print(f"{name:<40} {value}")
