@@ -11,16 +11,15 @@ idempotent, so a rare duplicate costs time, never correctness.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
-import dramatiq
 import structlog
 
 from reelscribe import queue, states
 from workers.context import JobContext
-from workers.runtime import Runtime, get_runtime
+from workers.periodic import Periodic
+from workers.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -92,28 +91,18 @@ async def _take_lock(rt: Runtime, interval_s: float) -> bool:
     return bool(await rt.redis.set(_LOCK_KEY, "1", nx=True, px=int(interval_s * 900)))
 
 
-class Reconciler(dramatiq.Middleware):
+class Reconciler(Periodic):
     """Runs `reconcile_once` periodically in every worker process.
 
     A Redis lock lets only one process sweep per interval, however many
     workers run.
     """
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
+    name = "reconciler"
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        threading.Thread(target=self._loop, name="reconciler", daemon=True).start()
+    def interval_s(self, rt: Runtime) -> float:
+        return rt.settings.reconcile_interval_s
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        rt = get_runtime()
-        interval_s = rt.settings.reconcile_interval_s
-        while not self._stop.wait(interval_s):
-            try:
-                if rt.call(_take_lock(rt, interval_s)):
-                    reconcile_once(rt)
-            except Exception:
-                log.exception("reconciler sweep failed")
+    def tick(self, rt: Runtime) -> None:
+        if rt.call(_take_lock(rt, self.interval_s(rt))):
+            reconcile_once(rt)

@@ -8,15 +8,14 @@ the job.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-import dramatiq
 import structlog
 
 from reelscribe import fetch, webhooks
 from reelscribe.errors import MediaError
-from workers.runtime import Runtime, get_runtime
+from workers.periodic import Periodic
+from workers.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -101,24 +100,14 @@ def deliver_due(rt: Runtime) -> int:
     return len(due)
 
 
-class WebhookSender(dramatiq.Middleware):
-    """Polls the outbox from every worker process."""
+class WebhookSender(Periodic):
+    """Drains the outbox from every worker process, twice a second."""
 
-    def __init__(self, interval_s: float = 0.5) -> None:
-        self._interval_s = interval_s
-        self._stop = threading.Event()
+    name = "webhooks"
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        threading.Thread(target=self._loop, name="webhooks", daemon=True).start()
+    def interval_s(self, rt: Runtime) -> float:
+        return 0.5
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        rt = get_runtime()
-        while not self._stop.wait(self._interval_s):
-            try:
-                while deliver_due(rt):
-                    pass
-            except Exception:
-                log.exception("webhook sweep failed")
+    def tick(self, rt: Runtime) -> None:
+        while deliver_due(rt):
+            pass

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 
 from reelscribe import events, states
+from reelscribe.auth import Principal
+from reelscribe.errors import NotFound
 from reelscribe.v1 import job_pb2
 
 
@@ -20,6 +22,20 @@ async def get_job(
     if owner is None:
         return await conn.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
     return await conn.fetchrow("SELECT * FROM jobs WHERE id = $1 AND owner = $2", job_id, owner)
+
+
+async def get_visible_job(
+    conn: asyncpg.Connection, job_id: uuid.UUID, principal: Principal, name: str
+) -> asyncpg.Record:
+    """The job if `principal` may see it (its owner, or an admin); NOT_FOUND otherwise.
+
+    The same answer whether the job is missing or someone else's, so names
+    reveal nothing.
+    """
+    row = await get_job(conn, job_id, owner=None if principal.is_admin else principal.subject)
+    if row is None:
+        raise NotFound(f"{name} not found", reason="JOB_NOT_FOUND")
+    return row
 
 
 async def find_by_request_id(

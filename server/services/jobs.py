@@ -274,15 +274,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
 
     async def _load(self, name: str) -> asyncpg.Record:
         job_id = names.parse_job_name(name)
-        principal = current_principal()
         async with self._deps.pool.acquire() as conn:
-            row = await jobs_db.get_job(
-                conn, job_id, owner=None if principal.is_admin else principal.subject
-            )
-        if row is None:
-            # The same answer whether the job is missing or someone else's.
-            raise NotFound(f"{name} not found", reason="JOB_NOT_FOUND")
-        return row
+            return await jobs_db.get_visible_job(conn, job_id, current_principal(), name)
 
     async def GetJob(
         self, request: job_service_pb2.GetJobRequest, context: grpc.aio.ServicerContext

@@ -36,13 +36,8 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
 
     async def _load_transcript(self, name: str, *, with_words: bool) -> tpb.Transcript:
         job_id: uuid.UUID = names.parse_transcript_name(name)
-        principal = current_principal()
         async with self._deps.pool.acquire() as conn:
-            job = await jobs_db.get_job(
-                conn, job_id, owner=None if principal.is_admin else principal.subject
-            )
-            if job is None:
-                raise NotFound(f"{name} not found", reason="JOB_NOT_FOUND")
+            job = await jobs_db.get_visible_job(conn, job_id, current_principal(), name)
             if job["state"] != states.SUCCEEDED:
                 raise FailedPrecondition(
                     f"{names.job_name(job_id)} is {job['state']}; its transcript is available "
