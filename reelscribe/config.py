@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     #: for an intranet media server. Empty: public addresses only.
     url_allowed_networks: tuple[str, ...] = ()
 
+    #: Sentence-transformers model for search (384-d); empty means the bundled MiniLM.
+    embedding_model_dir: str = ""
+    #: Longest accepted search query, in characters.
+    max_query_chars: int = 1000
+
     #: Dramatiq queue the pipeline uses.
     queue_name: str = "reelscribe"
     #: Worker processes started by `reelscribe up` and `reelscribe worker`.

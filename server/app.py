@@ -125,7 +125,8 @@ class ServerApp:
         transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(
             TranscriptService(self._deps), server
         )
-        search_service_pb2_grpc.add_SearchServiceServicer_to_server(SearchService(), server)
+        search = SearchService(self._deps)
+        search_service_pb2_grpc.add_SearchServiceServicer_to_server(search, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -135,6 +136,8 @@ class ServerApp:
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
+        # Load the search model now, off the event loop, not on the first query.
+        self._warm_up = asyncio.create_task(search.warm_up())
         log.info("server started", port=self.port)
         return self.port
 

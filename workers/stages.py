@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 import structlog
 
-from reelscribe import events, fetch, media, quality, queue, speech, states
+from reelscribe import embeddings, events, fetch, media, quality, queue, speech, states
 from reelscribe.blobs import BlobStore
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import media as media_db
+from reelscribe.db import search as search_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import MediaError
 from workers import transcriber
@@ -362,7 +363,23 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         data = _merged_transcript(ctx, row)
         cache_key = transcripts_db.cache_key(owner, rt.call(_media_sha(ctx, row)), row["options"])
         ctx.remove_workdir(owner)  # the merge needs only the database
-        recorded = rt.call(transcripts_db.store_and_succeed(rt.pool, job_id, data, cache_key))
+        ctx.running_event(STARTED, set_fields={"stage": "INDEX"}, message="indexing for search")
+        items = search_db.passages([(s.start_s, s.end_s, s.text) for s in data.segments])
+        vectors = (
+            embeddings.get_embedder(ctx.settings.embedding_model_dir).embed([p.text for p in items])
+            if items
+            else None
+        )
+
+        async def index(conn: Any) -> None:
+            if items and vectors is not None:
+                await search_db.replace_index(
+                    conn, job_id, owner, data.language, row["create_time"], items, vectors
+                )
+
+        recorded = rt.call(
+            transcripts_db.store_and_succeed(rt.pool, job_id, data, cache_key, index)
+        )
         if recorded is None:
             raise Cancelled()
         rt.publish(recorded)

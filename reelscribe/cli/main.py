@@ -255,5 +255,30 @@ def transcript(job: str, fmt: str, address: str) -> None:
     _run(address, _token(), _work)
 
 
+_EN_DASH = "\u2013"  # an en dash between the start and end of a hit
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+@main.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(["hybrid", "keyword", "semantic"]), default="hybrid")
+@click.option("--limit", type=int, default=10, show_default=True)
+@_address_option
+def search(query: str, mode: str, limit: int, address: str) -> None:
+    """Search your whole library; prints job, time range (mm:ss) and snippet per hit."""
+
+    async def _work(client: ReelscribeClient) -> None:
+        reply = await client.search(query, mode=v1.SearchMode[mode.upper()], page_size=limit)
+        for hit in reply.hits:
+            span = f"{_clock(hit.start_seconds)}{_EN_DASH}{_clock(hit.end_seconds)}"
+            click.echo(f"{hit.job}  {span}  {hit.snippet}")
+
+    _run(address, _token(), _work)
+
+
 if __name__ == "__main__":
     main()

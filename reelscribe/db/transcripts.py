@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +182,11 @@ class _Rollback(Exception):
 
 
 async def store_and_succeed(
-    pool: asyncpg.Pool, job_id: uuid.UUID, data: TranscriptData, key: str
+    pool: asyncpg.Pool,
+    job_id: uuid.UUID,
+    data: TranscriptData,
+    key: str,
+    index: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> events.RecordedEvent | None:
     """Store the transcript and end the job SUCCEEDED in one transaction.
 
@@ -192,6 +196,8 @@ async def store_and_succeed(
         try:
             async with conn.transaction():
                 await store_transcript(conn, job_id, data, key)
+                if index is not None:
+                    await index(conn)  # searchable the moment it SUCCEEDED
                 # Per-chunk results are merged now; keep only the regions.
                 await conn.execute("DELETE FROM chunk_segments WHERE job_id = $1", job_id)
                 recorded = await events.append_event(

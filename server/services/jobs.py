@@ -14,6 +14,7 @@ import structlog
 from reelscribe import convert, events, fetch, media, names, queue, states
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
+from reelscribe.db import search as search_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import (
     AlreadyExists,
@@ -234,6 +235,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         conn: asyncpg.Connection, job_id: uuid.UUID, source_id: uuid.UUID
     ) -> events.RecordedEvent:
         await transcripts_db.copy_transcript(conn, source_id, job_id)
+        await search_db.copy_index(conn, source_id, job_id)
         duration = await conn.fetchval("SELECT media_duration_s FROM jobs WHERE id = $1", source_id)
         recorded = await events.append_event(
             conn,

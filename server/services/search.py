@@ -1,17 +1,167 @@
-"""SearchService: library search (not built yet)."""
+"""SearchService: the caller's whole library, by words and by meaning."""
 
 from __future__ import annotations
 
-import grpc
+import asyncio
+import base64
+import hashlib
+import uuid
+from datetime import UTC as _UTC
 
-from reelscribe.errors import Unimplemented
-from reelscribe.v1 import search_service_pb2, search_service_pb2_grpc
+import grpc
+import numpy as np
+import numpy.typing as npt
+
+from reelscribe import embeddings, names
+from reelscribe.db import search as search_db
+from reelscribe.errors import FieldViolation, InvalidArgument
+from reelscribe.v1 import search_service_pb2 as spb
+from reelscribe.v1 import search_service_pb2_grpc
+from server.context import current_principal
+from server.deps import Deps
+from server.services import validation
+
+#: Candidates taken from each signal before fusing.
+CANDIDATES = 50
+#: Reciprocal rank fusion constant (the usual 60).
+RRF_K = 60
+MAX_PAGE_SIZE = 100
+MAX_OFFSET = 500
 
 
 class SearchService(search_service_pb2_grpc.SearchServiceServicer):
     """Implements `reelscribe.v1.SearchService`."""
 
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    def _embed(self, text: str) -> npt.NDArray[np.float32]:
+        return embeddings.get_embedder(self._deps.settings.embedding_model_dir).embed([text])[0]
+
+    async def warm_up(self) -> None:
+        """Load the embedding model in the background so the first query is fast."""
+        await asyncio.to_thread(self._embed, "warm up")
+
     async def Search(
-        self, request: search_service_pb2.SearchRequest, context: grpc.aio.ServicerContext
-    ) -> search_service_pb2.SearchResponse:
-        raise Unimplemented("Search: the indexing stage and library search are not built yet")
+        self, request: spb.SearchRequest, context: grpc.aio.ServicerContext
+    ) -> spb.SearchResponse:
+        query = request.query.strip()
+        limit = self._deps.settings.max_query_chars
+        violations: list[FieldViolation] = []
+        if not query:
+            violations.append(FieldViolation("query", "must not be empty"))
+        elif len(query) > limit:
+            violations.append(FieldViolation("query", f"at most {limit} characters"))
+        if request.page_size < 0 or request.page_size > MAX_PAGE_SIZE:
+            violations.append(FieldViolation("page_size", f"0-{MAX_PAGE_SIZE}"))
+        violations += validation.language(request.language, "language")
+        validation.check(violations)
+        job_ids = [names.parse_job_name(n, "jobs") for n in request.jobs]
+        filters = search_db.Filters(
+            owner=current_principal().subject,
+            job_ids=job_ids,
+            language=request.language,
+            created_after=(
+                request.create_time_min.ToDatetime(tzinfo=_UTC)
+                if request.HasField("create_time_min")
+                else None
+            ),
+            created_before=(
+                request.create_time_max.ToDatetime(tzinfo=_UTC)
+                if request.HasField("create_time_max")
+                else None
+            ),
+        )
+        mode = request.mode or spb.SEARCH_MODE_HYBRID
+        size = request.page_size or 10
+        fingerprint = _fingerprint(request)
+        offset = _decode_token(request.page_token, fingerprint)
+        wanted = offset + size + 1
+
+        keyword_rows, semantic_rows = [], []
+        async with self._deps.pool.acquire() as conn:
+            if mode in (spb.SEARCH_MODE_HYBRID, spb.SEARCH_MODE_KEYWORD):
+                keyword_rows = await search_db.keyword(
+                    conn, query, filters, max(wanted, CANDIDATES)
+                )
+            if mode in (spb.SEARCH_MODE_HYBRID, spb.SEARCH_MODE_SEMANTIC):
+                vector = await asyncio.to_thread(self._embed, query)
+                semantic_rows = await search_db.semantic(
+                    conn,
+                    vector,
+                    filters,
+                    max(wanted, CANDIDATES),
+                )
+            hits = _rank(mode, keyword_rows, semantic_rows)
+            hits = [h for h in hits if h.score >= request.min_score]
+            page = hits[offset : offset + size]
+            snippets = await search_db.headlines(conn, query, [h.text for h in page])
+        reply = spb.SearchResponse(
+            hits=[
+                spb.SearchHit(
+                    job=names.job_name(h.job_id),
+                    start_seconds=h.start_s,
+                    end_seconds=h.end_s,
+                    snippet=snippet,
+                    score=h.score,
+                    keyword_score=h.keyword,
+                    semantic_score=h.semantic,
+                )
+                for h, snippet in zip(page, snippets, strict=True)
+            ]
+        )
+        if len(hits) > offset + size and offset + size <= MAX_OFFSET:
+            reply.next_page_token = _encode_token(offset + size, fingerprint)
+        return reply
+
+
+class _Hit:
+    __slots__ = ("end_s", "job_id", "keyword", "score", "semantic", "start_s", "text")
+
+    def __init__(self, row: object) -> None:
+        self.job_id: uuid.UUID = row["job_id"]  # type: ignore[index]
+        self.start_s: float = row["start_s"]  # type: ignore[index]
+        self.end_s: float = row["end_s"]  # type: ignore[index]
+        self.text: str = row["text"]  # type: ignore[index]
+        self.keyword = 0.0
+        self.semantic = 0.0
+        self.score = 0.0
+
+
+def _rank(mode: int, keyword_rows: list[object], semantic_rows: list[object]) -> list[_Hit]:
+    hits: dict[tuple[object, object], _Hit] = {}
+    for signal, rows in (("keyword", keyword_rows), ("semantic", semantic_rows)):
+        for rank, row in enumerate(rows, start=1):
+            key = (row["job_id"], row["idx"])  # type: ignore[index]
+            hit = hits.setdefault(key, _Hit(row))
+            setattr(hit, signal, float(row["score"]))  # type: ignore[index]
+            if mode == spb.SEARCH_MODE_HYBRID:
+                hit.score += 1.0 / (RRF_K + rank)
+            else:
+                hit.score = float(row["score"])  # type: ignore[index]
+    return sorted(hits.values(), key=lambda h: (-h.score, h.start_s))
+
+
+def _fingerprint(request: spb.SearchRequest) -> str:
+    copy = spb.SearchRequest()
+    copy.CopyFrom(request)
+    copy.page_token = ""
+    copy.page_size = 0
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()[:16]
+
+
+def _encode_token(offset: int, fingerprint: str) -> str:
+    return base64.urlsafe_b64encode(f"{offset}:{fingerprint}".encode()).decode()
+
+
+def _decode_token(token: str, fingerprint: str) -> int:
+    if not token:
+        return 0
+    try:
+        offset_text, got = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        offset = int(offset_text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument.field("page_token", "malformed page token") from exc
+    if got != fingerprint or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidArgument.field("page_token", "page token belongs to a different search")
+    return offset

@@ -254,6 +254,28 @@ class ReelscribeClient:
             finally:
                 stream.cancel()
 
+    # -- search -----------------------------------------------------------------------
+
+    async def search(
+        self,
+        query: str,
+        *,
+        mode: v1.SearchMode = v1.SearchMode.HYBRID,
+        jobs: list[str] | None = None,
+        page_size: int = 10,
+        page_token: str = "",
+    ) -> v1.SearchResponse:
+        """Moments in the caller's library that match `query`."""
+        return await self._unary(
+            "SearchService",
+            "Search",
+            v1.SearchRequest(
+                query=query, mode=mode, jobs=jobs or [], page_size=page_size, page_token=page_token
+            ),
+            v1.SearchResponse,
+            idempotent=True,
+        )
+
     # -- results ---------------------------------------------------------------------------
 
     async def transcript(self, name: str, *, omit_words: bool = False) -> v1.Transcript:

@@ -1,0 +1,172 @@
+"""Search passages: writing the index and querying it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+import numpy.typing as npt
+
+from reelscribe.embeddings import to_pgvector
+
+#: The query as a tsquery matching any of its terms.
+# (to_tsquery with the 'simple' configuration re-reads the already stemmed
+# lexemes unchanged; a plain cast is not allowed where the query stands in FROM.)
+_ANY_TERM = "to_tsquery('simple', replace(plainto_tsquery('english', $1)::text, ' & ', ' | '))"
+
+#: Consecutive segments joined into one window passage.
+WINDOW_SEGMENTS = 3
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stretch of a transcript to index."""
+
+    start_s: float
+    end_s: float
+    text: str
+
+
+def passages(segments: Sequence[tuple[float, float, str]]) -> list[Passage]:
+    """Every segment, plus windows of consecutive segments (for questions that span them)."""
+    out = [Passage(s, e, t) for s, e, t in segments if t.strip()]
+    if len(out) > 1:
+        for i in range(len(out) - 1):
+            window = out[i : i + WINDOW_SEGMENTS]
+            if len(window) > 1:
+                out.append(
+                    Passage(window[0].start_s, window[-1].end_s, " ".join(p.text for p in window))
+                )
+    return out
+
+
+async def replace_index(
+    conn: asyncpg.Connection,
+    job_id: uuid.UUID,
+    owner: str,
+    language: str,
+    job_create_time: datetime,
+    items: Sequence[Passage],
+    vectors: npt.NDArray[np.float32],
+) -> None:
+    """Replace the job's passages (inside the caller's transaction)."""
+    await conn.execute("DELETE FROM search_passages WHERE job_id = $1", job_id)
+    await conn.executemany(
+        "INSERT INTO search_passages (job_id, idx, owner, language, job_create_time, start_s,"
+        " end_s, text, embedding) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::vector)",
+        [
+            (
+                job_id,
+                i,
+                owner,
+                language,
+                job_create_time,
+                p.start_s,
+                p.end_s,
+                p.text,
+                to_pgvector(vectors[i]),
+            )
+            for i, p in enumerate(items)
+        ],
+    )
+
+
+async def copy_index(conn: asyncpg.Connection, source: uuid.UUID, target: uuid.UUID) -> None:
+    """Give a cache-hit job the passages of the job it reused."""
+    await conn.execute(
+        "INSERT INTO search_passages (job_id, idx, owner, language, job_create_time, start_s,"
+        " end_s, text, embedding) SELECT $2::uuid, p.idx, p.owner, p.language, j.create_time,"
+        " p.start_s, p.end_s, p.text, p.embedding FROM search_passages p, jobs j"
+        " WHERE p.job_id = $1 AND j.id = $2::uuid",
+        source,
+        target,
+    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a search is restricted to; always one owner."""
+
+    owner: str
+    job_ids: Sequence[uuid.UUID] = ()
+    language: str = ""
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def sql(self, first_arg: int) -> tuple[str, list[Any]]:
+        """A WHERE clause (starting at `$first_arg`) and its arguments."""
+        clauses: list[str] = [f"p.owner = ${first_arg}"]
+        args: list[Any] = [self.owner]
+        if self.job_ids:
+            args.append(list(self.job_ids))
+            clauses.append(f"p.job_id = ANY(${first_arg + len(args) - 1}::uuid[])")
+        if self.language:
+            args.append(self.language)
+            clauses.append(f"p.language = ${first_arg + len(args) - 1}")
+        if self.created_after is not None:
+            args.append(self.created_after)
+            clauses.append(f"p.job_create_time >= ${first_arg + len(args) - 1}")
+        if self.created_before is not None:
+            args.append(self.created_before)
+            clauses.append(f"p.job_create_time < ${first_arg + len(args) - 1}")
+        return " AND ".join(clauses), args
+
+
+async def keyword(
+    conn: asyncpg.Connection, query: str, filters: Filters, limit: int
+) -> list[asyncpg.Record]:
+    """Full-text matches of any query term, ranked by how well they cover it.
+
+    `plainto_tsquery` accepts any input (operators and quotes are plain
+    text); its terms are then OR-ed so a passage with most of the words still
+    matches, and `ts_rank_cd` ranks fuller matches higher.
+    """
+    where, args = filters.sql(3)
+    return list(
+        await conn.fetch(
+            f"SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
+            f" ts_rank_cd(p.tsv, q) AS score FROM search_passages p,"
+            f" {_ANY_TERM} q WHERE p.tsv @@ q AND {where}"
+            f" ORDER BY score DESC, p.job_id, p.idx LIMIT $2",
+            query,
+            limit,
+            *args,
+        )
+    )
+
+
+async def semantic(
+    conn: asyncpg.Connection, vector: npt.NDArray[np.float32], filters: Filters, limit: int
+) -> list[asyncpg.Record]:
+    """Nearest passages by cosine similarity, best first."""
+    where, args = filters.sql(3)
+    async with conn.transaction():
+        # Keep scanning the HNSW graph until enough rows pass the owner filter.
+        await conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        return list(
+            await conn.fetch(
+                f"SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
+                f" 1 - (p.embedding <=> $1::vector) AS score FROM search_passages p"
+                f" WHERE {where} ORDER BY p.embedding <=> $1::vector LIMIT $2",
+                to_pgvector(vector),
+                limit,
+                *args,
+            )
+        )
+
+
+async def headlines(conn: asyncpg.Connection, query: str, texts: Sequence[str]) -> list[str]:
+    """Texts with the query's matching terms between `[` and `]`."""
+    rows = await conn.fetch(
+        f"SELECT ts_headline('english', t, {_ANY_TERM},"
+        " 'StartSel=[, StopSel=], MaxWords=40, MinWords=15') AS h"
+        " FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+        query,
+        list(texts),
+    )
+    return [r["h"] for r in rows]

@@ -1,0 +1,136 @@
+"""Library search against the real stack: ranking, filters, paging, isolation, re-indexing."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2
+from tests.conftest import MEDIA_DIR
+from tests.helpers import Api, error_details
+
+S = search_service_pb2
+
+
+async def _search(api: Api, query: str, **kwargs: object) -> S.SearchResponse:
+    return await api.search.Search(
+        S.SearchRequest(query=query, **kwargs),  # type: ignore[arg-type]
+        metadata=api.metadata,
+        timeout=30,
+    )
+
+
+@pytest.fixture
+async def library(api: Api) -> dict[str, str]:
+    jobs = {}
+    for name in ("ocean", "volcano"):
+        job = await api.run(MEDIA_DIR / f"{name}.ogg", skip_cache=True)
+        assert job.state == job_pb2.JOB_STATE_SUCCEEDED
+        jobs[name] = job.name
+    lecture = await api.run(
+        MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg", skip_cache=True
+    )
+    jobs["lecture"] = lecture.name
+    return jobs
+
+
+async def test_keyword_semantic_and_hybrid_find_the_right_moment(
+    api: Api, library: dict[str, str]
+) -> None:
+    kw = await _search(api, "eruption ash", mode=S.SEARCH_MODE_KEYWORD)
+    assert kw.hits and kw.hits[0].job == library["volcano"]
+    assert "[eruption]" in kw.hits[0].snippet.lower() or "[ash]" in kw.hits[0].snippet.lower()
+    assert kw.hits[0].keyword_score > 0 and kw.hits[0].end_seconds > kw.hits[0].start_seconds
+    # No shared keyword: only meaning connects the question and the answer.
+    sem = await _search(
+        api, "hot liquid stone coming out of mountains", mode=S.SEARCH_MODE_SEMANTIC
+    )
+    assert sem.hits[0].job == library["volcano"] and sem.hits[0].semantic_score > 0.2
+    hybrid = await _search(api, "green pigment in leaves")
+    assert hybrid.hits[0].job == library["lecture"]
+    assert hybrid.hits[0].keyword_score > 0 and hybrid.hits[0].semantic_score > 0
+
+
+async def test_filters_paging_and_isolation(
+    api: Api, other_api: Api, library: dict[str, str]
+) -> None:
+    only_ocean = await _search(api, "water", jobs=[library["ocean"]])
+    assert only_ocean.hits and {h.job for h in only_ocean.hits} == {library["ocean"]}
+    first = await _search(api, "the", page_size=2, mode=S.SEARCH_MODE_SEMANTIC)
+    assert len(first.hits) == 2 and first.next_page_token
+    second = await _search(
+        api, "the", page_size=2, mode=S.SEARCH_MODE_SEMANTIC, page_token=first.next_page_token
+    )
+    seen = {(h.job, h.start_seconds, h.end_seconds) for h in first.hits}
+    assert not seen & {(h.job, h.start_seconds, h.end_seconds) for h in second.hits}
+    assert (await _search(api, "water", language="fr")).hits == []
+    high = await _search(api, "volcano", mode=S.SEARCH_MODE_SEMANTIC, min_score=0.99)
+    assert all(h.score >= 0.99 for h in high.hits)
+    # Another user's search never sees this library.
+    assert (await _search(other_api, "eruption ash volcano ocean")).hits == []
+
+
+async def test_deleting_a_job_removes_it_from_the_index(api: Api, library: dict[str, str]) -> None:
+    await api.jobs.DeleteJob(
+        job_service_pb2.DeleteJobRequest(name=library["volcano"]), metadata=api.metadata
+    )
+    hits = (await _search(api, "eruption ash volcano")).hits
+    assert library["volcano"] not in {h.job for h in hits}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "a & b | !c",
+        "'quoted' \"double\"",
+        "(((",
+        ":*",
+        "\\",
+        "'; DROP TABLE search_passages; --",
+        "火山 爆發",
+        "🌋🔥",
+        "x" * 1000,
+    ],
+)
+async def test_hostile_queries_are_answered(api: Api, query: str) -> None:
+    reply = await _search(api, query)
+    assert isinstance(list(reply.hits), list)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "x" * 10_000])
+async def test_empty_or_huge_queries_are_invalid(api: Api, query: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _search(api, query)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(err.value)["BadRequest"].field_violations[0].field == "query"
+
+
+async def test_cli_search_prints_timestamped_hits(
+    server: object, library: dict[str, str], user: str
+) -> None:
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import token_for
+
+    env = dict(
+        os.environ,
+        REELSCRIBE_TOKEN=token_for(user),
+        REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
+    )  # type: ignore[attr-defined]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "reelscribe.cli.main", "search", "eruption"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    job, span, snippet = first.split("  ", 2)
+    assert job == library["volcano"]
+    assert span.count(":") == 2 and "\u2013" in span
+    assert "[eruption]" in snippet.lower()
