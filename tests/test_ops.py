@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from reelscribe import db
 from reelscribe.config import Settings
-from reelscribe.v1 import job_service_pb2, search_service_pb2, transcript_service_pb2
+from reelscribe.v1 import job_service_pb2, transcript_service_pb2
 from server.app import ServerApp
 from tests.conftest import JWT_SECRET, MEDIA_DIR, token_for
 from tests.helpers import Api
@@ -52,7 +52,9 @@ async def test_reflection_lists_and_describes_the_services(channel: grpc.aio.Cha
 
 async def test_unbuilt_rpcs_are_unimplemented_and_say_what(api: Api) -> None:
     calls = [
-        api.search.Search(search_service_pb2.SearchRequest(query="x"), metadata=api.metadata),
+        api.transcripts.AskQuestion(
+            transcript_service_pb2.AskQuestionRequest(question="x"), metadata=api.metadata
+        ),
         api.transcripts.GetSummary(
             transcript_service_pb2.GetSummaryRequest(name="jobs/x"), metadata=api.metadata
         ),
