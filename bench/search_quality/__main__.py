@@ -4,9 +4,11 @@
 
 Builds a small library of spoken lectures (espeak-ng, known text), runs it
 through the whole system (upload → transcription → indexing), then asks
-questions whose answer sentence is known. Half the questions share words with
-their answer; half are paraphrases that share no content word with it. A hit
-counts when its time span overlaps the answer sentence as transcribed.
+questions whose answer sentence is known: questions that share words with
+their answer, questions naming an exact term that near-duplicate sentences in
+other lectures lack, and paraphrases that share no content word with their
+answer. A hit counts when its time span overlaps the answer sentence as
+transcribed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ LECTURES = {
         "The moon has no atmosphere, so its sky is always black.",
         "Jupiter is the largest planet and has dozens of moons.",
         "A light year measures distance, not time.",
+        "Saturn is a large planet famous for its bright rings.",
+        "Mars is a small red planet with two tiny moons.",
     ],
     "cooking": [
         "Bread rises because yeast produces carbon dioxide.",
@@ -45,6 +49,8 @@ LECTURES = {
         "Searing meat at high heat creates a brown crust full of flavor.",
         "Rice should rest for ten minutes after cooking.",
         "Acid from lemon juice keeps cut apples from turning brown.",
+        "Pasta should be cooked in plenty of salted boiling water.",
+        "Dough needs time in a warm place before it goes in the oven.",
     ],
     "history": [
         "The printing press spread books across Europe in the fifteenth century.",
@@ -52,6 +58,8 @@ LECTURES = {
         "The first modern Olympic games were held in Athens in eighteen ninety six.",
         "Ancient Egyptians wrote on papyrus made from river reeds.",
         "The telegraph let messages cross continents in minutes.",
+        "The Greek city of Athens was the birthplace of democracy.",
+        "Medieval monks copied books by hand for years.",
     ],
     "health": [
         "Regular exercise strengthens the heart and lungs.",
@@ -59,6 +67,8 @@ LECTURES = {
         "Drinking enough water keeps the body cool.",
         "Vaccines train the immune system to recognize germs.",
         "Too much sugar can damage your teeth.",
+        "Brushing twice a day protects your teeth from decay.",
+        "Walking every day keeps the heart healthy.",
     ],
 }
 QUESTIONS = [
@@ -71,6 +81,13 @@ QUESTIONS = [
     ("what did egyptians write on", "history", 3),
     ("what does sleep do for memories", "health", 1),
     ("what do vaccines do", "health", 3),
+    # Exact terms that near-duplicate sentences do not share.
+    ("which planet has dozens of moons", "astronomy", 3),
+    ("sugar and teeth", "health", 4),
+    ("olympic games in athens", "history", 2),
+    ("yeast", "cooking", 0),
+    ("papyrus", "history", 3),
+    ("helium", "astronomy", 0),
     # Paraphrases: no content word in common with the answer.
     ("what is our closest star composed of", "astronomy", 0),
     ("why is the lunar daytime dark", "astronomy", 2),

@@ -19,6 +19,8 @@ from reelscribe.embeddings import to_pgvector
 # lexemes unchanged; a plain cast is not allowed where the query stands in FROM.)
 _ANY_TERM = "to_tsquery('simple', replace(plainto_tsquery('english', $1)::text, ' & ', ' | '))"
 
+_HEADLINE_OPTIONS = "StartSel=[, StopSel=], MaxWords=40, MinWords=15"
+
 #: Consecutive segments joined into one window passage.
 WINDOW_SEGMENTS = 3
 
@@ -118,23 +120,38 @@ class Filters:
 
 
 async def keyword(
-    conn: asyncpg.Connection, query: str, filters: Filters, limit: int
+    conn: asyncpg.Connection,
+    query: str,
+    filters: Filters,
+    limit: int,
+    *,
+    headline_from: int = 0,
+    headline_count: int = 0,
 ) -> list[asyncpg.Record]:
     """Full-text matches of any query term, ranked by how well they cover it.
 
     `plainto_tsquery` accepts any input (operators and quotes are plain
     text); its terms are then OR-ed so a passage with most of the words still
-    matches, and `ts_rank_cd` ranks fuller matches higher.
+    matches, and `ts_rank_cd` ranks fuller matches higher. Rows
+    `headline_from` .. `headline_from + headline_count - 1` also carry their
+    snippet (`headline`), so a keyword-only page needs one round trip.
     """
-    where, args = filters.sql(3)
+    where, args = filters.sql(5)
     return list(
         await conn.fetch(
-            f"SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
-            f" ts_rank_cd(p.tsv, q) AS score FROM search_passages p,"
+            f"WITH top AS (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
+            f" ts_rank_cd(p.tsv, q) AS score, q FROM search_passages p,"
             f" {_ANY_TERM} q WHERE p.tsv @@ q AND {where}"
-            f" ORDER BY score DESC, p.job_id, p.idx LIMIT $2",
+            f" ORDER BY score DESC, p.job_id, p.idx LIMIT $2),"
+            f" ranked AS (SELECT *, row_number() OVER (ORDER BY score DESC, job_id, idx) - 1"
+            f" AS n FROM top)"
+            f" SELECT job_id, idx, start_s, end_s, text, score,"
+            f" CASE WHEN n >= $3 AND n < $3 + $4 THEN ts_headline('english', text, q,"
+            f" '{_HEADLINE_OPTIONS}') END AS headline FROM ranked ORDER BY n",
             query,
             limit,
+            headline_from,
+            headline_count,
             *args,
         )
     )
@@ -163,8 +180,7 @@ async def semantic(
 async def headlines(conn: asyncpg.Connection, query: str, texts: Sequence[str]) -> list[str]:
     """Texts with the query's matching terms between `[` and `]`."""
     rows = await conn.fetch(
-        f"SELECT ts_headline('english', t, {_ANY_TERM},"
-        " 'StartSel=[, StopSel=], MaxWords=40, MinWords=15') AS h"
+        f"SELECT ts_headline('english', t, {_ANY_TERM}, '{_HEADLINE_OPTIONS}') AS h"
         " FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
         query,
         list(texts),

@@ -80,7 +80,12 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
 
         keyword_rows, semantic_rows = [], []
         async with self._deps.pool.acquire() as conn:
-            if mode in (spb.SEARCH_MODE_HYBRID, spb.SEARCH_MODE_KEYWORD):
+            if mode == spb.SEARCH_MODE_KEYWORD:
+                # Keyword only: just the rows needed, snippets in the same query.
+                keyword_rows = await search_db.keyword(
+                    conn, query, filters, wanted, headline_from=offset, headline_count=size
+                )
+            elif mode == spb.SEARCH_MODE_HYBRID:
                 keyword_rows = await search_db.keyword(
                     conn, query, filters, max(wanted, CANDIDATES)
                 )
@@ -95,7 +100,10 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
             hits = _rank(mode, keyword_rows, semantic_rows)
             hits = [h for h in hits if h.score >= request.min_score]
             page = hits[offset : offset + size]
-            snippets = await search_db.headlines(conn, query, [h.text for h in page])
+            if mode == spb.SEARCH_MODE_KEYWORD:
+                snippets = [h.headline or h.text for h in page]
+            else:
+                snippets = await search_db.headlines(conn, query, [h.text for h in page])
         reply = spb.SearchResponse(
             hits=[
                 spb.SearchHit(
@@ -116,13 +124,14 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
 
 
 class _Hit:
-    __slots__ = ("end_s", "job_id", "keyword", "score", "semantic", "start_s", "text")
+    __slots__ = ("end_s", "headline", "job_id", "keyword", "score", "semantic", "start_s", "text")
 
     def __init__(self, row: object) -> None:
         self.job_id: uuid.UUID = row["job_id"]  # type: ignore[index]
         self.start_s: float = row["start_s"]  # type: ignore[index]
         self.end_s: float = row["end_s"]  # type: ignore[index]
         self.text: str = row["text"]  # type: ignore[index]
+        self.headline: str | None = dict(row).get("headline")  # type: ignore[call-overload]
         self.keyword = 0.0
         self.semantic = 0.0
         self.score = 0.0
