@@ -220,9 +220,10 @@ def main() -> None:
             machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
             day=date.today().isoformat(),
             settings=(
-                f"{len(LECTURES)} spoken lectures (espeak-ng), {len(QUESTIONS)} questions "
-                "(half sharing words with the answer, half paraphrased with none); "
-                "a hit counts when it overlaps the answer sentence"
+                f"{len(LECTURES)} spoken lectures (espeak-ng), {len(QUESTIONS)} questions: 8 "
+                "sharing words with the answer, 6 naming exact terms that near-duplicate "
+                "sentences lack, 8 paraphrases sharing no content word; a hit counts when it "
+                "overlaps the answer sentence"
             ),
             rows=rows,
         )
