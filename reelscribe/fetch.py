@@ -85,6 +85,38 @@ def resolve_public(host: str, port: int, allowed: tuple[IpNetwork, ...] = ()) ->
     return addresses[0]
 
 
+@dataclass(frozen=True)
+class Target:
+    """A checked URL: where to connect and what to ask for."""
+
+    scheme: str
+    host: str
+    port: int
+    #: The resolved, allowed address the connection goes to.
+    address: str
+    #: Path and query, as sent in the request line.
+    path: str
+
+
+def check_url(url: str, allowed: tuple[IpNetwork, ...] = ()) -> Target:
+    """Syntax and address checks of one URL (one hop); MediaError when refused."""
+    parts = check_url_syntax(url)
+    assert parts.hostname is not None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Target(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=port,
+        address=resolve_public(parts.hostname, port, allowed),
+        path=urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
+    )
+
+
+def _connection(target: Target, timeout_s: float) -> http.client.HTTPConnection:
+    cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    return cls(target.host, target.address, target.port, timeout_s)
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
@@ -110,16 +142,11 @@ def download(url: str, dest: Path, limits: FetchLimits) -> int:
     deadline = time.monotonic() + limits.timeout_s
     current = url
     for _ in range(_MAX_REDIRECTS + 1):
-        parts = check_url_syntax(current)
-        assert parts.hostname is not None
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = resolve_public(parts.hostname, port, limits.allowed_networks)
+        target = check_url(current, limits.allowed_networks)
         remaining = max(1.0, deadline - time.monotonic())
-        conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-        conn = conn_cls(parts.hostname, address, port, min(30.0, remaining))
-        path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        conn = _connection(target, min(30.0, remaining))
         try:
-            conn.request("GET", path, headers={"User-Agent": _USER_AGENT, "Accept": "*/*"})
+            conn.request("GET", target.path, headers={"User-Agent": _USER_AGENT, "Accept": "*/*"})
             response = conn.getresponse()
             if response.status in (301, 302, 303, 307, 308):
                 location = response.getheader("Location")
@@ -176,15 +203,10 @@ def post(
     The same address checks as downloads apply, so a webhook cannot be aimed
     at the inside of the network.
     """
-    parts = check_url_syntax(url)
-    assert parts.hostname is not None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = resolve_public(parts.hostname, port, allowed_networks)
-    conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    conn = conn_cls(parts.hostname, address, port, timeout_s)
-    path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    target = check_url(url, allowed_networks)
+    conn = _connection(target, timeout_s)
     try:
-        conn.request("POST", path, body=body, headers={"User-Agent": _USER_AGENT, **headers})
+        conn.request("POST", target.path, body=body, headers={"User-Agent": _USER_AGENT, **headers})
         response = conn.getresponse()
         response.read(64 * 1024)
         return response.status

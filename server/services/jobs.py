@@ -198,11 +198,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         only gives the caller a clear error instead of a FAILED job.
         """
         try:
-            parts = fetch.check_url_syntax(url)
-            assert parts.hostname is not None
-            port = parts.port or (443 if parts.scheme == "https" else 80)
             allowed = fetch.parse_networks(self._deps.settings.url_allowed_networks)
-            await asyncio.to_thread(fetch.resolve_public, parts.hostname, port, allowed)
+            await asyncio.to_thread(fetch.check_url, url, allowed)
         except MediaError as exc:
             raise InvalidArgument(
                 exc.message,
