@@ -19,24 +19,23 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date
-from pathlib import Path
 
 import grpc
 import psutil
 
+from bench.harness import bench_stack
 from bench.record import record
 from reelscribe import db, events, redis_client, states
 from reelscribe.auth import mint_token
-from reelscribe.cli.stack import migrate, wait_healthy
+from reelscribe.cli.stack import RunningStack
 from reelscribe.db import jobs as jobs_db
-from reelscribe.embedded import embedded_stack
 from reelscribe.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
 SECRET = "bench-secret-" + "f" * 32
+ADDRESS = "127.0.0.1:50171"
 STREAMS_PER_CHANNEL = 100
 
 
@@ -78,88 +77,73 @@ async def _watchers(
     return latencies
 
 
-async def _reelscribe(n: int, count: int, interval_s: float) -> tuple[list[float], float]:
-    with tempfile.TemporaryDirectory(prefix="reelscribe-fanout-") as tmp:
-        data_dir = Path(tmp)
-        with embedded_stack(data_dir) as urls:
-            await asyncio.to_thread(migrate, urls.database_url)
-            env = dict(
-                os.environ,
-                REELSCRIBE_DATABASE_URL=urls.database_url,
-                REELSCRIBE_REDIS_URL=urls.redis_url,
-                REELSCRIBE_DATA_DIR=str(data_dir),
-                REELSCRIBE_JWT_SECRET=SECRET,
-                REELSCRIBE_LISTEN_ADDRESS="127.0.0.1:50171",
-                REELSCRIBE_WATCH_BUFFER_EVENTS="1024",
+def _reelscribe(n: int, count: int, interval_s: float) -> tuple[list[float], float]:
+    env = {"REELSCRIBE_WATCH_BUFFER_EVENTS": "1024"}
+    with bench_stack(ADDRESS, SECRET, extra_env=env) as (stack, _):
+        return asyncio.run(_fan_out(stack, n, count, interval_s))
+
+
+async def _fan_out(
+    stack: RunningStack, n: int, count: int, interval_s: float
+) -> tuple[list[float], float]:
+    pool = await db.create_pool(stack.urls.database_url)
+    redis = redis_client.connect(stack.urls.redis_url)
+    server = stack.server
+    try:
+        job_id = uuid.uuid4()
+        async with pool.acquire() as conn:
+            await jobs_db.insert_job(
+                conn,
+                job_id=job_id,
+                owner="bench",
+                request_id=None,
+                request_hash="",
+                media_id=None,
+                source_uri="https://example.com/talk.mp4",
+                parent_id=None,
+                options={},
+                labels={},
+                pending_message_id=None,
             )
-            server = subprocess.Popen(
-                [sys.executable, "-m", "server"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            await conn.execute(
+                "UPDATE jobs SET state = 'RUNNING', stage = 'TRANSCRIBE' WHERE id = $1",
+                job_id,
             )
-            pool = await db.create_pool(urls.database_url)
-            redis = redis_client.connect(urls.redis_url)
-            try:
-                await asyncio.to_thread(wait_healthy, "127.0.0.1:50171")
-                job_id = uuid.uuid4()
-                async with pool.acquire() as conn:
-                    await jobs_db.insert_job(
-                        conn,
-                        job_id=job_id,
-                        owner="bench",
-                        request_id=None,
-                        request_hash="",
-                        media_id=None,
-                        source_uri="https://example.com/talk.mp4",
-                        parent_id=None,
-                        options={},
-                        labels={},
-                        pending_message_id=None,
-                    )
-                    await conn.execute(
-                        "UPDATE jobs SET state = 'RUNNING', stage = 'TRANSCRIBE' WHERE id = $1",
-                        job_id,
-                    )
-                ready = asyncio.Event()
-                token = mint_token(SECRET, "bench")
-                watching = asyncio.create_task(
-                    _watchers("127.0.0.1:50171", f"jobs/{job_id}", n, token, ready)
+        ready = asyncio.Event()
+        token = mint_token(SECRET, "bench")
+        watching = asyncio.create_task(_watchers(ADDRESS, f"jobs/{job_id}", n, token, ready))
+        await asyncio.wait_for(ready.wait(), 120)
+        await asyncio.sleep(0.5)
+        proc = psutil.Process(server.pid)
+        cpu0 = sum(proc.cpu_times()[:2])
+        for i in range(1, count + 1):
+            async with pool.acquire() as conn:
+                recorded = await events.append_event(
+                    conn,
+                    job_id,
+                    kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
+                    set_fields={"progress": i / count},
+                    message=f"progress {i}",
                 )
-                await asyncio.wait_for(ready.wait(), 120)
-                await asyncio.sleep(0.5)
-                proc = psutil.Process(server.pid)
-                cpu0 = sum(proc.cpu_times()[:2])
-                for i in range(1, count + 1):
-                    async with pool.acquire() as conn:
-                        recorded = await events.append_event(
-                            conn,
-                            job_id,
-                            kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
-                            set_fields={"progress": i / count},
-                            message=f"progress {i}",
-                        )
-                    assert recorded is not None
-                    await events.publish(redis, recorded)
-                    await asyncio.sleep(interval_s)
-                async with pool.acquire() as conn:
-                    final = await events.append_event(
-                        conn,
-                        job_id,
-                        kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-                        set_fields={"state": states.CANCELLED},
-                        message="done",
-                    )
-                assert final is not None
-                await events.publish(redis, final)
-                latencies = await asyncio.wait_for(watching, 120)
-                cpu = sum(proc.cpu_times()[:2]) - cpu0
-                return latencies, cpu
-            finally:
-                await redis.aclose()
-                await pool.close()
-                server.terminate()
-                server.wait(30)
+            assert recorded is not None
+            await events.publish(redis, recorded)
+            await asyncio.sleep(interval_s)
+        async with pool.acquire() as conn:
+            final = await events.append_event(
+                conn,
+                job_id,
+                kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
+                set_fields={"state": states.CANCELLED},
+                message="done",
+            )
+        assert final is not None
+        await events.publish(redis, final)
+        latencies = await asyncio.wait_for(watching, 120)
+        cpu = sum(proc.cpu_times()[:2]) - cpu0
+        return latencies, cpu
+    finally:
+        await redis.aclose()
+        await pool.close()
 
 
 async def _baseline(n: int, count: int, interval_s: float) -> tuple[list[float], float]:
@@ -208,7 +192,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     for n in args.watchers:
-        ours, our_cpu = asyncio.run(_reelscribe(n, args.events, args.interval))
+        ours, our_cpu = _reelscribe(n, args.events, args.interval)
         base, base_cpu = asyncio.run(_baseline(n, args.events, args.interval))
         for label, lat, cpu in (("Reelscribe", ours, our_cpu), ("bare grpc.aio", base, base_cpu)):
             rows.append(

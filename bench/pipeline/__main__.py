@@ -17,9 +17,7 @@ import asyncio
 import os
 import platform
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -27,17 +25,17 @@ from pathlib import Path
 import psutil
 from reelscribe_client import ReelscribeClient, v1
 
+from bench.harness import bench_stack
 from bench.lecture import make_lecture
 from bench.record import record
 from reelscribe import media
 from reelscribe.auth import mint_token
 from reelscribe.blobs import owner_prefix
-from reelscribe.cli.stack import migrate, wait_healthy, worker_command
 from reelscribe.config import Settings
-from reelscribe.embedded import embedded_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out"
+ADDRESS = "127.0.0.1:50161"
 
 
 def standalone(path: Path, settings: Settings, cpu_threads: int) -> tuple[float, float, int]:
@@ -83,38 +81,16 @@ def end_to_end(
     path: Path, processes: int, threads: int, cpu_threads: int
 ) -> tuple[float, float, int, float]:
     """Wall seconds, CPU seconds (server + workers) and segments through the system."""
-    with tempfile.TemporaryDirectory(prefix="reelscribe-bench-") as tmp:
-        data_dir = Path(tmp)
-        with embedded_stack(data_dir) as urls:
-            migrate(urls.database_url)
-            env = dict(
-                os.environ,
-                REELSCRIBE_DATABASE_URL=urls.database_url,
-                REELSCRIBE_REDIS_URL=urls.redis_url,
-                REELSCRIBE_DATA_DIR=str(data_dir),
-                REELSCRIBE_JWT_SECRET="bench-secret-" + "b" * 32,
-                REELSCRIBE_LISTEN_ADDRESS="127.0.0.1:50161",
-                REELSCRIBE_WHISPER_CPU_THREADS=str(cpu_threads),
-                HF_HUB_OFFLINE="1",
-            )
-            log = open(data_dir / "stack.log", "wb")  # noqa: SIM115
-            server = subprocess.Popen(
-                [sys.executable, "-m", "server"], env=env, stdout=log, stderr=log
-            )
-            worker = subprocess.Popen(
-                worker_command(processes, threads), env=env, stdout=log, stderr=log
-            )
-            try:
-                wait_healthy("127.0.0.1:50161")
-                token = mint_token(env["REELSCRIBE_JWT_SECRET"], "bench")
-                procs = [psutil.Process(server.pid), psutil.Process(worker.pid)]
-                return asyncio.run(_timed_job(token, path, processes * threads, procs, data_dir))
-            finally:
-                for proc in (server, worker):
-                    proc.terminate()
-                for proc in (server, worker):
-                    proc.wait(timeout=30)
-                log.close()
+    secret = "bench-secret-" + "b" * 32
+    env = {"REELSCRIBE_WHISPER_CPU_THREADS": str(cpu_threads)}
+    with bench_stack(ADDRESS, secret, workers=(processes, threads), extra_env=env) as (
+        stack,
+        data_dir,
+    ):
+        assert stack.worker is not None
+        procs = [psutil.Process(stack.server.pid), psutil.Process(stack.worker.pid)]
+        token = mint_token(secret, "bench")
+        return asyncio.run(_timed_job(token, path, processes * threads, procs, data_dir))
 
 
 async def _last_job(client: ReelscribeClient, name: str) -> v1.Job:
@@ -145,7 +121,7 @@ async def _cancel_latency(client: ReelscribeClient, media: str, data_dir: Path) 
 async def _timed_job(
     token: str, path: Path, warm: int, procs: list[psutil.Process], data_dir: Path
 ) -> tuple[float, float, int, float]:
-    async with ReelscribeClient("127.0.0.1:50161", token, timeout_s=600) as client:
+    async with ReelscribeClient(ADDRESS, token, timeout_s=600) as client:
         # Warm every worker process (model load) with short jobs.
         sample = await client.upload(ROOT / "tests/media/ocean.ogg")
         warmers = [

@@ -16,25 +16,21 @@ import asyncio
 import os
 import platform
 import random
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from datetime import date
-from pathlib import Path
 
 from reelscribe_client import ReelscribeClient, v1
 
+from bench.harness import bench_stack
 from bench.record import record
 from reelscribe import db
 from reelscribe.auth import mint_token
-from reelscribe.cli.stack import migrate, wait_healthy
 from reelscribe.db import search as search_db
-from reelscribe.embedded import embedded_stack
 from reelscribe.embeddings import get_embedder, to_pgvector
 
 SECRET = "bench-secret-" + "s" * 32
+ADDRESS = "127.0.0.1:50191"
 SUBJECTS = [
     "the ocean",
     "volcanoes",
@@ -214,35 +210,14 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--record", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="reelscribe-search-") as tmp:
-        data_dir = Path(tmp)
-        with embedded_stack(data_dir) as urls:
-            migrate(urls.database_url)
-            user = asyncio.run(_load(urls.database_url, args.passages, args.users))
-            env = dict(
-                os.environ,
-                REELSCRIBE_DATABASE_URL=urls.database_url,
-                REELSCRIBE_REDIS_URL=urls.redis_url,
-                REELSCRIBE_DATA_DIR=str(data_dir),
-                REELSCRIBE_JWT_SECRET=SECRET,
-                REELSCRIBE_LISTEN_ADDRESS="127.0.0.1:50191",
-                REELSCRIBE_RATE_LIMIT_PER_S="100000",
-                REELSCRIBE_RATE_LIMIT_BURST="100000",
-                HF_HUB_OFFLINE="1",
-            )
-            server = subprocess.Popen(
-                [sys.executable, "-m", "server"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                wait_healthy("127.0.0.1:50191")
-                time.sleep(8)  # the server loads the embedding model in the background
-                rows = asyncio.run(_measure("127.0.0.1:50191", user, urls.database_url))
-            finally:
-                server.terminate()
-                server.wait(30)
+    env = {"REELSCRIBE_RATE_LIMIT_PER_S": "100000", "REELSCRIBE_RATE_LIMIT_BURST": "100000"}
+    with bench_stack(ADDRESS, SECRET, extra_env=env) as (stack, _):
+        database_url = stack.urls.database_url
+        user = asyncio.run(_load(database_url, args.passages, args.users))
+        # Let the server finish loading its embedding model (in the background)
+        # so it does not compete for the CPU with the first measurements.
+        time.sleep(8)
+        rows = asyncio.run(_measure(ADDRESS, user, database_url))
     rows.insert(
         0,
         (

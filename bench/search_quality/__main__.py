@@ -18,18 +18,14 @@ import asyncio
 import os
 import platform
 import re
-import subprocess
-import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 
 from reelscribe_client import ReelscribeClient, v1
 
+from bench.harness import bench_stack
 from bench.record import record
 from reelscribe.auth import mint_token
-from reelscribe.cli.stack import migrate, wait_healthy, worker_command
-from reelscribe.embedded import embedded_stack
 from scripts.make_samples import encode_opus, speak
 
 # Lecture → sentences; questions → (lecture, index of the answer sentence).
@@ -104,6 +100,7 @@ MODES = {
     "hybrid": v1.SearchMode.HYBRID,
 }
 SECRET = "bench-secret-" + "q" * 32
+ADDRESS = "127.0.0.1:50181"
 
 
 def _words(text: str) -> set[str]:
@@ -163,41 +160,8 @@ def main() -> None:
     out = Path(__file__).resolve().parents[1] / "out" / "search_quality"
     out.mkdir(parents=True, exist_ok=True)
     files = _make_library(out)
-    with tempfile.TemporaryDirectory(prefix="reelscribe-quality-") as tmp:
-        data_dir = Path(tmp)
-        with embedded_stack(data_dir) as urls:
-            migrate(urls.database_url)
-            env = dict(
-                os.environ,
-                REELSCRIBE_DATABASE_URL=urls.database_url,
-                REELSCRIBE_REDIS_URL=urls.redis_url,
-                REELSCRIBE_DATA_DIR=str(data_dir),
-                REELSCRIBE_JWT_SECRET=SECRET,
-                REELSCRIBE_LISTEN_ADDRESS="127.0.0.1:50181",
-                HF_HUB_OFFLINE="1",
-            )
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "server"],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                ),
-                subprocess.Popen(
-                    worker_command(2, 1),
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                ),
-            ]
-            try:
-                wait_healthy("127.0.0.1:50181")
-                results = asyncio.run(_evaluate("127.0.0.1:50181", files))
-            finally:
-                for p in procs:
-                    p.terminate()
-                for p in procs:
-                    p.wait(30)
+    with bench_stack(ADDRESS, SECRET, workers=(2, 1)):
+        results = asyncio.run(_evaluate(ADDRESS, files))
     rows = [
         (mode, f"MRR@10 {mrr:.3f}, recall@10 {recall:.3f}")
         for mode, (mrr, recall) in results.items()

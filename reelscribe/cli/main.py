@@ -54,8 +54,10 @@ def up() -> None:
 
     # SIGTERM (service managers) stops the stack the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    with running_stack(settings) as address:
-        click.echo(f"reelscribe is up on {address} (data in {settings.data_dir}); Ctrl-C stops it")
+    with running_stack(settings) as stack:
+        click.echo(
+            f"reelscribe is up on {stack.address} (data in {settings.data_dir}); Ctrl-C stops it"
+        )
         try:
             while True:
                 time.sleep(3600)
@@ -74,14 +76,14 @@ def demo(file: Path | None) -> None:
 
     settings = get_settings()
     path = file or sample_path()
-    with running_stack(settings, quiet=True) as address:
+    with running_stack(settings, quiet=True) as stack:
         token = mint_token(
             settings.resolved_jwt_secret(),
             "demo",
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
-        _submit_and_show(address, token, path)
+        _submit_and_show(stack.address, token, path)
     click.echo("stack stopped; logs are in " + str(settings.data_dir / "logs"))
 
 

@@ -7,15 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from reelscribe import db
 from reelscribe.config import Settings
-from reelscribe.embedded import embedded_stack
+from reelscribe.embedded import EmbeddedUrls, embedded_stack
 
 
 def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str, str]:
@@ -27,6 +28,7 @@ def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str
             "REELSCRIBE_REDIS_URL": redis_url,
             "REELSCRIBE_DATA_DIR": str(settings.data_dir),
             "REELSCRIBE_JWT_SECRET": settings.resolved_jwt_secret(),
+            "REELSCRIBE_LISTEN_ADDRESS": settings.listen_address,
             "HF_HUB_OFFLINE": "1",
         }
     )
@@ -79,11 +81,32 @@ def migrate(database_url: str) -> list[int]:
     return asyncio.run(_run())
 
 
-@contextmanager
-def running_stack(settings: Settings, *, quiet: bool = False) -> Iterator[str]:
-    """Embedded services (unless configured), migrations, a server and a worker.
+@dataclass(frozen=True)
+class RunningStack:
+    """What `running_stack` started."""
 
-    Yields the server address; on exit stops children first, then services.
+    #: Where the server answers.
+    address: str
+    #: The database and Redis in use (embedded or configured).
+    urls: EmbeddedUrls
+    #: The server process.
+    server: subprocess.Popen[bytes]
+    #: The Dramatiq worker process (None when started without workers).
+    worker: subprocess.Popen[bytes] | None
+
+
+@contextmanager
+def running_stack(
+    settings: Settings,
+    *,
+    quiet: bool = False,
+    workers: bool = True,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[RunningStack]:
+    """Embedded services (unless configured), migrations, a server and (by default) a worker.
+
+    Children get `settings`' URLs, data dir, secret and listen address, plus
+    `extra_env`. On exit, children stop first, then the services.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = settings.data_dir / "logs"
@@ -92,20 +115,21 @@ def running_stack(settings: Settings, *, quiet: bool = False) -> Iterator[str]:
         settings.data_dir, database_url=settings.database_url, redis_url=settings.redis_url
     ) as urls:
         migrate(urls.database_url)
-        env = child_env(settings, urls.database_url, urls.redis_url)
+        env = {**child_env(settings, urls.database_url, urls.redis_url), **(extra_env or {})}
         out = open(log_dir / "stack.log", "ab") if quiet else None  # noqa: SIM115
-        children = [
-            subprocess.Popen([sys.executable, "-m", "server"], env=env, stdout=out, stderr=out),
-            subprocess.Popen(
+        server = subprocess.Popen([sys.executable, "-m", "server"], env=env, stdout=out, stderr=out)
+        worker = None
+        if workers:
+            worker = subprocess.Popen(
                 worker_command(settings.worker_processes, settings.worker_threads),
                 env=env,
                 stdout=out,
                 stderr=out,
-            ),
-        ]
+            )
+        children = [c for c in (server, worker) if c is not None]
         try:
             wait_healthy(settings.server_address)
-            yield settings.server_address
+            yield RunningStack(settings.server_address, urls, server, worker)
         finally:
             for child in children:
                 if child.poll() is None:

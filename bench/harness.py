@@ -1,0 +1,39 @@
+"""The system under measurement: the real stack in a scratch data directory."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from reelscribe.cli.stack import RunningStack, running_stack
+from reelscribe.config import Settings
+
+
+@contextmanager
+def bench_stack(
+    address: str,
+    secret: str,
+    *,
+    workers: tuple[int, int] | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[tuple[RunningStack, Path]]:
+    """Embedded Postgres and Valkey, a server on `address` and, if `workers` is
+    (processes, threads), a Dramatiq worker; all in a temporary data dir."""
+    with tempfile.TemporaryDirectory(prefix="reelscribe-bench-") as tmp:
+        processes, threads = workers or (1, 1)
+        settings = Settings(
+            data_dir=Path(tmp),
+            database_url="",
+            redis_url="",
+            jwt_secret=secret,
+            listen_address=address,
+            server_address=address,
+            worker_processes=processes,
+            worker_threads=threads,
+        )
+        with running_stack(
+            settings, quiet=True, workers=workers is not None, extra_env=extra_env
+        ) as stack:
+            yield stack, settings.data_dir
