@@ -214,6 +214,28 @@ async def _queue_webhook(
     )
 
 
+async def cancel(conn: asyncpg.Connection, job_id: uuid.UUID) -> RecordedEvent | None:
+    """End a queued or running job CANCELLED (None if it had already ended).
+
+    The one definition of a cancelled job, used by the server (CancelJob) and
+    by workers that find a job cancelled at a checkpoint.
+    """
+    return await append_event(
+        conn,
+        job_id,
+        kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
+        set_fields={
+            "state": states.CANCELLED,
+            "cancel_requested": True,
+            "end_time": NOW,
+            "error_reason": "CANCELLED",
+            "error_message": "cancelled by owner",
+        },
+        require_states=states.ACTIVE,
+        message="cancelled",
+    )
+
+
 async def publish(redis: Publisher, recorded: RecordedEvent) -> None:
     """Fan a committed event out to live watchers."""
     await redis.publish(job_channel(recorded.job_id), recorded.payload)

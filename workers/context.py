@@ -122,19 +122,7 @@ class JobContext:
 
         async def _do() -> events.RecordedEvent | None:
             async with self.rt.pool.acquire() as conn, conn.transaction():
-                recorded = await events.append_event(
-                    conn,
-                    self.job_id,
-                    kind=STATE,
-                    set_fields={
-                        "state": states.CANCELLED,
-                        "end_time": events.NOW,
-                        "error_reason": "CANCELLED",
-                        "error_message": "cancelled by owner",
-                    },
-                    require_states=states.ACTIVE,
-                    message="cancelled",
-                )
+                recorded = await events.cancel(conn, self.job_id)
                 # The server may have ended the job already; either way a
                 # cancelled job keeps no partial results (but a job that
                 # finished first keeps its transcript).

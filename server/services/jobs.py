@@ -323,20 +323,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             # "succeeded" mutually exclusive. Workers see the state at their
             # next checkpoint (at most about a second later), stop, and remove
             # partial results and scratch files.
-            recorded = await events.append_event(
-                conn,
-                job_id,
-                kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-                set_fields={
-                    "state": states.CANCELLED,
-                    "cancel_requested": True,
-                    "end_time": events.NOW,
-                    "error_reason": "CANCELLED",
-                    "error_message": "cancelled by owner",
-                },
-                require_states=states.ACTIVE,
-                message="cancelled",
-            )
+            recorded = await events.cancel(conn, job_id)
             current = await jobs_db.get_job(conn, job_id, owner=None)
         assert current is not None
         if recorded is not None:
