@@ -24,6 +24,13 @@ _HEADLINE_OPTIONS = "StartSel=[, StopSel=], MaxWords=40, MinWords=15"
 #: Consecutive segments joined into one window passage.
 WINDOW_SEGMENTS = 3
 
+#: Libraries up to this many passages are searched by reading the owner's rows
+#: and matching each; larger ones go through the GIN index. (Measured on 100k
+#: passages: a 1,000-passage library answers in 0.6 ms by scanning and 2.2 ms
+#: through the index, which walks every user's matches for common words; at
+#: 20,000 passages the index wins, 7 ms against 13 ms.)
+SCAN_MAX_PASSAGES = 4000
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -137,11 +144,21 @@ async def keyword(
     snippet (`headline`), so a keyword-only page needs one round trip.
     """
     where, args = filters.sql(5)
+    # The owner filter is always there; pick the plan by the library's size
+    # (counting stops at the threshold, so this costs well under a millisecond).
+    small = await conn.fetchval(
+        "SELECT count(*) < $2 FROM (SELECT 1 FROM search_passages WHERE owner = $1 LIMIT $2) s",
+        filters.owner,
+        SCAN_MAX_PASSAGES,
+    )
+    materialized = "MATERIALIZED" if small else "NOT MATERIALIZED"
     return list(
         await conn.fetch(
-            f"WITH top AS (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
-            f" ts_rank_cd(p.tsv, q) AS score, q FROM search_passages p,"
-            f" {_ANY_TERM} q WHERE p.tsv @@ q AND {where}"
+            f"WITH scope AS {materialized} (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
+            f" p.tsv FROM search_passages p WHERE {where}),"
+            f" top AS (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
+            f" ts_rank_cd(p.tsv, q) AS score, q FROM scope p,"
+            f" {_ANY_TERM} q WHERE p.tsv @@ q"
             f" ORDER BY score DESC, p.job_id, p.idx LIMIT $2),"
             f" ranked AS (SELECT *, row_number() OVER (ORDER BY score DESC, job_id, idx) - 1"
             f" AS n FROM top)"
