@@ -134,6 +134,7 @@ async def keyword(
     *,
     headline_from: int = 0,
     headline_count: int = 0,
+    min_coverage: float = 0.0,
 ) -> list[asyncpg.Record]:
     """Full-text matches of any query term, ranked by how well they cover it.
 
@@ -142,8 +143,10 @@ async def keyword(
     matches, and `ts_rank_cd` ranks fuller matches higher. Rows
     `headline_from` .. `headline_from + headline_count - 1` also carry their
     snippet (`headline`), so a keyword-only page needs one round trip.
+    Passages matching less than `min_coverage` of the query's distinct terms
+    are left out (a "minimum should match").
     """
-    where, args = filters.sql(5)
+    where, args = filters.sql(6)
     # The owner filter is always there; pick the plan by the library's size
     # (counting stops at the threshold, so this costs well under a millisecond).
     small = await conn.fetchval(
@@ -156,9 +159,12 @@ async def keyword(
         await conn.fetch(
             f"WITH scope AS {materialized} (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
             f" p.tsv FROM search_passages p WHERE {where}),"
+            f" terms AS (SELECT tsvector_to_array(to_tsvector('english', $1)) AS t),"
             f" top AS (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
-            f" ts_rank_cd(p.tsv, q) AS score, q FROM scope p,"
-            f" {_ANY_TERM} q WHERE p.tsv @@ q"
+            f" ts_rank_cd(p.tsv, q) AS score, q FROM scope p, terms,"
+            f" {_ANY_TERM} q WHERE p.tsv @@ q AND ($5::float8 <= 0 OR cardinality(ARRAY("
+            f"SELECT unnest(tsvector_to_array(p.tsv)) INTERSECT SELECT unnest(terms.t)))"
+            f" >= $5::float8 * cardinality(terms.t))"
             f" ORDER BY score DESC, p.job_id, p.idx LIMIT $2),"
             f" ranked AS (SELECT *, row_number() OVER (ORDER BY score DESC, job_id, idx) - 1"
             f" AS n FROM top)"
@@ -169,6 +175,7 @@ async def keyword(
             limit,
             headline_from,
             headline_count,
+            min_coverage,
             *args,
         )
     )

@@ -25,6 +25,11 @@ from server.services import validation
 CANDIDATES = 50
 #: Reciprocal rank fusion constant (the usual 60).
 RRF_K = 60
+#: In hybrid mode a keyword hit must match more than half of the query's terms
+#: (a "minimum should match"): a passage sharing one common word with a long
+#: paraphrased question is no evidence, and fusing it pushes the semantic
+#: answer down.
+HYBRID_MIN_COVERAGE = 0.51
 MAX_PAGE_SIZE = 100
 MAX_OFFSET = 500
 
@@ -87,7 +92,7 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
                 )
             elif mode == spb.SEARCH_MODE_HYBRID:
                 keyword_rows = await search_db.keyword(
-                    conn, query, filters, max(wanted, CANDIDATES)
+                    conn, query, filters, max(wanted, CANDIDATES), min_coverage=HYBRID_MIN_COVERAGE
                 )
             if mode in (spb.SEARCH_MODE_HYBRID, spb.SEARCH_MODE_SEMANTIC):
                 vector = await asyncio.to_thread(self._embed, query)
