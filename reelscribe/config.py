@@ -7,7 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -82,6 +82,39 @@ class Settings(BaseSettings):
     embedding_model_dir: str = ""
     #: Longest accepted search query, in characters.
     max_query_chars: int = 1000
+
+    #: Analysis provider: `auto` (Gemini when a key is set, else local), `local` or `gemini`.
+    analysis_provider: str = "auto"
+    #: Gemini API key; `GEMINI_API_KEY` is read too. Empty: the local provider only.
+    gemini_api_key: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("REELSCRIBE_GEMINI_API_KEY", "GEMINI_API_KEY"),
+    )
+    #: Gemini model and endpoint (empty base URL: Google's).
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str = ""
+    #: One Gemini request's time limit, and attempts on 429/5xx/timeouts.
+    gemini_timeout_s: float = 60.0
+    gemini_max_attempts: int = 4
+    gemini_backoff_s: float = 1.0
+    #: How long summaries, chapters and translations stay cached.
+    analysis_cache_ttl_s: float = 7 * 24 * 3600.0
+    #: How long answers to questions stay cached.
+    answer_cache_ttl_s: float = 24 * 3600.0
+    #: Highlights chosen when a job does not say how many.
+    default_highlight_count: int = 5
+    #: Highlight length bounds.
+    highlight_min_s: float = 5.0
+    highlight_max_s: float = 60.0
+
+    #: Price table for cost estimates, in US dollars.
+    price_per_audio_minute_usd: float = 0.006
+    price_per_cpu_hour_usd: float = 0.05
+    price_per_1k_provider_tokens_usd: float = 0.0004
+    #: A day whose cost exceeds the previous day's by more than this raises an alert.
+    cost_alert_increase_percent: float = 20.0
+    #: How often a worker compares today's cost with yesterday's.
+    cost_alert_check_s: float = 300.0
 
     #: Dramatiq queue the pipeline uses.
     queue_name: str = "reelscribe"

@@ -53,3 +53,18 @@ def parse_transcript_name(value: str, field: str = "name") -> uuid.UUID:
     if value.endswith(suffix):
         value = value[: -len(suffix)]
     return parse_job_name(value, field)
+
+
+def highlight_name(job_id: uuid.UUID, idx: int) -> str:
+    """`jobs/{id}/highlights/{n}`."""
+    return f"jobs/{job_id}/highlights/{idx}"
+
+
+def parse_highlight_name(value: str, field: str = "name") -> tuple[uuid.UUID, int]:
+    """The job id and index in `jobs/{id}/highlights/{n}`."""
+    head, sep, tail = value.rpartition("/highlights/")
+    if not sep or not tail.isdigit() or len(tail) > 6:
+        raise InvalidArgument.field(
+            field, f"expected `jobs/{{job}}/highlights/{{n}}`, got {value[:80]!r}"
+        )
+    return parse_job_name(head, field), int(tail)

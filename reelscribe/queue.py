@@ -18,6 +18,8 @@ PREPARE_JOB = "prepare_job"
 TRANSCRIBE_CHUNK = "transcribe_chunk"
 #: Joins the chunks into the transcript and finishes the job.
 MERGE_JOB = "merge_job"
+#: Runs the stages after transcription (analysis, highlights, clips, ...).
+DERIVE_JOB = "derive_job"
 
 
 def make_broker(

@@ -122,10 +122,10 @@ class ServerApp:
             ],
         )
         job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(self._deps), server)
-        transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(
-            TranscriptService(self._deps), server
-        )
         search = SearchService(self._deps)
+        transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(
+            TranscriptService(self._deps, search), server
+        )
         search_service_pb2_grpc.add_SearchServiceServicer_to_server(search, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(

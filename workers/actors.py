@@ -16,7 +16,7 @@ from dramatiq.middleware import CurrentMessage
 
 from reelscribe import logs, queue
 from reelscribe.config import get_settings
-from workers import stages
+from workers import derive, stages
 from workers.broker import setup_broker
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
@@ -63,3 +63,9 @@ def transcribe_chunk(job_id: str, idx: int) -> None:
 def merge_job(job_id: str) -> None:
     """Join a job's chunks into its transcript and finish it."""
     stages.merge(get_runtime(), uuid.UUID(job_id), _retries())
+
+
+@dramatiq.actor(actor_name=queue.DERIVE_JOB, time_limit=60 * 60 * 1000, **_COMMON)
+def derive_job(job_id: str) -> None:
+    """Run a job's stages after transcription (or a child job's, on its parent's transcript)."""
+    derive.derive(get_runtime(), uuid.UUID(job_id), _retries())

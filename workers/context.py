@@ -17,8 +17,11 @@ import asyncpg
 import structlog
 
 from reelscribe import blobs, events, states
+from reelscribe.costs import PriceTable
+from reelscribe.db import analyses as analyses_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import transcripts as transcripts_db
+from reelscribe.metrics import COST_USD
 from reelscribe.v1 import job_pb2
 from workers.runtime import Runtime
 
@@ -114,6 +117,49 @@ class JobContext:
 
         if self.rt.call(_flag()):
             raise Cancelled()
+
+    def record_cost(
+        self,
+        owner: str,
+        stage: str,
+        cpu_seconds: float,
+        *,
+        audio_minutes: float = 0.0,
+        tokens: int = 0,
+        add: bool = False,
+    ) -> None:
+        """Price what a stage consumed. Chunks `add` up; other stages replace their
+        row, so a retried stage is counted once."""
+        cost = PriceTable.from_settings(self.settings).cost_usd(
+            audio_minutes=audio_minutes, cpu_seconds=cpu_seconds, tokens=tokens
+        )
+
+        async def _do() -> None:
+            async with self.rt.pool.acquire() as conn:
+                if add:
+                    await analyses_db.add_cost(
+                        conn,
+                        self.job_id,
+                        stage,
+                        owner,
+                        cpu_seconds=cpu_seconds,
+                        tokens=tokens,
+                        cost_usd=cost,
+                    )
+                else:
+                    await analyses_db.record_cost(
+                        conn,
+                        self.job_id,
+                        stage,
+                        owner,
+                        audio_minutes=audio_minutes,
+                        cpu_seconds=cpu_seconds,
+                        tokens=tokens,
+                        cost_usd=cost,
+                    )
+
+        self.rt.call(_do())
+        COST_USD.labels(stage).inc(cost)
 
     # -- outcomes --------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 A job waits on some message at every moment: the prepare message while
 queued, one message per pending chunk while transcribing, the merge message
-after the last chunk. Their ids are recorded in Postgres before sending. If
-Redis loses them (a restart without persistence, a flushed database), the job
-would wait forever; the reconciler notices that none of a stale job's
+after the last chunk, the derive message once the transcript exists (or
+from the start, for a child job). Their ids are recorded in Postgres before
+sending. If Redis loses them (a restart without persistence, a flushed
+database), the job would wait forever; the reconciler notices that none of a stale job's
 messages exists in the broker any more and enqueues them again. Stages are
 idempotent, so a rare duplicate costs time, never correctness.
 """
@@ -30,7 +31,9 @@ async def _stale_jobs(rt: Runtime) -> list[Any]:
     async with rt.pool.acquire() as conn:
         return list(
             await conn.fetch(
-                "SELECT id, state, pending_message_id FROM jobs WHERE state = ANY($1::text[])"
+                "SELECT id, state, pending_message_id, parent_id IS NOT NULL"
+                " OR EXISTS (SELECT 1 FROM transcripts t WHERE t.job_id = jobs.id) AS deriving"
+                " FROM jobs WHERE state = ANY($1::text[])"
                 " AND update_time < now() - make_interval(secs => $2)"
                 " ORDER BY update_time LIMIT 100",
                 list(states.ACTIVE),
@@ -59,7 +62,9 @@ def reconcile_once(rt: Runtime) -> int:
         chunks = rt.call(_chunks(rt, job_id))
         pending = [c for c in chunks if c["state"] == "PENDING"]
         ctx = JobContext(rt, job_id)
-        if job["state"] == states.QUEUED or not chunks:
+        if job["deriving"]:
+            step, waiting = "derive", [job["pending_message_id"]]
+        elif job["state"] == states.QUEUED or not chunks:
             step, waiting = "prepare", [job["pending_message_id"]]
         elif pending:
             step, waiting = "chunks", [c["message_id"] for c in pending]
@@ -77,6 +82,8 @@ def reconcile_once(rt: Runtime) -> int:
         )
         if step == "prepare":
             stages.send_job_message(ctx, queue.PREPARE_JOB)
+        elif step == "derive":
+            stages.send_job_message(ctx, queue.DERIVE_JOB)
         elif step == "chunks":
             stages.enqueue_chunks(
                 ctx, [c["idx"] for c in pending if c["message_id"] not in present]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,8 +26,9 @@ from typing import Any
 import numpy as np
 import structlog
 
-from reelscribe import embeddings, events, fetch, media, quality, queue, speech, states
+from reelscribe import derived, embeddings, events, fetch, media, quality, queue, speech, states
 from reelscribe.blobs import BlobStore
+from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import media as media_db
 from reelscribe.db import search as search_db
@@ -120,6 +122,7 @@ def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
 
 
 def _prepare(ctx: JobContext, row: Any) -> None:
+    cpu_start = time.process_time()
     rt, settings, owner = ctx.rt, ctx.settings, row["owner"]
     workdir = ctx.workdir(owner)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -154,6 +157,7 @@ def _prepare(ctx: JobContext, row: Any) -> None:
         message=f"{speech_s:.0f} s of speech in {len(plan)} chunk(s)",
     )
     ctx.check_cancelled(force=True)
+    ctx.record_cost(owner, "EXTRACT_AUDIO", time.process_time() - cpu_start)
     if speech_s == 0:
         # Nothing was said: an empty transcript, without waking the model.
         enqueue_merge(ctx)
@@ -250,6 +254,7 @@ def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
 
 
 def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
+    cpu_start = time.process_time()
     rt, settings = ctx.rt, ctx.settings
     path = ctx.workdir(row["owner"]) / _AUDIO_FILE
     if not path.exists():
@@ -303,6 +308,8 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
             }
         )
     ctx.check_cancelled(force=True)
+    # Chunks add up; counted before completion so the merge never runs ahead of it.
+    ctx.record_cost(row["owner"], "TRANSCRIBE", time.process_time() - cpu_start, add=True)
     done, total, newly = rt.call(
         chunks_db.complete(
             rt.pool, ctx.job_id, chunk["idx"], stored, info.language, info.language_probability
@@ -359,17 +366,19 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
     ctx, row = opened
     owner = row["owner"]
     try:
-        ctx.running_event(STARTED, set_fields={"stage": "MERGE"}, message="merging chunks")
-        data = _merged_transcript(ctx, row)
-        cache_key = transcripts_db.cache_key(owner, rt.call(_media_sha(ctx, row)), row["options"])
-        ctx.remove_workdir(owner)  # the merge needs only the database
-        ctx.running_event(STARTED, set_fields={"stage": "INDEX"}, message="indexing for search")
-        items = search_db.passages([(s.start_s, s.end_s, s.text) for s in data.segments])
-        vectors = (
-            embeddings.get_embedder(ctx.settings.embedding_model_dir).embed([p.text for p in items])
-            if items
-            else None
-        )
+        with CpuMeter() as cpu:
+            ctx.running_event(STARTED, set_fields={"stage": "MERGE"}, message="merging chunks")
+            data = _merged_transcript(ctx, row)
+            cache_key = transcripts_db.cache_key(
+                owner, rt.call(_media_sha(ctx, row)), row["options"]
+            )
+            ctx.remove_workdir(owner)  # the merge needs only the database
+            ctx.running_event(STARTED, set_fields={"stage": "INDEX"}, message="indexing for search")
+            items = search_db.passages([(s.start_s, s.end_s, s.text) for s in data.segments])
+            embedder = embeddings.get_embedder(ctx.settings.embedding_model_dir)
+            vectors = embedder.embed([p.text for p in items]) if items else None
+        # Audio minutes are priced here, once per transcription.
+        ctx.record_cost(owner, "MERGE", cpu.seconds, audio_minutes=data.duration_s / 60)
 
         async def index(conn: Any) -> None:
             if items and vectors is not None:
@@ -377,14 +386,21 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
                     conn, job_id, owner, data.language, row["create_time"], items, vectors
                 )
 
+        more = derived.for_transcript(row["options"] or {}, data.language)
         recorded = rt.call(
-            transcripts_db.store_and_succeed(rt.pool, job_id, data, cache_key, index)
+            transcripts_db.store_and_succeed(
+                rt.pool, job_id, data, cache_key, index, succeed=not more
+            )
         )
         if recorded is None:
             raise Cancelled()
         rt.publish(recorded)
         rt.call(transcripts_db.invalidate_cache(rt.redis, owner, job_id))
-        log.info("job succeeded", job_id=str(job_id), segments=len(data.segments))
+        if more:
+            send_job_message(ctx, queue.DERIVE_JOB)
+            log.info("transcript stored", job_id=str(job_id), next_stages=more)
+        else:
+            log.info("job succeeded", job_id=str(job_id), segments=len(data.segments))
     except Cancelled:
         ctx.finish_cancelled(owner)
     except Exception as exc:

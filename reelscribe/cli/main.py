@@ -121,6 +121,16 @@ def migrate() -> None:
 
 
 @main.command()
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="per connection, s")
+@click.option("--no-services", is_flag=True, help="skip the Postgres and Redis checks")
+def doctor(timeout: float, no_services: bool) -> None:
+    """Check configuration, Postgres, Redis, models, disk and ffmpeg; exit 1 on any FAIL."""
+    from reelscribe.cli.doctor import run as run_doctor
+
+    sys.exit(run_doctor(timeout_s=timeout, services=not no_services))
+
+
+@main.command()
 @click.option("--user", required=True, help="subject (user id) of the token")
 @click.option("--role", type=click.Choice(["user", "admin"]), default="user")
 @click.option("--plan", default="free")

@@ -187,10 +187,14 @@ async def store_and_succeed(
     data: TranscriptData,
     key: str,
     index: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    *,
+    succeed: bool = True,
 ) -> events.RecordedEvent | None:
     """Store the transcript and end the job SUCCEEDED in one transaction.
 
-    Returns None (and stores nothing) if the job was cancelled meanwhile.
+    With `succeed` False the job stays RUNNING (later stages will end it) and
+    the event only reports the transcript. Returns None (and stores nothing)
+    if the job was cancelled meanwhile.
     """
     async with pool.acquire() as conn:
         try:
@@ -200,16 +204,22 @@ async def store_and_succeed(
                     await index(conn)  # searchable the moment it SUCCEEDED
                 # Per-chunk results are merged now; keep only the regions.
                 await conn.execute("DELETE FROM chunk_segments WHERE job_id = $1", job_id)
-                recorded = await events.append_event(
-                    conn,
-                    job_id,
-                    kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-                    set_fields={
+                if succeed:
+                    kind = job_pb2.JOB_EVENT_KIND_STATE_CHANGED
+                    fields: dict[str, Any] = {
                         "state": states.SUCCEEDED,
                         "stage": "FINALIZE",
                         "progress": 1.0,
                         "end_time": events.NOW,
-                    },
+                    }
+                else:
+                    kind = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
+                    fields = {"progress": 0.96}
+                recorded = await events.append_event(
+                    conn,
+                    job_id,
+                    kind=kind,
+                    set_fields=fields,
                     require_states=(states.RUNNING,),
                     require_not_cancel_requested=True,
                     message=f"transcript ready: {len(data.segments)} segments",

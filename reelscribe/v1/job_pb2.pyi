@@ -130,7 +130,7 @@ class Job(_message.Message):
     def __init__(self, name: _Optional[str] = ..., media: _Optional[str] = ..., source_uri: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[Stage, str]] = ..., progress: _Optional[float] = ..., message: _Optional[str] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_event_seq: _Optional[int] = ..., parent: _Optional[str] = ..., owner: _Optional[str] = ..., media_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class JobOptions(_message.Message):
-    __slots__ = ("language", "model", "disable_word_timestamps", "skip_cache", "extra_stages", "callback_uri", "highlight_count", "translate_to", "callback_stage_events")
+    __slots__ = ("language", "model", "disable_word_timestamps", "skip_cache", "extra_stages", "callback_uri", "highlight_count", "translate_to", "callback_stage_events", "clip_burn_captions", "clip_vertical")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DISABLE_WORD_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,8 @@ class JobOptions(_message.Message):
     HIGHLIGHT_COUNT_FIELD_NUMBER: _ClassVar[int]
     TRANSLATE_TO_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_STAGE_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    CLIP_BURN_CAPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CLIP_VERTICAL_FIELD_NUMBER: _ClassVar[int]
     language: str
     model: str
     disable_word_timestamps: bool
@@ -149,7 +151,9 @@ class JobOptions(_message.Message):
     highlight_count: int
     translate_to: str
     callback_stage_events: bool
-    def __init__(self, language: _Optional[str] = ..., model: _Optional[str] = ..., disable_word_timestamps: _Optional[bool] = ..., skip_cache: _Optional[bool] = ..., extra_stages: _Optional[_Iterable[_Union[Stage, str]]] = ..., callback_uri: _Optional[str] = ..., highlight_count: _Optional[int] = ..., translate_to: _Optional[str] = ..., callback_stage_events: _Optional[bool] = ...) -> None: ...
+    clip_burn_captions: bool
+    clip_vertical: bool
+    def __init__(self, language: _Optional[str] = ..., model: _Optional[str] = ..., disable_word_timestamps: _Optional[bool] = ..., skip_cache: _Optional[bool] = ..., extra_stages: _Optional[_Iterable[_Union[Stage, str]]] = ..., callback_uri: _Optional[str] = ..., highlight_count: _Optional[int] = ..., translate_to: _Optional[str] = ..., callback_stage_events: _Optional[bool] = ..., clip_burn_captions: _Optional[bool] = ..., clip_vertical: _Optional[bool] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("reason", "message", "stage")

@@ -35,12 +35,14 @@ SUMMARY_FORMAT_BULLETS: SummaryFormat
 SUMMARY_FORMAT_DETAILED: SummaryFormat
 
 class GetTranscriptRequest(_message.Message):
-    __slots__ = ("name", "omit_words")
+    __slots__ = ("name", "omit_words", "translation_language")
     NAME_FIELD_NUMBER: _ClassVar[int]
     OMIT_WORDS_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     omit_words: bool
-    def __init__(self, name: _Optional[str] = ..., omit_words: _Optional[bool] = ...) -> None: ...
+    translation_language: str
+    def __init__(self, name: _Optional[str] = ..., omit_words: _Optional[bool] = ..., translation_language: _Optional[str] = ...) -> None: ...
 
 class GetTranscriptResponse(_message.Message):
     __slots__ = ("transcript",)
@@ -119,14 +121,16 @@ class CaptionOptions(_message.Message):
     def __init__(self, max_chars_per_line: _Optional[int] = ..., max_lines: _Optional[int] = ..., max_duration_seconds: _Optional[float] = ..., romanization_line: _Optional[bool] = ...) -> None: ...
 
 class ExportTranscriptRequest(_message.Message):
-    __slots__ = ("name", "format", "caption_options")
+    __slots__ = ("name", "format", "caption_options", "translation_language")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     CAPTION_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TRANSLATION_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     format: ExportFormat
     caption_options: CaptionOptions
-    def __init__(self, name: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., caption_options: _Optional[_Union[CaptionOptions, _Mapping]] = ...) -> None: ...
+    translation_language: str
+    def __init__(self, name: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., caption_options: _Optional[_Union[CaptionOptions, _Mapping]] = ..., translation_language: _Optional[str] = ...) -> None: ...
 
 class ExportTranscriptResponse(_message.Message):
     __slots__ = ("content", "mime_type", "filename")

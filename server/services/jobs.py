@@ -6,12 +6,16 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import asyncpg
+import dramatiq
 import grpc
 import structlog
 
-from reelscribe import convert, events, fetch, media, names, queue, states
+from reelscribe import analysis, convert, derived, events, fetch, media, names, queue, states
+from reelscribe.db import analyses as analyses_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import search as search_db
@@ -26,7 +30,6 @@ from reelscribe.errors import (
     OutOfRange,
     PermissionDenied,
     Unavailable,
-    Unimplemented,
 )
 from reelscribe.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from server import pagination
@@ -40,6 +43,10 @@ from server.uploads import Uploads
 log = structlog.get_logger(__name__)
 
 _MAX_FILENAME = 255
+#: Most highlights one job may ask for.
+MAX_HIGHLIGHTS = 20
+#: Longest period one cost report covers.
+MAX_REPORT_DAYS = 366
 
 
 class JobService(job_service_pb2_grpc.JobServiceServicer):
@@ -97,8 +104,14 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             violations.append(
                 FieldViolation("options.language", f"model {model} transcribes English only")
             )
+        violations += self._derive_option_violations(request.options)
         validation.check(violations)
-        self._refuse_unbuilt_options(request)
+        if request.options.translate_to and analysis.provider_name(settings) == "local":
+            raise FailedPrecondition(
+                "translation needs a model provider: the local provider cannot translate "
+                "(set GEMINI_API_KEY on the workers and servers)",
+                reason="TRANSLATION_UNAVAILABLE",
+            )
 
         source = request.WhichOneof("source")
         media_id: uuid.UUID | None = None
@@ -107,7 +120,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         elif source == "source_uri":
             await self._check_url(request.source_uri, "source_uri")
         elif source == "parent":
-            raise Unimplemented("derived jobs (parent) are not built yet")
+            return await self._create_child(request)
         else:
             raise InvalidArgument.field(
                 "source", "set `media` (from UploadMedia) or `source_uri` (an http(s) URL)"
@@ -131,7 +144,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             "skip_cache": request.options.skip_cache,
             "callback_uri": request.options.callback_uri,
             "callback_stage_events": request.options.callback_stage_events,
+            **self._derive_options(request.options),
         }
+        stages_after = derived.requested(options)
         async with self._deps.pool.acquire() as conn:
             if request.request_id:
                 existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
@@ -148,6 +163,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
 
         job_id = uuid.uuid4()
         message = self._deps.queue.message(queue.PREPARE_JOB, job_id)
+        derive_message = self._deps.queue.message(queue.DERIVE_JOB, job_id)
         async with self._deps.pool.acquire() as conn:
             cached = None
             if media_row is not None and not request.options.skip_cache:
@@ -174,22 +190,148 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     return self._replayed(existing, request_hash)
                 row, recorded = created
                 published = [recorded]
-                if cached is not None:
+                if cached is not None and stages_after:
+                    # The transcript is reused; only the requested stages run.
+                    await self._reuse_transcript(conn, job_id, cached["job_id"])
+                    await conn.execute(
+                        "UPDATE jobs SET cache_hit = true, pending_message_id = $2 WHERE id = $1",
+                        job_id,
+                        derive_message.message_id,
+                    )
+                    row = await jobs_db.get_job(conn, job_id, owner=owner)
+                elif cached is not None:
                     hit = await self._complete_from_cache(conn, job_id, cached["job_id"])
                     published.append(hit)
                     row = await jobs_db.get_job(conn, job_id, owner=owner)
+            if cached is not None and stages_after:
+                await self._enqueue_or_undo(conn, job_id, derive_message)
             if cached is None:
-                try:
-                    await asyncio.to_thread(self._deps.queue.enqueue_sync, message)
-                except Exception as exc:
-                    # Without a queued message the job would never run: undo it so
-                    # a retry with the same request_id starts cleanly.
-                    await jobs_db.delete_job(conn, job_id)
-                    raise Unavailable("the work queue is unavailable; retry shortly") from exc
+                await self._enqueue_or_undo(conn, job_id, message)
         for event in published:
             await self._publish(event)
         log.info("job created", job=names.job_name(job_id), cache_hit=cached is not None)
         return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
+
+    async def _enqueue_or_undo(
+        self, conn: asyncpg.Connection, job_id: uuid.UUID, message: dramatiq.Message[None]
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._deps.queue.enqueue_sync, message)
+        except Exception as exc:
+            # Without a queued message the job would never run: undo it so
+            # a retry with the same request_id starts cleanly.
+            await jobs_db.delete_job(conn, job_id)
+            raise Unavailable("the work queue is unavailable; retry shortly") from exc
+
+    @staticmethod
+    def _derive_option_violations(opts: job_pb2.JobOptions) -> list[FieldViolation]:
+        out: list[FieldViolation] = []
+        for stage in opts.extra_stages:
+            name = job_pb2.Stage.Name(stage) if stage in job_pb2.Stage.values() else str(stage)
+            if name.removeprefix("STAGE_") not in derived.ORDER:
+                out.append(
+                    FieldViolation(
+                        "options.extra_stages",
+                        f"{name} cannot be requested; choose from "
+                        + ", ".join(f"STAGE_{s}" for s in derived.ORDER),
+                    )
+                )
+        if not 0 <= opts.highlight_count <= MAX_HIGHLIGHTS:
+            out.append(FieldViolation("options.highlight_count", f"0-{MAX_HIGHLIGHTS}"))
+        out += validation.known_language(opts.translate_to, "options.translate_to")
+        return out
+
+    @staticmethod
+    def _derive_options(opts: job_pb2.JobOptions) -> dict[str, Any]:
+        """The stored form of the post-transcription options."""
+        return {
+            "extra_stages": sorted(
+                {job_pb2.Stage.Name(s).removeprefix("STAGE_") for s in opts.extra_stages}
+            ),
+            "highlight_count": opts.highlight_count,
+            "translate_to": opts.translate_to,
+            "clip_burn_captions": opts.clip_burn_captions,
+            "clip_vertical": opts.clip_vertical,
+        }
+
+    async def _create_child(
+        self, request: job_service_pb2.CreateJobRequest
+    ) -> job_service_pb2.CreateJobResponse:
+        """A job that reuses its parent's transcript and runs only later stages."""
+        owner = current_principal().subject
+        parent_id = names.parse_job_name(request.parent, "parent")
+        options = {
+            "language": "",
+            "model": "",
+            "callback_uri": request.options.callback_uri,
+            "callback_stage_events": request.options.callback_stage_events,
+            **self._derive_options(request.options),
+        }
+        if not derived.requested(options):
+            raise InvalidArgument.field(
+                "options.extra_stages",
+                "a job with a parent must ask for at least one stage (extra_stages, "
+                "highlight_count or translate_to)",
+            )
+        if request.options.callback_uri:
+            await self._check_url(request.options.callback_uri, "options.callback_uri")
+        fingerprint_msg = job_service_pb2.CreateJobRequest()
+        fingerprint_msg.CopyFrom(request)
+        fingerprint_msg.request_id = ""
+        request_hash = hashlib.sha256(
+            fingerprint_msg.SerializeToString(deterministic=True)
+        ).hexdigest()
+        job_id = uuid.uuid4()
+        message = self._deps.queue.message(queue.DERIVE_JOB, job_id)
+        async with self._deps.pool.acquire() as conn:
+            if request.request_id:
+                existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
+                if existing is not None:
+                    return self._replayed(existing, request_hash)
+            parent = await jobs_db.get_visible_job(
+                conn, parent_id, current_principal(), request.parent
+            )
+            has_transcript = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM transcripts WHERE job_id = $1)", parent_id
+            )
+            if parent["state"] != states.SUCCEEDED or not has_transcript:
+                raise FailedPrecondition(
+                    f"{request.parent} is {parent['state']}; a child job needs a parent "
+                    "whose transcript is ready",
+                    reason="PARENT_NOT_READY",
+                )
+            await self._quotas.check_new_job(conn, current_principal(), 0.0)
+            async with conn.transaction():
+                created = await jobs_db.insert_job(
+                    conn,
+                    job_id=job_id,
+                    owner=owner,
+                    request_id=request.request_id or None,
+                    request_hash=request_hash,
+                    media_id=parent["media_id"],
+                    source_uri=parent["source_uri"],
+                    parent_id=parent_id,
+                    options=options,
+                    labels=dict(request.labels),
+                    pending_message_id=message.message_id,
+                    media_duration_s=parent["media_duration_s"],
+                )
+                if created is None:
+                    existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
+                    assert existing is not None
+                    return self._replayed(existing, request_hash)
+                row, recorded = created
+            await self._enqueue_or_undo(conn, job_id, message)
+        await self._publish(recorded)
+        log.info("child job created", job=names.job_name(job_id), parent=request.parent)
+        return job_service_pb2.CreateJobResponse(job=convert.job_to_pb(row))
+
+    @staticmethod
+    async def _reuse_transcript(
+        conn: asyncpg.Connection, job_id: uuid.UUID, source_id: uuid.UUID
+    ) -> None:
+        await transcripts_db.copy_transcript(conn, source_id, job_id)
+        await search_db.copy_index(conn, source_id, job_id)
 
     async def _check_url(self, url: str, field: str) -> None:
         """Refuse URLs that are malformed or lead to non-public addresses, early.
@@ -231,8 +373,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     async def _complete_from_cache(
         conn: asyncpg.Connection, job_id: uuid.UUID, source_id: uuid.UUID
     ) -> events.RecordedEvent:
-        await transcripts_db.copy_transcript(conn, source_id, job_id)
-        await search_db.copy_index(conn, source_id, job_id)
+        await JobService._reuse_transcript(conn, job_id, source_id)
         duration = await conn.fetchval("SELECT media_duration_s FROM jobs WHERE id = $1", source_id)
         recorded = await events.append_event(
             conn,
@@ -251,17 +392,6 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         )
         assert recorded is not None
         return recorded
-
-    @staticmethod
-    def _refuse_unbuilt_options(request: job_service_pb2.CreateJobRequest) -> None:
-        opts = request.options
-        if opts.extra_stages:
-            raise Unimplemented(
-                "options.extra_stages: analysis, highlights, translation and "
-                "romanization stages are not built yet"
-            )
-        if opts.highlight_count or opts.translate_to:
-            raise Unimplemented("options.highlight_count/translate_to are not built yet")
 
     @staticmethod
     def _replayed(row: asyncpg.Record, request_hash: str) -> job_service_pb2.CreateJobResponse:
@@ -343,7 +473,17 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 "only finished jobs can be deleted; cancel it first", reason="JOB_ACTIVE"
             )
         async with self._deps.pool.acquire() as conn:
+            # Child jobs go with their parent (the foreign key cascades); so do their clips.
+            clip_keys = await conn.fetch(
+                "WITH RECURSIVE tree AS (SELECT id FROM jobs WHERE id = $1"
+                " UNION SELECT j.id FROM jobs j JOIN tree t ON j.parent_id = t.id)"
+                " SELECT clip_blob_key FROM highlights WHERE job_id IN (SELECT id FROM tree)"
+                " AND clip_blob_key IS NOT NULL",
+                row["id"],
+            )
             await jobs_db.delete_job(conn, row["id"])
+        for key in clip_keys:
+            await asyncio.to_thread(self._deps.blobs.delete, key["clip_blob_key"])
         await transcripts_db.invalidate_cache(self._deps.redis, row["owner"], row["id"])
         return job_service_pb2.DeleteJobResponse()
 
@@ -498,7 +638,28 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     async def GetCostReport(
         self, request: job_service_pb2.GetCostReportRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.GetCostReportResponse:
-        raise Unimplemented("GetCostReport: cost accounting is not built yet")
+        today = datetime.now(UTC).date()
+        first = _parse_day(request.start_date, "start_date", today - timedelta(days=30))
+        last = _parse_day(request.end_date, "end_date", today)
+        if first > last:
+            raise InvalidArgument.field("start_date", "must not be after end_date")
+        if (last - first).days >= MAX_REPORT_DAYS:
+            raise InvalidArgument.field("start_date", f"at most {MAX_REPORT_DAYS} days at once")
+        async with self._deps.pool.acquire() as conn:
+            rows = await analyses_db.daily_costs(conn, current_principal().subject, first, last)
+        days = [
+            job_service_pb2.DailyCost(
+                date=r["day"].isoformat(),
+                audio_minutes=float(r["audio_minutes"]),
+                cpu_seconds=float(r["cpu_seconds"]),
+                provider_tokens=int(r["tokens"]),
+                cost_usd=float(r["cost_usd"]),
+            )
+            for r in rows
+        ]
+        return job_service_pb2.GetCostReportResponse(
+            days=days, total_cost_usd=sum(d.cost_usd for d in days)
+        )
 
     async def _publish(self, recorded: events.RecordedEvent) -> None:
         # Best effort: watchers re-read the Postgres log on heartbeats, so a
@@ -546,3 +707,12 @@ def _is_terminal(event: job_pb2.JobEvent) -> bool:
         job_pb2.JOB_STATE_FAILED,
         job_pb2.JOB_STATE_CANCELLED,
     )
+
+
+def _parse_day(value: str, field: str, default: date) -> date:
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidArgument.field(field, "a UTC day as YYYY-MM-DD") from exc

@@ -6,8 +6,10 @@ import asyncio
 import base64
 import hashlib
 import uuid
+from collections.abc import Sequence
 from datetime import UTC as _UTC
 
+import asyncpg
 import grpc
 import numpy as np
 import numpy.typing as npt
@@ -83,26 +85,10 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
         offset = _decode_token(request.page_token, fingerprint)
         wanted = offset + size + 1
 
-        keyword_rows, semantic_rows = [], []
         async with self._deps.pool.acquire() as conn:
-            if mode == spb.SEARCH_MODE_KEYWORD:
-                # Keyword only: just the rows needed, snippets in the same query.
-                keyword_rows = await search_db.keyword(
-                    conn, query, filters, wanted, headline_from=offset, headline_count=size
-                )
-            elif mode == spb.SEARCH_MODE_HYBRID:
-                keyword_rows = await search_db.keyword(
-                    conn, query, filters, max(wanted, CANDIDATES), min_coverage=HYBRID_MIN_COVERAGE
-                )
-            if mode in (spb.SEARCH_MODE_HYBRID, spb.SEARCH_MODE_SEMANTIC):
-                vector = await asyncio.to_thread(self._embed, query)
-                semantic_rows = await search_db.semantic(
-                    conn,
-                    vector,
-                    filters,
-                    max(wanted, CANDIDATES),
-                )
-            hits = _rank(mode, keyword_rows, semantic_rows)
+            hits = await self.retrieve(
+                conn, query, filters, mode, wanted, headline_from=offset, headline_count=size
+            )
             hits = [h for h in hits if h.score >= request.min_score]
             page = hits[offset : offset + size]
             if mode == spb.SEARCH_MODE_KEYWORD:
@@ -127,8 +113,43 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
             reply.next_page_token = _encode_token(offset + size, fingerprint)
         return reply
 
+    async def retrieve(
+        self,
+        conn: asyncpg.Connection,
+        query: str,
+        filters: search_db.Filters,
+        mode: int,
+        wanted: int,
+        *,
+        headline_from: int = 0,
+        headline_count: int = 0,
+    ) -> list[Hit]:
+        """Passages matching `query`, best first, for one of the search modes."""
+        keyword_rows: list[asyncpg.Record] = []
+        semantic_rows: list[asyncpg.Record] = []
+        if mode == spb.SEARCH_MODE_KEYWORD:
+            # Keyword only: just the rows needed, snippets in the same query.
+            keyword_rows = await search_db.keyword(
+                conn,
+                query,
+                filters,
+                wanted,
+                headline_from=headline_from,
+                headline_count=headline_count,
+            )
+        elif mode == spb.SEARCH_MODE_HYBRID:
+            keyword_rows = await search_db.keyword(
+                conn, query, filters, max(wanted, CANDIDATES), min_coverage=HYBRID_MIN_COVERAGE
+            )
+        if mode in (spb.SEARCH_MODE_HYBRID, spb.SEARCH_MODE_SEMANTIC):
+            vector = await asyncio.to_thread(self._embed, query)
+            semantic_rows = await search_db.semantic(conn, vector, filters, max(wanted, CANDIDATES))
+        return _rank(mode, keyword_rows, semantic_rows)
 
-class _Hit:
+
+class Hit:
+    """One ranked passage with its per-signal scores."""
+
     __slots__ = ("end_s", "headline", "job_id", "keyword", "score", "semantic", "start_s", "text")
 
     def __init__(self, row: object) -> None:
@@ -142,12 +163,12 @@ class _Hit:
         self.score = 0.0
 
 
-def _rank(mode: int, keyword_rows: list[object], semantic_rows: list[object]) -> list[_Hit]:
-    hits: dict[tuple[object, object], _Hit] = {}
+def _rank(mode: int, keyword_rows: Sequence[object], semantic_rows: Sequence[object]) -> list[Hit]:
+    hits: dict[tuple[object, object], Hit] = {}
     for signal, rows in (("keyword", keyword_rows), ("semantic", semantic_rows)):
         for rank, row in enumerate(rows, start=1):
             key = (row["job_id"], row["idx"])  # type: ignore[index]
-            hit = hits.setdefault(key, _Hit(row))
+            hit = hits.setdefault(key, Hit(row))
             setattr(hit, signal, float(row["score"]))  # type: ignore[index]
             if mode == spb.SEARCH_MODE_HYBRID:
                 hit.score += 1.0 / (RRF_K + rank)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -9,21 +10,27 @@ import asyncpg
 import grpc
 import structlog
 
-from reelscribe import captions, convert, exports, names, states
+from reelscribe import cantonese, captions, convert, exports, names, states
+from reelscribe.analysis import Seg
+from reelscribe.db import analyses as analyses_db
 from reelscribe.db import jobs as jobs_db
+from reelscribe.db import search as search_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
-    Unimplemented,
+    OutOfRange,
 )
+from reelscribe.v1 import search_service_pb2 as spb
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from reelscribe.v1 import transcript_service_pb2_grpc
 from server.context import current_principal
 from server.deps import Deps
+from server.insights import Insights, summary_of
 from server.services import validation
+from server.services.search import SearchService
 
 log = structlog.get_logger(__name__)
 
@@ -31,31 +38,46 @@ log = structlog.get_logger(__name__)
 class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
     """Implements `reelscribe.v1.TranscriptService`."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, search: SearchService) -> None:
         self._deps = deps
+        self._search = search
+        self._insights = Insights(deps)
 
-    async def _load_transcript(self, name: str, *, with_words: bool) -> tpb.Transcript:
+    async def _load_transcript(
+        self, name: str, *, with_words: bool, translation: str = ""
+    ) -> tpb.Transcript:
         job_id: uuid.UUID = names.parse_transcript_name(name)
         async with self._deps.pool.acquire() as conn:
             job = await jobs_db.get_visible_job(conn, job_id, current_principal(), name)
-            if job["state"] != states.SUCCEEDED:
-                raise FailedPrecondition(
-                    f"{names.job_name(job_id)} is {job['state']}; its transcript is available "
-                    "once it SUCCEEDED",
-                    reason="TRANSCRIPT_NOT_READY",
-                )
             key = transcripts_db.redis_key(job["owner"], job_id)
             found = await self._cached(key)
             if found is None:
                 found = await _read(conn, job_id, with_words=True)
                 if found is not None:
                     await self._remember(key, found)
+            if found is None and job["state"] != states.SUCCEEDED:
+                # A job that failed in a stage after transcription keeps its
+                # transcript; before that there is nothing to read.
+                raise FailedPrecondition(
+                    f"{names.job_name(job_id)} is {job['state']}; its transcript is available "
+                    "once it SUCCEEDED",
+                    reason="TRANSCRIPT_NOT_READY",
+                )
+            if found is not None:
+                await _overlay_romanization(conn, job_id, found)
+                if translation:
+                    await _overlay_translation(conn, job_id, translation, found)
         if found is None:
             raise NotFound(f"{name} has no transcript", reason="TRANSCRIPT_NOT_FOUND")
-        if not with_words:
+        if not with_words or translation:
             for segment in found.segments:
                 del segment.words[:]
         return found
+
+    async def _job(self, name: str, field: str = "name") -> asyncpg.Record:
+        job_id = names.parse_job_name(name, field)
+        async with self._deps.pool.acquire() as conn:
+            return await jobs_db.get_visible_job(conn, job_id, current_principal(), name)
 
     async def _cached(self, key: str) -> tpb.Transcript | None:
         # The cache only saves time: when Redis is away, read Postgres.
@@ -79,7 +101,12 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
     async def GetTranscript(
         self, request: tpb.GetTranscriptRequest, context: grpc.aio.ServicerContext
     ) -> tpb.GetTranscriptResponse:
-        transcript = await self._load_transcript(request.name, with_words=not request.omit_words)
+        validation.check(validation.language(request.translation_language, "translation_language"))
+        transcript = await self._load_transcript(
+            request.name,
+            with_words=not request.omit_words,
+            translation=request.translation_language,
+        )
         return tpb.GetTranscriptResponse(transcript=transcript)
 
     async def ExportTranscript(
@@ -100,15 +127,30 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         ]
         if 0 < opts.max_chars_per_line < 10:
             violations.append(FieldViolation("caption_options.max_chars_per_line", "at least 10"))
+        violations += validation.language(request.translation_language, "translation_language")
         validation.check(violations)
         transcript = await self._load_transcript(
-            request.name, with_words=fmt != tpb.EXPORT_FORMAT_TXT
+            request.name,
+            with_words=fmt != tpb.EXPORT_FORMAT_TXT,
+            translation=request.translation_language,
         )
         stem = transcript.name.split("/")[1]
         if fmt == tpb.EXPORT_FORMAT_TXT:
             content, mime, ext = exports.to_text(transcript), "text/plain; charset=utf-8", "txt"
         elif fmt == tpb.EXPORT_FORMAT_JSON:
             content, mime, ext = exports.to_json(transcript), "application/json", "json"
+        elif opts.romanization_line:
+            # One cue per segment: the Chinese line with its romanization under it.
+            cues = [
+                (s.start_seconds, s.end_seconds, s.text.strip(), s.jyutping)
+                for s in transcript.segments
+            ]
+            if fmt == tpb.EXPORT_FORMAT_SRT:
+                content = await asyncio.to_thread(cantonese.romanized_captions, cues, "srt")
+                mime, ext = "application/x-subrip", "srt"
+            else:
+                content = await asyncio.to_thread(cantonese.romanized_captions, cues, "vtt")
+                mime, ext = "text/vtt", "vtt"
         else:
             caps = captions.layout(transcript.segments, captions.CaptionLayout.from_pb(opts))
             if fmt == tpb.EXPORT_FORMAT_SRT:
@@ -122,28 +164,196 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
     async def GetSummary(
         self, request: tpb.GetSummaryRequest, context: grpc.aio.ServicerContext
     ) -> tpb.GetSummaryResponse:
-        raise Unimplemented("GetSummary: the analysis stage (summaries) is not built yet")
+        if request.format not in tpb.SummaryFormat.values():
+            raise InvalidArgument.field("format", "choose SHORT, BULLETS or DETAILED")
+        fmt = _SUMMARY_FORMATS.get(request.format, "short")
+        provider, result = await self._insights.analysis(await self._job(request.name))
+        summary = summary_of(result, fmt)
+        return tpb.GetSummaryResponse(
+            text=summary.text, bullets=list(summary.bullets), provider=provider
+        )
 
     async def ListChapters(
         self, request: tpb.ListChaptersRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ListChaptersResponse:
-        raise Unimplemented("ListChapters: the analysis stage (chapters) is not built yet")
+        _, result = await self._insights.analysis(await self._job(request.name))
+        return tpb.ListChaptersResponse(
+            chapters=[
+                tpb.Chapter(title=c.title, start_seconds=c.start_s, end_seconds=c.end_s)
+                for c in sorted(result.chapters, key=lambda c: c.start_s)
+            ]
+        )
 
     async def ListHighlights(
         self, request: tpb.ListHighlightsRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ListHighlightsResponse:
-        raise Unimplemented("ListHighlights: the highlights stage is not built yet")
+        job = await self._job(request.name)
+        rows = await self._insights.highlights(job)
+        return tpb.ListHighlightsResponse(
+            highlights=[
+                tpb.Highlight(
+                    name=names.highlight_name(job["id"], r["idx"]),
+                    start_seconds=r["start_s"],
+                    end_seconds=r["end_s"],
+                    score=r["score"],
+                    reason=r["reason"],
+                    text=r["text"],
+                    clip_size_bytes=r["clip_size_bytes"],
+                    clip_mime_type=r["clip_mime_type"],
+                    captions_srt=r["captions_srt"],
+                )
+                for r in rows
+            ]
+        )
 
     async def ReadClip(
         self, request: tpb.ReadClipRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[tpb.ReadClipResponse]:
-        raise Unimplemented("ReadClip: clip rendering is not built yet")
-        yield  # pragma: no cover - makes this an async generator
+        job_id, idx = names.parse_highlight_name(request.name)
+        if request.offset_bytes < 0:
+            raise InvalidArgument.field("offset_bytes", "must not be negative")
+        async with self._deps.pool.acquire() as conn:
+            await jobs_db.get_visible_job(conn, job_id, current_principal(), request.name)
+            row = await analyses_db.get_highlight(conn, job_id, idx)
+        if row is None:
+            raise NotFound(f"{request.name} not found", reason="HIGHLIGHT_NOT_FOUND")
+        if not row["clip_blob_key"]:
+            raise FailedPrecondition(
+                f"{request.name} has no rendered clip; create a job with "
+                "STAGE_RENDER_CLIPS in options.extra_stages",
+                reason="CLIP_NOT_RENDERED",
+            )
+        size = int(row["clip_size_bytes"])
+        if request.offset_bytes > size:
+            raise OutOfRange(
+                f"offset {request.offset_bytes} is beyond the clip's {size} bytes",
+                reason="OFFSET_BEYOND_END",
+            )
+        path = self._deps.blobs.path(row["clip_blob_key"])
+        offset = request.offset_bytes
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError as exc:
+            raise NotFound(f"{request.name}: the clip file is gone", reason="CLIP_MISSING") from exc
+        with handle:
+            handle.seek(offset)
+            while True:
+                data = await asyncio.to_thread(handle.read, CLIP_CHUNK_BYTES)
+                if not data and offset < size:
+                    raise NotFound(
+                        f"{request.name}: the clip file is truncated", reason="CLIP_MISSING"
+                    )
+                yield tpb.ReadClipResponse(offset_bytes=offset, data=data, size_bytes=size)
+                offset += len(data)
+                if offset >= size:
+                    return
 
     async def AskQuestion(
         self, request: tpb.AskQuestionRequest, context: grpc.aio.ServicerContext
     ) -> tpb.AskQuestionResponse:
-        raise Unimplemented("AskQuestion: question answering is not built yet")
+        question = request.question.strip()
+        limit = self._deps.settings.max_query_chars
+        if not question:
+            raise InvalidArgument.field("question", "must not be empty")
+        if len(question) > limit:
+            raise InvalidArgument.field("question", f"at most {limit} characters")
+        owner = current_principal().subject
+        job_id = None
+        if request.name:
+            job_id = (await self._job(request.name))["id"]
+        key = self._insights.answer_cache_key(owner, question, job_id)
+        cached = await self._cached_answer(key)
+        if cached is not None:
+            return cached
+        filters = search_db.Filters(owner=owner, job_ids=[job_id] if job_id else [])
+        async with self._deps.pool.acquire() as conn:
+            hits = await self._search.retrieve(
+                conn, question, filters, spb.SEARCH_MODE_HYBRID, ANSWER_PASSAGES
+            )
+        hits = hits[:ANSWER_PASSAGES]
+        passages = [Seg(i, h.start_s, h.end_s, h.text) for i, h in enumerate(hits)]
+        provider, answer = await self._insights.answer(owner, question, job_id, passages)
+        reply = tpb.AskQuestionResponse(
+            answer=answer.text,
+            provider=provider,
+            citations=[
+                tpb.Citation(
+                    job=names.job_name(hits[i].job_id),
+                    start_seconds=hits[i].start_s,
+                    end_seconds=hits[i].end_s,
+                    text=hits[i].text,
+                )
+                for i in answer.cited
+                if 0 <= i < len(hits)
+            ],
+        )
+        await self._remember_answer(key, reply)
+        return reply
+
+    async def _cached_answer(self, key: str) -> tpb.AskQuestionResponse | None:
+        try:
+            raw = await self._deps.redis.get(key)
+        except Exception as exc:
+            log.warning("answer cache unavailable", error=repr(exc))
+            return None
+        if not raw:
+            return None
+        return tpb.AskQuestionResponse.FromString(raw if isinstance(raw, bytes) else raw.encode())
+
+    async def _remember_answer(self, key: str, reply: tpb.AskQuestionResponse) -> None:
+        try:
+            await self._deps.redis.set(
+                key,
+                reply.SerializeToString(),
+                ex=int(self._deps.settings.answer_cache_ttl_s),
+            )
+        except Exception as exc:
+            log.warning("answer cache unavailable", error=repr(exc))
+
+
+_SUMMARY_FORMATS = {
+    tpb.SUMMARY_FORMAT_UNSPECIFIED: "short",
+    tpb.SUMMARY_FORMAT_SHORT: "short",
+    tpb.SUMMARY_FORMAT_BULLETS: "bullets",
+    tpb.SUMMARY_FORMAT_DETAILED: "detailed",
+}
+#: Bytes per ReadClip message (well under the 1 MiB message limit).
+CLIP_CHUNK_BYTES = 512 * 1024
+#: Passages an answer is drawn from.
+ANSWER_PASSAGES = 5
+
+
+async def _overlay_romanization(
+    conn: asyncpg.Connection, job_id: uuid.UUID, transcript: tpb.Transcript
+) -> None:
+    stored = await analyses_db.get_any(conn, job_id, analyses_db.ROMANIZATION)
+    if stored is None:
+        return
+    by_index = {s["index"]: s for s in stored[1]["segments"]}
+    for segment in transcript.segments:
+        found = by_index.get(segment.index)
+        if found is None:
+            continue
+        segment.jyutping, segment.yale = found["jyutping"], found["yale"]
+        for word, jyutping in zip(segment.words, found["words"], strict=False):
+            word.jyutping = jyutping
+
+
+async def _overlay_translation(
+    conn: asyncpg.Connection, job_id: uuid.UUID, language: str, transcript: tpb.Transcript
+) -> None:
+    stored = await analyses_db.get_any(conn, job_id, analyses_db.translation_kind(language))
+    if stored is None:
+        raise FailedPrecondition(
+            f"{names.job_name(job_id)} has no translation into {language!r}; create a job "
+            f"with parent={names.job_name(job_id)} and options.translate_to={language!r}",
+            reason="TRANSLATION_NOT_FOUND",
+        )
+    texts = stored[1]["texts"]
+    for segment, text in zip(transcript.segments, texts, strict=False):
+        segment.text = text
+    transcript.text = " ".join(t.strip() for t in texts)
+    transcript.language = language
 
 
 async def _read(

@@ -28,6 +28,16 @@ def language(value: str, field: str) -> list[FieldViolation]:
     return []
 
 
+def known_language(value: str, field: str) -> list[FieldViolation]:
+    """Violations of a language tag whose primary subtag must be a known language."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES  # Whisper's ~100 languages
+
+    out = language(value, field)
+    if value and not out and value.split("-")[0].lower() not in _LANGUAGE_CODES:
+        out.append(FieldViolation(field, f"unknown language {value[:20]!r}"))
+    return out
+
+
 def sha256(value: str, field: str) -> list[FieldViolation]:
     """Violations of a lowercase hex SHA-256 (empty is allowed)."""
     if value and not _SHA256.match(value):

@@ -787,6 +787,12 @@ class ExportTranscriptRequest(betterproto2.Message):
     Caption layout for SRT and WebVTT.
     """
 
+    translation_language: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Render a stored translation into this BCP-47 language instead of the
+    original text.
+    """
+
 
 default_message_pool.register_message(
     "reelscribe.v1", "ExportTranscriptRequest", ExportTranscriptRequest
@@ -953,6 +959,12 @@ class GetTranscriptRequest(betterproto2.Message):
     omit_words: "bool" = betterproto2.field(2, betterproto2.TYPE_BOOL)
     """
     Leave out word timings to make the response smaller.
+    """
+
+    translation_language: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    Return a stored translation into this BCP-47 language instead of the
+    original text (from a job with `options.translate_to`).
     """
 
 
@@ -1380,7 +1392,10 @@ class JobOptions(betterproto2.Message):
 
     extra_stages: "list[Stage]" = betterproto2.field(5, betterproto2.TYPE_ENUM, repeated=True)
     """
-    Steps to run after transcription.
+    Steps to run after transcription: STAGE_ANALYZE (summaries, chapters),
+    STAGE_HIGHLIGHTS, STAGE_RENDER_CLIPS, STAGE_TRANSLATE, STAGE_ROMANIZE.
+    A stage brings the ones it needs (clips need highlights, highlights need
+    the analysis).
     """
 
     callback_uri: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
@@ -1390,18 +1405,30 @@ class JobOptions(betterproto2.Message):
 
     highlight_count: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
     """
-    Number of highlights to select, when highlights are requested.
+    Number of highlights to select (0 means 5); setting it requests
+    STAGE_HIGHLIGHTS.
     """
 
     translate_to: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
     """
-    Target language for translation, when translation is requested.
+    BCP-47 target language of a translation; setting it requests
+    STAGE_TRANSLATE.
     """
 
     callback_stage_events: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
     """
     Also POST stage started/finished events to `callback_uri`, not only the
     terminal event.
+    """
+
+    clip_burn_captions: "bool" = betterproto2.field(10, betterproto2.TYPE_BOOL)
+    """
+    Burn the captions into rendered clips (video only).
+    """
+
+    clip_vertical: "bool" = betterproto2.field(11, betterproto2.TYPE_BOOL)
+    """
+    Render clips in 9:16 (video only).
     """
 
 

@@ -1,0 +1,87 @@
+"""Transcript analysis behind one provider interface (`local` offline, `gemini`)."""
+
+from __future__ import annotations
+
+import threading
+
+from reelscribe.analysis.base import (
+    SUMMARY_FORMATS,
+    Analysis,
+    Answer,
+    CannotTranslate,
+    ChapterData,
+    Importance,
+    Provider,
+    ProviderError,
+    Seg,
+    Summary,
+    Translation,
+    Usage,
+)
+from reelscribe.config import Settings
+
+__all__ = [
+    "SUMMARY_FORMATS",
+    "Analysis",
+    "Answer",
+    "CannotTranslate",
+    "ChapterData",
+    "Importance",
+    "Provider",
+    "ProviderError",
+    "Seg",
+    "Summary",
+    "Translation",
+    "Usage",
+    "get_provider",
+    "provider_name",
+]
+
+_providers: dict[tuple[str, ...], Provider] = {}
+_lock = threading.Lock()
+
+
+def provider_name(settings: Settings) -> str:
+    """Which provider the settings select: `gemini` or `local`."""
+    choice = settings.analysis_provider
+    if choice == "auto":
+        return "gemini" if settings.gemini_api_key.get_secret_value() else "local"
+    if choice not in ("local", "gemini"):
+        raise ValueError(f"unknown analysis provider {choice!r} (auto, local or gemini)")
+    return choice
+
+
+def get_provider(settings: Settings) -> Provider:
+    """The process-wide provider the settings select (built once)."""
+    name = provider_name(settings)
+    key = (
+        name,
+        settings.gemini_model,
+        settings.gemini_base_url,
+        settings.embedding_model_dir,
+    )
+    with _lock:
+        if key not in _providers:
+            _providers[key] = _build(name, settings)
+        return _providers[key]
+
+
+def _build(name: str, settings: Settings) -> Provider:
+    if name == "gemini":
+        from reelscribe.analysis.gemini import GeminiProvider
+
+        api_key = settings.gemini_api_key.get_secret_value()
+        if not api_key:
+            raise ValueError("the gemini provider needs GEMINI_API_KEY")
+        return GeminiProvider(
+            api_key,
+            model=settings.gemini_model,
+            base_url=settings.gemini_base_url,
+            timeout_s=settings.gemini_timeout_s,
+            max_attempts=settings.gemini_max_attempts,
+            backoff_initial_s=settings.gemini_backoff_s,
+        )
+    from reelscribe import embeddings
+    from reelscribe.analysis.local import LocalProvider
+
+    return LocalProvider(embeddings.get_embedder(settings.embedding_model_dir))
