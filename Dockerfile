@@ -62,7 +62,6 @@ WORKDIR /home/reelscribe
 # Fail the build if a model, FFmpeg or the caption font is missing
 # (services are checked at run time: `docker compose run --rm server doctor`).
 RUN reelscribe doctor --no-services
-VOLUME ["/data"]
 EXPOSE 50051
 # gRPC health of the server (workers override this: see deploy/compose.yaml).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -52,17 +52,23 @@ class JobQueue:
         )
 
     def enqueue_sync(self, message: dramatiq.Message[None]) -> str:
-        """Send `message` (blocking); returns its id."""
-        self._broker.enqueue(message)
-        return message.message_id
+        """Send `message` (blocking); returns the id the broker stores it under.
+
+        That is not `message.message_id`: the Redis broker gives every enqueue
+        an id of its own (`redis_message_id`), so a retry is a new entry. Only
+        this id tells later whether the broker still holds the message.
+        """
+        enqueued = self._broker.enqueue(message)
+        return str(enqueued.options.get("redis_message_id", message.message_id))
 
     async def enqueue(self, actor_name: str, job_id: uuid.UUID, *args: int) -> str:
-        """Send one message; runs the blocking Redis call in a thread. Returns its id."""
+        """Send one message; runs the blocking Redis call in a thread. Returns its broker id."""
         message = self.message(actor_name, job_id, *args)
         return await asyncio.to_thread(self.enqueue_sync, message)
 
     def pending_message_ids(self, message_ids: list[str]) -> set[str]:
-        """Which of `message_ids` the broker still holds (queued, delayed or in flight)."""
+        """Which of `message_ids` (broker ids from `enqueue_sync`) the broker still holds:
+        queued, delayed or in flight."""
         redis = getattr(self._broker, "client", None)
         if redis is None or not message_ids:
             return set(message_ids)

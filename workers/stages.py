@@ -183,8 +183,10 @@ def enqueue_chunks(ctx: JobContext, indexes: Iterable[int]) -> None:
     jq = queue.JobQueue(ctx.rt.broker, ctx.settings.queue_name)
     for idx in indexes:
         message = jq.message(queue.TRANSCRIBE_CHUNK, ctx.job_id, idx)
-        ctx.rt.call(chunks_db.set_message_id(ctx.rt.pool, ctx.job_id, idx, message.message_id))
-        jq.enqueue_sync(message)
+        # The broker's id exists only once sent; a crash in between leaves the
+        # old id, and the reconciler (after its grace period) sends it again.
+        broker_id = jq.enqueue_sync(message)
+        ctx.rt.call(chunks_db.set_message_id(ctx.rt.pool, ctx.job_id, idx, broker_id))
 
 
 def _uploaded_media(ctx: JobContext, row: Any) -> Path:
@@ -334,20 +336,17 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
 
 
 def send_job_message(ctx: JobContext, actor_name: str) -> None:
-    """Send the job's next single message (prepare or merge), recording its id first."""
+    """Send the job's next single message (prepare, merge or derive) and record its id."""
     jq = queue.JobQueue(ctx.rt.broker, ctx.settings.queue_name)
-    message = jq.message(actor_name, ctx.job_id)
+    broker_id = jq.enqueue_sync(jq.message(actor_name, ctx.job_id))
 
     async def _record() -> None:
         async with ctx.rt.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE jobs SET pending_message_id = $2 WHERE id = $1",
-                ctx.job_id,
-                message.message_id,
+                "UPDATE jobs SET pending_message_id = $2 WHERE id = $1", ctx.job_id, broker_id
             )
 
     ctx.rt.call(_record())
-    jq.enqueue_sync(message)
 
 
 def enqueue_merge(ctx: JobContext) -> None:
@@ -365,6 +364,10 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         return
     ctx, row = opened
     owner = row["owner"]
+    if rt.call(_has_transcript(ctx)):
+        # A duplicate merge message (redelivery, reconciler): already merged.
+        log.info("duplicate merge ignored", job_id=str(job_id))
+        return
     try:
         with CpuMeter() as cpu:
             ctx.running_event(STARTED, set_fields={"stage": "MERGE"}, message="merging chunks")
@@ -392,6 +395,9 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
                 rt.pool, job_id, data, cache_key, index, succeed=not more
             )
         )
+        if isinstance(recorded, transcripts_db.AlreadyStored):
+            log.info("duplicate merge ignored", job_id=str(job_id))
+            return
         if recorded is None:
             raise Cancelled()
         rt.publish(recorded)
@@ -407,6 +413,15 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         # The merge reads only the database, so Dramatiq's own retry count
         # (not a Postgres counter) is enough to bound it.
         _guard(ctx, owner, "MERGE", retries + 1 >= ctx.settings.max_job_attempts, exc)
+
+
+async def _has_transcript(ctx: JobContext) -> bool:
+    async with ctx.rt.pool.acquire() as conn:
+        return bool(
+            await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM transcripts WHERE job_id = $1)", ctx.job_id
+            )
+        )
 
 
 async def _media_sha(ctx: JobContext, row: Any) -> str:

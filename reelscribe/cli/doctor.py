@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import click
 import redis.asyncio as aioredis
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 from redis import exceptions as rexc
 
@@ -116,9 +116,8 @@ def check_config() -> tuple[Check, Settings | None]:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            var = f"REELSCRIBE_{field.upper()}"
-            shown = "" if "secret" in field else f" (got {err.get('input')!r})"
+            var = _variable(str(err["loc"][0]) if err["loc"] else "?")
+            shown = "" if _is_secret(var) else f" (got {err.get('input')!r})"
             problems.append(f"{var}: {err['msg']}{shown}")
         return (
             _fail("config", "; ".join(problems), "fix the environment variable(s) named above"),
@@ -127,17 +126,27 @@ def check_config() -> tuple[Check, Settings | None]:
     except SettingsError as exc:
         match = re.search(r'field "([a-z0-9_]+)"', str(exc))
         field = match.group(1) if match else ""
-        var = f"REELSCRIBE_{field.upper()}" if field else "a REELSCRIBE_ variable"
+        var = _variable(field) if field else "a REELSCRIBE_ variable"
         cause = f" ({_error_text(exc.__cause__)})" if exc.__cause__ else ""
         info = Settings.model_fields.get(field)
         is_dict = info is not None and getattr(info.annotation, "__origin__", None) is dict
-        example = "'{\"CreateJob\": [5, 20]}'" if is_dict else "'[\"a\", \"b\"]'"
+        example = "'{\"CreateJob\": [5, 20]}'" if is_dict else '\'["a", "b"]\''
         return (
             _fail("config", f"{var} cannot be parsed{cause}", f"{var} takes JSON, e.g. {example}"),
             None,
         )
     mode = "embedded services" if _embedded(settings) else "external services"
     return _ok("config", f"settings loaded ({mode}, data dir {settings.data_dir})"), settings
+
+
+def _variable(loc: str) -> str:
+    """The environment variable of a field name or alias in a validation error."""
+    return loc if loc.isupper() else f"REELSCRIBE_{loc.upper()}"
+
+
+def _is_secret(variable: str) -> bool:
+    field = Settings.model_fields.get(variable.removeprefix("REELSCRIBE_").lower())
+    return field is None or field.annotation is SecretStr or "SECRET" in variable
 
 
 def _embedded(settings: Settings) -> bool:
@@ -168,6 +177,27 @@ def check_jwt(settings: Settings) -> Check:
             "use a random secret of at least 32 bytes, e.g. `openssl rand -base64 48`",
         )
     return _ok("jwt", f"HS256 secret set ({length} bytes)")
+
+
+def check_analysis(settings: Settings) -> Check:
+    """The analysis provider is known and, for Gemini, has a key (no call is made)."""
+    from reelscribe.analysis import provider_name
+
+    try:
+        name = provider_name(settings)
+    except ValueError as exc:
+        return _fail(
+            "analysis", str(exc), "set REELSCRIBE_ANALYSIS_PROVIDER to auto, local or gemini"
+        )
+    if name == "gemini":
+        if not settings.gemini_api_key.get_secret_value():
+            return _fail(
+                "analysis",
+                "REELSCRIBE_ANALYSIS_PROVIDER is gemini but no API key is set",
+                "set GEMINI_API_KEY (or REELSCRIBE_GEMINI_API_KEY), or use the local provider",
+            )
+        return _ok("analysis", f"Gemini ({settings.gemini_model}); key set, not tried")
+    return _ok("analysis", "local extractive provider (offline)")
 
 
 # -- Postgres ---------------------------------------------------------------------------
@@ -524,7 +554,7 @@ async def run_checks(
     settings: Settings, *, timeout_s: float = DEFAULT_TIMEOUT_S, services: bool = True
 ) -> list[Check]:
     """Every check after `config`, for `settings`."""
-    checks = [check_jwt(settings)]
+    checks = [check_jwt(settings), check_analysis(settings)]
     if services:
         postgres = await check_postgres(settings, timeout_s)
         checks.append(postgres)

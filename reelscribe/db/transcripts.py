@@ -181,6 +181,10 @@ class _Rollback(Exception):
     """Undo a transcript write: the job was cancelled meanwhile."""
 
 
+class AlreadyStored:
+    """What `store_and_succeed` returns when another merge stored the transcript first."""
+
+
 async def store_and_succeed(
     pool: asyncpg.Pool,
     job_id: uuid.UUID,
@@ -189,16 +193,23 @@ async def store_and_succeed(
     index: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     *,
     succeed: bool = True,
-) -> events.RecordedEvent | None:
+) -> events.RecordedEvent | AlreadyStored | None:
     """Store the transcript and end the job SUCCEEDED in one transaction.
 
     With `succeed` False the job stays RUNNING (later stages will end it) and
     the event only reports the transcript. Returns None (and stores nothing)
-    if the job was cancelled meanwhile.
+    if the job was cancelled meanwhile, and `AlreadyStored` if a concurrent
+    merge of the same job stored its transcript first.
     """
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
+                # One merge at a time per job; the second finds the first's transcript.
+                await conn.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+                if await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM transcripts WHERE job_id = $1)", job_id
+                ):
+                    return AlreadyStored()
                 await store_transcript(conn, job_id, data, key)
                 if index is not None:
                     await index(conn)  # searchable the moment it SUCCEEDED

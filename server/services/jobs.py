@@ -181,7 +181,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     parent_id=None,
                     options=options,
                     labels=dict(request.labels),
-                    pending_message_id=None if cached else message.message_id,
+                    pending_message_id=None,
                     media_duration_s=duration_s,
                 )
                 if created is None:  # a concurrent retry with the same request_id won
@@ -193,11 +193,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 if cached is not None and stages_after:
                     # The transcript is reused; only the requested stages run.
                     await self._reuse_transcript(conn, job_id, cached["job_id"])
-                    await conn.execute(
-                        "UPDATE jobs SET cache_hit = true, pending_message_id = $2 WHERE id = $1",
-                        job_id,
-                        derive_message.message_id,
-                    )
+                    await conn.execute("UPDATE jobs SET cache_hit = true WHERE id = $1", job_id)
                     row = await jobs_db.get_job(conn, job_id, owner=owner)
                 elif cached is not None:
                     hit = await self._complete_from_cache(conn, job_id, cached["job_id"])
@@ -216,12 +212,18 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         self, conn: asyncpg.Connection, job_id: uuid.UUID, message: dramatiq.Message[None]
     ) -> None:
         try:
-            await asyncio.to_thread(self._deps.queue.enqueue_sync, message)
+            broker_id = await asyncio.to_thread(self._deps.queue.enqueue_sync, message)
         except Exception as exc:
             # Without a queued message the job would never run: undo it so
             # a retry with the same request_id starts cleanly.
             await jobs_db.delete_job(conn, job_id)
             raise Unavailable("the work queue is unavailable; retry shortly") from exc
+        # The reconciler looks this id up in the broker if the job stalls.
+        await conn.execute(
+            "UPDATE jobs SET pending_message_id = $2 WHERE id = $1 AND state = 'QUEUED'",
+            job_id,
+            broker_id,
+        )
 
     @staticmethod
     def _derive_option_violations(opts: job_pb2.JobOptions) -> list[FieldViolation]:
@@ -313,7 +315,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     parent_id=parent_id,
                     options=options,
                     labels=dict(request.labels),
-                    pending_message_id=message.message_id,
+                    pending_message_id=None,
                     media_duration_s=parent["media_duration_s"],
                 )
                 if created is None:
