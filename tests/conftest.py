@@ -107,9 +107,17 @@ def _env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """A real Dramatiq worker (`reelscribe worker`) in a subprocess."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        threads: int = 2,
+    ) -> None:
         self._settings = settings
         self._log_path = log_path
+        self._extra_env = extra_env or {}
+        self._threads = threads
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -123,9 +131,9 @@ class WorkerProcess:
                 "--processes",
                 "1",
                 "--threads",
-                "2",
+                str(self._threads),
             ],
-            env=_env(self._settings),
+            env={**_env(self._settings), **self._extra_env},
             stdout=log,
             stderr=log,
             start_new_session=True,

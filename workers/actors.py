@@ -18,6 +18,7 @@ from reelscribe import logs, queue
 from reelscribe.config import get_settings
 from workers import derive, stages
 from workers.broker import setup_broker
+from workers.costwatch import CostWatch
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
 from workers.webhooks import WebhookSender
@@ -26,6 +27,7 @@ logs.configure()
 _broker = setup_broker()
 _broker.add_middleware(Reconciler())
 _broker.add_middleware(WebhookSender())
+_broker.add_middleware(CostWatch())
 _settings = get_settings()
 
 _COMMON: dict[str, Any] = {
