@@ -1,0 +1,127 @@
+"""The local provider and highlight selection on hand-made transcripts."""
+
+from __future__ import annotations
+
+import pytest
+
+from reelscribe import derived
+from reelscribe.analysis import CannotTranslate, Importance, Seg
+from reelscribe.analysis.local import LocalProvider
+from reelscribe.embeddings import get_embedder
+from reelscribe.highlights import choose
+from reelscribe.speech import Region
+
+TOPICS = {
+    "baking": [
+        "Bread rises because yeast produces carbon dioxide.",
+        "Knead the dough until it is smooth and elastic.",
+        "Let the dough rest in a warm place for an hour.",
+        "Bake the loaf until the crust turns golden brown.",
+    ],
+    "planets": [
+        "Jupiter is the largest planet in the solar system.",
+        "Saturn is famous for its bright icy rings.",
+        "Mars is a small red planet with two moons.",
+        "Neptune is a cold blue planet far from the sun.",
+    ],
+    "health": [
+        "Regular exercise strengthens the heart and the lungs.",
+        "Sleep helps the brain store new memories.",
+        "Drinking water keeps the body cool on hot days.",
+        "Vaccines train the immune system to fight germs.",
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def provider() -> LocalProvider:
+    return LocalProvider(get_embedder())
+
+
+def lecture(seconds_per_segment: float = 30.0) -> list[Seg]:
+    texts = [t for sentences in TOPICS.values() for t in sentences]
+    return [
+        Seg(i, i * seconds_per_segment, i * seconds_per_segment + seconds_per_segment - 2, t)
+        for i, t in enumerate(texts)
+    ]
+
+
+def test_chapters_start_where_the_topic_changes(provider: LocalProvider) -> None:
+    result = provider.analyze(lecture())  # 6 minutes: three chapters wanted
+    starts = [c.start_s for c in result.chapters]
+    assert starts == [0.0, 120.0, 240.0]
+    assert [c.end_s for c in result.chapters] == [120.0, 240.0, 358.0]
+    assert (
+        "dough" in result.chapters[0].title.lower() or "bread" in result.chapters[0].title.lower()
+    )
+    assert "planet" in result.chapters[1].title.lower()
+
+
+def test_summaries_are_sentences_of_the_transcript(provider: LocalProvider) -> None:
+    segs = lecture()
+    result = provider.analyze(segs)
+    texts = {s.text for s in segs}
+    by_format = {s.format: s for s in result.summaries}
+    assert set(by_format) == {"short", "bullets", "detailed"}
+    assert len(by_format["bullets"].bullets) == 5
+    assert set(by_format["bullets"].bullets) <= texts
+    # Maximal marginal relevance: the short summary does not stay in one topic.
+    short = by_format["short"].text
+    topics_touched = {
+        name for name, sentences in TOPICS.items() if any(t in short for t in sentences)
+    }
+    assert len(topics_touched) >= 2
+    assert len(result.importance) == len(segs)
+    assert all(0.0 <= i.score <= 1.0 and i.reason for i in result.importance)
+
+
+def test_empty_and_untranslatable(provider: LocalProvider) -> None:
+    empty = provider.analyze([])
+    assert all(s.text == "" for s in empty.summaries) and not empty.chapters
+    with pytest.raises(CannotTranslate):
+        provider.translate(lecture(), "fr")
+    answer = provider.answer("what makes bread rise", lecture()[:2])
+    assert answer.cited == (0, 1) and "yeast" in answer.text
+
+
+def test_highlights_grow_to_sentences_and_snap_to_silences() -> None:
+    segs = [
+        Seg(0, 0.0, 2.0, "The first part"),
+        Seg(1, 2.0, 4.0, "of a long sentence."),
+        Seg(2, 5.0, 9.0, "A short one."),
+        Seg(3, 10.0, 12.0, "And the last"),
+        Seg(4, 12.0, 16.0, "thought here."),
+    ]
+    importance = [Importance(i, s, "why") for i, s in enumerate([0.1, 0.9, 0.2, 0.8, 0.3])]
+    regions = [
+        Region(0.0, 4.0, True),
+        Region(4.0, 5.0, False),
+        Region(5.0, 9.0, True),
+        Region(9.0, 10.0, False),
+        Region(10.0, 16.0, True),
+        Region(16.0, 18.0, False),
+    ]
+    plans = choose(segs, importance, regions, count=2, min_s=3.0, max_s=60.0, duration_s=18.0)
+    assert [(p.first_segment, p.last_segment) for p in plans] == [(0, 1), (3, 4)]
+    first, second = plans
+    # Whole sentences, edges moved into the neighbouring silence (half of it, ≤ 0.5 s).
+    assert (first.start_s, first.end_s) == (0.0, 4.5)
+    assert (second.start_s, second.end_s) == (9.5, 16.5)
+    assert first.text == "The first part of a long sentence."
+    assert first.score == 0.9
+
+
+def test_derived_stages_bring_what_they_need() -> None:
+    assert derived.requested({"extra_stages": ["RENDER_CLIPS"]}) == [
+        "ANALYZE",
+        "HIGHLIGHTS",
+        "RENDER_CLIPS",
+    ]
+    assert derived.requested({"translate_to": "fr", "highlight_count": 2}) == [
+        "ANALYZE",
+        "HIGHLIGHTS",
+        "TRANSLATE",
+    ]
+    assert derived.requested({}) == []
+    assert derived.for_transcript({}, "yue") == ["ROMANIZE"]
+    assert derived.for_transcript({}, "en") == []
