@@ -104,3 +104,29 @@ async def test_watch_resumes_across_a_dropped_connection(server: ServerApp, tmp_
             assert seen[-1].job is not None and seen[-1].job.state == v1.JobState.SUCCEEDED
     finally:
         await proxy.stop()
+
+
+async def test_child_job_highlights_clip_summary_and_question(
+    client: ReelscribeClient, tmp_path: Path
+) -> None:
+    media = await client.upload(MEDIA_DIR / "volcano.ogg")
+    parent = await client.create_job(media=media.name)
+    async for _ in client.watch(parent.name):
+        pass
+    child = await client.create_job(
+        parent=parent.name,
+        options=v1.JobOptions(extra_stages=[v1.Stage.RENDER_CLIPS], highlight_count=1),
+    )
+    events = [e async for e in client.watch(child.name)]
+    assert events[-1].job is not None and events[-1].job.state == v1.JobState.SUCCEEDED
+    (highlight,) = await client.highlights(child.name)
+    clip = tmp_path / "clip.m4a"
+    assert await client.download_clip(highlight.name, clip) == highlight.clip_size_bytes
+    assert clip.stat().st_size == highlight.clip_size_bytes
+    summary = await client.summary(child.name, v1.SummaryFormat.BULLETS)
+    assert summary.bullets and summary.provider == "local"
+    assert await client.chapters(child.name)
+    answer = await client.ask("what rises through the crust", job=parent.name)
+    assert answer.citations and answer.citations[0].job == parent.name
+    report = await client.cost_report()
+    assert report.total_cost_usd > 0

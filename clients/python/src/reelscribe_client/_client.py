@@ -152,15 +152,20 @@ class ReelscribeClient:
         *,
         media: str = "",
         source_uri: str = "",
+        parent: str = "",
         options: v1.JobOptions | None = None,
         request_id: str | None = None,
     ) -> v1.Job:
-        """Create a job. A request id makes it safe to retry, so it always has one."""
+        """Create a job for uploaded `media`, a `source_uri`, or a `parent` job whose
+        transcript is reused (only `options.extra_stages` run). A request id makes
+        it safe to retry, so it always has one."""
         request = v1.CreateJobRequest(
             request_id=request_id or str(uuid.uuid4()), options=options or v1.JobOptions()
         )
         if media:
             request.media = media
+        elif parent:
+            request.parent = parent
         else:
             request.source_uri = source_uri
         reply = await self._unary(
@@ -304,6 +309,94 @@ class ReelscribeClient:
             timeout_s=120,
         )
         return reply.content
+
+    async def summary(
+        self, name: str, fmt: v1.SummaryFormat = v1.SummaryFormat.SHORT
+    ) -> v1.GetSummaryResponse:
+        """A job's summary (computed on first use when the job did not analyze)."""
+        return await self._unary(
+            "TranscriptService",
+            "GetSummary",
+            v1.GetSummaryRequest(name=name, format=fmt),
+            v1.GetSummaryResponse,
+            idempotent=True,
+            timeout_s=300,
+        )
+
+    async def chapters(self, name: str) -> list[v1.Chapter]:
+        """A job's chapters in time order."""
+        reply = await self._unary(
+            "TranscriptService",
+            "ListChapters",
+            v1.ListChaptersRequest(name=name),
+            v1.ListChaptersResponse,
+            idempotent=True,
+            timeout_s=300,
+        )
+        return list(reply.chapters)
+
+    async def highlights(self, name: str) -> list[v1.Highlight]:
+        """A job's highlights, best first."""
+        reply = await self._unary(
+            "TranscriptService",
+            "ListHighlights",
+            v1.ListHighlightsRequest(name=name),
+            v1.ListHighlightsResponse,
+            idempotent=True,
+            timeout_s=300,
+        )
+        return list(reply.highlights)
+
+    async def download_clip(self, name: str, dest: Path) -> int:
+        """Write a highlight's clip to `dest`; a dropped stream resumes where it stopped.
+        Returns the size in bytes."""
+        call = self._channel.unary_stream(
+            _route("TranscriptService", "ReadClip"),
+            request_serializer=lambda m: bytes(m),
+            response_deserializer=v1.ReadClipResponse.FromString,
+        )
+        with dest.open("wb") as out:
+            for n in range(1, self._max_attempts + 1):
+                try:
+                    stream = call(
+                        v1.ReadClipRequest(name=name, offset_bytes=out.tell()),
+                        metadata=self._metadata,
+                        timeout=self._timeout_s,
+                    )
+                    size = 0
+                    async for piece in stream:
+                        size = piece.size_bytes
+                        await asyncio.to_thread(out.write, piece.data)
+                    return size
+                except grpc.aio.AioRpcError as exc:
+                    error = from_rpc_error(exc)
+                    if exc.code() not in _RETRYABLE or n == self._max_attempts:
+                        raise error from exc
+                    await asyncio.sleep(_backoff_s(n, error.retry_after_s))
+        raise AssertionError("unreachable")
+
+    async def ask(self, question: str, *, job: str = "") -> v1.AskQuestionResponse:
+        """An answer from one job (or the whole library) with timestamped citations."""
+        return await self._unary(
+            "TranscriptService",
+            "AskQuestion",
+            v1.AskQuestionRequest(question=question, name=job),
+            v1.AskQuestionResponse,
+            idempotent=True,
+            timeout_s=300,
+        )
+
+    async def cost_report(
+        self, *, start_date: str = "", end_date: str = ""
+    ) -> v1.GetCostReportResponse:
+        """Estimated cost per UTC day (`YYYY-MM-DD` bounds; default the last 30 days)."""
+        return await self._unary(
+            "JobService",
+            "GetCostReport",
+            v1.GetCostReportRequest(start_date=start_date, end_date=end_date),
+            v1.GetCostReportResponse,
+            idempotent=True,
+        )
 
 
 def _backoff_s(attempt: int, retry_after_s: float | None) -> float:
