@@ -227,3 +227,18 @@ async def test_cantonese_romanization(api: Api, settings: Settings) -> None:
     i = lines.index("香港人講廣東話")
     assert lines[i + 1] == "hoeng1 gong2 jan4 gong2 gwong2 dung1 waa2"
     assert "-->" in lines[i - 1]
+
+
+async def test_gemini_answers_cite_retrieved_passages(
+    gemini_api: Api, parent_job: job_pb2.Job, gemini: GeminiFake
+) -> None:
+    reply = await gemini_api.transcripts.AskQuestion(
+        tpb.AskQuestionRequest(question="how cold is deep water", name=parent_job.name),
+        metadata=gemini_api.metadata,
+        timeout=60,
+    )
+    assert reply.provider == "gemini" and reply.answer
+    assert reply.citations and all(c.job == parent_job.name for c in reply.citations)
+    asked = [r for r in gemini.requests if r.kind == "answer"][-1]
+    # The model saw the retrieved passage it cites.
+    assert reply.citations[0].text.strip() in asked.prompt
