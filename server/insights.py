@@ -122,9 +122,7 @@ class Insights:
                 await analyses_db.replace_highlights(conn, job["id"], plans)
             return await analyses_db.list_highlights(conn, job["id"])
 
-    async def answer(
-        self, owner: str, question: str, job_id: uuid.UUID | None, passages: list[Seg]
-    ) -> tuple[str, Answer]:
+    async def answer(self, question: str, passages: list[Seg]) -> tuple[str, Answer]:
         """The provider's answer from the retrieved passages."""
         provider = self.provider
         result, _ = await self._run(lambda: provider.answer(question, passages))

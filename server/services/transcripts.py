@@ -272,7 +272,7 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
             )
         hits = hits[:ANSWER_PASSAGES]
         passages = [Seg(i, h.start_s, h.end_s, h.text) for i, h in enumerate(hits)]
-        provider, answer = await self._insights.answer(owner, question, job_id, passages)
+        provider, answer = await self._insights.answer(question, passages)
         reply = tpb.AskQuestionResponse(
             answer=answer.text,
             provider=provider,
