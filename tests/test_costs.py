@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,18 +39,22 @@ def runtime(settings: Settings, server: ServerApp) -> Iterator[Runtime]:
     rt.close()
 
 
-async def test_daily_cost_alert_fires_once_per_day(runtime: Runtime) -> None:
+@pytest.fixture
+def daily_totals(runtime: Runtime) -> Iterator[Callable[[float, float], None]]:
+    """Set yesterday's and today's totals (large enough to dominate what other
+    tests spend today) and forget any alert already raised today."""
     today = datetime.now(UTC).date()
-    yesterday = today - timedelta(days=1)
     jobs = [uuid.uuid4(), uuid.uuid4()]
 
-    async def setup() -> None:
+    async def setup(yesterday_usd: float, today_usd: float) -> None:
         async with runtime.pool.acquire() as conn:
-            # Large enough to dominate what other tests spend today.
             await conn.executemany(
                 "INSERT INTO job_costs (job_id, stage, owner, day, cost_usd)"
                 " VALUES ($1, 'MERGE', 'cost-alert-test', $2, $3)",
-                [(jobs[0], yesterday, 1000.0), (jobs[1], today, 1500.0)],
+                [
+                    (jobs[0], today - timedelta(days=1), yesterday_usd),
+                    (jobs[1], today, today_usd),
+                ],
             )
         await runtime.redis.delete(f"reelscribe:cost-alert:{today.isoformat()}")
 
@@ -58,46 +62,32 @@ async def test_daily_cost_alert_fires_once_per_day(runtime: Runtime) -> None:
         async with runtime.pool.acquire() as conn:
             await conn.execute("DELETE FROM job_costs WHERE job_id = ANY($1::uuid[])", jobs)
 
-    def run(coro: object) -> object:
-        return runtime.call(coro)  # type: ignore[arg-type]
-
-    await asyncio.to_thread(run, setup())
-    try:
-        before = COST_ALERTS._value.get()
-        increase = await asyncio.to_thread(run, costwatch.check_once(runtime))
-        assert increase == pytest.approx(50.0, abs=1.0)
-        assert DAILY_COST_INCREASE._value.get() == pytest.approx(increase)
-        assert COST_ALERTS._value.get() == before + 1
-        # Checked again the same day (by this or any other worker): no second alert.
-        await asyncio.to_thread(run, costwatch.check_once(runtime))
-        assert COST_ALERTS._value.get() == before + 1
-    finally:
-        await asyncio.to_thread(run, cleanup())
+    yield lambda yesterday_usd, today_usd: runtime.call(setup(yesterday_usd, today_usd))
+    runtime.call(cleanup())
 
 
-async def test_no_alert_below_the_threshold(runtime: Runtime) -> None:
-    today = datetime.now(UTC).date()
-    yesterday = today - timedelta(days=1)
-    jobs = [uuid.uuid4(), uuid.uuid4()]
+async def check(runtime: Runtime) -> float | None:
+    return await asyncio.to_thread(runtime.call, costwatch.check_once(runtime))
 
-    async def setup() -> None:
-        async with runtime.pool.acquire() as conn:
-            await conn.executemany(
-                "INSERT INTO job_costs (job_id, stage, owner, day, cost_usd)"
-                " VALUES ($1, 'MERGE', 'cost-alert-test', $2, $3)",
-                [(jobs[0], yesterday, 100000.0), (jobs[1], today, 110000.0)],
-            )
-        await runtime.redis.delete(f"reelscribe:cost-alert:{today.isoformat()}")
 
-    async def cleanup() -> None:
-        async with runtime.pool.acquire() as conn:
-            await conn.execute("DELETE FROM job_costs WHERE job_id = ANY($1::uuid[])", jobs)
+async def test_daily_cost_alert_fires_once_per_day(
+    runtime: Runtime, daily_totals: Callable[[float, float], None]
+) -> None:
+    await asyncio.to_thread(daily_totals, 1000.0, 1500.0)
+    before = COST_ALERTS._value.get()
+    increase = await check(runtime)
+    assert increase == pytest.approx(50.0, abs=1.0)
+    assert DAILY_COST_INCREASE._value.get() == pytest.approx(increase)
+    assert COST_ALERTS._value.get() == before + 1
+    # Checked again the same day (by this or any other worker): no second alert.
+    await check(runtime)
+    assert COST_ALERTS._value.get() == before + 1
 
-    await asyncio.to_thread(runtime.call, setup())
-    try:
-        before = COST_ALERTS._value.get()
-        increase = await asyncio.to_thread(runtime.call, costwatch.check_once(runtime))
-        assert increase == pytest.approx(10.0, abs=1.0)
-        assert COST_ALERTS._value.get() == before
-    finally:
-        await asyncio.to_thread(runtime.call, cleanup())
+
+async def test_no_alert_below_the_threshold(
+    runtime: Runtime, daily_totals: Callable[[float, float], None]
+) -> None:
+    await asyncio.to_thread(daily_totals, 100000.0, 110000.0)
+    before = COST_ALERTS._value.get()
+    assert await check(runtime) == pytest.approx(10.0, abs=1.0)
+    assert COST_ALERTS._value.get() == before

@@ -161,7 +161,35 @@ class JobContext:
         self.rt.call(_do())
         COST_USD.labels(stage).inc(cost)
 
+    def claim(self, row: Any, stage: str, message: str) -> bool:
+        """QUEUED (or a RUNNING job being retried) → RUNNING at `stage`, counting the
+        attempt; False if the job was cancelled or ended meanwhile."""
+        recorded = self.event(
+            STATE,
+            set_fields={
+                "state": states.RUNNING,
+                "stage": stage,
+                "attempts": row["attempts"] + 1,
+                "start_time": events.NOW,
+                "progress": 0.0,
+            },
+            require_states=states.ACTIVE,
+            require_not_cancel_requested=True,
+            message=message,
+        )
+        return recorded is not None
+
     # -- outcomes --------------------------------------------------------------
+
+    def give_up_or_retry(self, owner: str, stage: str, last_attempt: bool, exc: Exception) -> None:
+        """After an unexpected error: fail the job for good on the last attempt,
+        otherwise re-raise so Dramatiq retries the message."""
+        if not last_attempt:
+            raise exc
+        log.exception("stage failed for good", job_id=str(self.job_id), stage=stage)
+        self.fail(
+            owner, "INTERNAL_ERROR", f"{stage.lower()} failed: {type(exc).__name__}", stage=stage
+        )
 
     def finish_cancelled(self, owner: str) -> None:
         """End the job CANCELLED (once), leaving no partial results or scratch files."""

@@ -66,7 +66,9 @@ def derive(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         return
     stage = "ANALYZE"
     try:
-        if row["state"] == states.QUEUED and not _claim(ctx, row):
+        if row["state"] == states.QUEUED and not ctx.claim(
+            row, "ANALYZE", "deriving from the existing transcript"
+        ):
             ctx.finish_cancelled(owner)
             return
         transcript = _ensure_transcript(ctx, row)
@@ -109,12 +111,8 @@ def derive(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         ctx.fail(owner, f"CLIP_{exc.reason}", f"render_clips: {exc.message}", stage=stage)
     except MediaError as exc:
         ctx.fail(owner, exc.reason, f"{stage.lower()}: {exc.message}", stage=stage)
-    except Exception:
-        if retries + 1 >= ctx.settings.max_job_attempts:
-            log.exception("stage failed for good", job_id=str(job_id), stage=stage)
-            ctx.fail(owner, "INTERNAL_ERROR", f"{stage.lower()} failed", stage=stage)
-            return
-        raise
+    except Exception as exc:
+        ctx.give_up_or_retry(owner, stage, retries + 1 >= ctx.settings.max_job_attempts, exc)
 
 
 _STARTED_MESSAGES = {
@@ -124,26 +122,6 @@ _STARTED_MESSAGES = {
     "TRANSLATE": "translating",
     "ROMANIZE": "romanizing",
 }
-
-
-def _claim(ctx: JobContext, row: Any) -> bool:
-    """QUEUED → RUNNING for a child job (or a cache hit with stages to run)."""
-    return (
-        ctx.event(
-            STATE,
-            set_fields={
-                "state": states.RUNNING,
-                "stage": "ANALYZE",
-                "attempts": row["attempts"] + 1,
-                "start_time": events.NOW,
-                "progress": 0.0,
-            },
-            require_states=states.ACTIVE,
-            require_not_cancel_requested=True,
-            message="deriving from the existing transcript",
-        )
-        is not None
-    )
 
 
 def _ensure_transcript(ctx: JobContext, row: Any) -> _Transcript:

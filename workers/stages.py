@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from reelscribe import derived, embeddings, events, fetch, media, quality, queue, speech, states
+from reelscribe import derived, embeddings, fetch, media, quality, queue, speech, states
 from reelscribe.blobs import BlobStore
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
@@ -40,7 +40,6 @@ from workers.context import (
     PARTIAL,
     PREPARE_SHARE,
     STARTED,
-    STATE,
     TRANSCRIBE_SHARE,
     Cancelled,
     JobContext,
@@ -50,17 +49,6 @@ from workers.runtime import Runtime
 log = structlog.get_logger(__name__)
 
 _AUDIO_FILE = "audio.f32"
-
-
-def _guard(ctx: JobContext, owner: str, stage: str, last_attempt: bool, exc: Exception) -> None:
-    """Give up for good on the last attempt; otherwise let Dramatiq retry."""
-    if last_attempt:
-        log.exception("stage failed for good", job_id=str(ctx.job_id), stage=stage)
-        ctx.fail(
-            owner, "INTERNAL_ERROR", f"{stage.lower()} failed: {type(exc).__name__}", stage=stage
-        )
-        return
-    raise exc
 
 
 def _open(rt: Runtime, job_id: uuid.UUID) -> tuple[JobContext, Any] | None:
@@ -93,20 +81,7 @@ def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
             stage=row["stage"],
         )
         return
-    claimed = ctx.event(
-        STATE,
-        set_fields={
-            "state": states.RUNNING,
-            "stage": "EXTRACT_AUDIO",
-            "attempts": row["attempts"] + 1,
-            "start_time": events.NOW,
-            "progress": 0.0,
-        },
-        require_states=states.ACTIVE,
-        require_not_cancel_requested=True,
-        message="decoding audio",
-    )
-    if claimed is None:
+    if not ctx.claim(row, "EXTRACT_AUDIO", "decoding audio"):
         ctx.finish_cancelled(owner)
         return
     try:
@@ -116,8 +91,8 @@ def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
     except MediaError as exc:
         ctx.fail(owner, exc.reason, exc.message)
     except Exception as exc:
-        _guard(
-            ctx, owner, "EXTRACT_AUDIO", row["attempts"] + 1 >= ctx.settings.max_job_attempts, exc
+        ctx.give_up_or_retry(
+            owner, "EXTRACT_AUDIO", row["attempts"] + 1 >= ctx.settings.max_job_attempts, exc
         )
 
 
@@ -252,7 +227,9 @@ def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
     except Cancelled:
         ctx.finish_cancelled(owner)
     except Exception as exc:
-        _guard(ctx, owner, "TRANSCRIBE", chunk["attempts"] >= ctx.settings.max_job_attempts, exc)
+        ctx.give_up_or_retry(
+            owner, "TRANSCRIBE", chunk["attempts"] >= ctx.settings.max_job_attempts, exc
+        )
 
 
 def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
@@ -412,7 +389,7 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
     except Exception as exc:
         # The merge reads only the database, so Dramatiq's own retry count
         # (not a Postgres counter) is enough to bound it.
-        _guard(ctx, owner, "MERGE", retries + 1 >= ctx.settings.max_job_attempts, exc)
+        ctx.give_up_or_retry(owner, "MERGE", retries + 1 >= ctx.settings.max_job_attempts, exc)
 
 
 async def _has_transcript(ctx: JobContext) -> bool:

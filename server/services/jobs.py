@@ -126,14 +126,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                 "source", "set `media` (from UploadMedia) or `source_uri` (an http(s) URL)"
             )
 
-        # The fingerprint of everything but the idempotency key decides whether
-        # a repeated request_id is a retry (same job) or a conflict.
-        fingerprint_msg = job_service_pb2.CreateJobRequest()
-        fingerprint_msg.CopyFrom(request)
-        fingerprint_msg.request_id = ""
-        request_hash = hashlib.sha256(
-            fingerprint_msg.SerializeToString(deterministic=True)
-        ).hexdigest()
+        request_hash = _request_hash(request)
 
         if request.options.callback_uri:
             await self._check_url(request.options.callback_uri, "options.callback_uri")
@@ -277,12 +270,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             )
         if request.options.callback_uri:
             await self._check_url(request.options.callback_uri, "options.callback_uri")
-        fingerprint_msg = job_service_pb2.CreateJobRequest()
-        fingerprint_msg.CopyFrom(request)
-        fingerprint_msg.request_id = ""
-        request_hash = hashlib.sha256(
-            fingerprint_msg.SerializeToString(deterministic=True)
-        ).hexdigest()
+        request_hash = _request_hash(request)
         job_id = uuid.uuid4()
         message = self._deps.queue.message(queue.DERIVE_JOB, job_id)
         async with self._deps.pool.acquire() as conn:
@@ -718,3 +706,12 @@ def _parse_day(value: str, field: str, default: date) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise InvalidArgument.field(field, "a UTC day as YYYY-MM-DD") from exc
+
+
+def _request_hash(request: job_service_pb2.CreateJobRequest) -> str:
+    """The fingerprint of everything but the idempotency key: it decides whether a
+    repeated request_id is a retry (same job) or a conflict."""
+    copy = job_service_pb2.CreateJobRequest()
+    copy.CopyFrom(request)
+    copy.request_id = ""
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
