@@ -3,16 +3,43 @@
 Keys always start with a hash of the owner, so one user's blobs can never be
 addressed through another user's key. Writes go to a temporary file that is
 renamed into place on commit, so a reader never sees a partial blob.
+
+A full disk (or an exhausted quota) is not an internal error: writes that hit
+it remove what they wrote and raise `ResourceExhausted` with the reason
+`STORAGE_FULL`, which callers see as RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import os
 import uuid
 from pathlib import Path
 from typing import BinaryIO
+
+from reelscribe.errors import QuotaViolation, ResourceExhausted
+
+#: Errors that mean "no space left", for the disk or for the user's quota on it.
+_STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether `exc` is a write failing for lack of space (ENOSPC, EDQUOT)."""
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_FULL_ERRNOS
+
+
+def storage_full() -> ResourceExhausted:
+    """The error callers get when the blob storage is full."""
+    return ResourceExhausted(
+        "the server's storage is full; nothing was stored, try again later",
+        reason="STORAGE_FULL",
+        quota_violations=[
+            QuotaViolation("storage", "no space is left in the server's blob storage")
+        ],
+    )
 
 
 def owner_prefix(owner: str) -> str:
@@ -32,10 +59,19 @@ class BlobWriter:
         self.size_bytes = 0
 
     async def write(self, data: bytes) -> None:
-        """Append `data`; file I/O runs off the event loop."""
+        """Append `data`; file I/O runs off the event loop.
+
+        On a full disk the partial blob is removed and `ResourceExhausted` raised.
+        """
+        try:
+            await asyncio.to_thread(self._file.write, data)
+        except OSError as exc:
+            if not is_storage_full(exc):
+                raise
+            self.abort()
+            raise storage_full() from exc
         self._sha.update(data)
         self.size_bytes += len(data)
-        await asyncio.to_thread(self._file.write, data)
 
     @property
     def sha256(self) -> str:
@@ -51,11 +87,19 @@ class BlobWriter:
             self._file.close()
             os.replace(self._tmp, self._final)
 
-        await asyncio.to_thread(_finish)
+        try:
+            await asyncio.to_thread(_finish)
+        except OSError as exc:
+            if not is_storage_full(exc):
+                raise
+            self.abort()
+            raise storage_full() from exc
 
     def abort(self) -> None:
         """Drop the partial blob."""
-        self._file.close()
+        # Closing flushes the buffer, which fails again on a full disk.
+        with contextlib.suppress(OSError):
+            self._file.close()
         self._tmp.unlink(missing_ok=True)
 
 

@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -170,6 +171,36 @@ class Settings(BaseSettings):
 
     #: Minimum seconds between two progress events of one job.
     progress_min_interval_s: float = 0.2
+
+    #: Port of the server's Prometheus endpoint (`/metrics`); 0 disables it.
+    metrics_port: int = 9464
+    #: Host the metrics endpoints bind to; empty means the host of `listen_address`
+    #: (so `0.0.0.0` in the container image, loopback on a laptop).
+    metrics_host: str = ""
+    #: Port of a worker's Prometheus endpoint: one per `reelscribe worker` (the
+    #: Dramatiq main process), covering all its processes; 0 disables it.
+    worker_metrics_port: int = 9191
+    #: Directory for the worker processes' shared metric files; empty means a
+    #: fresh directory per worker run under the system temp directory.
+    worker_metrics_dir: str = ""
+
+    #: Log rendering: `json`, `console`, or `auto` (console on a terminal, JSON otherwise).
+    log_format: Literal["auto", "json", "console"] = "auto"
+    #: Minimum log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`).
+    log_level: str = "INFO"
+
+    #: OTLP/gRPC endpoint for traces (e.g. `http://collector:4317`); the standard
+    #: `OTEL_EXPORTER_OTLP_ENDPOINT` works too. Neither set: tracing is off.
+    otel_exporter_otlp_endpoint: str = ""
+    #: Append finished spans as JSON lines to this file (debugging and tests).
+    otel_traces_file: str = ""
+
+    #: On SIGTERM the server refuses new calls, ends streams with UNAVAILABLE
+    #: (clients resume) and gives unary calls in flight this long to finish.
+    shutdown_grace_s: float = 25.0
+    #: On SIGTERM a worker stops taking messages and gives running stages this
+    #: long to finish; unfinished ones are redelivered to other workers.
+    worker_shutdown_timeout_s: float = 25.0
 
     @property
     def blob_dir(self) -> Path:

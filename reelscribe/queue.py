@@ -11,6 +11,9 @@ import uuid
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from opentelemetry import trace
+
+from reelscribe import tracing
 
 #: Claims a job, decodes its audio, finds speech and plans chunks.
 PREPARE_JOB = "prepare_job"
@@ -20,6 +23,16 @@ TRANSCRIBE_CHUNK = "transcribe_chunk"
 MERGE_JOB = "merge_job"
 #: Runs the stages after transcription (analysis, highlights, clips, ...).
 DERIVE_JOB = "derive_job"
+
+#: The pipeline stage each actor runs (metric labels, span and log fields).
+STAGES = {
+    PREPARE_JOB: "prepare",
+    TRANSCRIBE_CHUNK: "transcribe",
+    MERGE_JOB: "merge",
+    DERIVE_JOB: "derive",
+}
+
+_tracer = tracing.tracer(__name__)
 
 
 def make_broker(
@@ -42,13 +55,17 @@ class JobQueue:
         broker.declare_queue(queue_name)
 
     def message(self, actor_name: str, job_id: uuid.UUID, *args: int) -> dramatiq.Message[None]:
-        """A message for `actor_name` about `job_id` (plus extra int arguments)."""
+        """A message for `actor_name` about `job_id` (plus extra int arguments).
+
+        It carries the current trace context, so the stage that runs it joins
+        the trace of whatever built it (the CreateJob call, the previous stage).
+        """
         return dramatiq.Message(
             queue_name=self._queue_name,
             actor_name=actor_name,
             args=(str(job_id), *args),
             kwargs={},
-            options={},
+            options=tracing.inject_into_options({}),
         )
 
     def enqueue_sync(self, message: dramatiq.Message[None]) -> str:
@@ -58,13 +75,38 @@ class JobQueue:
         an id of its own (`redis_message_id`), so a retry is a new entry. Only
         this id tells later whether the broker still holds the message.
         """
-        enqueued = self._broker.enqueue(message)
+        with _tracer.start_as_current_span(
+            f"enqueue {message.actor_name}",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "dramatiq",
+                "messaging.destination.name": message.queue_name,
+                "messaging.message.id": message.message_id,
+                "reelscribe.job_id": str(message.args[0]) if message.args else "",
+            },
+        ):
+            enqueued = self._broker.enqueue(message)
         return str(enqueued.options.get("redis_message_id", message.message_id))
 
     async def enqueue(self, actor_name: str, job_id: uuid.UUID, *args: int) -> str:
         """Send one message; runs the blocking Redis call in a thread. Returns its broker id."""
         message = self.message(actor_name, job_id, *args)
         return await asyncio.to_thread(self.enqueue_sync, message)
+
+    def depth(self) -> dict[str, int]:
+        """Messages waiting in the broker (blocking Redis calls): `ready` to be
+        taken, `delayed` (retries waiting for their backoff, not yet taken by a
+        worker) and `dead` (given up, kept for inspection)."""
+        redis = getattr(self._broker, "client", None)
+        if redis is None:
+            return {}
+        key = f"{getattr(self._broker, 'namespace', 'dramatiq')}:{self._queue_name}"
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.llen(key)
+            pipe.llen(f"{key}.DQ")
+            pipe.zcard(f"{key}.XQ")
+            ready, delayed, dead = pipe.execute()
+        return {"ready": int(ready), "delayed": int(delayed), "dead": int(dead)}
 
     def pending_message_ids(self, message_ids: list[str]) -> set[str]:
         """Which of `message_ids` (broker ids from `enqueue_sync`) the broker still holds:

@@ -1,11 +1,6 @@
-"""`python -m server`: run the gRPC server with settings from the environment."""
+"""`python -m server`: the same as `reelscribe server`."""
 
-import asyncio
-
-from reelscribe import logs
-from reelscribe.config import get_settings
-from server.app import serve
+from reelscribe.cli.main import main
 
 if __name__ == "__main__":
-    logs.configure()
-    asyncio.run(serve(get_settings()))
+    main(["server"])

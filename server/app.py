@@ -1,17 +1,22 @@
-"""Assembles and runs the gRPC server: services, health, reflection, shutdown."""
+"""Assembles and runs the gRPC server: services, health, reflection, metrics, shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
+import asyncpg
 import grpc
 import structlog
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
 
-from reelscribe import db, redis_client
+from reelscribe import db, metrics, redis_client, states, tracing
 from reelscribe.auth import JwksCache, TokenVerifier
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
@@ -34,10 +39,18 @@ from server.services.transcripts import TranscriptService
 
 log = structlog.get_logger(__name__)
 
-SERVICE_NAMES = (
-    job_service_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
-    transcript_service_pb2.DESCRIPTOR.services_by_name["TranscriptService"].full_name,
-    search_service_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+_SERVICES = (
+    job_service_pb2.DESCRIPTOR.services_by_name["JobService"],
+    transcript_service_pb2.DESCRIPTOR.services_by_name["TranscriptService"],
+    search_service_pb2.DESCRIPTOR.services_by_name["SearchService"],
+)
+SERVICE_NAMES = tuple(service.full_name for service in _SERVICES)
+#: Streaming methods, exported (as 0) in the active streams gauge before any opens.
+STREAMING_METHODS = tuple(
+    method.name
+    for service in _SERVICES
+    for method in service.methods
+    if method.client_streaming or method.server_streaming
 )
 
 
@@ -52,9 +65,14 @@ class ServerApp:
             )
         self.settings = settings
         self.port = 0
+        #: Port of the `/metrics` endpoint (0: not serving metrics).
+        self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._deps: Deps | None = None
         self._health = health_aio.HealthServicer()
+        self._metrics: metrics.MetricsServer | None = None
+        self._stopping: asyncio.Task[None] | None = None
+        self._warm_up: asyncio.Task[None] | None = None
 
     @property
     def deps(self) -> Deps:
@@ -65,6 +83,7 @@ class ServerApp:
     async def start(self, address: str | None = None) -> int:
         """Connect, migrate, bind and start serving; returns the bound port."""
         settings = self.settings
+        self._loop = asyncio.get_running_loop()
         pool = await db.create_pool(settings.database_url)
         async with pool.acquire() as conn:
             await db.apply_migrations(conn)
@@ -136,20 +155,112 @@ class ServerApp:
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server = server
+        if settings.metrics_port:
+            host = metrics.endpoint_host(settings.metrics_host, address or settings.listen_address)
+            self._metrics = metrics.serve(self._metrics_registry(), host, settings.metrics_port)
+            self.metrics_port = self._metrics.port if self._metrics else 0
         # Load the search model now, off the event loop, not on the first query.
         self._warm_up = asyncio.create_task(search.warm_up())
-        log.info("server started", port=self.port)
+        log.info("server started", port=self.port, metrics_port=self.metrics_port)
         return self.port
 
-    async def stop(self, grace_s: float = 10.0) -> None:
-        """Stop taking calls, let in-flight ones finish within `grace_s`, release resources."""
+    def _metrics_registry(self) -> CollectorRegistry:
+        """Process-wide metrics plus this server's live figures.
+
+        Jobs by state and queue depth cost a query each, so they are cached
+        for a moment; they are read from the scrape thread (the jobs query runs
+        on the event loop, the queue depth with the broker's own Redis client).
+        """
+        registry = CollectorRegistry()
+        registry.register(metrics.RegistryCollector(REGISTRY))
+        registry.register(metrics.CachedCollector(self._stream_metrics, cache_s=0.0))
+        registry.register(metrics.CachedCollector(self._backend_metrics, cache_s=2.0))
+        return registry
+
+    def _stream_metrics(self) -> list[Metric]:
+        return [
+            metrics.gauge_family(
+                "reelscribe_server_active_streams",
+                "Streams (watches, uploads) open on this server.",
+                "grpc_method",
+                {
+                    **dict.fromkeys(STREAMING_METHODS, 0.0),
+                    **{k: float(v) for k, v in self.interceptor.streams_by_method.items()},
+                },
+            )
+        ]
+
+    def _backend_metrics(self) -> list[Metric]:
+        deps = self.deps
+        loop = self._loop
+        families: list[Metric] = []
+        try:
+            counts = asyncio.run_coroutine_threadsafe(_count_jobs(deps.pool), loop).result(3.0)
+        except Exception as exc:
+            log.warning("jobs by state not collected", error=repr(exc))
+        else:
+            all_states = dict.fromkeys((states.QUEUED, states.RUNNING, *states.TERMINAL), 0.0)
+            families.append(
+                metrics.gauge_family(
+                    "reelscribe_jobs",
+                    "Jobs stored in Postgres, by state (all users).",
+                    "state",
+                    {**all_states, **counts},
+                )
+            )
+        try:
+            depth = deps.queue.depth()
+        except Exception as exc:
+            log.warning("queue depth not collected", error=repr(exc))
+        else:
+            family = GaugeMetricFamily(
+                "reelscribe_queue_messages",
+                "Messages in the broker: ready to be taken, delayed (retry backoff), dead.",
+                labels=["queue", "state"],
+            )
+            for state, count in depth.items():
+                family.add_metric([self.settings.queue_name, state], count)
+            families.append(family)
+        return families
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Shut down gracefully (idempotent; see `_shutdown`).
+
+        `grace_s` defaults to the `shutdown_grace_s` setting.
+        """
+        if self._stopping is None:
+            grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+            self._stopping = asyncio.create_task(self._shutdown(grace))
+        # Shielded: a caller giving up must not leave the server half stopped.
+        await asyncio.shield(self._stopping)
+
+    async def _shutdown(self, grace_s: float) -> None:
+        """Health NOT_SERVING, no new calls, streams told to resume elsewhere,
+        unary calls in flight given `grace_s` to finish; then release resources."""
+        log.info("server shutting down", grace_s=grace_s)
+        if self._server is not None:
+            # New calls are refused, and open streams end with UNAVAILABLE
+            # (SERVER_SHUTTING_DOWN) saying how to resume: watchers are woken
+            # by the hub, uploads at their next read.
+            self.interceptor.begin_shutdown()
+        if self._deps is not None:
+            self._deps.hub.close_subscriptions()
         await self._health.enter_graceful_shutdown()
         if self._server is not None:
+            # Refuses new connections and calls, waits for calls in flight,
+            # cancels whatever is left after the grace.
             await self._server.stop(grace_s)
+        if self._metrics is not None:
+            await asyncio.to_thread(self._metrics.close)
+        if self._warm_up is not None:
+            self._warm_up.cancel()  # (the thread loading the model runs on regardless)
         if self._deps is not None:
             await self._deps.hub.stop()
             await self._deps.redis.aclose()
-            await self._deps.pool.close()
+            try:
+                await asyncio.wait_for(self._deps.pool.close(), timeout=5.0)
+            except TimeoutError:
+                self._deps.pool.terminate()
         log.info("server stopped")
 
     async def wait(self) -> None:
@@ -158,8 +269,18 @@ class ServerApp:
         await self._server.wait_for_termination()
 
 
-async def serve(settings: Settings, *, grace_s: float = 10.0) -> None:
-    """Run a server until SIGINT or SIGTERM."""
+async def _count_jobs(pool: asyncpg.Pool) -> dict[str, float]:
+    async with pool.acquire(timeout=2.0) as conn:
+        rows = await conn.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+    return {str(row["state"]): float(row["n"]) for row in rows}
+
+
+async def serve(settings: Settings, *, grace_s: float | None = None) -> None:
+    """Run a server until SIGINT or SIGTERM, then shut down gracefully.
+
+    Calls in flight get `grace_s` (default: the `shutdown_grace_s` setting).
+    """
+    tracing.configure(settings, "reelscribe-server")
     app = ServerApp(settings)
     await app.start()
     stop = asyncio.Event()
@@ -167,4 +288,9 @@ async def serve(settings: Settings, *, grace_s: float = 10.0) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await app.stop(grace_s)
+    # A second signal changes nothing: the grace already bounds the shutdown.
+    try:
+        await app.stop(grace_s)
+    finally:
+        with contextlib.suppress(Exception):
+            tracing.shutdown()

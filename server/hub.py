@@ -18,13 +18,25 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 import structlog
 
-from reelscribe import events
+from reelscribe import errors, events
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 _JOB_PATTERN = events.job_channel(uuid.UUID(int=0)).rsplit(":", 1)[0] + ":*"
 _OWNER_PATTERN = events.owner_channel("x")[:-1] + "*"
+
+
+class ShuttingDown(errors.Unavailable):
+    """The server is shutting down: the client should resume elsewhere.
+
+    The interceptor replaces the message with how to resume the method at hand.
+    """
+
+    reason = "SERVER_SHUTTING_DOWN"
+
+    def __init__(self, message: str = "the server is shutting down; retry shortly") -> None:
+        super().__init__(message)
 
 
 class LiveMessage:
@@ -60,6 +72,8 @@ class Subscription:
     overflowed: bool = False
     #: Set whenever the Redis connection was re-established (events may be lost).
     reconnected: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Set when the server shuts down: the watcher must end its stream.
+    closed: bool = False
 
 
 class EventHub:
@@ -70,6 +84,7 @@ class EventHub:
         self._buffer_events = buffer_events
         self._subs: dict[str, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
         self.connected = asyncio.Event()
 
     async def start(self) -> None:
@@ -83,10 +98,24 @@ class EventHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def close_subscriptions(self) -> None:
+        """Tell every watcher (and any that subscribes later) to end its stream.
+
+        Each gets an empty wake-up message; a watcher whose queue is full is
+        not waiting and sees the flag at its next message.
+        """
+        self._closed = True
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.closed = True
+                with contextlib.suppress(asyncio.QueueFull):
+                    sub.queue.put_nowait(LiveMessage(b""))
+
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[Subscription]:
         """Receive live messages of `channel` (a job or owner channel) within the block."""
         sub = Subscription(channel=channel, queue=asyncio.Queue(maxsize=self._buffer_events))
+        sub.closed = self._closed
         self._subs.setdefault(channel, set()).add(sub)
         try:
             yield sub

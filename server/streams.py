@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
-from server.hub import LiveMessage, Subscription
+from server.hub import LiveMessage, ShuttingDown, Subscription
 
 T = TypeVar("T")
 
@@ -39,9 +39,14 @@ async def follow(
     heartbeat: Callable[[int], T],
     heartbeat_s: float,
 ) -> AsyncIterator[T]:
-    """Every entry after position `after`, in order, once; stops after a terminal entry."""
+    """Every entry after position `after`, in order, once; stops after a terminal entry.
+
+    Raises `ShuttingDown` when the hub closes the subscription (server shutdown).
+    """
     last = after
     while True:
+        if sub.closed:
+            raise ShuttingDown()
         replay = await read_after(last)
         for entry in replay:
             yield entry.message
@@ -60,6 +65,8 @@ async def follow(
             except TimeoutError:
                 yield heartbeat(last)
                 break  # re-check the log: a publish may have been lost
+            if sub.closed:
+                raise ShuttingDown()
             if sub.overflowed or sub.reconnected.is_set():
                 _drain(sub.queue)
                 break

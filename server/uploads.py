@@ -6,17 +6,24 @@ the owner's prefix as they arrive, so the server never holds a file in memory;
 the partial file's size is the resume offset. When the last byte arrives the
 size and SHA-256 are verified, the file becomes a blob and exactly one `media`
 row is created; asking again with the same id returns that media object.
+
+When the disk fills up mid-upload the partial file is removed (it would only
+keep the disk full), the upload's stored size goes back to 0 and the caller
+gets RESOURCE_EXHAUSTED with the reason `STORAGE_FULL`; once space is freed
+the same upload id starts again from offset 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import BinaryIO
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -154,15 +161,49 @@ class Uploads:
             if media is not None:
                 return media
         part = _part_path(self._store, owner, upload_id)
-        part.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            if not blobs.is_storage_full(exc):
+                raise
+            raise blobs.storage_full() from exc
         stored = part.stat().st_size if part.exists() else 0
         if header.offset_bytes != stored:
             raise FailedPrecondition(
                 f"upload {upload_id} has {stored} bytes stored; resume with offset_bytes={stored}",
                 reason="UPLOAD_OFFSET_MISMATCH",
             )
+        try:
+            stored = await self._write_chunks(owner, upload_id, header, chunks, part, stored)
+        except OSError as exc:
+            if not blobs.is_storage_full(exc):
+                raise
+            await self._discard_part(owner, upload_id, part)
+            raise blobs.storage_full() from exc
+        if stored != header.size_bytes:
+            raise InvalidArgument.field(
+                "header.size_bytes",
+                f"stream ended after {stored} of {header.size_bytes} bytes; resume with "
+                f"upload_id and offset_bytes={stored}"
+                if header.upload_id
+                else f"received {stored} bytes, header declared {header.size_bytes}",
+                reason="SIZE_MISMATCH",
+            )
+        return await self._complete(owner, upload_id, header, part)
+
+    async def _write_chunks(
+        self,
+        owner: str,
+        upload_id: str,
+        header: job_service_pb2.UploadHeader,
+        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
+        part: Path,
+        stored: int,
+    ) -> int:
+        """Append the stream's chunks to the partial file; returns the bytes stored."""
         max_chunk = self._settings.max_chunk_bytes
-        with part.open("ab") as fh:
+        # Unbuffered: a failed write leaves nothing pending that closing would retry.
+        with part.open("ab", buffering=0) as fh:
             try:
                 async for message in chunks:
                     if message.WhichOneof("data") != "chunk":
@@ -178,22 +219,19 @@ class Uploads:
                         raise InvalidArgument.field(
                             "chunk", f"more data than the declared {header.size_bytes} bytes"
                         )
-                    # Written and flushed per chunk: the file size is the
-                    # resume offset even if this stream breaks right after.
+                    # Written through per chunk: the file size is the resume
+                    # offset even if this stream breaks right after.
                     await asyncio.to_thread(_append, fh, data)
                     stored += len(data)
             finally:
                 await self._record_progress(owner, upload_id, stored)
-        if stored != header.size_bytes:
-            raise InvalidArgument.field(
-                "header.size_bytes",
-                f"stream ended after {stored} of {header.size_bytes} bytes; resume with "
-                f"upload_id and offset_bytes={stored}"
-                if header.upload_id
-                else f"received {stored} bytes, header declared {header.size_bytes}",
-                reason="SIZE_MISMATCH",
-            )
-        return await self._complete(owner, upload_id, header, part)
+        return stored
+
+    async def _discard_part(self, owner: str, upload_id: str, part: Path) -> None:
+        """Remove a partial file (freeing its space); the upload starts again from 0."""
+        await asyncio.to_thread(part.unlink, missing_ok=True)
+        await self._record_progress(owner, upload_id, 0)
+        log.warning("upload discarded: storage full", upload_id=upload_id)
 
     async def _complete(
         self, owner: str, upload_id: str, header: job_service_pb2.UploadHeader, part: Path
@@ -208,8 +246,14 @@ class Uploads:
         media_id = uuid.uuid4()
         key = self._store.media_key(owner, media_id)
         final = self._store.path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, final)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(part, final)
+        except OSError as exc:
+            if not blobs.is_storage_full(exc):
+                raise
+            await self._discard_part(owner, upload_id, part)
+            raise blobs.storage_full() from exc
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 media = await media_db.insert_media(
@@ -272,6 +316,11 @@ class Uploads:
         return reply
 
 
-def _append(fh: object, data: bytes) -> None:
-    fh.write(data)  # type: ignore[attr-defined]
-    fh.flush()  # type: ignore[attr-defined]
+def _append(fh: BinaryIO, data: bytes) -> None:
+    """Write all of `data` to an unbuffered file (which may take short writes)."""
+    view = memoryview(data)
+    while view:
+        written = fh.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the file accepted no bytes")
+        view = view[written:]

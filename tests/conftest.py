@@ -70,6 +70,9 @@ def settings(data_dir: Path, stack: EmbeddedUrls) -> Settings:
         rate_limits={},
         url_allowed_networks=(URL_TEST_NETWORK,),
         progress_min_interval_s=0.05,
+        # Metrics endpoints are tested on servers and workers of their own.
+        metrics_port=0,
+        worker_metrics_port=0,
     )
 
 
@@ -83,6 +86,7 @@ def _env(settings: Settings) -> dict[str, str]:
             "REELSCRIBE_JWT_SECRET": JWT_SECRET,
             "REELSCRIBE_QUEUE_NAME": settings.queue_name,
             "REELSCRIBE_PROGRESS_MIN_INTERVAL_S": "0.05",
+            "REELSCRIBE_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
             # Fault drills: a dead worker's messages come back within seconds,
             # the reconciler sweeps every second, and one file kills its worker.
             "REELSCRIBE_BROKER_HEARTBEAT_TIMEOUT_S": "8",

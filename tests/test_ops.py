@@ -82,6 +82,12 @@ async def test_cli_submit_watch_and_transcript(server: ServerApp, settings: Sett
     assert "ocean" in text.lower()
     token = await asyncio.to_thread(run, "token", "--user", "zed")
     assert token.count(".") == 2
+    summary = await asyncio.to_thread(run, "summary", job, "--format", "bullets")
+    assert summary.startswith("- ") and "Chapters:" in summary
+    answer = await asyncio.to_thread(run, "ask", "what covers the surface of the earth")
+    assert job in answer
+    costs = await asyncio.to_thread(run, "costs")
+    assert "audio min" in costs and costs.strip().splitlines()[-1].startswith("total $")
 
 
 async def test_buf_curl_streams_watch_job_through_reflection(server: ServerApp, api: Api) -> None:

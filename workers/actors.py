@@ -8,6 +8,12 @@ kills the worker (which Dramatiq does not count as a retry).
 
 from __future__ import annotations
 
+# First of all: worker metrics are shared by the worker processes through files,
+# which prometheus_client decides when it is first imported (see the module).
+from workers import observability  # noqa: F401
+
+# isort: split
+
 import uuid
 from typing import Any
 

@@ -7,6 +7,7 @@ from dramatiq.middleware import CurrentMessage
 
 from reelscribe.config import get_settings
 from reelscribe.queue import make_broker
+from workers import observability
 
 
 def setup_broker() -> dramatiq.Broker:
@@ -21,5 +22,7 @@ def setup_broker() -> dramatiq.Broker:
     )
     # Actors can read their own message (id, retry count) while they run.
     broker.add_middleware(CurrentMessage())
+    # Spans, log context and metrics per stage; the metrics endpoint.
+    observability.install(broker)
     dramatiq.set_broker(broker)
     return broker

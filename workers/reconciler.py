@@ -25,19 +25,24 @@ from workers.runtime import Runtime
 log = structlog.get_logger(__name__)
 
 _LOCK_KEY = "reelscribe:reconciler:lock"
+#: Stages of the prepare message.
+_PREPARE_STAGES = frozenset({"QUEUED", "INGEST", "EXTRACT_AUDIO", "DETECT_SPEECH"})
 
 
 async def _stale_jobs(rt: Runtime) -> list[Any]:
     async with rt.pool.acquire() as conn:
         return list(
             await conn.fetch(
-                "SELECT id, state, pending_message_id, parent_id IS NOT NULL"
+                "SELECT id, state, stage, pending_message_id, parent_id IS NOT NULL"
                 " OR EXISTS (SELECT 1 FROM transcripts t WHERE t.job_id = jobs.id) AS deriving"
                 " FROM jobs WHERE state = ANY($1::text[])"
                 " AND update_time < now() - make_interval(secs => $2)"
+                # Only jobs on this worker's queue: another queue's workers own the rest.
+                " AND (queue IS NULL OR queue = $3)"
                 " ORDER BY update_time LIMIT 100",
                 list(states.ACTIVE),
                 rt.settings.reconcile_grace_s,
+                rt.settings.queue_name,
             )
         )
 
@@ -64,7 +69,8 @@ def reconcile_once(rt: Runtime) -> int:
         ctx = JobContext(rt, job_id)
         if job["deriving"]:
             step, waiting = "derive", [job["pending_message_id"]]
-        elif job["state"] == states.QUEUED or not chunks:
+        elif job["state"] == states.QUEUED or not chunks or job["stage"] in _PREPARE_STAGES:
+            # Until prepare has sent the chunks, its own message is what the job waits on.
             step, waiting = "prepare", [job["pending_message_id"]]
         elif pending:
             step, waiting = "chunks", [c["message_id"] for c in pending]

@@ -101,6 +101,12 @@ def _prepare(ctx: JobContext, row: Any) -> None:
     rt, settings, owner = ctx.rt, ctx.settings, row["owner"]
     workdir = ctx.workdir(owner)
     workdir.mkdir(parents=True, exist_ok=True)
+    has_plan, pending, has_speech = rt.call(chunks_db.plan_status(rt.pool, ctx.job_id))
+    if has_plan:
+        # A re-run (the first was killed after planning): keep the plan and what
+        # chunks already finished; only the audio and the unsent work are redone.
+        _resume_prepare(ctx, row, workdir, pending, has_speech)
+        return
     if row["source_uri"]:
         path = _ingest_url(ctx, row["source_uri"], workdir / "source")
     else:
@@ -145,6 +151,34 @@ def _prepare(ctx: JobContext, row: Any) -> None:
     )
     enqueue_chunks(ctx, range(len(plan)))
     rt.call(_clear_pending(ctx))
+
+
+def _resume_prepare(
+    ctx: JobContext, row: Any, workdir: Path, pending: list[int], has_speech: bool
+) -> None:
+    if not has_speech:
+        enqueue_merge(ctx)
+        return
+    if pending and not (workdir / _AUDIO_FILE).exists():
+        path = (
+            _ingest_url(ctx, row["source_uri"], workdir / "source")
+            if row["source_uri"]
+            else _uploaded_media(ctx, row)
+        )
+        audio = media.decode_audio(path)
+        tmp = workdir / f".{_AUDIO_FILE}.{uuid.uuid4().hex}"
+        audio.tofile(tmp)
+        os.replace(tmp, workdir / _AUDIO_FILE)
+    ctx.running_event(
+        STARTED,
+        set_fields={"stage": "TRANSCRIBE"},
+        message=f"resuming: {len(pending)} chunk(s) left",
+    )
+    if pending:
+        enqueue_chunks(ctx, pending)
+    else:
+        enqueue_merge(ctx)
+    ctx.rt.call(_clear_pending(ctx))
 
 
 async def _clear_pending(ctx: JobContext) -> None:
@@ -226,6 +260,8 @@ def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
         _transcribe_chunk(ctx, row, chunk)
     except Cancelled:
         ctx.finish_cancelled(owner)
+    except MediaError as exc:
+        ctx.fail(owner, exc.reason, exc.message, stage="TRANSCRIBE")
     except Exception as exc:
         ctx.give_up_or_retry(
             owner, "TRANSCRIBE", chunk["attempts"] >= ctx.settings.max_job_attempts, exc
@@ -344,6 +380,11 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
     if rt.call(_has_transcript(ctx)):
         # A duplicate merge message (redelivery, reconciler): already merged.
         log.info("duplicate merge ignored", job_id=str(job_id))
+        return
+    if not rt.call(chunks_db.ready_to_merge(rt.pool, job_id)):
+        # An early merge message (a re-sent chunk finished while others are
+        # pending): the last chunk to finish sends the merge again.
+        log.info("merge before every chunk finished ignored", job_id=str(job_id))
         return
     try:
         with CpuMeter() as cpu:

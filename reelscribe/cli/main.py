@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -17,7 +18,7 @@ from reelscribe_client import ReelscribeClient, ReelscribeError, v1
 from reelscribe import logs
 from reelscribe.auth import mint_token
 from reelscribe.cli.progress import StageBars
-from reelscribe.config import get_settings
+from reelscribe.config import Settings, get_settings
 
 _FORMATS = {
     "txt": v1.ExportFormat.TXT,
@@ -50,20 +51,39 @@ def up() -> None:
     settings = get_settings()
 
     def _interrupt(*_: object) -> None:
+        # Once: the children are being stopped gracefully, within their grace.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    # SIGTERM (service managers) stops the stack the same way Ctrl-C does.
+    # SIGTERM (service managers) and SIGHUP (a closed terminal) stop the stack the
+    # same way Ctrl-C does: each child gets one SIGTERM and its grace period.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     with running_stack(settings) as stack:
         click.echo(
             f"reelscribe is up on {stack.address} (data in {settings.data_dir}); Ctrl-C stops it"
         )
+        _echo_metrics(settings)
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
-            pass
+            click.echo("stopping (calls in flight and running stages get their grace)")
     click.echo("stopped")
+
+
+def _echo_metrics(settings: Settings) -> None:
+    from reelscribe.metrics import endpoint_host
+
+    host = endpoint_host(settings.metrics_host, settings.listen_address)
+    for what, port in (
+        ("server", settings.metrics_port),
+        ("workers", settings.worker_metrics_port),
+    ):
+        if port:
+            click.echo(f"metrics ({what}): http://{host}:{port}/metrics")
 
 
 @main.command()
@@ -89,11 +109,43 @@ def demo(file: Path | None) -> None:
 
 @main.command()
 def server() -> None:
-    """Run the gRPC server (needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL)."""
+    """Run the gRPC server (needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL).
+
+    SIGTERM or Ctrl-C: health turns NOT_SERVING, new calls are refused, streams
+    end telling clients to resume, calls in flight get `shutdown_grace_s`; exit 0.
+    """
     from server.app import serve
 
     logs.configure()
-    asyncio.run(serve(get_settings()))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(serve(get_settings()))
+    finally:
+        # Not asyncio.run: it waits for every thread of the default executor,
+        # and one still loading the search model (or probing a file for a call
+        # cancelled at the end of the grace) must not hold the exit.
+        _close_loop(loop)
+    lingering = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.current_thread() and not t.daemon and t.is_alive()
+    ]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    asyncio.set_event_loop(None)
+    loop.close()  # shuts the default executor down without waiting for its threads
 
 
 @main.command()
@@ -104,7 +156,13 @@ def worker(processes: int | None, threads: int | None) -> None:
     from reelscribe.cli.stack import worker_command
 
     settings = get_settings()
-    cmd = worker_command(processes or settings.worker_processes, threads or settings.worker_threads)
+    cmd = worker_command(
+        processes or settings.worker_processes,
+        threads or settings.worker_threads,
+        settings.worker_shutdown_timeout_s,
+    )
+    # Dramatiq becomes this process, so SIGTERM reaches its main process
+    # directly: it stops taking messages and lets running stages finish.
     os.execv(cmd[0], cmd)
 
 
@@ -288,6 +346,90 @@ def search(query: str, mode: str, limit: int, address: str) -> None:
         for hit in reply.hits:
             span = f"{_clock(hit.start_seconds)}{_EN_DASH}{_clock(hit.end_seconds)}"
             click.echo(f"{hit.job}  {span}  {hit.snippet}")
+
+    _run(address, _token(), _work)
+
+
+def _span(start_s: float, end_s: float) -> str:
+    return f"{_clock(start_s)}{_EN_DASH}{_clock(end_s)}"
+
+
+@main.command()
+@click.argument("job")
+@click.option(
+    "--format", "fmt", type=click.Choice(["short", "bullets", "detailed"]), default="short"
+)
+@_address_option
+def summary(job: str, fmt: str, address: str) -> None:
+    """Print JOB's summary and chapters."""
+
+    async def _work(client: ReelscribeClient) -> None:
+        reply = await client.summary(job, v1.SummaryFormat[fmt.upper()])
+        if reply.bullets:
+            for bullet in reply.bullets:
+                click.echo(f"- {bullet}")
+        else:
+            click.echo(reply.text or "(nothing was said)")
+        chapters = await client.chapters(job)
+        if chapters:
+            click.echo("\nChapters:")
+            for c in chapters:
+                click.echo(f"  {_span(c.start_seconds, c.end_seconds)}  {c.title}")
+
+    _run(address, _token(), _work)
+
+
+@main.command()
+@click.argument("job")
+@click.option("--download", type=click.Path(file_okay=False, path_type=Path), default=None)
+@_address_option
+def highlights(job: str, download: Path | None, address: str) -> None:
+    """Print JOB's highlights; --download DIR saves their rendered clips."""
+
+    async def _work(client: ReelscribeClient) -> None:
+        for h in await client.highlights(job):
+            click.echo(f"{_span(h.start_seconds, h.end_seconds)}  {h.score:.2f}  {h.text}")
+            if download is not None and h.clip_size_bytes:
+                ext = ".mp4" if h.clip_mime_type.startswith("video/") else ".m4a"
+                dest = download / (h.name.rsplit("/", 1)[-1] + ext)
+                await client.download_clip(h.name, dest)
+                click.echo(f"  saved {dest}")
+
+    if download is not None:
+        download.mkdir(parents=True, exist_ok=True)
+    _run(address, _token(), _work)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--job", default="", help="Ask about one job (default: the whole library).")
+@_address_option
+def ask(question: str, job: str, address: str) -> None:
+    """Answer QUESTION from your library, citing the moments it used."""
+
+    async def _work(client: ReelscribeClient) -> None:
+        reply = await client.ask(question, job=job)
+        click.echo(reply.answer)
+        for c in reply.citations:
+            click.echo(f"  {c.job}  {_span(c.start_seconds, c.end_seconds)}  {c.text}")
+
+    _run(address, _token(), _work)
+
+
+@main.command()
+@click.option("--since", default="", help="First UTC day, YYYY-MM-DD (default: 30 days ago).")
+@_address_option
+def costs(since: str, address: str) -> None:
+    """Print your estimated processing cost per day."""
+
+    async def _work(client: ReelscribeClient) -> None:
+        report = await client.cost_report(start_date=since)
+        for d in report.days:
+            click.echo(
+                f"{d.date}  {d.audio_minutes:8.1f} audio min  {d.cpu_seconds:8.1f} CPU s"
+                f"  {d.provider_tokens:8d} tokens  ${d.cost_usd:.4f}"
+            )
+        click.echo(f"total ${report.total_cost_usd:.4f}")
 
     _run(address, _token(), _work)
 

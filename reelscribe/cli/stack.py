@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,9 +36,17 @@ def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str
     return env
 
 
-def worker_command(processes: int, threads: int) -> list[str]:
-    """The Dramatiq CLI invocation that runs the pipeline actors."""
-    return [
+def worker_command(
+    processes: int, threads: int, shutdown_timeout_s: float | None = None
+) -> list[str]:
+    """The Dramatiq CLI invocation that runs the pipeline actors.
+
+    On SIGTERM Dramatiq stops taking messages, returns the ones it holds to
+    the queue and waits up to `shutdown_timeout_s` for running stages (its own
+    default is 10 minutes); stages still running then are redelivered to other
+    workers once this one's heartbeat times out.
+    """
+    cmd = [
         sys.executable,
         "-m",
         "dramatiq",
@@ -47,6 +56,9 @@ def worker_command(processes: int, threads: int) -> list[str]:
         "--threads",
         str(threads),
     ]
+    if shutdown_timeout_s is not None:
+        cmd += ["--worker-shutdown-timeout", str(max(int(shutdown_timeout_s * 1000), 100))]
+    return cmd
 
 
 def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
@@ -117,15 +129,35 @@ def running_stack(
         migrate(urls.database_url)
         env = {**child_env(settings, urls.database_url, urls.redis_url), **(extra_env or {})}
         out = open(log_dir / "stack.log", "ab") if quiet else None  # noqa: SIM115
-        server = subprocess.Popen([sys.executable, "-m", "server"], env=env, stdout=out, stderr=out)
+        # Children get a session of their own: a Ctrl-C on the terminal reaches
+        # only us, and we send each child exactly one SIGTERM. (A second one
+        # makes Dramatiq kill its workers at once instead of letting stages finish.)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "reelscribe.cli.main", "server"],
+            env=env,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
         worker = None
         if workers:
             worker = subprocess.Popen(
-                worker_command(settings.worker_processes, settings.worker_threads),
+                worker_command(
+                    settings.worker_processes,
+                    settings.worker_threads,
+                    settings.worker_shutdown_timeout_s,
+                ),
                 env=env,
                 stdout=out,
                 stderr=out,
+                start_new_session=True,
             )
+        # How long each child may take to stop before it is killed: its grace plus
+        # a margin for releasing resources.
+        limits = {
+            server: settings.shutdown_grace_s + 10.0,
+            worker: settings.worker_shutdown_timeout_s + 10.0,
+        }
         children = [c for c in (server, worker) if c is not None]
         try:
             wait_healthy(settings.server_address)
@@ -134,10 +166,15 @@ def running_stack(
             for child in children:
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + max(limits[c] for c in children)
             for child in children:
                 try:
-                    child.wait(timeout=20)
+                    child.wait(timeout=max(min(limits[child], deadline - time.monotonic()), 0.1))
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    # The worker's main process forwards signals to its processes;
+                    # killing the group leaves none of them behind.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
+                    child.wait()
             if out is not None:
                 out.close()

@@ -32,6 +32,32 @@ async def replace_plan(
         )
 
 
+async def plan_status(pool: asyncpg.Pool, job_id: uuid.UUID) -> tuple[bool, list[int], bool]:
+    """(a plan is stored, indexes of its pending chunks, any speech found)."""
+    async with pool.acquire() as conn:
+        regions = await conn.fetchrow(
+            "SELECT count(*) AS n, bool_or(is_speech) AS speech FROM speech_regions"
+            " WHERE job_id = $1",
+            job_id,
+        )
+        pending = await conn.fetch(
+            "SELECT idx FROM chunks WHERE job_id = $1 AND state = 'PENDING' ORDER BY idx", job_id
+        )
+    return regions["n"] > 0, [r["idx"] for r in pending], bool(regions["speech"])
+
+
+async def ready_to_merge(pool: asyncpg.Pool, job_id: uuid.UUID) -> bool:
+    """Every chunk is transcribed (or nothing was said at all)."""
+    async with pool.acquire() as conn:
+        return bool(
+            await conn.fetchval(
+                "SELECT NOT EXISTS (SELECT 1 FROM chunks WHERE job_id = $1 AND state <> 'DONE')"
+                " OR NOT EXISTS (SELECT 1 FROM speech_regions WHERE job_id = $1 AND is_speech)",
+                job_id,
+            )
+        )
+
+
 async def set_message_id(pool: asyncpg.Pool, job_id: uuid.UUID, idx: int, message_id: str) -> None:
     """Remember which broker message carries a chunk (for the reconciler)."""
     async with pool.acquire() as conn:

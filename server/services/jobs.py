@@ -213,9 +213,11 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
             raise Unavailable("the work queue is unavailable; retry shortly") from exc
         # The reconciler looks this id up in the broker if the job stalls.
         await conn.execute(
-            "UPDATE jobs SET pending_message_id = $2 WHERE id = $1 AND state = 'QUEUED'",
+            "UPDATE jobs SET queue = $3, pending_message_id = CASE WHEN state = 'QUEUED'"
+            " THEN $2 ELSE pending_message_id END WHERE id = $1",
             job_id,
             broker_id,
+            self._deps.settings.queue_name,
         )
 
     @staticmethod
