@@ -37,3 +37,20 @@ def bench_stack(
             settings, quiet=True, workers=workers is not None, extra_env=extra_env
         ) as stack:
             yield stack, settings.data_dir
+
+
+def wait_until_idle(pid: int, *, cpu_fraction: float = 0.05, timeout_s: float = 120.0) -> None:
+    """Block until process `pid` stops working on its own (the server loads the
+    search model in the background after it starts serving), so that start-up
+    work does not land in a measurement."""
+    import time
+
+    import psutil
+
+    proc = psutil.Process(pid)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = sum(proc.cpu_times()[:2])
+        time.sleep(1.0)
+        if sum(proc.cpu_times()[:2]) - before < cpu_fraction:
+            return

@@ -32,6 +32,20 @@ STAGES = {
     DERIVE_JOB: "derive",
 }
 
+#: Stages of jobs already started go to a queue of their own (the job queue's
+#: name plus this suffix), and their actors have a higher priority than
+#: `prepare_job`: a worker finishes the jobs it started before it starts new
+#: ones, so under load jobs complete one after another instead of all at the
+#: end. (Dramatiq orders the messages a worker has fetched by actor priority.)
+CONTINUE_SUFFIX = "-next"
+_CONTINUATIONS = frozenset({TRANSCRIBE_CHUNK, MERGE_JOB, DERIVE_JOB})
+
+
+def queue_for(queue_name: str, actor_name: str) -> str:
+    """The queue `actor_name`'s messages go to, for the job queue `queue_name`."""
+    return queue_name + CONTINUE_SUFFIX if actor_name in _CONTINUATIONS else queue_name
+
+
 _tracer = tracing.tracer(__name__)
 
 
@@ -52,7 +66,9 @@ class JobQueue:
     def __init__(self, broker: dramatiq.Broker, queue_name: str) -> None:
         self._broker = broker
         self._queue_name = queue_name
-        broker.declare_queue(queue_name)
+        self._queues = (queue_name, queue_name + CONTINUE_SUFFIX)
+        for name in self._queues:
+            broker.declare_queue(name)
 
     def message(self, actor_name: str, job_id: uuid.UUID, *args: int) -> dramatiq.Message[None]:
         """A message for `actor_name` about `job_id` (plus extra int arguments).
@@ -61,7 +77,7 @@ class JobQueue:
         the trace of whatever built it (the CreateJob call, the previous stage).
         """
         return dramatiq.Message(
-            queue_name=self._queue_name,
+            queue_name=queue_for(self._queue_name, actor_name),
             actor_name=actor_name,
             args=(str(job_id), *args),
             kwargs={},
@@ -96,17 +112,22 @@ class JobQueue:
     def depth(self) -> dict[str, int]:
         """Messages waiting in the broker (blocking Redis calls): `ready` to be
         taken, `delayed` (retries waiting for their backoff, not yet taken by a
-        worker) and `dead` (given up, kept for inspection)."""
+        worker) and `dead` (given up, kept for inspection); both queues summed."""
         redis = getattr(self._broker, "client", None)
         if redis is None:
             return {}
-        key = f"{getattr(self._broker, 'namespace', 'dramatiq')}:{self._queue_name}"
+        namespace = getattr(self._broker, "namespace", "dramatiq")
         with redis.pipeline(transaction=False) as pipe:
-            pipe.llen(key)
-            pipe.llen(f"{key}.DQ")
-            pipe.zcard(f"{key}.XQ")
-            ready, delayed, dead = pipe.execute()
-        return {"ready": int(ready), "delayed": int(delayed), "dead": int(dead)}
+            for name in self._queues:
+                key = f"{namespace}:{name}"
+                pipe.llen(key)
+                pipe.llen(f"{key}.DQ")
+                pipe.zcard(f"{key}.XQ")
+            counts = pipe.execute()
+        return {
+            state: sum(int(n) for n in counts[i::3])
+            for i, state in enumerate(("ready", "delayed", "dead"))
+        }
 
     def pending_message_ids(self, message_ids: list[str]) -> set[str]:
         """Which of `message_ids` (broker ids from `enqueue_sync`) the broker still holds:
@@ -117,8 +138,9 @@ class JobQueue:
         namespace = getattr(self._broker, "namespace", "dramatiq")
         found: set[str] = set()
         for key in (
-            f"{namespace}:{self._queue_name}.msgs",
-            f"{namespace}:{self._queue_name}.DQ.msgs",
+            f"{namespace}:{name}{suffix}"
+            for name in self._queues
+            for suffix in (".msgs", ".DQ.msgs")
         ):
             present = redis.hmget(key, message_ids)
             found |= {mid for mid, raw in zip(message_ids, present, strict=True) if raw}

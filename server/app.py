@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 
 import asyncpg
@@ -38,6 +39,9 @@ from server.services.search import SearchService
 from server.services.transcripts import TranscriptService
 
 log = structlog.get_logger(__name__)
+
+#: Allocations between two young-generation collections (Python's default is 700).
+GC_THRESHOLD_GEN0 = 50_000
 
 _SERVICES = (
     job_service_pb2.DESCRIPTOR.services_by_name["JobService"],
@@ -160,7 +164,7 @@ class ServerApp:
             self._metrics = metrics.serve(self._metrics_registry(), host, settings.metrics_port)
             self.metrics_port = self._metrics.port if self._metrics else 0
         # Load the search model now, off the event loop, not on the first query.
-        self._warm_up = asyncio.create_task(search.warm_up())
+        self._warm_up = asyncio.create_task(self._settle(search))
         log.info("server started", port=self.port, metrics_port=self.metrics_port)
         return self.port
 
@@ -222,6 +226,18 @@ class ServerApp:
                 family.add_metric([self.settings.queue_name, state], count)
             families.append(family)
         return families
+
+    @staticmethod
+    async def _settle(search: SearchService) -> None:
+        """Load the search model, then keep the cycle collector out of the way of
+        streams: everything loaded so far (torch and the model: millions of
+        objects, whose full collection stalled every stream for ~300 ms) is
+        exempted, and collections run less often (most garbage here is freed by
+        reference counting anyway)."""
+        await search.warm_up()
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(GC_THRESHOLD_GEN0, 20, 100)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Shut down gracefully (idempotent; see `_shutdown`).

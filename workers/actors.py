@@ -37,7 +37,6 @@ _broker.add_middleware(CostWatch())
 _settings = get_settings()
 
 _COMMON: dict[str, Any] = {
-    "queue_name": _settings.queue_name,
     # One more than the attempts the stages allow, so the stage (which can
     # record the reason) is the one that gives up.
     "max_retries": _settings.max_job_attempts + 1,
@@ -51,7 +50,20 @@ def _retries() -> int:
     return int(message.options.get("retries", 0)) if message is not None else 0
 
 
-@dramatiq.actor(actor_name=queue.PREPARE_JOB, time_limit=30 * 60 * 1000, **_COMMON)
+def _queue(actor_name: str) -> dict[str, Any]:
+    """Queue and priority: stages of started jobs run before new jobs (see queue.py)."""
+    return {
+        "queue_name": queue.queue_for(_settings.queue_name, actor_name),
+        "priority": 10 if actor_name == queue.PREPARE_JOB else 0,
+    }
+
+
+@dramatiq.actor(
+    actor_name=queue.PREPARE_JOB,
+    time_limit=30 * 60 * 1000,
+    **_queue(queue.PREPARE_JOB),
+    **_COMMON,
+)
 def prepare_job(job_id: str) -> None:
     """Claim a job, decode its audio, find speech and fan out chunks."""
     stages.prepare(get_runtime(), uuid.UUID(job_id))
@@ -60,6 +72,7 @@ def prepare_job(job_id: str) -> None:
 @dramatiq.actor(
     actor_name=queue.TRANSCRIBE_CHUNK,
     time_limit=int(_settings.stage_time_limit_s * 1000),
+    **_queue(queue.TRANSCRIBE_CHUNK),
     **_COMMON,
 )
 def transcribe_chunk(job_id: str, idx: int) -> None:
@@ -67,13 +80,17 @@ def transcribe_chunk(job_id: str, idx: int) -> None:
     stages.transcribe_chunk(get_runtime(), uuid.UUID(job_id), int(idx))
 
 
-@dramatiq.actor(actor_name=queue.MERGE_JOB, time_limit=10 * 60 * 1000, **_COMMON)
+@dramatiq.actor(
+    actor_name=queue.MERGE_JOB, time_limit=10 * 60 * 1000, **_queue(queue.MERGE_JOB), **_COMMON
+)
 def merge_job(job_id: str) -> None:
     """Join a job's chunks into its transcript and finish it."""
     stages.merge(get_runtime(), uuid.UUID(job_id), _retries())
 
 
-@dramatiq.actor(actor_name=queue.DERIVE_JOB, time_limit=60 * 60 * 1000, **_COMMON)
+@dramatiq.actor(
+    actor_name=queue.DERIVE_JOB, time_limit=60 * 60 * 1000, **_queue(queue.DERIVE_JOB), **_COMMON
+)
 def derive_job(job_id: str) -> None:
     """Run a job's stages after transcription (or a child job's, on its parent's transcript)."""
     derive.derive(get_runtime(), uuid.UUID(job_id), _retries())

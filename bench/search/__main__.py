@@ -22,7 +22,7 @@ from datetime import date
 
 from reelscribe_client import ReelscribeClient, v1
 
-from bench.harness import bench_stack
+from bench.harness import bench_stack, wait_until_idle
 from bench.record import record
 from reelscribe import db
 from reelscribe.auth import mint_token
@@ -216,7 +216,7 @@ def main() -> None:
         user = asyncio.run(_load(database_url, args.passages, args.users))
         # Let the server finish loading its embedding model (in the background)
         # so it does not compete for the CPU with the first measurements.
-        time.sleep(8)
+        wait_until_idle(stack.server.pid)
         rows = asyncio.run(_measure(ADDRESS, user, database_url))
     rows.insert(
         0,
