@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedValkey, embedded_postgres, embedded_valkey
+from reelscribe.queue import CONTINUE_SUFFIX
 from server.app import ServerApp
 from tests.conftest import JWT_SECRET, WorkerProcess
 
@@ -222,13 +223,16 @@ class Fleet:
 
     async def holder(self, message_id: str) -> int | None:
         """Index of the live worker that holds (runs) broker message `message_id`."""
-        queue = self.stack.settings.queue_name
+        base = self.stack.settings.queue_name
+        queues = (base, base + CONTINUE_SUFFIX)  # new jobs, and stages of started ones
         for index, broker_id in list(self.ids.items()):
             proc = self.stack.workers[index].proc
             if proc is None or proc.poll() is not None:
                 continue
-            if await self._redis.sismember(f"dramatiq:__acks__.{broker_id}.{queue}", message_id):
-                return index
+            for queue in queues:
+                key = f"dramatiq:__acks__.{broker_id}.{queue}"
+                if await self._redis.sismember(key, message_id):
+                    return index
         return None
 
     def kill(self, index: int) -> None:

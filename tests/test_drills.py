@@ -608,7 +608,8 @@ async def test_postgres_restart_mid_load(dapi: Api, drills: DrillStack) -> None:
         if not drills.postgres.is_running():
             await asyncio.to_thread(drills.postgres.start)
 
-    before = [r for r in records if r.started < down_at]
+    # Calls well before the stop (one still running when Postgres stops may fail).
+    before = [r for r in records if r.started < down_at - 1.0]
     failed = [r for r in records if r.code != grpc.StatusCode.OK]
     codes = Counter((r.method, r.code.name) for r in failed)
     assert before and all(r.code == grpc.StatusCode.OK for r in before), codes
