@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from reelscribe import logs
+from reelscribe import logs, queue
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
@@ -349,7 +349,7 @@ async def test_one_trace_from_create_job_through_every_stage_and_worker_metrics(
         value(
             samples,
             "dramatiq_message_duration_milliseconds_count",
-            queue_name=idle_queue,
+            queue_name=queue.queue_for(idle_queue, "merge_job"),
             actor_name="merge_job",
         )
         >= 1

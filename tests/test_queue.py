@@ -17,7 +17,7 @@ def test_enqueued_messages_are_found_by_their_broker_id(settings: Settings) -> N
     # Redis keeps each enqueue under an id of its own, not the message id.
     assert broker_id != message.message_id
     assert jq.pending_message_ids([broker_id, message.message_id]) == {broker_id}
-    consumer = broker.consume(name, prefetch=1, timeout=1000)
+    consumer = broker.consume(queue.queue_for(name, queue.MERGE_JOB), prefetch=1, timeout=1000)
     try:
         taken = next(consumer)
         assert taken is not None
