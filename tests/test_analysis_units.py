@@ -54,7 +54,8 @@ def test_chapters_start_where_the_topic_changes(provider: LocalProvider) -> None
     assert (
         "dough" in result.chapters[0].title.lower() or "bread" in result.chapters[0].title.lower()
     )
-    assert "planet" in result.chapters[1].title.lower()
+    planets = ("planet", "jupiter", "saturn", "mars", "neptune")
+    assert any(word in result.chapters[1].title.lower() for word in planets)
 
 
 def test_summaries_are_sentences_of_the_transcript(provider: LocalProvider) -> None:

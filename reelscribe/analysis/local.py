@@ -43,6 +43,8 @@ MIN_CHAPTER_SEGMENTS = 3
 SHIFT_WINDOW = 3
 #: Trade-off between relevance and novelty when picking summary sentences.
 MMR_LAMBDA = 0.7
+#: Key phrases of a chapter considered for its title.
+TITLE_CANDIDATES = 12
 #: Passages the local answer quotes.
 ANSWER_PASSAGES = 3
 
@@ -66,7 +68,7 @@ class LocalProvider:
         vectors = self._embedder.embed([s.text for s in segs])
         centrality = _centrality(vectors)
         bounds = _chapter_bounds(segs, vectors)
-        chapters, topics = _titles_and_topics(segs, bounds)
+        chapters, topics = _titles_and_topics(segs, bounds, vectors, self._embedder)
         importance = _importance(segs, centrality, topics)
         short = _pick(vectors, centrality, SHORT_SENTENCES)
         bullets = _pick(vectors, centrality, BULLETS)
@@ -156,9 +158,18 @@ _WORD = re.compile(r"(?u)\b[^\W\d_][\w'-]+\b")
 
 
 def _titles_and_topics(
-    segs: Sequence[Seg], bounds: list[int]
+    segs: Sequence[Seg],
+    bounds: list[int],
+    vectors: npt.NDArray[np.float32],
+    embedder: Embedder,
 ) -> tuple[list[ChapterData], list[str]]:
-    """Chapters titled by their most distinctive key phrases; the transcript's topics."""
+    """Chapters titled by their key phrases; the transcript's topics.
+
+    A chapter's candidates are its most distinctive terms (TF-IDF, chapters as
+    documents); the title takes those closest in meaning to what the chapter
+    says as a whole (its mean embedding), so a term that is merely frequent or
+    rare does not name it.
+    """
     spans = list(zip(bounds, [*bounds[1:], len(segs)], strict=True))
     docs = [" ".join(s.text for s in segs[a:b]) for a, b in spans]
     titles: list[str] = []
@@ -171,8 +182,9 @@ def _titles_and_topics(
         terms = tfidf.get_feature_names_out()
     except ValueError:  # nothing but stop words (or no words at all, e.g. CJK only)
         matrix, terms = np.zeros((len(docs), 0)), np.array([])
-    for row, (a, _) in zip(matrix, spans, strict=True):
-        phrases = _top_phrases(row, terms, 2)
+    for row, (a, b) in zip(matrix, spans, strict=True):
+        candidates = _top_phrases(row, terms, TITLE_CANDIDATES)
+        phrases = _closest(candidates, vectors[a:b].mean(axis=0), embedder, 2)
         titles.append(" and ".join(phrases).capitalize() if phrases else _first_words(segs[a]))
     if len(terms):
         topics = _top_phrases(matrix.sum(axis=0), terms, 5)
@@ -197,6 +209,16 @@ def _top_phrases(
             continue
         out.append(term)
     return out
+
+
+def _closest(
+    candidates: list[str], centroid: npt.NDArray[np.float32], embedder: Embedder, n: int
+) -> list[str]:
+    """The `n` candidates most similar to `centroid`, in that order."""
+    if len(candidates) <= n:
+        return candidates
+    scores = embedder.embed(candidates) @ centroid
+    return [candidates[k] for k in np.argsort(-scores, kind="stable")[:n]]
 
 
 def _first_words(seg: Seg, n: int = 6) -> str:

@@ -268,6 +268,11 @@ async def _submit(
     if show_transcript:
         click.echo("\n--- transcript ---")
         click.echo(await client.export(job.name, v1.ExportFormat.TXT), nl=False)
+        summary = await client.summary(job.name, v1.SummaryFormat.SHORT)
+        click.echo(f"\n--- summary ({summary.provider}) ---")
+        click.echo(summary.text or "(nothing was said)")
+        for c in await client.chapters(job.name):
+            click.echo(f"chapter {_span(c.start_seconds, c.end_seconds)}  {c.title}")
 
 
 def _submit_and_show(address: str, tok: str, path: Path) -> None:
