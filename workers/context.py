@@ -10,22 +10,26 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
 
-from reelscribe import blobs, events, states
+from reelscribe import blobs, events, fetch, states
 from reelscribe.costs import PriceTable
 from reelscribe.db import analyses as analyses_db
 from reelscribe.db import jobs as jobs_db
+from reelscribe.db import media as media_db
 from reelscribe.db import transcripts as transcripts_db
+from reelscribe.errors import MediaError
 from reelscribe.metrics import COST_USD
 from reelscribe.v1 import job_pb2
 from workers.runtime import Runtime
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 STATE = job_pb2.JOB_EVENT_KIND_STATE_CHANGED
 STARTED = job_pb2.JOB_EVENT_KIND_STAGE_STARTED
@@ -55,14 +59,34 @@ class JobContext:
 
     # -- database access -------------------------------------------------------
 
-    def fetch_job(self) -> asyncpg.Record | None:
-        """The job row (any owner: workers act for the system)."""
+    def db(self, query: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run `query(conn, *args, **kwargs)` on a pooled connection (from a worker thread)."""
 
-        async def _do() -> asyncpg.Record | None:
+        async def _do() -> T:
             async with self.rt.pool.acquire() as conn:
-                return await jobs_db.get_job(conn, self.job_id, owner=None)
+                return await query(conn, *args, **kwargs)
 
         return self.rt.call(_do())
+
+    def fetch_job(self) -> asyncpg.Record | None:
+        """The job row (any owner: workers act for the system)."""
+        return self.db(jobs_db.get_job, self.job_id, owner=None)
+
+    def uploaded_media(self, row: Any) -> tuple[Path, str]:
+        """The stored file of the job's uploaded media, and its SHA-256."""
+        media_row = self.db(media_db.get_media, row["media_id"], owner=row["owner"])
+        if media_row is None:
+            raise MediaError("MEDIA_MISSING", "the job's media no longer exists")
+        path = blobs.BlobStore(self.settings.blob_dir).path(media_row["blob_key"])
+        return path, str(media_row["sha256"])
+
+    def download_limits(self) -> fetch.FetchLimits:
+        """The configured caps on downloading a URL source."""
+        return fetch.FetchLimits(
+            max_bytes=self.settings.max_upload_bytes,
+            timeout_s=self.settings.url_fetch_timeout_s,
+            allowed_networks=fetch.parse_networks(self.settings.url_allowed_networks),
+        )
 
     def workdir(self, owner: str) -> Path:
         """Scratch space of this job (decoded audio), under the owner's prefix."""

@@ -23,7 +23,6 @@ from reelscribe.analysis import Analysis, ProviderError, Seg, Usage
 from reelscribe.costs import CpuMeter
 from reelscribe.db import analyses as analyses_db
 from reelscribe.db import chunks as chunks_db
-from reelscribe.db import media as media_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import MediaError
 from reelscribe.metrics import PROVIDER_TOKENS
@@ -153,8 +152,17 @@ class _DeriveState:
         self.transcript = transcript
         self.analysis: Analysis | None = None
 
-    def call(self, coro: Any) -> Any:
-        return self.ctx.rt.call(coro)
+    def store(self, kind: str, provider: str, payload: dict[str, Any], tokens: int = 0) -> None:
+        """Keep a stage's result with the job (no expiry)."""
+        self.ctx.db(
+            analyses_db.put,
+            self.ctx.job_id,
+            kind,
+            provider,
+            payload,
+            tokens=tokens,
+            ttl_s=None,
+        )
 
 
 def _analyze(st: _DeriveState) -> Usage:
@@ -163,19 +171,12 @@ def _analyze(st: _DeriveState) -> Usage:
     result = provider.analyze(st.transcript.segments)
     st.ctx.check_cancelled(force=True)
 
-    async def _store() -> None:
-        async with st.ctx.rt.pool.acquire() as conn:
-            await analyses_db.put(
-                conn,
-                st.ctx.job_id,
-                analyses_db.ANALYSIS,
-                provider.name,
-                analyses_db.analysis_to_json(result),
-                tokens=result.usage.total,
-                ttl_s=None,
-            )
-
-    st.call(_store())
+    st.store(
+        analyses_db.ANALYSIS,
+        provider.name,
+        analyses_db.analysis_to_json(result),
+        tokens=result.usage.total,
+    )
     st.analysis = result
     if result.usage.total:
         PROVIDER_TOKENS.labels(provider.name).inc(result.usage.total)
@@ -185,7 +186,7 @@ def _analyze(st: _DeriveState) -> Usage:
 def _highlights(st: _DeriveState) -> Usage:
     settings = st.ctx.settings
     assert st.analysis is not None  # ANALYZE runs first
-    regions = st.call(chunks_db.load_regions(st.ctx.rt.pool, st.ctx.job_id))
+    regions = st.ctx.rt.call(chunks_db.load_regions(st.ctx.rt.pool, st.ctx.job_id))
     plans = highlights_mod.choose(
         st.transcript.segments,
         st.analysis.importance,
@@ -196,11 +197,7 @@ def _highlights(st: _DeriveState) -> Usage:
         duration_s=st.transcript.duration_s,
     )
 
-    async def _store() -> None:
-        async with st.ctx.rt.pool.acquire() as conn:
-            await analyses_db.replace_highlights(conn, st.ctx.job_id, plans)
-
-    st.call(_store())
+    st.ctx.db(analyses_db.replace_highlights, st.ctx.job_id, plans)
     return Usage()
 
 
@@ -212,11 +209,7 @@ def _render_clips(st: _DeriveState) -> Usage:
     store = blobs.BlobStore(ctx.settings.blob_dir)
     cues = [(s.start_s, s.end_s, s.text) for s in st.transcript.segments]
 
-    async def _rows() -> list[Any]:
-        async with ctx.rt.pool.acquire() as conn:
-            return await analyses_db.list_highlights(conn, ctx.job_id)
-
-    rows = st.call(_rows())
+    rows = ctx.db(analyses_db.list_highlights, ctx.job_id)
     for n, h in enumerate(rows):
         ctx.check_cancelled()
         plan = clips.ClipPlan(
@@ -231,23 +224,17 @@ def _render_clips(st: _DeriveState) -> Usage:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(rendered.path, target)
 
-        async def _record(
-            h: Any = h, rendered: clips.RenderedClip = rendered, key: str = key
-        ) -> None:
-            async with ctx.rt.pool.acquire() as conn:
-                await analyses_db.set_clip(
-                    conn,
-                    ctx.job_id,
-                    h["idx"],
-                    blob_key=key,
-                    size_bytes=rendered.size_bytes,
-                    mime_type=rendered.mime_type,
-                    captions_srt=rendered.captions_srt,
-                    start_s=rendered.start_s,
-                    end_s=rendered.start_s + rendered.duration_s,
-                )
-
-        st.call(_record())
+        ctx.db(
+            analyses_db.set_clip,
+            ctx.job_id,
+            h["idx"],
+            blob_key=key,
+            size_bytes=rendered.size_bytes,
+            mime_type=rendered.mime_type,
+            captions_srt=rendered.captions_srt,
+            start_s=rendered.start_s,
+            end_s=rendered.start_s + rendered.duration_s,
+        )
         ctx.progress("RENDER_CLIPS", (n + 1) / len(rows), f"clip {n + 1} of {len(rows)} rendered")
     return Usage()
 
@@ -256,45 +243,14 @@ def _media_file(st: _DeriveState, workdir: Path) -> Path:
     """The original media: the uploaded blob, or the URL downloaded again."""
     ctx, row = st.ctx, st.row
     if row["media_id"] is not None:
-
-        async def _media() -> Any:
-            async with ctx.rt.pool.acquire() as conn:
-                return await media_db.get_media(conn, row["media_id"], owner=row["owner"])
-
-        media_row = st.call(_media())
-        if media_row is None:
-            raise StageFailed("MEDIA_MISSING", "the job's media no longer exists")
-        return blobs.BlobStore(ctx.settings.blob_dir).path(media_row["blob_key"])
-    uri = row["source_uri"] or _parent_source_uri(st)
-    if not uri:
+        return ctx.uploaded_media(row)[0]
+    # A child job carries its parent's source, so a URL job's media is fetched again.
+    if not row["source_uri"]:
         raise StageFailed("MEDIA_MISSING", "the job has no media to cut clips from")
     dest = workdir / "source"
     if not dest.exists():
-        settings = ctx.settings
-        fetch.download(
-            uri,
-            dest,
-            fetch.FetchLimits(
-                max_bytes=settings.max_upload_bytes,
-                timeout_s=settings.url_fetch_timeout_s,
-                allowed_networks=fetch.parse_networks(settings.url_allowed_networks),
-            ),
-        )
+        fetch.download(row["source_uri"], dest, ctx.download_limits())
     return dest
-
-
-def _parent_source_uri(st: _DeriveState) -> str:
-    parent = st.row["parent_id"]
-    if parent is None:
-        return ""
-
-    async def _uri() -> str:
-        async with st.ctx.rt.pool.acquire() as conn:
-            return str(
-                await conn.fetchval("SELECT source_uri FROM jobs WHERE id = $1", parent) or ""
-            )
-
-    return str(st.call(_uri()))
 
 
 def _translate(st: _DeriveState) -> Usage:
@@ -303,13 +259,7 @@ def _translate(st: _DeriveState) -> Usage:
     kind = analyses_db.translation_kind(language)
     ttl = st.ctx.settings.analysis_cache_ttl_s
 
-    async def _cached() -> dict[str, Any] | None:
-        async with st.ctx.rt.pool.acquire() as conn:
-            return await analyses_db.find_for_transcript(
-                conn, st.ctx.job_id, kind, provider.name, ttl
-            )
-
-    payload = st.call(_cached())
+    payload = st.ctx.db(analyses_db.find_for_transcript, st.ctx.job_id, kind, provider.name, ttl)
     usage = Usage()
     if payload is None:
         result = provider.translate(st.transcript.segments, language)
@@ -318,13 +268,7 @@ def _translate(st: _DeriveState) -> Usage:
         if usage.total:
             PROVIDER_TOKENS.labels(provider.name).inc(usage.total)
 
-    async def _store() -> None:
-        async with st.ctx.rt.pool.acquire() as conn:
-            await analyses_db.put(
-                conn, st.ctx.job_id, kind, provider.name, payload, tokens=usage.total, ttl_s=None
-            )
-
-    st.call(_store())
+    st.store(kind, provider.name, payload, tokens=usage.total)
     return usage
 
 
@@ -335,18 +279,7 @@ def _romanize(st: _DeriveState) -> Usage:
         words = cantonese.romanize_words(st.transcript.words.get(seg.index, []))
         segments.append({"index": seg.index, "jyutping": jyutping, "yale": yale, "words": words})
 
-    async def _store() -> None:
-        async with st.ctx.rt.pool.acquire() as conn:
-            await analyses_db.put(
-                conn,
-                st.ctx.job_id,
-                analyses_db.ROMANIZATION,
-                "pycantonese",
-                {"segments": segments},
-                ttl_s=None,
-            )
-
-    st.call(_store())
+    st.store(analyses_db.ROMANIZATION, "pycantonese", {"segments": segments})
     return Usage()
 
 

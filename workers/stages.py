@@ -27,10 +27,8 @@ import numpy as np
 import structlog
 
 from reelscribe import derived, embeddings, fetch, media, quality, queue, speech, states
-from reelscribe.blobs import BlobStore
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
-from reelscribe.db import media as media_db
 from reelscribe.db import search as search_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import MediaError
@@ -199,29 +197,18 @@ def enqueue_chunks(ctx: JobContext, indexes: Iterable[int]) -> None:
 
 
 def _uploaded_media(ctx: JobContext, row: Any) -> Path:
-    async def _media() -> Any:
-        async with ctx.rt.pool.acquire() as conn:
-            return await media_db.get_media(conn, row["media_id"], owner=row["owner"])
-
-    media_row = ctx.rt.call(_media())
-    if media_row is None:
-        raise MediaError("MEDIA_MISSING", "the job's media no longer exists")
+    path, sha256 = ctx.uploaded_media(row)
     kill_on = ctx.settings.fault_kill_on_sha256
-    if kill_on and media_row["sha256"] == kill_on:
+    if kill_on and sha256 == kill_on:
         # Fault drill: behave like a decoder that takes the process down.
         os.kill(os.getpid(), signal.SIGKILL)
-    return BlobStore(ctx.settings.blob_dir).path(media_row["blob_key"])
+    return path
 
 
 def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
     settings = ctx.settings
     ctx.running_event(STARTED, set_fields={"stage": "INGEST"}, message="downloading")
-    limits = fetch.FetchLimits(
-        max_bytes=settings.max_upload_bytes,
-        timeout_s=settings.url_fetch_timeout_s,
-        allowed_networks=fetch.parse_networks(settings.url_allowed_networks),
-    )
-    size = fetch.download(url, dest, limits)
+    size = fetch.download(url, dest, ctx.download_limits())
     ctx.check_cancelled(force=True)
     info = media.probe(dest)
     if info.duration_s > settings.max_media_duration_s:
