@@ -138,3 +138,18 @@ def transcript_to_pb(
             )
         )
     return transcript
+
+
+def highlight_to_pb(row: Row) -> transcript_service_pb2.Highlight:
+    """A `Highlight` message from a `highlights` row."""
+    return transcript_service_pb2.Highlight(
+        name=names.highlight_name(row["job_id"], row["idx"]),
+        start_seconds=row["start_s"],
+        end_seconds=row["end_s"],
+        score=row["score"],
+        reason=row["reason"],
+        text=row["text"],
+        clip_size_bytes=row["clip_size_bytes"],
+        clip_mime_type=row["clip_mime_type"],
+        captions_srt=row["captions_srt"],
+    )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import asyncpg
 import grpc
 import structlog
+from google.protobuf.message import Message
 
 from reelscribe import cantonese, captions, convert, exports, names, states
 from reelscribe.analysis import Seg
@@ -50,11 +52,14 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         async with self._deps.pool.acquire() as conn:
             job = await jobs_db.get_visible_job(conn, job_id, current_principal(), name)
             key = transcripts_db.redis_key(job["owner"], job_id)
-            found = await self._cached(key)
+            found = await _cache_get(self._deps.redis, key, tpb.Transcript)
             if found is None:
                 found = await _read(conn, job_id, with_words=True)
                 if found is not None:
-                    await self._remember(key, found)
+                    # Cached with its romanization: the ROMANIZE stage invalidates
+                    # the cache when its job ends.
+                    await _overlay_romanization(conn, job_id, found)
+                    await _cache_put(self._deps.redis, key, found, transcripts_db.CACHE_TTL_S)
             if found is None and job["state"] != states.SUCCEEDED:
                 # A job that failed in a stage after transcription keeps its
                 # transcript; before that there is nothing to read.
@@ -63,10 +68,8 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                     "once it SUCCEEDED",
                     reason="TRANSCRIPT_NOT_READY",
                 )
-            if found is not None:
-                await _overlay_romanization(conn, job_id, found)
-                if translation:
-                    await _overlay_translation(conn, job_id, translation, found)
+            if found is not None and translation:
+                await _overlay_translation(conn, job_id, translation, found)
         if found is None:
             raise NotFound(f"{name} has no transcript", reason="TRANSCRIPT_NOT_FOUND")
         if not with_words or translation:
@@ -78,25 +81,6 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         job_id = names.parse_job_name(name, field)
         async with self._deps.pool.acquire() as conn:
             return await jobs_db.get_visible_job(conn, job_id, current_principal(), name)
-
-    async def _cached(self, key: str) -> tpb.Transcript | None:
-        # The cache only saves time: when Redis is away, read Postgres.
-        try:
-            raw = await self._deps.redis.get(key)
-        except Exception as exc:
-            log.warning("transcript cache unavailable", error=repr(exc))
-            return None
-        if not raw:
-            return None
-        return tpb.Transcript.FromString(raw if isinstance(raw, bytes) else raw.encode())
-
-    async def _remember(self, key: str, transcript: tpb.Transcript) -> None:
-        try:
-            await self._deps.redis.set(
-                key, transcript.SerializeToString(), ex=transcripts_db.CACHE_TTL_S
-            )
-        except Exception as exc:
-            log.warning("transcript cache unavailable", error=repr(exc))
 
     async def GetTranscript(
         self, request: tpb.GetTranscriptRequest, context: grpc.aio.ServicerContext
@@ -189,22 +173,7 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
     ) -> tpb.ListHighlightsResponse:
         job = await self._job(request.name)
         rows = await self._insights.highlights(job)
-        return tpb.ListHighlightsResponse(
-            highlights=[
-                tpb.Highlight(
-                    name=names.highlight_name(job["id"], r["idx"]),
-                    start_seconds=r["start_s"],
-                    end_seconds=r["end_s"],
-                    score=r["score"],
-                    reason=r["reason"],
-                    text=r["text"],
-                    clip_size_bytes=r["clip_size_bytes"],
-                    clip_mime_type=r["clip_mime_type"],
-                    captions_srt=r["captions_srt"],
-                )
-                for r in rows
-            ]
-        )
+        return tpb.ListHighlightsResponse(highlights=[convert.highlight_to_pb(r) for r in rows])
 
     async def ReadClip(
         self, request: tpb.ReadClipRequest, context: grpc.aio.ServicerContext
@@ -262,7 +231,7 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         if request.name:
             job_id = (await self._job(request.name))["id"]
         key = self._insights.answer_cache_key(owner, question, job_id)
-        cached = await self._cached_answer(key)
+        cached = await _cache_get(self._deps.redis, key, tpb.AskQuestionResponse)
         if cached is not None:
             return cached
         filters = search_db.Filters(owner=owner, job_ids=[job_id] if job_id else [])
@@ -287,28 +256,8 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                 if 0 <= i < len(hits)
             ],
         )
-        await self._remember_answer(key, reply)
+        await _cache_put(self._deps.redis, key, reply, self._deps.settings.answer_cache_ttl_s)
         return reply
-
-    async def _cached_answer(self, key: str) -> tpb.AskQuestionResponse | None:
-        try:
-            raw = await self._deps.redis.get(key)
-        except Exception as exc:
-            log.warning("answer cache unavailable", error=repr(exc))
-            return None
-        if not raw:
-            return None
-        return tpb.AskQuestionResponse.FromString(raw if isinstance(raw, bytes) else raw.encode())
-
-    async def _remember_answer(self, key: str, reply: tpb.AskQuestionResponse) -> None:
-        try:
-            await self._deps.redis.set(
-                key,
-                reply.SerializeToString(),
-                ex=int(self._deps.settings.answer_cache_ttl_s),
-            )
-        except Exception as exc:
-            log.warning("answer cache unavailable", error=repr(exc))
 
 
 _SUMMARY_FORMATS = {
@@ -321,6 +270,30 @@ _SUMMARY_FORMATS = {
 CLIP_CHUNK_BYTES = 512 * 1024
 #: Passages an answer is drawn from.
 ANSWER_PASSAGES = 5
+
+
+M = TypeVar("M", bound=Message)
+
+
+async def _cache_get(redis: Any, key: str, message_type: type[M]) -> M | None:
+    """A message cached in Redis; None when absent or when Redis is away (the
+    cache only saves time, callers read Postgres instead)."""
+    try:
+        raw = await redis.get(key)
+    except Exception as exc:
+        log.warning("cache unavailable", key_kind=key.split(":")[1], error=repr(exc))
+        return None
+    if not raw:
+        return None
+    return message_type.FromString(raw if isinstance(raw, bytes) else raw.encode())
+
+
+async def _cache_put(redis: Any, key: str, message: Message, ttl_s: float) -> None:
+    """Cache a message in Redis for `ttl_s` (best effort)."""
+    try:
+        await redis.set(key, message.SerializeToString(), ex=int(ttl_s))
+    except Exception as exc:
+        log.warning("cache unavailable", key_kind=key.split(":")[1], error=repr(exc))
 
 
 async def _overlay_romanization(
