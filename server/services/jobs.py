@@ -141,10 +141,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         }
         stages_after = derived.requested(options)
         async with self._deps.pool.acquire() as conn:
-            if request.request_id:
-                existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
-                if existing is not None:
-                    return self._replayed(existing, request_hash)
+            earlier = await self._earlier(conn, owner, request, request_hash)
+            if earlier is not None:
+                return earlier
             media_row = None
             if media_id is not None:
                 media_row = await media_db.get_media(conn, media_id, owner=owner)
@@ -178,9 +177,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     media_duration_s=duration_s,
                 )
                 if created is None:  # a concurrent retry with the same request_id won
-                    existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
-                    assert existing is not None
-                    return self._replayed(existing, request_hash)
+                    earlier = await self._earlier(conn, owner, request, request_hash)
+                    assert earlier is not None
+                    return earlier
                 row, recorded = created
                 published = [recorded]
                 if cached is not None and stages_after:
@@ -276,10 +275,9 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         job_id = uuid.uuid4()
         message = self._deps.queue.message(queue.DERIVE_JOB, job_id)
         async with self._deps.pool.acquire() as conn:
-            if request.request_id:
-                existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
-                if existing is not None:
-                    return self._replayed(existing, request_hash)
+            earlier = await self._earlier(conn, owner, request, request_hash)
+            if earlier is not None:
+                return earlier
             parent = await jobs_db.get_visible_job(
                 conn, parent_id, current_principal(), request.parent
             )
@@ -308,10 +306,10 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
                     pending_message_id=None,
                     media_duration_s=parent["media_duration_s"],
                 )
-                if created is None:
-                    existing = await jobs_db.find_by_request_id(conn, owner, request.request_id)
-                    assert existing is not None
-                    return self._replayed(existing, request_hash)
+                if created is None:  # a concurrent retry with the same request_id won
+                    earlier = await self._earlier(conn, owner, request, request_hash)
+                    assert earlier is not None
+                    return earlier
                 row, recorded = created
             await self._enqueue_or_undo(conn, job_id, message)
         await self._publish(recorded)
@@ -386,7 +384,19 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         return recorded
 
     @staticmethod
-    def _replayed(row: asyncpg.Record, request_hash: str) -> job_service_pb2.CreateJobResponse:
+    async def _earlier(
+        conn: asyncpg.Connection,
+        owner: str,
+        request: job_service_pb2.CreateJobRequest,
+        request_hash: str,
+    ) -> job_service_pb2.CreateJobResponse | None:
+        """The answer to an earlier call with this request_id, if there was one
+        (ALREADY_EXISTS if that call asked for something else)."""
+        if not request.request_id:
+            return None
+        row = await jobs_db.find_by_request_id(conn, owner, request.request_id)
+        if row is None:
+            return None
         if row["request_hash"] != request_hash:
             raise AlreadyExists(
                 "request_id was already used for a different request", reason="REQUEST_ID_REUSED"
