@@ -271,6 +271,11 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     async def _abort(
         self, ctx: grpc.aio.ServicerContext, exc: BaseException, request_id: str, call: _Call
     ) -> None:
+        if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError):
+            # Postgres text cannot hold NUL characters, whichever field carried one.
+            exc = errors.InvalidArgument(
+                "text fields must not contain NUL (\\u0000) characters", reason="NUL_CHARACTER"
+            )
         if isinstance(exc, ShuttingDown):
             exc = shutting_down(call.name)
             rich = status.to_status(exc, request_id=request_id)

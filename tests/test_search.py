@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2
+from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2, transcript_service_pb2
 from tests.conftest import MEDIA_DIR
 from tests.helpers import Api, error_details
 
@@ -95,6 +95,20 @@ async def test_deleting_a_job_removes_it_from_the_index(api: Api, library: dict[
 async def test_hostile_queries_are_answered(api: Api, query: str) -> None:
     reply = await _search(api, query)
     assert isinstance(list(reply.hits), list)
+
+
+async def test_nul_characters_are_invalid_not_internal(api: Api) -> None:
+    """Postgres text cannot hold NUL; the fuzzer found `"\\0"` answered INTERNAL."""
+    for call in (
+        _search(api, "\0"),
+        api.transcripts.AskQuestion(
+            transcript_service_pb2.AskQuestionRequest(question="lava\0"), metadata=api.metadata
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_details(err.value)["ErrorInfo"].reason == "NUL_CHARACTER"
 
 
 @pytest.mark.parametrize("query", ["", "   ", "x" * 10_000])
