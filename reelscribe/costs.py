@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from types import TracebackType
 
+import asyncpg
+
 from reelscribe.config import Settings
+from reelscribe.db import analyses as analyses_db
+from reelscribe.metrics import COST_USD
 
 
 @dataclass(frozen=True)
@@ -67,3 +72,41 @@ def increase_percent(today_usd: float, yesterday_usd: float) -> float | None:
     if yesterday_usd <= 0:
         return None
     return (today_usd / yesterday_usd - 1.0) * 100.0
+
+
+async def charge(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    job_id: uuid.UUID,
+    stage: str,
+    owner: str,
+    *,
+    cpu_seconds: float = 0.0,
+    audio_minutes: float = 0.0,
+    tokens: int = 0,
+    add: bool = False,
+) -> None:
+    """Price what a stage consumed and record it (and count it in the cost metric).
+
+    With `add` the amounts add up (chunks, reads that analyse on demand);
+    otherwise they replace the stage's row, so a retried stage is counted once.
+    """
+    cost = PriceTable.from_settings(settings).cost_usd(
+        audio_minutes=audio_minutes, cpu_seconds=cpu_seconds, tokens=tokens
+    )
+    if add:
+        await analyses_db.add_cost(
+            conn, job_id, stage, owner, cpu_seconds=cpu_seconds, tokens=tokens, cost_usd=cost
+        )
+    else:
+        await analyses_db.record_cost(
+            conn,
+            job_id,
+            stage,
+            owner,
+            audio_minutes=audio_minutes,
+            cpu_seconds=cpu_seconds,
+            tokens=tokens,
+            cost_usd=cost,
+        )
+    COST_USD.labels(stage).inc(cost)

@@ -19,15 +19,14 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from reelscribe import analysis, blobs, names
+from reelscribe import analysis, blobs, costs, names
 from reelscribe import highlights as highlights_mod
 from reelscribe.analysis import Analysis, Answer, Provider, ProviderError, Seg
-from reelscribe.costs import PriceTable
 from reelscribe.db import analyses as analyses_db
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import FailedPrecondition, Unavailable
-from reelscribe.metrics import COST_USD, PROVIDER_TOKENS
+from reelscribe.metrics import PROVIDER_TOKENS
 from server.deps import Deps
 
 log = structlog.get_logger(__name__)
@@ -162,13 +161,16 @@ class Insights:
         tokens: int,
         provider: str,
     ) -> None:
-        cost = PriceTable.from_settings(self._deps.settings).cost_usd(
-            cpu_seconds=cpu_s, tokens=tokens
+        await costs.charge(
+            conn,
+            self._deps.settings,
+            job["id"],
+            stage,
+            job["owner"],
+            cpu_seconds=cpu_s,
+            tokens=tokens,
+            add=True,
         )
-        await analyses_db.add_cost(
-            conn, job["id"], stage, job["owner"], cpu_seconds=cpu_s, tokens=tokens, cost_usd=cost
-        )
-        COST_USD.labels(stage).inc(cost)
         if tokens:
             PROVIDER_TOKENS.labels(provider).inc(tokens)
 

@@ -17,14 +17,11 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from reelscribe import blobs, events, fetch, states
-from reelscribe.costs import PriceTable
-from reelscribe.db import analyses as analyses_db
+from reelscribe import blobs, costs, events, fetch, states
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import MediaError
-from reelscribe.metrics import COST_USD
 from reelscribe.v1 import job_pb2
 from workers.runtime import Runtime
 
@@ -152,38 +149,18 @@ class JobContext:
         tokens: int = 0,
         add: bool = False,
     ) -> None:
-        """Price what a stage consumed. Chunks `add` up; other stages replace their
-        row, so a retried stage is counted once."""
-        cost = PriceTable.from_settings(self.settings).cost_usd(
-            audio_minutes=audio_minutes, cpu_seconds=cpu_seconds, tokens=tokens
+        """Price what a stage consumed (see `costs.charge`)."""
+        self.db(
+            costs.charge,
+            self.settings,
+            self.job_id,
+            stage,
+            owner,
+            cpu_seconds=cpu_seconds,
+            audio_minutes=audio_minutes,
+            tokens=tokens,
+            add=add,
         )
-
-        async def _do() -> None:
-            async with self.rt.pool.acquire() as conn:
-                if add:
-                    await analyses_db.add_cost(
-                        conn,
-                        self.job_id,
-                        stage,
-                        owner,
-                        cpu_seconds=cpu_seconds,
-                        tokens=tokens,
-                        cost_usd=cost,
-                    )
-                else:
-                    await analyses_db.record_cost(
-                        conn,
-                        self.job_id,
-                        stage,
-                        owner,
-                        audio_minutes=audio_minutes,
-                        cpu_seconds=cpu_seconds,
-                        tokens=tokens,
-                        cost_usd=cost,
-                    )
-
-        self.rt.call(_do())
-        COST_USD.labels(stage).inc(cost)
 
     def claim(self, row: Any, stage: str, message: str) -> bool:
         """QUEUED (or a RUNNING job being retried) → RUNNING at `stage`, counting the
