@@ -18,7 +18,10 @@ from typing import Any, Protocol
 import asyncpg
 from google.protobuf import duration_pb2, json_format
 
-from reelscribe import convert, states
+from reelscribe import convert
+from reelscribe.db import webhooks as webhooks_db
+from reelscribe.options import JobOptions
+from reelscribe.states import ACTIVE, TERMINAL, JobState
 from reelscribe.v1 import job_pb2, job_service_pb2
 
 #: Columns `append_event` may set; the names are interpolated into SQL.
@@ -144,7 +147,7 @@ async def append_event(
             eta_s = _eta_s(row)
         if eta_s is not None:
             event.eta.CopyFrom(duration_pb2.Duration(seconds=int(eta_s)))
-        terminal = row["state"] in states.TERMINAL and kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
+        terminal = row["state"] in TERMINAL and kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
         # Taking the owner's next number locks its counter row until commit,
         # so owner_seq follows commit order (see WatchJobs).
         owner_seq = await conn.fetchval(
@@ -179,7 +182,7 @@ async def append_event(
 def _eta_s(row: Any) -> float | None:
     """Time left, extrapolated from progress so far (None when unknown)."""
     progress, started = float(row["progress"]), row["start_time"]
-    if row["state"] != states.RUNNING or started is None or not 0.02 <= progress < 1.0:
+    if row["state"] != JobState.RUNNING or started is None or not 0.02 <= progress < 1.0:
         return None
     elapsed_s = (datetime.now(UTC) - started).total_seconds()
     return max(0.0, elapsed_s * (1.0 - progress) / progress)
@@ -195,23 +198,13 @@ async def _queue_webhook(
     conn: asyncpg.Connection, row: Any, event: job_pb2.JobEvent, terminal: bool
 ) -> None:
     """Put the event in the webhook outbox, in the event's own transaction."""
-    options = row["options"] or {}
-    url = options.get("callback_uri")
-    if not url:
+    options = JobOptions.from_json(row["options"])
+    if not options.callback_uri:
         return
-    if not (
-        terminal or (options.get("callback_stage_events") and event.kind in _WEBHOOK_STAGE_KINDS)
-    ):
+    if not (terminal or (options.callback_stage_events and event.kind in _WEBHOOK_STAGE_KINDS)):
         return
     body = json_format.MessageToJson(event, indent=None, sort_keys=True).encode()
-    await conn.execute(
-        "INSERT INTO webhook_deliveries (job_id, event_seq, url, body) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (job_id, event_seq) DO NOTHING",
-        row["id"],
-        event.seq,
-        url,
-        body,
-    )
+    await webhooks_db.add_delivery(conn, row["id"], event.seq, options.callback_uri, body)
 
 
 async def cancel(conn: asyncpg.Connection, job_id: uuid.UUID) -> RecordedEvent | None:
@@ -225,13 +218,13 @@ async def cancel(conn: asyncpg.Connection, job_id: uuid.UUID) -> RecordedEvent |
         job_id,
         kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
         set_fields={
-            "state": states.CANCELLED,
+            "state": JobState.CANCELLED,
             "cancel_requested": True,
             "end_time": NOW,
             "error_reason": "CANCELLED",
             "error_message": "cancelled by owner",
         },
-        require_states=states.ACTIVE,
+        require_states=ACTIVE,
         message="cancelled",
     )
 
