@@ -1,6 +1,6 @@
 """What every stage does around its real work: events, checkpoints, outcomes.
 
-Every state change goes through `events.append_event` with a state guard, so
+Every state change goes through `events_db.append_event` with a state guard, so
 a job reaches exactly one terminal state even when a cancel races a worker or
 the broker redelivers a message after a crash.
 """
@@ -19,6 +19,7 @@ import structlog
 
 from reelscribe import blobs, costs, events, fetch
 from reelscribe.db import chunks as chunks_db
+from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import transcripts as transcripts_db
@@ -98,7 +99,7 @@ class JobContext:
 
         async def _do() -> events.RecordedEvent | None:
             async with self.rt.pool.acquire() as conn:
-                return await events.append_event(conn, self.job_id, kind=kind, **kwargs)
+                return await events_db.append_event(conn, self.job_id, kind=kind, **kwargs)
 
         recorded = self.rt.call(_do())
         self.rt.publish(recorded)
@@ -193,7 +194,7 @@ class JobContext:
 
         async def _do() -> events.RecordedEvent | None:
             async with self.rt.pool.acquire() as conn, conn.transaction():
-                recorded = await events.cancel(conn, self.job_id)
+                recorded = await events_db.cancel(conn, self.job_id)
                 # The server may have ended the job already; either way a
                 # cancelled job keeps no partial results (but a job that
                 # finished first keeps its transcript).

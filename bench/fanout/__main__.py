@@ -31,6 +31,7 @@ from bench.record import record
 from reelscribe import db, events, redis_client
 from reelscribe.auth import mint_token
 from reelscribe.cli.stack import RunningStack
+from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.options import JobOptions
 from reelscribe.states import JobState
@@ -128,7 +129,7 @@ async def _fan_out(
         cpu0 = sum(proc.cpu_times()[:2])
         for i in range(1, count + 1):
             async with pool.acquire() as conn:
-                recorded = await events.append_event(
+                recorded = await events_db.append_event(
                     conn,
                     job_id,
                     kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
@@ -139,7 +140,7 @@ async def _fan_out(
             await events.publish(redis, recorded)
             await asyncio.sleep(interval_s)
         async with pool.acquire() as conn:
-            final = await events.append_event(
+            final = await events_db.append_event(
                 conn,
                 job_id,
                 kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,

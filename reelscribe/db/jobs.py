@@ -11,6 +11,7 @@ import asyncpg
 
 from reelscribe import events
 from reelscribe.auth import Principal
+from reelscribe.db import events as events_db
 from reelscribe.errors import NotFound
 from reelscribe.options import JobOptions
 from reelscribe.states import ACTIVE
@@ -93,7 +94,7 @@ async def insert_job(
         )
         if inserted is None:
             return None
-        recorded = await events.append_event(
+        recorded = await events_db.append_event(
             conn, job_id, kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED, message="queued"
         )
         assert recorded is not None

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from reelscribe import blobs, events
+from reelscribe.db import events as events_db
 from reelscribe.options import JobOptions
 from reelscribe.states import JobState, Stage
 from reelscribe.v1 import job_pb2
@@ -226,7 +227,7 @@ async def store_and_succeed(
                 else:
                     kind = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
                     fields = {"progress": 0.96}
-                recorded = await events.append_event(
+                recorded = await events_db.append_event(
                     conn,
                     job_id,
                     kind=kind,

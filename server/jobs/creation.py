@@ -30,6 +30,7 @@ import structlog
 
 from reelscribe import convert, events, fetch, insights, media, names, queue, validation
 from reelscribe.auth import Principal
+from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import search as search_db
@@ -318,7 +319,7 @@ async def _complete_from_cache(
     conn: asyncpg.Connection, job_id: uuid.UUID, source_id: uuid.UUID
 ) -> events.RecordedEvent:
     """End a job whose transcript was reused SUCCEEDED, as if it had run."""
-    recorded = await events.append_event(
+    recorded = await events_db.append_event(
         conn,
         job_id,
         kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,

@@ -13,6 +13,7 @@ import structlog
 
 from reelscribe import convert, events, names
 from reelscribe.auth import Principal
+from reelscribe.db import events as events_db
 from reelscribe.db import insights as insights_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import transcripts as transcripts_db
@@ -94,7 +95,7 @@ class JobRecords:
             # "succeeded" mutually exclusive. Workers see the state at their
             # next checkpoint (at most about a second later), stop, and remove
             # partial results and scratch files.
-            recorded = await events.cancel(conn, job_id)
+            recorded = await events_db.cancel(conn, job_id)
             current = await jobs_db.get_job(conn, job_id, owner=None)
         assert current is not None
         if recorded is not None:

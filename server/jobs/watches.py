@@ -13,6 +13,7 @@ import asyncpg
 
 from reelscribe import convert, events
 from reelscribe.auth import Principal
+from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.errors import InvalidArgument, OutOfRange
 from reelscribe.states import ACTIVE, TERMINAL, JobState, Stage
@@ -51,7 +52,7 @@ class JobWatches:
 
             async def read_after(last: int) -> list[Entry[job_service_pb2.WatchJobResponse]]:
                 async with self._deps.pool.acquire() as conn:
-                    logged = await events.read_events(conn, job_id, after_seq=last)
+                    logged = await events_db.read_events(conn, job_id, after_seq=last)
                 return [
                     Entry(e.seq, job_service_pb2.WatchJobResponse(event=e), terminal)
                     for e, terminal in logged
@@ -78,7 +79,7 @@ class JobWatches:
         except ValueError as exc:
             raise InvalidArgument.field("states", "unknown or unspecified state") from exc
         async with self._deps.pool.acquire() as conn:
-            head = await events.last_owner_seq(conn, owner)
+            head = await events_db.last_owner_seq(conn, owner)
             active = (
                 []
                 if request.after_cursor
@@ -114,7 +115,7 @@ class JobWatches:
 
             async def read_after(last: int) -> list[Entry[job_service_pb2.WatchJobsResponse]]:
                 async with self._deps.pool.acquire() as conn:
-                    logged = await events.read_owner_events(conn, owner, after=last)
+                    logged = await events_db.read_owner_events(conn, owner, after=last)
                 return [Entry(pos, message(pos, e)) for pos, e in logged]
 
             async for reply in follow(
