@@ -8,7 +8,9 @@ from typing import Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from reelscribe import names, states
+from reelscribe import names
+from reelscribe.options import JobOptions
+from reelscribe.states import JobState, Stage
 from reelscribe.v1 import job_pb2, transcript_service_pb2
 
 Row = Mapping[str, Any]
@@ -25,24 +27,11 @@ def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
 
 def job_to_pb(row: Row) -> job_pb2.Job:
     """A `Job` message from a `jobs` row."""
-    opts = row["options"] or {}
     job = job_pb2.Job(
         name=names.job_name(row["id"]),
-        options=job_pb2.JobOptions(
-            language=opts.get("language", ""),
-            model=opts.get("model", ""),
-            disable_word_timestamps=bool(opts.get("disable_word_timestamps", False)),
-            skip_cache=bool(opts.get("skip_cache", False)),
-            callback_uri=opts.get("callback_uri", ""),
-            highlight_count=int(opts.get("highlight_count", 0)),
-            translate_to=opts.get("translate_to", ""),
-            callback_stage_events=bool(opts.get("callback_stage_events", False)),
-            extra_stages=[states.stage_to_pb(s) for s in opts.get("extra_stages") or ()],
-            clip_burn_captions=bool(opts.get("clip_burn_captions", False)),
-            clip_vertical=bool(opts.get("clip_vertical", False)),
-        ),
-        state=states.state_to_pb(row["state"]),
-        stage=states.stage_to_pb(row["stage"]),
+        options=JobOptions.from_json(row["options"]).to_pb(),
+        state=JobState(row["state"]).to_pb(),
+        stage=Stage(row["stage"]).to_pb(),
         progress=float(row["progress"]),
         message=row["message"],
         last_event_seq=int(row["last_event_seq"]),
@@ -62,7 +51,7 @@ def job_to_pb(row: Row) -> job_pb2.Job:
             job_pb2.JobError(
                 reason=row["error_reason"],
                 message=row["error_message"] or "",
-                stage=states.stage_to_pb(row["error_stage"] or row["stage"]),
+                stage=Stage(row["error_stage"] or row["stage"]).to_pb(),
             )
         )
     for field, column in (

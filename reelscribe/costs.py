@@ -10,7 +10,7 @@ from types import TracebackType
 import asyncpg
 
 from reelscribe.config import Settings
-from reelscribe.db import analyses as analyses_db
+from reelscribe.db import costs as costs_db
 from reelscribe.metrics import COST_USD
 
 
@@ -95,11 +95,11 @@ async def charge(
         audio_minutes=audio_minutes, cpu_seconds=cpu_seconds, tokens=tokens
     )
     if add:
-        await analyses_db.add_cost(
+        await costs_db.add_cost(
             conn, job_id, stage, owner, cpu_seconds=cpu_seconds, tokens=tokens, cost_usd=cost
         )
     else:
-        await analyses_db.record_cost(
+        await costs_db.record_cost(
             conn,
             job_id,
             stage,

@@ -1,10 +1,10 @@
-"""The per-job event log: append in Postgres, fan out through Redis.
+"""Job events in flight: the Redis channels they fan out on, and what a recorded
+event is.
 
-Every change of a job goes through `append_event`, which updates the job row,
-takes the next sequence number and stores the serialized `JobEvent` in one
-transaction, so the log and the job never disagree. Publishing to Redis
-happens after commit; a lost publish is harmless because watchers fill any
-gap from Postgres.
+Every change of a job is appended to its Postgres event log first
+(`reelscribe.db.events.append_event`, in the same transaction as the change);
+publishing to Redis happens after commit. A lost publish is harmless because
+watchers fill any gap from the log.
 """
 
 from __future__ import annotations
@@ -12,33 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import asyncpg
-from google.protobuf import duration_pb2, json_format
-
-from reelscribe import convert, states
 from reelscribe.v1 import job_pb2, job_service_pb2
-
-#: Columns `append_event` may set; the names are interpolated into SQL.
-_SETTABLE = frozenset(
-    {
-        "state",
-        "stage",
-        "progress",
-        "message",
-        "error_reason",
-        "error_message",
-        "error_stage",
-        "cancel_requested",
-        "attempts",
-        "cache_hit",
-        "media_duration_s",
-        "start_time",
-        "end_time",
-    }
-)
 
 
 class SqlNow:
@@ -83,159 +59,6 @@ class Publisher(Protocol):
         """Publish `message` on `channel`."""
 
 
-async def append_event(
-    conn: asyncpg.Connection,
-    job_id: uuid.UUID,
-    *,
-    kind: job_pb2.JobEventKind,
-    set_fields: dict[str, Any] | None = None,
-    require_states: tuple[str, ...] | None = None,
-    require_not_cancel_requested: bool = False,
-    stage_progress: float = 0.0,
-    message: str = "",
-    chunk_index: int = 0,
-    chunk_count: int = 0,
-    eta_s: float | None = None,
-) -> RecordedEvent | None:
-    """Apply `set_fields` to the job and log one event, atomically.
-
-    Returns None (and changes nothing) when the job does not exist or is not
-    in one of `require_states`: this is how racing writers (a cancel and a
-    worker finishing) agree on exactly one terminal event.
-    """
-    fields = dict(set_fields or {})
-    if message and "message" not in fields:
-        fields["message"] = message
-    assignments = ["last_event_seq = last_event_seq + 1", "update_time = now()"]
-    args: list[Any] = [job_id]
-    for column, value in fields.items():
-        if column not in _SETTABLE:
-            raise ValueError(f"column {column!r} cannot be set through events")
-        if isinstance(value, SqlNow):
-            assignments.append(f"{column} = now()")
-        else:
-            args.append(value)
-            assignments.append(f"{column} = ${len(args)}")
-    where = "id = $1"
-    if require_states is not None:
-        args.append(list(require_states))
-        where += f" AND state = ANY(${len(args)}::text[])"
-    if require_not_cancel_requested:
-        where += " AND NOT cancel_requested"
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"UPDATE jobs SET {', '.join(assignments)} WHERE {where} RETURNING *", *args
-        )
-        if row is None:
-            return None
-        job = convert.job_to_pb(row)
-        event = job_pb2.JobEvent(
-            seq=row["last_event_seq"],
-            kind=kind,
-            job=job,
-            stage=job.stage,
-            stage_progress=stage_progress,
-            message=message or row["message"],
-            chunk_index=chunk_index,
-            chunk_count=chunk_count,
-        )
-        event.time.GetCurrentTime()
-        if eta_s is None:
-            eta_s = _eta_s(row)
-        if eta_s is not None:
-            event.eta.CopyFrom(duration_pb2.Duration(seconds=int(eta_s)))
-        terminal = row["state"] in states.TERMINAL and kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
-        # Taking the owner's next number locks its counter row until commit,
-        # so owner_seq follows commit order (see WatchJobs).
-        owner_seq = await conn.fetchval(
-            "INSERT INTO owner_event_counters (owner, last_seq) VALUES ($1, 1)"
-            " ON CONFLICT (owner) DO UPDATE SET last_seq = owner_event_counters.last_seq + 1"
-            " RETURNING last_seq",
-            row["owner"],
-        )
-        payload = event.SerializeToString()
-        await conn.execute(
-            "INSERT INTO job_events (job_id, seq, kind, terminal, event, owner, owner_seq)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            job_id,
-            row["last_event_seq"],
-            job_pb2.JobEventKind.Name(kind),
-            terminal,
-            payload,
-            row["owner"],
-            owner_seq,
-        )
-        await _queue_webhook(conn, row, event, terminal)
-    return RecordedEvent(
-        job_id=job_id,
-        owner=row["owner"],
-        seq=row["last_event_seq"],
-        owner_seq=owner_seq,
-        terminal=terminal,
-        event=event,
-    )
-
-
-def _eta_s(row: Any) -> float | None:
-    """Time left, extrapolated from progress so far (None when unknown)."""
-    progress, started = float(row["progress"]), row["start_time"]
-    if row["state"] != states.RUNNING or started is None or not 0.02 <= progress < 1.0:
-        return None
-    elapsed_s = (datetime.now(UTC) - started).total_seconds()
-    return max(0.0, elapsed_s * (1.0 - progress) / progress)
-
-
-_WEBHOOK_STAGE_KINDS = (
-    job_pb2.JOB_EVENT_KIND_STAGE_STARTED,
-    job_pb2.JOB_EVENT_KIND_STAGE_FINISHED,
-)
-
-
-async def _queue_webhook(
-    conn: asyncpg.Connection, row: Any, event: job_pb2.JobEvent, terminal: bool
-) -> None:
-    """Put the event in the webhook outbox, in the event's own transaction."""
-    options = row["options"] or {}
-    url = options.get("callback_uri")
-    if not url:
-        return
-    if not (
-        terminal or (options.get("callback_stage_events") and event.kind in _WEBHOOK_STAGE_KINDS)
-    ):
-        return
-    body = json_format.MessageToJson(event, indent=None, sort_keys=True).encode()
-    await conn.execute(
-        "INSERT INTO webhook_deliveries (job_id, event_seq, url, body) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (job_id, event_seq) DO NOTHING",
-        row["id"],
-        event.seq,
-        url,
-        body,
-    )
-
-
-async def cancel(conn: asyncpg.Connection, job_id: uuid.UUID) -> RecordedEvent | None:
-    """End a queued or running job CANCELLED (None if it had already ended).
-
-    The one definition of a cancelled job, used by the server (CancelJob) and
-    by workers that find a job cancelled at a checkpoint.
-    """
-    return await append_event(
-        conn,
-        job_id,
-        kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-        set_fields={
-            "state": states.CANCELLED,
-            "cancel_requested": True,
-            "end_time": NOW,
-            "error_reason": "CANCELLED",
-            "error_message": "cancelled by owner",
-        },
-        require_states=states.ACTIVE,
-        message="cancelled",
-    )
-
-
 async def publish(redis: Publisher, recorded: RecordedEvent) -> None:
     """Fan a committed event out to live watchers."""
     await redis.publish(job_channel(recorded.job_id), recorded.payload)
@@ -247,37 +70,3 @@ async def publish(redis: Publisher, recorded: RecordedEvent) -> None:
 def owner_payload(owner_seq: int, event: job_pb2.JobEvent) -> bytes:
     """The message on an owner channel: the event with its owner position."""
     return job_service_pb2.WatchJobsResponse(event=event, cursor=str(owner_seq)).SerializeToString()
-
-
-async def read_owner_events(
-    conn: asyncpg.Connection, owner: str, *, after: int, limit: int = 500
-) -> list[tuple[int, job_pb2.JobEvent]]:
-    """The owner's logged events after position `after`, in order."""
-    rows = await conn.fetch(
-        "SELECT owner_seq, event FROM job_events WHERE owner = $1 AND owner_seq > $2"
-        " ORDER BY owner_seq LIMIT $3",
-        owner,
-        after,
-        limit,
-    )
-    return [(r["owner_seq"], job_pb2.JobEvent.FromString(r["event"])) for r in rows]
-
-
-async def last_owner_seq(conn: asyncpg.Connection, owner: str) -> int:
-    """The owner's latest position (0 before any event)."""
-    value = await conn.fetchval("SELECT last_seq FROM owner_event_counters WHERE owner = $1", owner)
-    return int(value or 0)
-
-
-async def read_events(
-    conn: asyncpg.Connection, job_id: uuid.UUID, *, after_seq: int, limit: int = 500
-) -> list[tuple[job_pb2.JobEvent, bool]]:
-    """Logged events after `after_seq`, in order, with their terminal flag."""
-    rows = await conn.fetch(
-        "SELECT event, terminal FROM job_events WHERE job_id = $1 AND seq > $2"
-        " ORDER BY seq LIMIT $3",
-        job_id,
-        after_seq,
-        limit,
-    )
-    return [(job_pb2.JobEvent.FromString(r["event"]), r["terminal"]) for r in rows]

@@ -17,12 +17,14 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
-from reelscribe import db, metrics, redis_client, states, tracing
+from reelscribe import db, metrics, redis_client, tracing
 from reelscribe.auth import JwksCache, TokenVerifier
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
+from reelscribe.db import jobs as jobs_db
 from reelscribe.queue import JobQueue, make_broker
 from reelscribe.ratelimit import Rate, RateLimiter
+from reelscribe.states import JobState
 from reelscribe.v1 import (
     job_service_pb2,
     job_service_pb2_grpc,
@@ -203,7 +205,7 @@ class ServerApp:
         except Exception as exc:
             log.warning("jobs by state not collected", error=repr(exc))
         else:
-            all_states = dict.fromkeys((states.QUEUED, states.RUNNING, *states.TERMINAL), 0.0)
+            all_states = {str(state): 0.0 for state in JobState}
             families.append(
                 metrics.gauge_family(
                     "reelscribe_jobs",
@@ -287,8 +289,7 @@ class ServerApp:
 
 async def _count_jobs(pool: asyncpg.Pool) -> dict[str, float]:
     async with pool.acquire(timeout=2.0) as conn:
-        rows = await conn.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY state")
-    return {str(row["state"]): float(row["n"]) for row in rows}
+        return await jobs_db.count_by_state(conn)
 
 
 async def serve(settings: Settings, *, grace_s: float | None = None) -> None:

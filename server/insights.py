@@ -1,4 +1,4 @@
-"""Analysis results for the read RPCs: stored, or computed on demand and cached.
+"""Insights for the read RPCs: stored by a job's stages, or computed on demand and cached.
 
 A job's summaries and chapters come from its ANALYZE stage when it ran; for
 any other finished transcript they are computed on the first read with the
@@ -14,19 +14,21 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 import structlog
 
-from reelscribe import analysis, blobs, costs, names
-from reelscribe import highlights as highlights_mod
-from reelscribe.analysis import Analysis, Answer, Provider, ProviderError, Seg
-from reelscribe.db import analyses as analyses_db
+from reelscribe import costs, insights, names
+from reelscribe.blobs import owner_prefix
 from reelscribe.db import chunks as chunks_db
+from reelscribe.db import insights as insights_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import FailedPrecondition, Unavailable
-from reelscribe.metrics import PROVIDER_TOKENS
+from reelscribe.insights import Analysis, Answer, Provider, ProviderError, Seg, Summary, engine
+from reelscribe.insights.engine import Transcript
+from reelscribe.options import JobOptions
+from reelscribe.states import Stage
 from server.deps import Deps
 
 log = structlog.get_logger(__name__)
@@ -44,97 +46,84 @@ class Insights:
     def provider(self) -> Provider:
         """The configured analysis provider."""
         try:
-            return analysis.get_provider(self._deps.settings)
+            return insights.get_provider(self._deps.settings)
         except ValueError as exc:
             raise FailedPrecondition(str(exc), reason="PROVIDER_NOT_CONFIGURED") from exc
 
-    async def segments(self, conn: asyncpg.Connection, job: asyncpg.Record) -> list[Seg]:
-        """The job's transcript segments; FAILED_PRECONDITION until there is one."""
+    async def transcript(self, conn: asyncpg.Connection, job: asyncpg.Record) -> Transcript:
+        """The job's transcript (without words); FAILED_PRECONDITION until there is one."""
         found = await transcripts_db.get_transcript(conn, job["id"], with_words=False)
         if found is None:
             raise FailedPrecondition(
                 f"{names.job_name(job['id'])} is {job['state']}; analysis needs its transcript",
                 reason="TRANSCRIPT_NOT_READY",
             )
-        _, rows, _ = found
-        return [Seg(r["idx"], r["start_s"], r["end_s"], r["text"]) for r in rows]
+        row, segments, _ = found
+        return Transcript.from_rows(row, segments)
 
     async def analysis(self, job: asyncpg.Record) -> tuple[str, Analysis]:
         """(provider name, analysis) of the job's transcript."""
         settings = self._deps.settings
         async with self._deps.pool.acquire() as conn:
-            stored = await analyses_db.get_any(conn, job["id"], analyses_db.ANALYSIS)
+            stored = await insights_db.get_any(conn, job["id"], insights_db.ANALYSIS)
             if stored is not None:
-                return stored[0], analyses_db.analysis_from_json(stored[1])
+                return stored[0], insights_db.analysis_from_json(stored[1])
             provider = self.provider
-            cached = await analyses_db.find_for_transcript(
+            cached = await insights_db.find_for_transcript(
                 conn,
                 job["id"],
-                analyses_db.ANALYSIS,
+                insights_db.ANALYSIS,
                 provider.name,
                 settings.analysis_cache_ttl_s,
             )
             if cached is not None:
-                return provider.name, analyses_db.analysis_from_json(cached)
-            segs = await self.segments(conn, job)
-        result, cpu_s = await self._run(lambda: provider.analyze(segs))
+                return provider.name, insights_db.analysis_from_json(cached)
+            segs = (await self.transcript(conn, job)).segments
+        result, cpu_s = await self._run(lambda: engine.analyze(provider, segs))
         async with self._deps.pool.acquire() as conn:
-            await analyses_db.put(
+            await insights_db.put(
                 conn,
                 job["id"],
-                analyses_db.ANALYSIS,
+                insights_db.ANALYSIS,
                 provider.name,
-                analyses_db.analysis_to_json(result),
+                insights_db.analysis_to_json(result),
                 tokens=result.usage.total,
                 ttl_s=settings.analysis_cache_ttl_s,
             )
-            await self._charge(conn, job, "ANALYZE", cpu_s, result.usage.total, provider.name)
+            await self._charge(conn, job, Stage.ANALYZE, cpu_s, result.usage.total)
         return provider.name, result
 
     async def highlights(self, job: asyncpg.Record) -> list[asyncpg.Record]:
         """The job's highlights; chosen now (without clips) if no stage chose them."""
         async with self._deps.pool.acquire() as conn:
-            rows = await analyses_db.list_highlights(conn, job["id"])
+            rows = await insights_db.list_highlights(conn, job["id"])
         if rows:
             return rows
         _, result = await self.analysis(job)
-        settings = self._deps.settings
         async with self._deps.pool.acquire() as conn:
-            segs = await self.segments(conn, job)
-            duration = await conn.fetchval(
-                "SELECT duration_s FROM transcripts WHERE job_id = $1", job["id"]
-            )
+            transcript = await self.transcript(conn, job)
         regions = await chunks_db.load_regions(self._deps.pool, job["id"])
-        plans = highlights_mod.choose(
-            segs,
-            result.importance,
-            regions,
-            count=int((job["options"] or {}).get("highlight_count") or 0)
-            or settings.default_highlight_count,
-            min_s=settings.highlight_min_s,
-            max_s=settings.highlight_max_s,
-            duration_s=float(duration or 0.0),
+        plans = engine.choose_highlights(
+            transcript, result, regions, JobOptions.from_json(job["options"]), self._deps.settings
         )
         async with self._deps.pool.acquire() as conn, conn.transaction():
             # Another reader may have chosen them meanwhile: keep the first.
-            if not await analyses_db.list_highlights(conn, job["id"]):
-                await analyses_db.replace_highlights(conn, job["id"], plans)
-            return await analyses_db.list_highlights(conn, job["id"])
+            if not await insights_db.list_highlights(conn, job["id"]):
+                await insights_db.replace_highlights(conn, job["id"], plans)
+            return await insights_db.list_highlights(conn, job["id"])
 
     async def answer(self, question: str, passages: list[Seg]) -> tuple[str, Answer]:
         """The provider's answer from the retrieved passages."""
         provider = self.provider
-        result, _ = await self._run(lambda: provider.answer(question, passages))
-        if result.usage.total:
-            PROVIDER_TOKENS.labels(provider.name).inc(result.usage.total)
+        result, _ = await self._run(lambda: engine.answer(provider, question, passages))
         return provider.name, result
 
     def answer_cache_key(self, owner: str, question: str, job_id: uuid.UUID | None) -> str:
         """Redis key of a cached answer (owner-scoped; the question is hashed)."""
         digest = hashlib.sha256(
-            f"{analysis.provider_name(self._deps.settings)}\0{job_id or ''}\0{question}".encode()
+            f"{insights.provider_name(self._deps.settings)}\0{job_id or ''}\0{question}".encode()
         ).hexdigest()
-        return f"reelscribe:answer:{blobs.owner_prefix(owner)}:{digest}"
+        return f"reelscribe:answer:{owner_prefix(owner)}:{digest}"
 
     async def _run(self, work: Callable[[], T]) -> tuple[T, float]:
         """Run a blocking provider call in a thread; map provider errors to statuses."""
@@ -145,7 +134,7 @@ class Insights:
 
         try:
             return await asyncio.to_thread(_timed)
-        except analysis.CannotTranslate as exc:
+        except insights.CannotTranslate as exc:
             raise FailedPrecondition(exc.message, reason=exc.reason) from exc
         except ProviderError as exc:
             if exc.reason == "PROVIDER_REJECTED":
@@ -156,10 +145,9 @@ class Insights:
         self,
         conn: asyncpg.Connection,
         job: asyncpg.Record,
-        stage: str,
+        stage: Stage,
         cpu_s: float,
         tokens: int,
-        provider: str,
     ) -> None:
         await costs.charge(
             conn,
@@ -171,13 +159,11 @@ class Insights:
             tokens=tokens,
             add=True,
         )
-        if tokens:
-            PROVIDER_TOKENS.labels(provider).inc(tokens)
 
 
-def summary_of(result: Analysis, fmt: str) -> Any:
+def summary_of(result: Analysis, fmt: str) -> Summary:
     """The summary in `fmt` (short, bullets, detailed)."""
     for s in result.summaries:
         if s.format == fmt:
             return s
-    return analysis.Summary(fmt, "")
+    return Summary(fmt, "")

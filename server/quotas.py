@@ -11,16 +11,9 @@ import asyncpg
 
 from reelscribe.auth import Principal
 from reelscribe.config import Settings
+from reelscribe.db import jobs as jobs_db
 from reelscribe.errors import QuotaViolation, ResourceExhausted
 from reelscribe.v1 import job_service_pb2
-
-_USAGE_SQL = """
-SELECT count(*) AS stored_jobs,
-       coalesce(sum(media_duration_s) FILTER (
-           WHERE create_time >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'
-       ), 0) / 60.0 AS minutes_today
-FROM jobs WHERE owner = $1
-"""
 
 
 class Quotas:
@@ -38,14 +31,13 @@ class Quotas:
         self, conn: asyncpg.Connection, principal: Principal
     ) -> job_service_pb2.GetUsageResponse:
         """The caller's usage against their plan."""
-        row = await conn.fetchrow(_USAGE_SQL, principal.subject)
-        assert row is not None
+        stored_jobs, minutes_today = await jobs_db.owner_usage(conn, principal.subject)
         max_jobs, max_minutes = self._limits(principal)
         return job_service_pb2.GetUsageResponse(
             plan="admin" if principal.is_admin else principal.plan,
-            stored_jobs=row["stored_jobs"],
+            stored_jobs=stored_jobs,
             max_stored_jobs=max_jobs,
-            audio_minutes_today=float(row["minutes_today"]),
+            audio_minutes_today=minutes_today,
             max_audio_minutes_per_day=max_minutes,
         )
 

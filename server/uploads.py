@@ -29,10 +29,11 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
-from reelscribe import blobs, names
+from reelscribe import blobs, convert, names, validation
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
 from reelscribe.db import media as media_db
+from reelscribe.db import uploads as uploads_db
 from reelscribe.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -42,7 +43,6 @@ from reelscribe.errors import (
     ResourceExhausted,
 )
 from reelscribe.v1 import job_service_pb2
-from server.services import validation
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +96,21 @@ class Uploads:
                 reason="UPLOAD_TOO_LARGE",
             )
 
+    async def receive_stream(
+        self, owner: str, stream: AsyncIterator[job_service_pb2.UploadMediaRequest]
+    ) -> job_service_pb2.UploadMediaResponse:
+        """One `UploadMedia` stream: a header, then chunks; the media once complete."""
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            raise InvalidArgument.field(
+                "header", "the stream is empty; send a header first"
+            ) from None
+        if first.WhichOneof("data") != "header":
+            raise InvalidArgument.field("header", "the first message must carry the header")
+        row = await self.receive(owner, first.header, stream)
+        return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(row))
+
     async def receive(
         self,
         owner: str,
@@ -123,11 +138,7 @@ class Uploads:
     async def _forget(self, owner: str, upload_id: str) -> None:
         _part_path(self._store, owner, upload_id).unlink(missing_ok=True)
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                "DELETE FROM uploads WHERE owner = $1 AND upload_id = $2 AND media_id IS NULL",
-                owner,
-                upload_id,
-            )
+            await uploads_db.forget_upload(conn, owner, upload_id)
 
     async def _receive(
         self,
@@ -137,17 +148,14 @@ class Uploads:
         chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
     ) -> asyncpg.Record:
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "INSERT INTO uploads (owner, upload_id, filename, size_bytes, sha256)"
-                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (owner, upload_id) DO UPDATE"
-                " SET update_time = now() RETURNING *",
-                owner,
-                upload_id,
-                header.filename,
-                header.size_bytes,
-                header.sha256,
+            row = await uploads_db.open_upload(
+                conn,
+                owner=owner,
+                upload_id=upload_id,
+                filename=header.filename,
+                size_bytes=header.size_bytes,
+                sha256=header.sha256,
             )
-        assert row is not None
         if (row["filename"], row["size_bytes"], row["sha256"]) != (
             header.filename,
             header.size_bytes,
@@ -265,13 +273,7 @@ class Uploads:
                     sha256=digest,
                     blob_key=key,
                 )
-                await conn.execute(
-                    "UPDATE uploads SET media_id = $3, stored_bytes = size_bytes,"
-                    " update_time = now() WHERE owner = $1 AND upload_id = $2",
-                    owner,
-                    upload_id,
-                    media_id,
-                )
+                await uploads_db.attach_media(conn, owner, upload_id, media_id)
         except BaseException:
             self._store.delete(key)
             raise
@@ -280,13 +282,7 @@ class Uploads:
 
     async def _record_progress(self, owner: str, upload_id: str, stored: int) -> None:
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                "UPDATE uploads SET stored_bytes = $3, update_time = now()"
-                " WHERE owner = $1 AND upload_id = $2",
-                owner,
-                upload_id,
-                stored,
-            )
+            await uploads_db.set_stored_bytes(conn, owner, upload_id, stored)
 
     async def _media(self, owner: str, media_id: uuid.UUID) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn:
@@ -294,14 +290,10 @@ class Uploads:
 
     async def status(self, owner: str, upload_id: str) -> job_service_pb2.GetUploadResponse:
         """Where an upload stands: bytes stored, and its media once complete."""
-        from reelscribe import convert
-
         if not _UPLOAD_ID.match(upload_id):
             raise InvalidArgument.field("upload_id", "8-128 characters from [A-Za-z0-9._-]")
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT * FROM uploads WHERE owner = $1 AND upload_id = $2", owner, upload_id
-            )
+            row = await uploads_db.get_upload(conn, owner, upload_id)
         if row is None:
             raise NotFound(f"upload {upload_id} not found", reason="UPLOAD_NOT_FOUND")
         reply = job_service_pb2.GetUploadResponse(upload_id=upload_id, size_bytes=row["size_bytes"])

@@ -52,7 +52,7 @@ make the API stay down.
 
 The default reply reads the request kind from the prompt's ``Task: <kind>``
 line, falling back to the response schema's title, and the transcript from
-the prompt's ``[index] start-end text`` lines (see reelscribe.analysis.gemini):
+the prompt's ``[index] start-end text`` lines (see reelscribe.insights.gemini_replies):
 
 * ``analysis``: short_summary, bullets, detailed_summary, chapters (up to three,
   contiguous, within the line times) and topics, from the lines' words.

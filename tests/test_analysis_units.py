@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from reelscribe import derived
-from reelscribe.analysis import CannotTranslate, Importance, Seg
-from reelscribe.analysis.local import LocalProvider
 from reelscribe.embeddings import get_embedder
-from reelscribe.highlights import choose
+from reelscribe.insights import CannotTranslate, Importance, Seg, plan
+from reelscribe.insights.highlights import choose
+from reelscribe.insights.local import LocalProvider
+from reelscribe.options import JobOptions
 from reelscribe.speech import Region
 
 TOPICS = {
@@ -113,16 +113,18 @@ def test_highlights_grow_to_sentences_and_snap_to_silences() -> None:
 
 
 def test_derived_stages_bring_what_they_need() -> None:
-    assert derived.requested({"extra_stages": ["RENDER_CLIPS"]}) == [
+    assert JobOptions.from_json({"extra_stages": ["RENDER_CLIPS"]}).requested_stages() == [
         "ANALYZE",
         "HIGHLIGHTS",
         "RENDER_CLIPS",
     ]
-    assert derived.requested({"translate_to": "fr", "highlight_count": 2}) == [
+    assert JobOptions.from_json(
+        {"translate_to": "fr", "highlight_count": 2}
+    ).requested_stages() == [
         "ANALYZE",
         "HIGHLIGHTS",
         "TRANSLATE",
     ]
-    assert derived.requested({}) == []
-    assert derived.for_transcript({}, "yue") == ["ROMANIZE"]
-    assert derived.for_transcript({}, "en") == []
+    assert JobOptions.from_json({}).requested_stages() == []
+    assert plan.for_transcript(JobOptions.from_json({}), "yue") == ["ROMANIZE"]
+    assert plan.for_transcript(JobOptions.from_json({}), "en") == []

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from reelscribe.analysis.base import ProviderError, Seg, Usage
-from reelscribe.analysis.gemini import GeminiProvider
+from reelscribe.insights.base import ProviderError, Seg, Usage
+from reelscribe.insights.gemini import GeminiProvider
 from tests.gemini_fake import (
     Blocked,
     Custom,

@@ -22,7 +22,7 @@ from dramatiq.middleware import CurrentMessage
 
 from reelscribe import logs, queue
 from reelscribe.config import get_settings
-from workers import derive, stages
+from workers import insights, merge, stages
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
 from workers.reconciler import Reconciler
@@ -85,7 +85,7 @@ def transcribe_chunk(job_id: str, idx: int) -> None:
 )
 def merge_job(job_id: str) -> None:
     """Join a job's chunks into its transcript and finish it."""
-    stages.merge(get_runtime(), uuid.UUID(job_id), _retries())
+    merge.merge(get_runtime(), uuid.UUID(job_id), _retries())
 
 
 @dramatiq.actor(
@@ -93,4 +93,4 @@ def merge_job(job_id: str) -> None:
 )
 def derive_job(job_id: str) -> None:
     """Run a job's stages after transcription (or a child job's, on its parent's transcript)."""
-    derive.derive(get_runtime(), uuid.UUID(job_id), _retries())
+    insights.run(get_runtime(), uuid.UUID(job_id), _retries())

@@ -1,6 +1,6 @@
 """What every stage does around its real work: events, checkpoints, outcomes.
 
-Every state change goes through `events.append_event` with a state guard, so
+Every state change goes through `events_db.append_event` with a state guard, so
 a job reaches exactly one terminal state even when a cancel races a worker or
 the broker redelivers a message after a crash.
 """
@@ -17,11 +17,14 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from reelscribe import blobs, costs, events, fetch, states
+from reelscribe import blobs, costs, events, fetch
+from reelscribe.db import chunks as chunks_db
+from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import MediaError
+from reelscribe.states import ACTIVE, JobState, Stage
 from reelscribe.v1 import job_pb2
 from workers.runtime import Runtime
 
@@ -96,7 +99,7 @@ class JobContext:
 
         async def _do() -> events.RecordedEvent | None:
             async with self.rt.pool.acquire() as conn:
-                return await events.append_event(conn, self.job_id, kind=kind, **kwargs)
+                return await events_db.append_event(conn, self.job_id, kind=kind, **kwargs)
 
         recorded = self.rt.call(_do())
         self.rt.publish(recorded)
@@ -105,13 +108,13 @@ class JobContext:
     def running_event(self, kind: job_pb2.JobEventKind, **kwargs: Any) -> events.RecordedEvent:
         """An event that only applies while the job runs and is not being cancelled."""
         recorded = self.event(
-            kind, require_states=(states.RUNNING,), require_not_cancel_requested=True, **kwargs
+            kind, require_states=(JobState.RUNNING,), require_not_cancel_requested=True, **kwargs
         )
         if recorded is None:
             raise Cancelled()
         return recorded
 
-    def progress(self, stage: str, stage_fraction: float, message: str) -> None:
+    def progress(self, stage: Stage, stage_fraction: float, message: str) -> None:
         """Report progress within a stage, coalesced to the configured spacing."""
         now = time.monotonic()
         if now - self._last_progress_at < self.settings.progress_min_interval_s:
@@ -128,21 +131,13 @@ class JobContext:
             return
         self._last_cancel_check_at = now
 
-        async def _flag() -> bool:
-            async with self.rt.pool.acquire() as conn:
-                value = await conn.fetchval(
-                    "SELECT cancel_requested OR state <> 'RUNNING' FROM jobs WHERE id = $1",
-                    self.job_id,
-                )
-                return value is None or bool(value)
-
-        if self.rt.call(_flag()):
+        if self.db(jobs_db.is_stopping, self.job_id):
             raise Cancelled()
 
     def record_cost(
         self,
         owner: str,
-        stage: str,
+        stage: Stage,
         cpu_seconds: float,
         *,
         audio_minutes: float = 0.0,
@@ -162,19 +157,19 @@ class JobContext:
             add=add,
         )
 
-    def claim(self, row: Any, stage: str, message: str) -> bool:
+    def claim(self, row: Any, stage: Stage, message: str) -> bool:
         """QUEUED (or a RUNNING job being retried) → RUNNING at `stage`, counting the
         attempt; False if the job was cancelled or ended meanwhile."""
         recorded = self.event(
             STATE,
             set_fields={
-                "state": states.RUNNING,
+                "state": JobState.RUNNING,
                 "stage": stage,
                 "attempts": row["attempts"] + 1,
                 "start_time": events.NOW,
                 "progress": 0.0,
             },
-            require_states=states.ACTIVE,
+            require_states=ACTIVE,
             require_not_cancel_requested=True,
             message=message,
         )
@@ -182,7 +177,9 @@ class JobContext:
 
     # -- outcomes --------------------------------------------------------------
 
-    def give_up_or_retry(self, owner: str, stage: str, last_attempt: bool, exc: Exception) -> None:
+    def give_up_or_retry(
+        self, owner: str, stage: Stage, last_attempt: bool, exc: Exception
+    ) -> None:
         """After an unexpected error: fail the job for good on the last attempt,
         otherwise re-raise so Dramatiq retries the message."""
         if not last_attempt:
@@ -197,24 +194,23 @@ class JobContext:
 
         async def _do() -> events.RecordedEvent | None:
             async with self.rt.pool.acquire() as conn, conn.transaction():
-                recorded = await events.cancel(conn, self.job_id)
+                recorded = await events_db.cancel(conn, self.job_id)
                 # The server may have ended the job already; either way a
                 # cancelled job keeps no partial results (but a job that
                 # finished first keeps its transcript).
-                state = await conn.fetchval("SELECT state FROM jobs WHERE id = $1", self.job_id)
-                if state == states.CANCELLED:
+                if await jobs_db.state_of(conn, self.job_id) == JobState.CANCELLED:
                     await transcripts_db.delete_transcript(conn, self.job_id)
-                    await conn.execute("DELETE FROM chunks WHERE job_id = $1", self.job_id)
+                    await chunks_db.delete_chunks(conn, self.job_id)
                 return recorded
 
         self.rt.publish(self.rt.call(_do()))
         self.remove_workdir(owner)
         log.info("job cancelled", job_id=str(self.job_id))
 
-    def fail(self, owner: str, reason: str, message: str, *, stage: str | None = None) -> None:
+    def fail(self, owner: str, reason: str, message: str, *, stage: Stage | None = None) -> None:
         """End the job FAILED (once) with a reason the owner can read."""
         fields: dict[str, Any] = {
-            "state": states.FAILED,
+            "state": JobState.FAILED,
             "end_time": events.NOW,
             "error_reason": reason,
             "error_message": message,
@@ -224,9 +220,7 @@ class JobContext:
         # Clean up first: whoever sees the terminal event may rely on no scratch
         # files being left.
         self.remove_workdir(owner)
-        self.event(
-            STATE, set_fields=fields, require_states=states.ACTIVE, message=f"failed: {message}"
-        )
+        self.event(STATE, set_fields=fields, require_states=ACTIVE, message=f"failed: {message}")
         log.info("job failed", job_id=str(self.job_id), reason=reason, error=message)
 
     def remove_workdir(self, owner: str) -> None:

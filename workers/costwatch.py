@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from reelscribe.costs import increase_percent
-from reelscribe.db import analyses as analyses_db
+from reelscribe.db import costs as costs_db
 from reelscribe.metrics import COST_ALERTS, DAILY_COST_INCREASE
 from workers.periodic import Periodic
 from workers.runtime import Runtime
@@ -30,7 +30,7 @@ async def check_once(rt: Runtime) -> float | None:
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     async with rt.pool.acquire() as conn:
-        rows = await analyses_db.daily_costs(conn, None, yesterday, today)
+        rows = await costs_db.daily_costs(conn, None, yesterday, today)
     totals = {r["day"]: float(r["cost_usd"]) for r in rows}
     increase = increase_percent(totals.get(today, 0.0), totals.get(yesterday, 0.0))
     if increase is None:

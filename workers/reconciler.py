@@ -12,12 +12,14 @@ idempotent, so a rare duplicate costs time, never correctness.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import structlog
 
-from reelscribe import queue, states
+from reelscribe import queue
+from reelscribe.db import chunks as chunks_db
+from reelscribe.db import jobs as jobs_db
+from reelscribe.states import JobState, Stage
 from workers.context import JobContext
 from workers.periodic import Periodic
 from workers.runtime import Runtime
@@ -26,33 +28,13 @@ log = structlog.get_logger(__name__)
 
 _LOCK_KEY = "reelscribe:reconciler:lock"
 #: Stages of the prepare message.
-_PREPARE_STAGES = frozenset({"QUEUED", "INGEST", "EXTRACT_AUDIO", "DETECT_SPEECH"})
+_PREPARE_STAGES = frozenset({Stage.QUEUED, Stage.INGEST, Stage.EXTRACT_AUDIO, Stage.DETECT_SPEECH})
 
 
 async def _stale_jobs(rt: Runtime) -> list[Any]:
     async with rt.pool.acquire() as conn:
-        return list(
-            await conn.fetch(
-                "SELECT id, state, stage, pending_message_id, parent_id IS NOT NULL"
-                " OR EXISTS (SELECT 1 FROM transcripts t WHERE t.job_id = jobs.id) AS deriving"
-                " FROM jobs WHERE state = ANY($1::text[])"
-                " AND update_time < now() - make_interval(secs => $2)"
-                # Only jobs on this worker's queue: another queue's workers own the rest.
-                " AND (queue IS NULL OR queue = $3)"
-                " ORDER BY update_time LIMIT 100",
-                list(states.ACTIVE),
-                rt.settings.reconcile_grace_s,
-                rt.settings.queue_name,
-            )
-        )
-
-
-async def _chunks(rt: Runtime, job_id: uuid.UUID) -> list[Any]:
-    async with rt.pool.acquire() as conn:
-        return list(
-            await conn.fetch(
-                "SELECT idx, state, message_id FROM chunks WHERE job_id = $1 ORDER BY idx", job_id
-            )
+        return await jobs_db.stale_jobs(
+            conn, grace_s=rt.settings.reconcile_grace_s, queue=rt.settings.queue_name
         )
 
 
@@ -64,12 +46,12 @@ def reconcile_once(rt: Runtime) -> int:
     repaired = 0
     for job in rt.call(_stale_jobs(rt)):
         job_id = job["id"]
-        chunks = rt.call(_chunks(rt, job_id))
+        chunks = rt.call(chunks_db.list_chunks(rt.pool, job_id))
         pending = [c for c in chunks if c["state"] == "PENDING"]
         ctx = JobContext(rt, job_id)
         if job["deriving"]:
             step, waiting = "derive", [job["pending_message_id"]]
-        elif job["state"] == states.QUEUED or not chunks or job["stage"] in _PREPARE_STAGES:
+        elif job["state"] == JobState.QUEUED or not chunks or job["stage"] in _PREPARE_STAGES:
             # Until prepare has sent the chunks, its own message is what the job waits on.
             step, waiting = "prepare", [job["pending_message_id"]]
         elif pending:

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from reelscribe import fetch, webhooks
+from reelscribe.db import webhooks as webhooks_db
 from reelscribe.errors import MediaError
 from workers.periodic import Periodic
 from workers.runtime import Runtime
@@ -25,45 +26,21 @@ _LEASE_S = 120
 
 async def _lease(rt: Runtime, limit: int = 20) -> list[Any]:
     async with rt.pool.acquire() as conn:
-        return list(
-            await conn.fetch(
-                "UPDATE webhook_deliveries SET attempts = attempts + 1,"
-                " next_attempt_at = now() + make_interval(secs => $1)"
-                " WHERE id IN (SELECT id FROM webhook_deliveries WHERE state = 'PENDING'"
-                " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2"
-                " FOR UPDATE SKIP LOCKED) RETURNING *",
-                _LEASE_S,
-                limit,
-            )
-        )
+        return await webhooks_db.lease_due(conn, lease_s=_LEASE_S, limit=limit)
 
 
 async def _record(rt: Runtime, delivery: Any, status: int, error: str) -> None:
     settings = rt.settings
-    ok = 200 <= status < 300
     attempt = delivery["attempts"]
-    if ok:
+    if 200 <= status < 300:
         state, delay_s = "DELIVERED", 0.0
     elif attempt >= settings.webhook_max_attempts:
         state, delay_s = "FAILED", 0.0
     else:
         state, delay_s = "PENDING", min(settings.webhook_backoff_s * 2 ** (attempt - 1), 600.0)
-    async with rt.pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, http_status, delivered, error)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            delivery["id"],
-            attempt,
-            status,
-            ok,
-            error[:500],
-        )
-        await conn.execute(
-            "UPDATE webhook_deliveries SET state = $2,"
-            " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-            delivery["id"],
-            state,
-            delay_s,
+    async with rt.pool.acquire() as conn:
+        await webhooks_db.record_attempt(
+            conn, delivery, http_status=status, error=error, state=state, retry_in_s=delay_s
         )
 
 

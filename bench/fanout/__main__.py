@@ -28,10 +28,13 @@ import psutil
 
 from bench.harness import bench_stack, wait_until_idle
 from bench.record import record
-from reelscribe import db, events, redis_client, states
+from reelscribe import db, events, redis_client
 from reelscribe.auth import mint_token
 from reelscribe.cli.stack import RunningStack
+from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
+from reelscribe.options import JobOptions
+from reelscribe.states import JobState
 from reelscribe.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
 SECRET = "bench-secret-" + "f" * 32
@@ -109,7 +112,7 @@ async def _fan_out(
                 media_id=None,
                 source_uri="https://example.com/talk.mp4",
                 parent_id=None,
-                options={},
+                options=JobOptions(),
                 labels={},
                 pending_message_id=None,
             )
@@ -126,7 +129,7 @@ async def _fan_out(
         cpu0 = sum(proc.cpu_times()[:2])
         for i in range(1, count + 1):
             async with pool.acquire() as conn:
-                recorded = await events.append_event(
+                recorded = await events_db.append_event(
                     conn,
                     job_id,
                     kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
@@ -137,11 +140,11 @@ async def _fan_out(
             await events.publish(redis, recorded)
             await asyncio.sleep(interval_s)
         async with pool.acquire() as conn:
-            final = await events.append_event(
+            final = await events_db.append_event(
                 conn,
                 job_id,
                 kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-                set_fields={"state": states.CANCELLED},
+                set_fields={"state": JobState.CANCELLED},
                 message="done",
             )
         assert final is not None

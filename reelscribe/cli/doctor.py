@@ -181,7 +181,7 @@ def check_jwt(settings: Settings) -> Check:
 
 def check_analysis(settings: Settings) -> Check:
     """The analysis provider is known and, for Gemini, has a key (no call is made)."""
-    from reelscribe.analysis import provider_name
+    from reelscribe.insights import provider_name
 
     try:
         name = provider_name(settings)

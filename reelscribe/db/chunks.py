@@ -156,3 +156,18 @@ async def load_results(
             "SELECT * FROM chunk_segments WHERE job_id = $1 ORDER BY chunk_idx, idx", job_id
         )
     return list(chunk_rows), list(segment_rows)
+
+
+async def list_chunks(pool: asyncpg.Pool, job_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Every chunk of the job (`idx`, `state`, `message_id`), in order."""
+    async with pool.acquire() as conn:
+        return list(
+            await conn.fetch(
+                "SELECT idx, state, message_id FROM chunks WHERE job_id = $1 ORDER BY idx", job_id
+            )
+        )
+
+
+async def delete_chunks(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """Remove the job's chunk plan and results."""
+    await conn.execute("DELETE FROM chunks WHERE job_id = $1", job_id)

@@ -9,9 +9,12 @@ from typing import Any
 
 import asyncpg
 
-from reelscribe import events, states
+from reelscribe import events
 from reelscribe.auth import Principal
+from reelscribe.db import events as events_db
 from reelscribe.errors import NotFound
+from reelscribe.options import JobOptions
+from reelscribe.states import ACTIVE
 from reelscribe.v1 import job_pb2
 
 
@@ -57,7 +60,7 @@ async def insert_job(
     media_id: uuid.UUID | None,
     source_uri: str | None,
     parent_id: uuid.UUID | None,
-    options: dict[str, Any],
+    options: JobOptions,
     labels: dict[str, str],
     pending_message_id: str | None,
     media_duration_s: float | None = None,
@@ -84,14 +87,14 @@ async def insert_job(
             media_id,
             source_uri,
             parent_id,
-            options,
+            options.to_json(),
             labels,
             pending_message_id,
             media_duration_s,
         )
         if inserted is None:
             return None
-        recorded = await events.append_event(
+        recorded = await events_db.append_event(
             conn, job_id, kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED, message="queued"
         )
         assert recorded is not None
@@ -137,5 +140,97 @@ async def active_jobs(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Jobs that are queued or running, oldest first."""
     return await conn.fetch(
         "SELECT * FROM jobs WHERE state = ANY($1::text[]) ORDER BY create_time",
-        list(states.ACTIVE),
+        list(ACTIVE),
+    )
+
+
+async def set_cache_hit(conn: asyncpg.Connection, job_id: uuid.UUID) -> None:
+    """Mark a job as reusing a cached transcript."""
+    await conn.execute("UPDATE jobs SET cache_hit = true WHERE id = $1", job_id)
+
+
+async def media_duration_s(conn: asyncpg.Connection, job_id: uuid.UUID) -> float | None:
+    """How long the job's media lasts, once known."""
+    value = await conn.fetchval("SELECT media_duration_s FROM jobs WHERE id = $1", job_id)
+    return None if value is None else float(value)
+
+
+async def record_enqueued(
+    conn: asyncpg.Connection, job_id: uuid.UUID, message_id: str, queue: str
+) -> None:
+    """Record the queue a new job was sent to, and (while it is still QUEUED)
+    the broker id of the message it waits on."""
+    await conn.execute(
+        "UPDATE jobs SET queue = $3, pending_message_id = CASE WHEN state = 'QUEUED'"
+        " THEN $2 ELSE pending_message_id END WHERE id = $1",
+        job_id,
+        message_id,
+        queue,
+    )
+
+
+async def set_pending_message(
+    conn: asyncpg.Connection, job_id: uuid.UUID, message_id: str | None
+) -> None:
+    """The broker id of the single message the job waits on (None: it waits on
+    its chunks' messages instead)."""
+    await conn.execute("UPDATE jobs SET pending_message_id = $2 WHERE id = $1", job_id, message_id)
+
+
+async def is_stopping(conn: asyncpg.Connection, job_id: uuid.UUID) -> bool:
+    """Whether a worker should stop: cancel asked, the job no longer RUNNING, or gone."""
+    value = await conn.fetchval(
+        "SELECT cancel_requested OR state <> 'RUNNING' FROM jobs WHERE id = $1", job_id
+    )
+    return value is None or bool(value)
+
+
+async def state_of(conn: asyncpg.Connection, job_id: uuid.UUID) -> str | None:
+    """The job's state (None when it does not exist)."""
+    value = await conn.fetchval("SELECT state FROM jobs WHERE id = $1", job_id)
+    return None if value is None else str(value)
+
+
+async def count_by_state(conn: asyncpg.Connection) -> dict[str, float]:
+    """How many jobs (of all users) are in each state."""
+    rows = await conn.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+    return {str(row["state"]): float(row["n"]) for row in rows}
+
+
+async def owner_usage(conn: asyncpg.Connection, owner: str) -> tuple[int, float]:
+    """(jobs stored, minutes of audio in jobs created today, UTC) of one owner."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS stored_jobs,"
+        " coalesce(sum(media_duration_s) FILTER ("
+        "   WHERE create_time >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'"
+        " ), 0) / 60.0 AS minutes_today"
+        " FROM jobs WHERE owner = $1",
+        owner,
+    )
+    assert row is not None
+    return int(row["stored_jobs"]), float(row["minutes_today"])
+
+
+async def stale_jobs(
+    conn: asyncpg.Connection, *, grace_s: float, queue: str, limit: int = 100
+) -> list[asyncpg.Record]:
+    """Unfinished jobs of `queue` that have not changed for `grace_s`, oldest first.
+
+    Each row has `id`, `state`, `stage`, `pending_message_id` and `deriving`
+    (true once the job is past transcription: a child job, or a transcript exists).
+    """
+    return list(
+        await conn.fetch(
+            "SELECT id, state, stage, pending_message_id, parent_id IS NOT NULL"
+            " OR EXISTS (SELECT 1 FROM transcripts t WHERE t.job_id = jobs.id) AS deriving"
+            " FROM jobs WHERE state = ANY($1::text[])"
+            " AND update_time < now() - make_interval(secs => $2)"
+            # Only jobs of this queue: another queue's workers own the rest.
+            " AND (queue IS NULL OR queue = $3)"
+            " ORDER BY update_time LIMIT $4",
+            list(ACTIVE),
+            grace_s,
+            queue,
+            limit,
+        )
     )

@@ -37,3 +37,9 @@ async def get_media(
 ) -> asyncpg.Record | None:
     """The media object, if it belongs to `owner`."""
     return await conn.fetchrow("SELECT * FROM media WHERE id = $1 AND owner = $2", media_id, owner)
+
+
+async def sha256_of(conn: asyncpg.Connection, media_id: uuid.UUID | None) -> str:
+    """The SHA-256 of a media object's content ("" when there is none)."""
+    value = await conn.fetchval("SELECT sha256 FROM media WHERE id = $1", media_id)
+    return str(value or "")

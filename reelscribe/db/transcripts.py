@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
-from reelscribe import blobs, events, states
+from reelscribe import blobs, events
+from reelscribe.db import events as events_db
+from reelscribe.options import JobOptions
+from reelscribe.states import JobState, Stage
 from reelscribe.v1 import job_pb2
 
 #: Bump when a pipeline change makes old transcripts stale for the cache.
@@ -61,20 +64,20 @@ class TranscriptData:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
 
 
-def cache_key(owner: str, media_sha256: str, options: Mapping[str, Any] | None) -> str:
+def cache_key(owner: str, media_sha256: str, options: JobOptions) -> str:
     """Identity of a transcription: same owner, content, model and options.
 
     Scoped to the owner: reusing another user's result would reveal that they
-    uploaded the same file.
+    uploaded the same file. The material (and so every stored key) is the
+    same as when options were read from their JSON.
     """
-    opts = options or {}
     material = json.dumps(
         {
             "owner": owner,
             "sha256": media_sha256,
-            "model": opts.get("model", ""),
-            "language": opts.get("language", ""),
-            "words": not opts.get("disable_word_timestamps", False),
+            "model": options.model,
+            "language": options.language,
+            "words": not options.disable_word_timestamps,
             "pipeline": PIPELINE_VERSION,
         },
         sort_keys=True,
@@ -206,9 +209,7 @@ async def store_and_succeed(
             async with conn.transaction():
                 # One merge at a time per job; the second finds the first's transcript.
                 await conn.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", job_id)
-                if await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM transcripts WHERE job_id = $1)", job_id
-                ):
+                if await has_transcript(conn, job_id):
                     return AlreadyStored()
                 await store_transcript(conn, job_id, data, key)
                 if index is not None:
@@ -218,20 +219,20 @@ async def store_and_succeed(
                 if succeed:
                     kind = job_pb2.JOB_EVENT_KIND_STATE_CHANGED
                     fields: dict[str, Any] = {
-                        "state": states.SUCCEEDED,
-                        "stage": "FINALIZE",
+                        "state": JobState.SUCCEEDED,
+                        "stage": Stage.FINALIZE,
                         "progress": 1.0,
                         "end_time": events.NOW,
                     }
                 else:
                     kind = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
                     fields = {"progress": 0.96}
-                recorded = await events.append_event(
+                recorded = await events_db.append_event(
                     conn,
                     job_id,
                     kind=kind,
                     set_fields=fields,
-                    require_states=(states.RUNNING,),
+                    require_states=(JobState.RUNNING,),
                     require_not_cancel_requested=True,
                     message=f"transcript ready: {len(data.segments)} segments",
                 )
@@ -240,6 +241,13 @@ async def store_and_succeed(
                 return recorded
         except _Rollback:
             return None
+
+
+async def has_transcript(conn: asyncpg.Connection, job_id: uuid.UUID) -> bool:
+    """Whether the job has a transcript."""
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM transcripts WHERE job_id = $1)", job_id)
+    )
 
 
 async def find_cached(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:

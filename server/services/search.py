@@ -14,14 +14,13 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 
-from reelscribe import embeddings, names
+from reelscribe import embeddings, names, validation
 from reelscribe.db import search as search_db
 from reelscribe.errors import FieldViolation, InvalidArgument
 from reelscribe.v1 import search_service_pb2 as spb
 from reelscribe.v1 import search_service_pb2_grpc
 from server.context import current_principal
 from server.deps import Deps
-from server.services import validation
 
 #: Candidates taken from each signal before fusing.
 CANDIDATES = 50

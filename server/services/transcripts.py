@@ -12,9 +12,8 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
-from reelscribe import cantonese, captions, convert, exports, names, states
-from reelscribe.analysis import Seg
-from reelscribe.db import analyses as analyses_db
+from reelscribe import cantonese, captions, convert, exports, names, validation
+from reelscribe.db import insights as insights_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import search as search_db
 from reelscribe.db import transcripts as transcripts_db
@@ -25,13 +24,14 @@ from reelscribe.errors import (
     NotFound,
     OutOfRange,
 )
+from reelscribe.insights import Seg
+from reelscribe.states import JobState
 from reelscribe.v1 import search_service_pb2 as spb
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from reelscribe.v1 import transcript_service_pb2_grpc
 from server.context import current_principal
 from server.deps import Deps
 from server.insights import Insights, summary_of
-from server.services import validation
 from server.services.search import SearchService
 
 log = structlog.get_logger(__name__)
@@ -60,7 +60,7 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                     # the cache when its job ends.
                     await _overlay_romanization(conn, job_id, found)
                     await _cache_put(self._deps.redis, key, found, transcripts_db.CACHE_TTL_S)
-            if found is None and job["state"] != states.SUCCEEDED:
+            if found is None and job["state"] != JobState.SUCCEEDED:
                 # A job that failed in a stage after transcription keeps its
                 # transcript; before that there is nothing to read.
                 raise FailedPrecondition(
@@ -183,7 +183,7 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
             raise InvalidArgument.field("offset_bytes", "must not be negative")
         async with self._deps.pool.acquire() as conn:
             await jobs_db.get_visible_job(conn, job_id, current_principal(), request.name)
-            row = await analyses_db.get_highlight(conn, job_id, idx)
+            row = await insights_db.get_highlight(conn, job_id, idx)
         if row is None:
             raise NotFound(f"{request.name} not found", reason="HIGHLIGHT_NOT_FOUND")
         if not row["clip_blob_key"]:
@@ -299,7 +299,7 @@ async def _cache_put(redis: Any, key: str, message: Message, ttl_s: float) -> No
 async def _overlay_romanization(
     conn: asyncpg.Connection, job_id: uuid.UUID, transcript: tpb.Transcript
 ) -> None:
-    stored = await analyses_db.get_any(conn, job_id, analyses_db.ROMANIZATION)
+    stored = await insights_db.get_any(conn, job_id, insights_db.ROMANIZATION)
     if stored is None:
         return
     by_index = {s["index"]: s for s in stored[1]["segments"]}
@@ -315,7 +315,7 @@ async def _overlay_romanization(
 async def _overlay_translation(
     conn: asyncpg.Connection, job_id: uuid.UUID, language: str, transcript: tpb.Transcript
 ) -> None:
-    stored = await analyses_db.get_any(conn, job_id, analyses_db.translation_kind(language))
+    stored = await insights_db.get_any(conn, job_id, insights_db.translation_kind(language))
     if stored is None:
         raise FailedPrecondition(
             f"{names.job_name(job_id)} has no translation into {language!r}; create a job "

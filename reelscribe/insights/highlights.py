@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reelscribe.analysis.base import Importance, Seg
+from reelscribe.insights.base import Importance, Seg
 from reelscribe.speech import Region
 
 # Latin and CJK (full-width) sentence punctuation.

@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from reelscribe.analysis.base import (
+from reelscribe.embeddings import Embedder
+from reelscribe.insights.base import (
     Analysis,
     Answer,
     CannotTranslate,
@@ -27,7 +28,6 @@ from reelscribe.analysis.base import (
     Summary,
     Translation,
 )
-from reelscribe.embeddings import Embedder
 
 #: Sentences per summary format (detailed grows with the transcript).
 SHORT_SENTENCES = 3

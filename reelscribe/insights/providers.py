@@ -1,41 +1,11 @@
-"""Transcript analysis behind one provider interface (`local` offline, `gemini`)."""
+"""Which analysis provider runs: `local` (offline) or `gemini`, built once per process."""
 
 from __future__ import annotations
 
 import threading
 
-from reelscribe.analysis.base import (
-    SUMMARY_FORMATS,
-    Analysis,
-    Answer,
-    CannotTranslate,
-    ChapterData,
-    Importance,
-    Provider,
-    ProviderError,
-    Seg,
-    Summary,
-    Translation,
-    Usage,
-)
 from reelscribe.config import Settings
-
-__all__ = [
-    "SUMMARY_FORMATS",
-    "Analysis",
-    "Answer",
-    "CannotTranslate",
-    "ChapterData",
-    "Importance",
-    "Provider",
-    "ProviderError",
-    "Seg",
-    "Summary",
-    "Translation",
-    "Usage",
-    "get_provider",
-    "provider_name",
-]
+from reelscribe.insights.base import Provider
 
 _providers: dict[tuple[str, ...], Provider] = {}
 _lock = threading.Lock()
@@ -68,7 +38,7 @@ def get_provider(settings: Settings) -> Provider:
 
 def _build(name: str, settings: Settings) -> Provider:
     if name == "gemini":
-        from reelscribe.analysis.gemini import GeminiProvider
+        from reelscribe.insights.gemini import GeminiProvider
 
         api_key = settings.gemini_api_key.get_secret_value()
         if not api_key:
@@ -82,6 +52,6 @@ def _build(name: str, settings: Settings) -> Provider:
             backoff_initial_s=settings.gemini_backoff_s,
         )
     from reelscribe import embeddings
-    from reelscribe.analysis.local import LocalProvider
+    from reelscribe.insights.local import LocalProvider
 
     return LocalProvider(embeddings.get_embedder(settings.embedding_model_dir))
