@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     # -- Services and addresses --------------------------------------------------------
     #: Postgres URL; empty means "start the embedded Postgres" (`reelscribe up`).
     database_url: str = ""
-    #: Redis/Valkey URL; empty means "start the embedded Valkey" (`reelscribe up`).
+    #: Redis/Valkey URL (the Dramatiq broker, event fan-out, rate limits, caches);
+    #: empty means "start the embedded Valkey" (`reelscribe up`).
     redis_url: str = ""
     #: Where blobs, scratch files, embedded databases, generated secrets and `up`'s logs live.
     #: Default: `~/.local/share/reelscribe`
