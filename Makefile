@@ -31,15 +31,19 @@ lint:
 	@$(VENV)/ruff format --check .
 	@$(VENV)/mypy
 
+## Generated code and docs: protobuf/gRPC code, client stubs, and
+## docs/configuration.md from the Settings field comments.
 gen: setup
 	@PATH=$(CURDIR)/.venv/bin:$$PATH scripts/gen_protos.sh
 	@$(BUF) generate
+	@$(VENV)/python scripts/gen_config_docs.py
 
-## Generated code is committed; fail if regenerating it changes anything.
+## Generated code and docs are committed; fail if regenerating them changes anything.
+GENERATED := reelscribe/v1 clients docs/configuration.md
 gen-check: gen
-	@git diff --exit-code --stat -- reelscribe/v1 clients \
-	  && test -z "$$(git status --porcelain -- reelscribe/v1 clients)" \
-	  || { echo "generated code is stale: run 'make gen' and commit"; exit 1; }
+	@git diff --exit-code --stat -- $(GENERATED) \
+	  && test -z "$$(git status --porcelain -- $(GENERATED))" \
+	  || { echo "generated code or docs are stale: run 'make gen' and commit"; exit 1; }
 
 ## Regenerate the spoken samples (needs Debian's espeak-ng).
 samples: setup

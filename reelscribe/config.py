@@ -21,17 +21,26 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REELSCRIBE_", frozen=True, extra="ignore")
 
+    # Each field's `#:` comment is its documentation: scripts/gen_config_docs.py
+    # turns the fields, grouped by the `# -- title --` lines, into
+    # docs/configuration.md. A `#: Default:` line gives the documented default of
+    # a field whose default is computed on the machine that runs it.
+
+    # -- Services and addresses --------------------------------------------------------
     #: Postgres URL; empty means "start the embedded Postgres" (`reelscribe up`).
     database_url: str = ""
-    #: Redis/Valkey URL; empty means "start the embedded Valkey" (`reelscribe up`).
+    #: Redis/Valkey URL (the Dramatiq broker, event fan-out, rate limits, caches);
+    #: empty means "start the embedded Valkey" (`reelscribe up`).
     redis_url: str = ""
-    #: Where blobs, embedded databases and the development JWT secret live.
+    #: Where blobs, scratch files, embedded databases, generated secrets and `up`'s logs live.
+    #: Default: `~/.local/share/reelscribe`
     data_dir: Path = Field(default_factory=_default_data_dir)
     #: Address the gRPC server listens on.
     listen_address: str = "127.0.0.1:50051"
-    #: Address clients connect to.
+    #: Address the client commands (`reelscribe submit`, ...) connect to.
     server_address: str = "127.0.0.1:50051"
 
+    # -- Authentication ----------------------------------------------------------------
     #: HS256 secret; empty means a random secret kept in `<data_dir>/jwt-secret`.
     jwt_secret: SecretStr = SecretStr("")
     #: Allowed JWT algorithms (from configuration only, never from the token).
@@ -48,14 +57,16 @@ class Settings(BaseSettings):
     #: Unknown key ids trigger a JWKS fetch at most this often.
     jwks_min_refetch_s: float = 60.0
 
-    #: Largest accepted upload.
+    # -- Uploads -----------------------------------------------------------------------
+    #: Largest accepted upload (and URL download); larger ones are RESOURCE_EXHAUSTED.
     max_upload_bytes: int = 2 * 1024**3
     #: Largest accepted chunk in an upload stream.
     max_chunk_bytes: int = 1024 * 1024
 
+    # -- Speech to text ----------------------------------------------------------------
     #: Speech model directory (CTranslate2 format); empty means the bundled tiny.en.
     whisper_model_dir: str = ""
-    #: Name reported for the default model.
+    #: Name reported for the default model (the model name clients may ask for).
     whisper_model_name: str = "tiny.en"
     #: CTranslate2 compute type on CPU.
     whisper_compute_type: str = "int8"
@@ -66,24 +77,28 @@ class Settings(BaseSettings):
     #: (see BENCHMARKS.md); 0 lets CTranslate2 choose.
     whisper_cpu_threads: int = 1
 
-    #: Media longer than this is refused.
+    # -- Media and chunking ------------------------------------------------------------
+    #: Media longer than this (by its own claim) is refused at CreateJob.
     max_media_duration_s: float = 6 * 3600.0
     #: Target length of one transcription chunk (cut at the nearest silence).
     chunk_target_s: float = 120.0
     #: Silences longer than this are shortened to it before transcription.
     keep_silence_s: float = 0.6
 
+    # -- URL sources -------------------------------------------------------------------
     #: Wall-clock limit of downloading a URL source.
     url_fetch_timeout_s: float = 600.0
     #: Networks URL sources may reach although not public, e.g. `["10.1.2.0/24"]`
     #: for an intranet media server. Empty: public addresses only.
     url_allowed_networks: tuple[str, ...] = ()
 
+    # -- Search ------------------------------------------------------------------------
     #: Sentence-transformers model for search (384-d); empty means the bundled MiniLM.
     embedding_model_dir: str = ""
     #: Longest accepted search query, in characters.
     max_query_chars: int = 1000
 
+    # -- Analysis, highlights and questions --------------------------------------------
     #: Analysis provider: `auto` (Gemini when a key is set, else local), `local` or `gemini`.
     analysis_provider: str = "auto"
     #: Gemini API key; `GEMINI_API_KEY` is read too. Empty: the local provider only.
@@ -91,12 +106,15 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         validation_alias=AliasChoices("REELSCRIBE_GEMINI_API_KEY", "GEMINI_API_KEY"),
     )
-    #: Gemini model and endpoint (empty base URL: Google's).
+    #: Gemini model used for summaries, chapters, translations and answers.
     gemini_model: str = "gemini-2.5-flash"
+    #: Gemini API endpoint; empty means Google's (the tests point it at a local server).
     gemini_base_url: str = ""
-    #: One Gemini request's time limit, and attempts on 429/5xx/timeouts.
+    #: Time limit of one Gemini request.
     gemini_timeout_s: float = 60.0
+    #: Attempts per Gemini request on 429, 5xx answers and timeouts.
     gemini_max_attempts: int = 4
+    #: First delay between Gemini attempts; grows exponentially per attempt.
     gemini_backoff_s: float = 1.0
     #: How long summaries, chapters and translations stay cached.
     analysis_cache_ttl_s: float = 7 * 24 * 3600.0
@@ -104,30 +122,41 @@ class Settings(BaseSettings):
     answer_cache_ttl_s: float = 24 * 3600.0
     #: Highlights chosen when a job does not say how many.
     default_highlight_count: int = 5
-    #: Highlight length bounds.
+    #: Shortest highlight: shorter moments are grown to whole sentences of this length.
     highlight_min_s: float = 5.0
+    #: Longest highlight.
     highlight_max_s: float = 60.0
 
-    #: Price table for cost estimates, in US dollars.
+    # -- Costs -------------------------------------------------------------------------
+    #: Price of one minute of transcribed audio for cost estimates, in US dollars
+    #: (like a hosted Whisper).
     price_per_audio_minute_usd: float = 0.006
+    #: Price of one worker CPU hour for cost estimates, in US dollars.
     price_per_cpu_hour_usd: float = 0.05
+    #: Price of 1,000 analysis-provider tokens for cost estimates, in US dollars.
     price_per_1k_provider_tokens_usd: float = 0.0004
     #: A day whose cost exceeds the previous day's by more than this raises an alert.
     cost_alert_increase_percent: float = 20.0
     #: How often a worker compares today's cost with yesterday's.
     cost_alert_check_s: float = 300.0
 
-    #: Dramatiq queue the pipeline uses.
+    # -- Workers and queue -------------------------------------------------------------
+    #: Dramatiq queue of new jobs; stages of started jobs (chunks, merge, later
+    #: stages) use `<name>-next`, whose actors have a higher priority, so workers
+    #: finish the jobs they started before starting new ones.
     queue_name: str = "reelscribe"
     #: Worker processes started by `reelscribe up` and `reelscribe worker`.
+    #: Default: the number of CPU cores
     worker_processes: int = Field(default_factory=lambda: os.cpu_count() or 1)
     #: Threads per worker process.
     worker_threads: int = 1
-    #: Wall-clock limit of one transcription stage.
+    #: Wall-clock limit of transcribing one chunk (the other stages have fixed
+    #: limits: prepare 30 min, merge 10 min, later stages 1 h).
     stage_time_limit_s: float = 4 * 3600.0
     #: A job that a worker started this many times without finishing is FAILED.
     max_job_attempts: int = 3
 
+    # -- Recovery ----------------------------------------------------------------------
     #: A worker silent this long is presumed dead and its messages redelivered.
     broker_heartbeat_timeout_s: float = 60.0
     #: Chance (per million broker commands) of running that redelivery sweep.
@@ -140,6 +169,7 @@ class Settings(BaseSettings):
     #: as if the decoder had crashed. Empty (the default) disables it.
     fault_kill_on_sha256: str = ""
 
+    # -- Webhooks ----------------------------------------------------------------------
     #: HMAC-SHA256 key for webhook signatures; empty means `<data_dir>/webhook-secret`.
     webhook_secret: SecretStr = SecretStr("")
     #: Give up on a webhook delivery after this many attempts.
@@ -149,8 +179,10 @@ class Settings(BaseSettings):
     #: How long a receiver may take to answer.
     webhook_timeout_s: float = 10.0
 
-    #: Sustained requests per second per user and method (and the burst allowed).
+    # -- Rate limits, quotas and server limits -----------------------------------------
+    #: Sustained requests per second per user and method.
     rate_limit_per_s: float = 20.0
+    #: Requests per user and method allowed in a burst above the sustained rate.
     rate_limit_burst: int = 40
     #: Per-method overrides, e.g. `{"CreateJob": [2, 10]}` (per second, burst).
     rate_limits: dict[str, tuple[float, int]] = Field(
@@ -160,18 +192,20 @@ class Settings(BaseSettings):
     max_concurrent_streams: int = 2000
     #: Deadline applied to unary calls that arrive without one.
     default_call_timeout_s: float = 60.0
-    #: Plans: stored jobs and audio minutes per UTC day for `free`; 0 = unlimited.
+    #: Jobs a user on the `free` plan may keep stored; 0 = unlimited.
     free_max_stored_jobs: int = 25
+    #: Minutes of audio a user on the `free` plan may process per UTC day; 0 = unlimited.
     free_audio_minutes_per_day: float = 120.0
 
+    # -- Progress streams --------------------------------------------------------------
     #: Seconds between heartbeats on idle watch streams.
     watch_heartbeat_s: float = 10.0
     #: Events buffered per watcher before it falls back to replay from Postgres.
     watch_buffer_events: int = 256
-
     #: Minimum seconds between two progress events of one job.
     progress_min_interval_s: float = 0.2
 
+    # -- Metrics -----------------------------------------------------------------------
     #: Port of the server's Prometheus endpoint (`/metrics`); 0 disables it.
     metrics_port: int = 9464
     #: Host the metrics endpoints bind to; empty means the host of `listen_address`
@@ -184,17 +218,18 @@ class Settings(BaseSettings):
     #: fresh directory per worker run under the system temp directory.
     worker_metrics_dir: str = ""
 
+    # -- Logs and tracing --------------------------------------------------------------
     #: Log rendering: `json`, `console`, or `auto` (console on a terminal, JSON otherwise).
     log_format: Literal["auto", "json", "console"] = "auto"
     #: Minimum log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`).
     log_level: str = "INFO"
-
     #: OTLP/gRPC endpoint for traces (e.g. `http://collector:4317`); the standard
     #: `OTEL_EXPORTER_OTLP_ENDPOINT` works too. Neither set: tracing is off.
     otel_exporter_otlp_endpoint: str = ""
     #: Append finished spans as JSON lines to this file (debugging and tests).
     otel_traces_file: str = ""
 
+    # -- Shutdown ----------------------------------------------------------------------
     #: On SIGTERM the server refuses new calls, ends streams with UNAVAILABLE
     #: (clients resume) and gives unary calls in flight this long to finish.
     shutdown_grace_s: float = 25.0
