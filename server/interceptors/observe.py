@@ -81,7 +81,7 @@ class Observe(Hook):
         ) as span:
             try:
                 yield
-            except (asyncio.CancelledError, GeneratorExit):
+            except asyncio.CancelledError:
                 raise  # the code stays unset: cancelled, or past its deadline
             except BaseException:
                 if call.code is None:  # escaped the error mapping: grpc answers UNKNOWN
