@@ -154,6 +154,8 @@ class HookChain:
 
     async def _serve(self, call: Call, inner: Any, request: Any) -> Any:
         ctx = call.ctx
+        # The request id belongs to every call, whichever hooks run: handlers
+        # read it, and the client gets it back on success as well as on failure.
         context.bind(None, call.request_id)
         ctx.set_trailing_metadata((("x-request-id", call.request_id),))
         async with AsyncExitStack() as stack:
