@@ -1,9 +1,46 @@
-"""Domain exceptions.
+"""Domain exceptions, and a map of every exception the code base defines.
 
-Domain code raises these; the server's error interceptor is the one place that
-turns them into gRPC statuses with `google.rpc` details. Each carries a
-machine-readable `reason` (the `ErrorInfo.reason`) and a message that is safe
-to show to the caller.
+Domain code raises these; the server's error interceptor
+(`server/interceptors/errors.py`) is the one place that turns them into gRPC
+statuses with `google.rpc` details. Each carries a machine-readable `reason`
+(the `ErrorInfo.reason`) and a message that is safe to show to the caller.
+Failures of a backing service are translated where they happen, by the
+adapter that talks to it (`raise Unavailable(...) from exc`), so nothing above
+the adapters needs to know what a lost Postgres or Redis connection looks like.
+
+The whole tree (defined here unless another module is named)::
+
+    Exception
+    ├── ReelscribeError                 meant for a caller; the interceptor maps it to a status
+    │   ├── InvalidArgument             INVALID_ARGUMENT, with BadRequest field violations
+    │   │                               (db.pool: NUL_CHARACTER, text Postgres cannot store)
+    │   ├── NotFound                    NOT_FOUND
+    │   ├── OutOfRange                  OUT_OF_RANGE
+    │   ├── AlreadyExists               ALREADY_EXISTS
+    │   ├── FailedPrecondition          FAILED_PRECONDITION
+    │   ├── Unauthenticated             UNAUTHENTICATED (auth: bad or expired tokens)
+    │   ├── PermissionDenied            PERMISSION_DENIED
+    │   ├── ResourceExhausted           RESOURCE_EXHAUSTED, with QuotaFailure and RetryInfo
+    │   │                               (rate limits, stream cap, quotas, a full blob store)
+    │   ├── DeadlineExceeded            DEADLINE_EXCEEDED (the server's default deadline)
+    │   ├── Unavailable                 UNAVAILABLE with RetryInfo: raised from the backend's
+    │   │   │                           own error by db.pool, redis_client and queue
+    │   │   └── server.hub.ShuttingDown     the server is stopping; resume elsewhere
+    │   └── Unimplemented               UNIMPLEMENTED
+    ├── MediaError                      media that cannot be processed; fails the job
+    ├── analysis.base.ProviderError     an analysis provider failed; fails the stage
+    │   └── analysis.base.CannotTranslate   the provider has no translation
+    ├── clips.ClipError                 a clip could not be rendered
+    ├── workers.derive.StageFailed      a derive stage cannot produce its result
+    └── workers.context.Cancelled       control flow: the job was cancelled, stop here
+
+Workers record `MediaError`, `ProviderError`, `ClipError` and `StageFailed`
+on the job as its failure reason; anything else, `Unavailable` included, is
+re-raised so Dramatiq retries the message (see `JobContext.give_up_or_retry`).
+Private control-flow exceptions (`db.transcripts._Rollback`,
+`analysis.gemini._BadOutput`) never leave their module. The Python client
+has a `ReelscribeError` of its own (`reelscribe_client`): a failed call as
+the client sees it, built from the status this tree becomes.
 """
 
 from __future__ import annotations

@@ -2,18 +2,24 @@
 
 The server enqueues by actor name through a broker it builds itself, so it
 never imports the worker code; the workers declare actors with these names.
+This module speaks Dramatiq's public API only; what it needs to know of the
+Redis broker's insides lives in `reelscribe.broker_redis`. A broker that
+cannot be reached is reported as `Unavailable` (raised from the broker's error).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from opentelemetry import trace
 
-from reelscribe import tracing
+from reelscribe import broker_redis, tracing
+from reelscribe.errors import Unavailable
 
 #: Claims a job, decodes its audio, finds speech and plans chunks.
 PREPARE_JOB = "prepare_job"
@@ -60,6 +66,15 @@ def make_broker(
     )
 
 
+@contextmanager
+def _broker_errors() -> Iterator[None]:
+    """Report a broker that cannot be reached as `Unavailable`."""
+    try:
+        yield
+    except broker_redis.CONNECTION_ERRORS as exc:
+        raise Unavailable("the work queue is unavailable; retry shortly") from exc
+
+
 class JobQueue:
     """Enqueues pipeline messages from asyncio code."""
 
@@ -85,24 +100,23 @@ class JobQueue:
         )
 
     def enqueue_sync(self, message: dramatiq.Message[None]) -> str:
-        """Send `message` (blocking); returns the id the broker stores it under.
-
-        That is not `message.message_id`: the Redis broker gives every enqueue
-        an id of its own (`redis_message_id`), so a retry is a new entry. Only
-        this id tells later whether the broker still holds the message.
-        """
-        with _tracer.start_as_current_span(
-            f"enqueue {message.actor_name}",
-            kind=trace.SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "dramatiq",
-                "messaging.destination.name": message.queue_name,
-                "messaging.message.id": message.message_id,
-                "reelscribe.job_id": str(message.args[0]) if message.args else "",
-            },
+        """Send `message` (blocking); returns the id the broker stores it under
+        (see `broker_redis.message_id`: not `message.message_id`)."""
+        with (
+            _tracer.start_as_current_span(
+                f"enqueue {message.actor_name}",
+                kind=trace.SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "dramatiq",
+                    "messaging.destination.name": message.queue_name,
+                    "messaging.message.id": message.message_id,
+                    "reelscribe.job_id": str(message.args[0]) if message.args else "",
+                },
+            ),
+            _broker_errors(),
         ):
             enqueued = self._broker.enqueue(message)
-        return str(enqueued.options.get("redis_message_id", message.message_id))
+        return broker_redis.message_id(enqueued)
 
     async def enqueue(self, actor_name: str, job_id: uuid.UUID, *args: int) -> str:
         """Send one message; runs the blocking Redis call in a thread. Returns its broker id."""
@@ -113,35 +127,11 @@ class JobQueue:
         """Messages waiting in the broker (blocking Redis calls): `ready` to be
         taken, `delayed` (retries waiting for their backoff, not yet taken by a
         worker) and `dead` (given up, kept for inspection); both queues summed."""
-        redis = getattr(self._broker, "client", None)
-        if redis is None:
-            return {}
-        namespace = getattr(self._broker, "namespace", "dramatiq")
-        with redis.pipeline(transaction=False) as pipe:
-            for name in self._queues:
-                key = f"{namespace}:{name}"
-                pipe.llen(key)
-                pipe.llen(f"{key}.DQ")
-                pipe.zcard(f"{key}.XQ")
-            counts = pipe.execute()
-        return {
-            state: sum(int(n) for n in counts[i::3])
-            for i, state in enumerate(("ready", "delayed", "dead"))
-        }
+        with _broker_errors():
+            return broker_redis.depth(self._broker, self._queues)
 
     def pending_message_ids(self, message_ids: list[str]) -> set[str]:
         """Which of `message_ids` (broker ids from `enqueue_sync`) the broker still holds:
         queued, delayed or in flight."""
-        redis = getattr(self._broker, "client", None)
-        if redis is None or not message_ids:
-            return set(message_ids)
-        namespace = getattr(self._broker, "namespace", "dramatiq")
-        found: set[str] = set()
-        for key in (
-            f"{namespace}:{name}{suffix}"
-            for name in self._queues
-            for suffix in (".msgs", ".DQ.msgs")
-        ):
-            present = redis.hmget(key, message_ids)
-            found |= {mid for mid, raw in zip(message_ids, present, strict=True) if raw}
-        return found
+        with _broker_errors():
+            return broker_redis.held_message_ids(self._broker, self._queues, message_ids)

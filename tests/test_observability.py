@@ -30,11 +30,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from reelscribe import logs, queue
+from reelscribe import db, errors, logs, queue, redis_client
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from server.interceptors import is_unavailable
 from tests.conftest import JWT_SECRET, MEDIA_DIR, WorkerProcess, token_for
 from tests.helpers import Api, error_details
 
@@ -558,43 +557,84 @@ async def _connect_error(**kwargs: Any) -> BaseException:
     raise AssertionError("connected")
 
 
-async def test_connection_failures_are_classified_unavailable(tmp_path: Path) -> None:
-    # Real failures from the client libraries.
+async def test_connection_failures_are_translated_unavailable(
+    tmp_path: Path, settings: Settings
+) -> None:
+    # Real failures from the client libraries, where they happen: getting a
+    # connection from a pool whose Postgres is unreachable...
     refused = await _connect_error(host="127.0.0.1", port=free_port(), user="x")
     missing_socket = await _connect_error(host=str(tmp_path), port=5432, user="x")
     assert isinstance(missing_socket, OSError)
-    client = sync_redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
-    try:
-        client.ping()
-    except Exception as exc:
-        redis_down: BaseException = exc
-    else:
-        raise AssertionError("redis answered")
-    for exc in (
-        refused,
-        missing_socket,
-        redis_down,
-        asyncpg.exceptions.ConnectionDoesNotExistError("gone"),
-        asyncpg.exceptions.CannotConnectNowError("starting up"),
-        asyncpg.exceptions.AdminShutdownError("terminating connection"),
-        asyncpg.exceptions.TooManyConnectionsError("too many clients"),
-        asyncpg.exceptions.InterfaceError("pool is closing"),
-        ConnectionRefusedError(111, "refused"),
-        TimeoutError(),
+    for url, direct in (
+        (f"postgresql://x@127.0.0.1:{free_port()}/x", refused),
+        (f"postgresql://x@/x?host={tmp_path}&port=5432", missing_socket),
     ):
-        assert is_unavailable(exc), repr(exc)
-    # A wrapper raised from a connection error is one too.
+        unreachable = await db.create_pool(url, min_size=0)
+        try:
+            with pytest.raises(errors.Unavailable) as err:
+                async with unreachable.acquire():
+                    raise AssertionError("connected")
+            assert isinstance(err.value.__cause__, type(direct)), repr(err.value.__cause__)
+        finally:
+            await unreachable.close()
+    # ... a Redis command and an enqueue while Redis is away ...
+    redis_down = redis_client.connect(f"redis://127.0.0.1:{free_port()}")
     try:
-        raise RuntimeError("query failed") from refused
-    except RuntimeError as wrapped:
-        assert is_unavailable(wrapped)
-    # Our own bugs stay INTERNAL: a missing file outside the clients, a value error.
+        with pytest.raises(errors.Unavailable) as err:
+            await redis_down.ping()
+        assert isinstance(err.value.__cause__, redis_client.CONNECTION_ERRORS)
+    finally:
+        await redis_down.aclose()
+    broker = queue.make_broker(f"redis://127.0.0.1:{free_port()}")
     try:
-        Path(tmp_path / "missing").read_bytes()
-    except FileNotFoundError as exc:
-        assert not is_unavailable(exc)
-    assert not is_unavailable(ValueError("bug"))
-    assert not is_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate"))
+        jq = queue.JobQueue(broker, f"unit-{uuid.uuid4().hex[:8]}")
+        with pytest.raises(errors.Unavailable) as err:
+            await jq.enqueue(queue.PREPARE_JOB, uuid.uuid4())
+        assert err.value.__cause__ is not None
+    finally:
+        broker.close()
+    # ... and a connection lost inside a block.
+    pool = await db.create_pool(settings.database_url, max_size=1)
+    try:
+        for exc in (
+            refused,
+            asyncpg.exceptions.ConnectionDoesNotExistError("gone"),
+            asyncpg.exceptions.CannotConnectNowError("starting up"),
+            asyncpg.exceptions.AdminShutdownError("terminating connection"),
+            asyncpg.exceptions.TooManyConnectionsError("too many clients"),
+            asyncpg.exceptions.InterfaceError("pool is closing"),
+            ConnectionRefusedError(111, "refused"),
+            TimeoutError(),
+        ):
+            with pytest.raises(errors.Unavailable) as err:
+                async with pool.acquire():
+                    raise exc
+            assert err.value.__cause__ is exc, repr(exc)
+        # A wrapper raised from a connection error is one too.
+        with pytest.raises(errors.Unavailable):
+            async with pool.acquire():
+                raise RuntimeError("query failed") from refused
+        # Text Postgres cannot store is the caller's mistake, whichever field carried it.
+        with pytest.raises(errors.InvalidArgument) as invalid:
+            async with pool.acquire() as conn:
+                await conn.execute("SELECT $1::text", "nul\x00")
+        assert invalid.value.reason == "NUL_CHARACTER"
+        # Our own bugs stay what they are (INTERNAL): a missing file, a value
+        # error, a constraint violation.
+        for bug in (
+            FileNotFoundError(2, "missing", str(tmp_path / "missing")),
+            ValueError("bug"),
+            asyncpg.exceptions.UniqueViolationError("duplicate"),
+        ):
+            with pytest.raises(type(bug)) as raised:
+                async with pool.acquire():
+                    raise bug
+            assert raised.value is bug
+        # The pool still serves after all of that.
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await pool.close()
 
 
 async def test_a_lost_database_is_unavailable_with_retry_info(
