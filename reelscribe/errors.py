@@ -28,18 +28,17 @@ The whole tree (defined here unless another module is named)::
     │   │   └── server.hub.ShuttingDown     the server is stopping; resume elsewhere
     │   └── Unimplemented               UNIMPLEMENTED
     ├── MediaError                      media that cannot be processed; fails the job
-    ├── analysis.base.ProviderError     an analysis provider failed; fails the stage
-    │   └── analysis.base.CannotTranslate   the provider has no translation
+    ├── insights.base.ProviderError     an insights provider failed; fails the stage
+    │   └── insights.base.CannotTranslate   the provider has no translation
     ├── clips.ClipError                 a clip could not be rendered
-    ├── workers.derive.StageFailed      a derive stage cannot produce its result
+    ├── workers.insights.StageFailed    an insights stage cannot produce its result
     └── workers.context.Cancelled       control flow: the job was cancelled, stop here
 
 Workers record `MediaError`, `ProviderError`, `ClipError` and `StageFailed`
 on the job as its failure reason; anything else, `Unavailable` included, is
 re-raised so Dramatiq retries the message (see `JobContext.give_up_or_retry`).
-Private control-flow exceptions (`db.transcripts._Rollback`,
-`analysis.gemini._BadOutput`) never leave their module. The Python client
-has a `ReelscribeError` of its own (`reelscribe_client`): a failed call as
+A private control-flow exception (`db.transcripts._Rollback`) never leaves
+its module. The Python client has a `ReelscribeError` of its own (`reelscribe_client`): a failed call as
 the client sees it, built from the status this tree becomes.
 """
 
