@@ -38,8 +38,9 @@ Workers record `MediaError`, `ProviderError`, `ClipError` and `StageFailed`
 on the job as its failure reason; anything else, `Unavailable` included, is
 re-raised so Dramatiq retries the message (see `JobContext.give_up_or_retry`).
 A private control-flow exception (`db.transcripts._Rollback`) never leaves
-its module. The Python client has a `ReelscribeError` of its own (`reelscribe_client`): a failed call as
-the client sees it, built from the status this tree becomes.
+its module. The Python client has a `ReelscribeError` of its own
+(`reelscribe_client`): a failed call as the client sees it, built from the
+status this tree becomes.
 """
 
 from __future__ import annotations
