@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.stack import server_command
 from reelscribe.config import Settings
 from server.app import ServerApp
 
@@ -352,6 +353,17 @@ def test_image_commands_run() -> None:
     for args, result in zip(commands, results, strict=True):
         assert result.returncode == 0, (args, result.stderr)
         assert "Usage: reelscribe" in result.stdout
+
+
+def test_both_server_entry_points_run_the_server(tmp_path: Path) -> None:
+    """`python -m server` (what `reelscribe up` starts) and `reelscribe server` reach
+    the server itself, which refuses to start without its database and Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELSCRIBE_")}
+    env["REELSCRIBE_DATA_DIR"] = str(tmp_path)
+    for command in (server_command(), [str(BIN / "reelscribe"), "server"]):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0, command
+        assert "the server needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL" in result.stderr
 
 
 @pytest.fixture

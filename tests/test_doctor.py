@@ -16,9 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from cli import doctor
+from cli.doctor import Check, Status
 from reelscribe import db
-from reelscribe.cli import doctor
-from reelscribe.cli.doctor import Check, Status
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedUrls
 

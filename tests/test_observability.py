@@ -397,7 +397,7 @@ async def start_server_process(
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "reelscribe.cli.main",
+            "cli.main",
             "server",
             env=server_env(settings, port, **extra),
             stdout=out,

@@ -63,7 +63,7 @@ async def test_cli_submit_watch_and_transcript(server: ServerApp, settings: Sett
         REELSCRIBE_JWT_SECRET=JWT_SECRET,
         REELSCRIBE_DATA_DIR=str(settings.data_dir),
     )
-    cli = [sys.executable, "-m", "reelscribe.cli.main"]
+    cli = [sys.executable, "-m", "cli.main"]
 
     def run(*args: str) -> str:
         done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)

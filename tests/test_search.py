@@ -136,7 +136,7 @@ async def test_cli_search_prints_timestamped_hits(
     )  # type: ignore[attr-defined]
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "reelscribe.cli.main", "search", "eruption"],
+        [sys.executable, "-m", "cli.main", "search", "eruption"],
         env=env,
         capture_output=True,
         text=True,

@@ -19,7 +19,7 @@ import pytest
 import redis as sync_redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from reelscribe.cli.stack import worker_command
+from cli.stack import worker_command
 from reelscribe.config import Settings
 from reelscribe.queue import CONTINUE_SUFFIX, JobQueue, make_broker
 from reelscribe.v1 import job_pb2, job_service_pb2
