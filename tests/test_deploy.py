@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -364,14 +363,6 @@ def test_both_server_entry_points_run_the_server(tmp_path: Path) -> None:
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode != 0, command
         assert "the server needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL" in result.stderr
-
-
-@pytest.fixture
-def free_port() -> int:
-    """A loopback port with nothing listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -36,14 +36,6 @@ def _assert_problem(check: Check, status: Status) -> None:
 
 
 @pytest.fixture
-def free_port() -> int:
-    """A loopback port with nothing listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
 def silent_port() -> Iterator[int]:
     """A loopback port that accepts connections and never answers."""
     with socket.socket() as sock:

@@ -16,7 +16,7 @@ import pytest
 
 from reelscribe.analysis.base import ProviderError, Seg, Usage
 from reelscribe.analysis.gemini import GeminiProvider
-from tests.gemini_fake import (
+from tests.support.gemini_fake import (
     Blocked,
     Custom,
     Drop,

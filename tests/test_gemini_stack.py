@@ -20,12 +20,13 @@ from pydantic import SecretStr
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2, transcript_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, WorkerProcess, token_for
-from tests.gemini_fake import GeminiFake, Reply, Status
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.gemini_fake import GeminiFake, Reply, Status
+from tests.support.media import LECTURE, MEDIA_DIR
+from tests.support.processes import WorkerProcess
+from tests.support.tokens import token_for
 
 tpb = transcript_service_pb2
-LECTURE = Path(__file__).resolve().parents[1] / "reelscribe" / "samples" / "lecture.ogg"
 
 
 @pytest.fixture(scope="module")
