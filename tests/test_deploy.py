@@ -359,8 +359,14 @@ def test_both_server_entry_points_run_the_server(tmp_path: Path) -> None:
     the server itself, which refuses to start without its database and Redis."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REELSCRIBE_")}
     env["REELSCRIBE_DATA_DIR"] = str(tmp_path)
-    for command in (server_command(), [str(BIN / "reelscribe"), "server"]):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    commands = [server_command(), [str(BIN / "reelscribe"), "server"]]
+
+    def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    with ThreadPoolExecutor(len(commands)) as pool:
+        results = list(pool.map(_run, commands))
+    for command, result in zip(commands, results, strict=True):
         assert result.returncode != 0, command
         assert "the server needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL" in result.stderr
 
