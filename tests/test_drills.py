@@ -1,6 +1,6 @@
-"""Fault drills (issue 8, item 6): real processes killed, real services restarted.
+"""Fault drills: real processes killed, real services restarted.
 
-Every drill runs against a private stack (`tests/drills_stack.py`): its own
+Every drill runs against a private stack (`tests/support/drills_stack.py`): its own
 Postgres, Valkey, workers and server, so restarting them never disturbs the
 session stack the other tests share.
 
@@ -46,6 +46,9 @@ from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import lecture_wav
 from tests.support.tokens import token_for
 from tests.support.waiting import wait_for
+
+#: Minutes of killing and restarting on a private stack: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 #: The kill drill: how many kills, over how many jobs, how many at a time.
 SEED = 20260806

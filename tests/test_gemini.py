@@ -1,6 +1,6 @@
 """The gemini provider against a local fake of the Gemini REST API.
 
-Plain pytest: every test starts its own `GeminiFake` (tests/gemini_fake.py)
+Plain pytest: every test starts its own `GeminiFake` (tests/support/gemini_fake.py)
 and points a `GeminiProvider` at it. Backoffs are recorded instead of slept,
 except where a test needs a real timeout.
 """

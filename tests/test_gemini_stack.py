@@ -1,7 +1,7 @@
 """The Gemini provider through the whole system, and Cantonese romanization.
 
 A server and a worker of their own (own queue) talk to a local fake of the
-Gemini REST API (`tests/gemini_fake.py`): the only fake in the suite,
+Gemini REST API (`tests/support/gemini_fake.py`): the only fake in the suite,
 standing in for a paid external API.
 """
 
