@@ -34,6 +34,7 @@ COPY pyproject.toml README.md ./
 COPY reelscribe ./reelscribe
 COPY server ./server
 COPY workers ./workers
+COPY cli ./cli
 COPY clients/python/src ./clients/python/src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv pip install --python /opt/venv/bin/python --no-deps .

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from reelscribe.cli.stack import RunningStack, running_stack
+from cli.stack import RunningStack, running_stack
 from reelscribe.config import Settings
 
 

@@ -1,6 +1,6 @@
-"""`python -m server`: the same as `reelscribe server`."""
+"""`python -m server`: run the gRPC server (the same as `reelscribe server`)."""
 
-from reelscribe.cli.main import main
+from server.process import main
 
 if __name__ == "__main__":
-    main(["server"])
+    main()

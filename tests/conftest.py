@@ -3,37 +3,45 @@
 Postgres and Valkey come from their pip packages (or from
 REELSCRIBE_TEST_DATABASE_URL / REELSCRIBE_TEST_REDIS_URL when set), a real
 Dramatiq worker runs as a subprocess, and the grpc.aio server runs in the test
-event loop on a loopback port chosen by the OS.
+event loop on a loopback port chosen by the OS. Helpers the fixtures and tests
+share are in tests/support.
+
+Every test whose fixtures reach the stack is marked `stack`, so
+`pytest -m "not stack"` runs the unit tests alone, starting no service.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-import signal
-import subprocess
-import sys
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+import redis as sync_redis
 
-from reelscribe.auth import mint_token
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedUrls, embedded_stack
 from server.app import ServerApp
-from tests.helpers import Api
+from tests.support import ports
+from tests.support.api import Api
+from tests.support.processes import WorkerProcess
+from tests.support.settings import URL_TEST_NETWORK, stack_settings
+from tests.support.tokens import token_for
 
-JWT_SECRET = "test-secret-" + "x" * 40
-MEDIA_DIR = Path(__file__).parent / "media"
-#: Media the test worker treats as a decoder crash (see `fault_kill_on_sha256`).
-POISON = MEDIA_DIR / "poison.ogg"
-POISON_SHA256 = hashlib.sha256(POISON.read_bytes()).hexdigest()
-URL_TEST_NETWORK = "127.0.0.2/32"
-WEBHOOK_SECRET = "webhook-test-secret"
+#: Fixtures that start Postgres and Valkey: the session stack, and the drills'
+#: private one. Whatever depends on them (settings, worker, server, api, ...)
+#: reaches them too.
+STACK_FIXTURES = frozenset({"stack", "drills"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `stack` every test whose fixture closure reaches a stack fixture."""
+    for item in items:
+        if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")
@@ -54,117 +62,16 @@ def stack(data_dir: Path) -> Iterator[EmbeddedUrls]:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path, stack: EmbeddedUrls) -> Settings:
-    return Settings(
+    return stack_settings(
         database_url=stack.database_url,
         redis_url=stack.redis_url,
         data_dir=data_dir,
-        jwt_secret=JWT_SECRET,
-        listen_address="127.0.0.1:0",
         # A per-run queue keeps a shared external Redis from mixing runs.
         queue_name=f"reelscribe-test-{os.getpid()}",
-        watch_heartbeat_s=1.0,
-        watch_buffer_events=16,
-        # The shared test server is generous; limits are tested on servers of their own.
-        rate_limit_per_s=1000.0,
-        rate_limit_burst=1000,
-        rate_limits={},
         url_allowed_networks=(URL_TEST_NETWORK,),
-        progress_min_interval_s=0.05,
         # Metrics endpoints are tested on servers and workers of their own.
-        metrics_port=0,
         worker_metrics_port=0,
     )
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "REELSCRIBE_DATABASE_URL": settings.database_url,
-            "REELSCRIBE_REDIS_URL": settings.redis_url,
-            "REELSCRIBE_DATA_DIR": str(settings.data_dir),
-            "REELSCRIBE_JWT_SECRET": JWT_SECRET,
-            "REELSCRIBE_QUEUE_NAME": settings.queue_name,
-            "REELSCRIBE_PROGRESS_MIN_INTERVAL_S": "0.05",
-            "REELSCRIBE_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
-            # Fault drills: a dead worker's messages come back within seconds,
-            # the reconciler sweeps every second, and one file kills its worker.
-            "REELSCRIBE_BROKER_HEARTBEAT_TIMEOUT_S": "8",
-            "REELSCRIBE_BROKER_MAINTENANCE_CHANCE": "300000",
-            "REELSCRIBE_RECONCILE_INTERVAL_S": "1",
-            "REELSCRIBE_RECONCILE_GRACE_S": "2",
-            "REELSCRIBE_FAULT_KILL_ON_SHA256": POISON_SHA256,
-            # The test media server listens on 127.0.0.2, the only
-            # non-public address URL sources may reach in tests.
-            "REELSCRIBE_URL_ALLOWED_NETWORKS": f'["{URL_TEST_NETWORK}"]',
-            "REELSCRIBE_URL_FETCH_TIMEOUT_S": "5",
-            "REELSCRIBE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "REELSCRIBE_WEBHOOK_MAX_ATTEMPTS": "3",
-            "REELSCRIBE_WEBHOOK_BACKOFF_S": "0.2",
-            "REELSCRIBE_WEBHOOK_TIMEOUT_S": "1",
-            "HF_HUB_OFFLINE": "1",
-        }
-    )
-    return env
-
-
-class WorkerProcess:
-    """A real Dramatiq worker (`reelscribe worker`) in a subprocess."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        log_path: Path,
-        extra_env: dict[str, str] | None = None,
-        threads: int = 2,
-    ) -> None:
-        self._settings = settings
-        self._log_path = log_path
-        self._extra_env = extra_env or {}
-        self._threads = threads
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self._log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "workers.actors",
-                "--processes",
-                "1",
-                "--threads",
-                str(self._threads),
-            ],
-            env={**_env(self._settings), **self._extra_env},
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-
-    def ensure_running(self) -> None:
-        """Restart the worker if it exited (as a process supervisor would)."""
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            self.start()
-
-    def signal_all(self, sig: int) -> None:
-        """Send `sig` to the worker's whole process group (main + worker processes)."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, sig)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.signal_all(signal.SIGCONT)
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.signal_all(signal.SIGKILL)
-            self.proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -187,12 +94,6 @@ async def server(settings: Settings, worker: WorkerProcess) -> AsyncIterator[Ser
 async def channel(server: ServerApp) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:
         yield ch
-
-
-def token_for(user: str, **kwargs: object) -> str:
-    """A valid token for `user` (premium unless a plan is given: quotas have their own tests)."""
-    kwargs.setdefault("plan", "premium")
-    return mint_token(JWT_SECRET, user, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -227,3 +128,24 @@ async def extra_server(
     yield start
     for app in started:
         await app.stop(grace_s=0.2)
+
+
+@pytest.fixture
+def idle_queue(settings: Settings) -> Iterator[str]:
+    """A queue of the test's own that no worker consumes unless the test starts
+    one on it; its keys (messages, and any worker's acks) are removed afterwards."""
+    name = f"idle-{uuid.uuid4().hex[:8]}"
+    yield name
+    client = sync_redis.Redis.from_url(settings.redis_url)
+    try:
+        keys = list(client.scan_iter(f"dramatiq:*{name}*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port with nothing listening."""
+    return ports.free_port()

@@ -18,13 +18,11 @@ import numpy as np
 import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2, transcript_service_pb2
-from tests.conftest import MEDIA_DIR
-from tests.helpers import Api, error_details
-from tests.mediagen import speech_samples, write_video, write_wav
+from tests.support.api import Api, error_details
+from tests.support.media import LECTURE, MEDIA_DIR
+from tests.support.mediagen import speech_samples, write_video, write_wav
 
 tpb = transcript_service_pb2
-REPO = Path(__file__).resolve().parents[1]
-LECTURE = REPO / "reelscribe" / "samples" / "lecture.ogg"
 
 
 @pytest.fixture(scope="module")

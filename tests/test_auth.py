@@ -9,8 +9,9 @@ import jwt
 import pytest
 
 from reelscribe.v1 import job_service_pb2, transcript_service_pb2
-from tests.conftest import JWT_SECRET, MEDIA_DIR
-from tests.helpers import Api, error_details
+from tests.support.api import Api, error_details
+from tests.support.media import MEDIA_DIR
+from tests.support.tokens import JWT_SECRET
 
 
 def _token(**overrides: object) -> str:

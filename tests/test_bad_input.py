@@ -10,10 +10,10 @@ import grpc
 import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2
-from tests.conftest import MEDIA_DIR
-from tests.fakes import ogg_claiming_duration
-from tests.helpers import Api, error_details
-from tests.mediagen import speech_samples, write_mp3, write_video
+from tests.support.api import Api, error_details
+from tests.support.crafted_media import ogg_claiming_duration
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import speech_samples, write_mp3, write_video
 
 
 @pytest.mark.parametrize("name", ["", "jobs/", "jobs/not-a-uuid", "media/123", "jobs/../x"])

@@ -13,15 +13,21 @@ import pytest
 
 from reelscribe import clips
 from reelscribe.clips import ClipError, ClipPlan, media_kind, rebase_captions, render_clip
-from tests.mediagen import _audio_stream, _encode_audio, speech_samples, write_mp3, write_video
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import (
+    _audio_stream,
+    _encode_audio,
+    speech_samples,
+    write_mp3,
+    write_video,
+)
 
-MEDIA = Path(__file__).parent / "media"
-OCEAN = MEDIA / "ocean.ogg"
+OCEAN = MEDIA_DIR / "ocean.ogg"
 FPS = 10
 #: Frame i of the test video is uniformly grey at level i * GREY_STEP, so a
 #: decoded frame tells which source frame it is.
 GREY_STEP = 2
-SENTENCES = (MEDIA / "ocean.txt").read_text().strip().split(". ")
+SENTENCES = (MEDIA_DIR / "ocean.txt").read_text().strip().split(". ")
 #: Cues on the source clock of the twice-repeated ocean speech (~11.2 s).
 CUES = [
     (0.3, 2.8, SENTENCES[0]),

@@ -11,9 +11,10 @@ import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, POISON, WorkerProcess
-from tests.helpers import TERMINAL, Api
-from tests.mediagen import speech_samples, write_wav
+from tests.support.api import TERMINAL, Api
+from tests.support.media import MEDIA_DIR, POISON
+from tests.support.mediagen import lecture_wav
+from tests.support.processes import WorkerProcess
 
 
 async def _supervise_until_done(
@@ -33,10 +34,7 @@ async def _supervise_until_done(
 
 @pytest.fixture(scope="module")
 def lecture_3min(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    samples = speech_samples(
-        Path(__file__).parent.parent / "reelscribe/samples/lecture.ogg", repeat=8
-    )
-    return write_wav(tmp_path_factory.mktemp("crash") / "lecture.wav", samples)
+    return lecture_wav(tmp_path_factory.mktemp("crash") / "lecture.wav", repeat=8)
 
 
 async def test_sigkill_mid_transcription_completes_exactly_once(

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cli.stack import server_command
 from reelscribe.config import Settings
 from server.app import ServerApp
 
@@ -354,12 +354,21 @@ def test_image_commands_run() -> None:
         assert "Usage: reelscribe" in result.stdout
 
 
-@pytest.fixture
-def free_port() -> int:
-    """A loopback port with nothing listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def test_both_server_entry_points_run_the_server(tmp_path: Path) -> None:
+    """`python -m server` (what `reelscribe up` starts) and `reelscribe server` reach
+    the server itself, which refuses to start without its database and Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REELSCRIBE_")}
+    env["REELSCRIBE_DATA_DIR"] = str(tmp_path)
+    commands = [server_command(), [str(BIN / "reelscribe"), "server"]]
+
+    def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    with ThreadPoolExecutor(len(commands)) as pool:
+        results = list(pool.map(_run, commands))
+    for command, result in zip(commands, results, strict=True):
+        assert result.returncode != 0, command
+        assert "the server needs REELSCRIBE_DATABASE_URL and REELSCRIBE_REDIS_URL" in result.stderr
 
 
 @pytest.fixture

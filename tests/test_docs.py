@@ -33,7 +33,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tomllib
@@ -51,9 +50,11 @@ from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2
 from scripts import gen_config_docs
 from server.app import ServerApp
-from tests.conftest import JWT_SECRET, MEDIA_DIR, token_for
-from tests.helpers import Api
-from tests.mediagen import speech_samples, write_video
+from tests.support.api import Api
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import speech_samples, write_video
+from tests.support.ports import free_port
+from tests.support.tokens import JWT_SECRET, token_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
@@ -345,15 +346,6 @@ def test_relative_links_resolve() -> None:
     assert not broken, "\n".join(broken)
 
 
-#: Paths the docs name in their new place before the code has moved there. An
-#: entry that exists fails the test below, so the list empties itself.
-_NOT_YET_IN_TREE = {
-    "cli/",
-    "reelscribe/options.py",
-    "server/interceptors/",
-    "server/jobs/",
-    "tests/support/",
-}
 _REPO_PATH = re.compile(
     r"^(?:reelscribe|server|workers|cli|clients|protos|tests|scripts|bench|deploy|docs)/[\w./-]*$"
 )
@@ -369,11 +361,9 @@ def test_paths_named_in_the_docs_exist() -> None:
     missing = [
         f"{path} (named in {', '.join(sorted(pages))})"
         for path, pages in sorted(named.items())
-        if not (ROOT / path).exists() and path not in _NOT_YET_IN_TREE
+        if not (ROOT / path).exists()
     ]
     assert not missing, "the docs name paths that do not exist: " + "; ".join(missing)
-    arrived = sorted(p for p in _NOT_YET_IN_TREE if (ROOT / p).exists())
-    assert not arrived, f"{arrived} exist now: remove them from _NOT_YET_IN_TREE"
 
 
 def test_symbols_named_in_the_docs_exist() -> None:
@@ -383,8 +373,6 @@ def test_symbols_named_in_the_docs_exist() -> None:
     for page in PAGES:
         for m in mention.finditer(page.read_text()):
             path, name = m.group("path"), m.group("name")
-            if path in _NOT_YET_IN_TREE:
-                continue
             source = (ROOT / path).read_text() if (ROOT / path).exists() else ""
             if not re.search(rf"^\s*(?:async\s+)?(?:def|class)\s+{name}\b", source, re.M):
                 wrong.append(f"{page.relative_to(ROOT)}: no `{name}` in {path}")
@@ -397,12 +385,6 @@ def test_readme_stays_short() -> None:
 
 
 # -- the examples, run against the test stack ------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -457,7 +439,7 @@ async def docs_world(
             "REELSCRIBE_QUEUE_NAME": f"{settings.queue_name}-docs",
             "REELSCRIBE_SERVER_ADDRESS": f"127.0.0.1:{server.port}",
             # Servers the examples start listen elsewhere (see own-server).
-            "REELSCRIBE_LISTEN_ADDRESS": f"127.0.0.1:{_free_port()}",
+            "REELSCRIBE_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
             "REELSCRIBE_METRICS_PORT": "0",
             "REELSCRIBE_WORKER_METRICS_PORT": "0",
             "REELSCRIBE_WORKER_PROCESSES": "1",
@@ -515,7 +497,7 @@ class PageTerminal:
     def _env(self, block: Block) -> dict[str, str]:
         env = dict(self.world.env)
         if block.own_server:
-            address = f"127.0.0.1:{_free_port()}"
+            address = f"127.0.0.1:{free_port()}"
             env["REELSCRIBE_LISTEN_ADDRESS"] = address
             env["REELSCRIBE_SERVER_ADDRESS"] = address
         return env

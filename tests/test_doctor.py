@@ -16,9 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from cli import doctor
+from cli.doctor import Check, Status
 from reelscribe import db
-from reelscribe.cli import doctor
-from reelscribe.cli.doctor import Check, Status
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedUrls
 
@@ -33,14 +33,6 @@ def _assert_problem(check: Check, status: Status) -> None:
     assert check.status is status, check
     assert check.fix, f"{check.name} has no fix hint"
     assert "Traceback" not in check.detail
-
-
-@pytest.fixture
-def free_port() -> int:
-    """A loopback port with nothing listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

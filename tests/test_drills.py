@@ -1,6 +1,6 @@
-"""Fault drills (issue 8, item 6): real processes killed, real services restarted.
+"""Fault drills: real processes killed, real services restarted.
 
-Every drill runs against a private stack (`tests/drills_stack.py`): its own
+Every drill runs against a private stack (`tests/support/drills_stack.py`): its own
 Postgres, Valkey, workers and server, so restarting them never disturbs the
 session stack the other tests share.
 
@@ -40,12 +40,15 @@ from reelscribe import blobs
 from reelscribe.errors import ResourceExhausted
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, token_for
-from tests.drills_stack import DrillStack, Fleet, drill_stack, wait_for
-from tests.helpers import TERMINAL, Api, error_details
-from tests.mediagen import speech_samples, write_wav
+from tests.support.api import TERMINAL, Api, error_details
+from tests.support.drills_stack import DrillStack, Fleet, drill_stack
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import lecture_wav
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
-LECTURE = Path(__file__).parent.parent / "reelscribe/samples/lecture.ogg"
+#: Minutes of killing and restarting on a private stack: `pytest -m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 #: The kill drill: how many kills, over how many jobs, how many at a time.
 SEED = 20260806
@@ -119,8 +122,7 @@ async def fleet(drills: DrillStack, drill_server: ServerApp) -> AsyncIterator[Fl
 @pytest.fixture(scope="module")
 def lecture_44s(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """44 s of speech: two chunks at the drills' 10 s chunk target."""
-    samples = speech_samples(LECTURE, repeat=2)
-    return write_wav(tmp_path_factory.mktemp("drills") / "lecture-44s.wav", samples)
+    return lecture_wav(tmp_path_factory.mktemp("drills") / "lecture-44s.wav", repeat=2)
 
 
 def _job_id(name: str) -> uuid.UUID:
@@ -504,7 +506,7 @@ async def test_valkey_restart_mid_job(
                     )
                 )
 
-        await wait_for(transcribing, 60, what="a job to transcribe")
+        await wait_for(transcribing, 60, interval_s=0.05, what="a job to transcribe")
         assert not any(w.done() for w in watchers)
         restart_began = time.monotonic()
         await asyncio.to_thread(drills.valkey.restart)

@@ -1,6 +1,6 @@
 """The gemini provider against a local fake of the Gemini REST API.
 
-Plain pytest: every test starts its own `GeminiFake` (tests/gemini_fake.py)
+Plain pytest: every test starts its own `GeminiFake` (tests/support/gemini_fake.py)
 and points a `GeminiProvider` at it. Backoffs are recorded instead of slept,
 except where a test needs a real timeout.
 """
@@ -16,7 +16,7 @@ import pytest
 
 from reelscribe.insights.base import ProviderError, Seg, Usage
 from reelscribe.insights.gemini import GeminiProvider
-from tests.gemini_fake import (
+from tests.support.gemini_fake import (
     Blocked,
     Custom,
     Drop,

@@ -1,7 +1,7 @@
 """The Gemini provider through the whole system, and Cantonese romanization.
 
 A server and a worker of their own (own queue) talk to a local fake of the
-Gemini REST API (`tests/gemini_fake.py`): the only fake in the suite,
+Gemini REST API (`tests/support/gemini_fake.py`): the only fake in the suite,
 standing in for a paid external API.
 """
 
@@ -20,12 +20,13 @@ from pydantic import SecretStr
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2, transcript_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, WorkerProcess, token_for
-from tests.gemini_fake import GeminiFake, Reply, Status
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.gemini_fake import GeminiFake, Reply, Status
+from tests.support.media import LECTURE, MEDIA_DIR
+from tests.support.processes import WorkerProcess
+from tests.support.tokens import token_for
 
 tpb = transcript_service_pb2
-LECTURE = Path(__file__).resolve().parents[1] / "reelscribe" / "samples" / "lecture.ogg"
 
 
 @pytest.fixture(scope="module")

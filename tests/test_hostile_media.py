@@ -11,9 +11,9 @@ import av
 import grpc
 import pytest
 
-from tests.conftest import MEDIA_DIR
-from tests.helpers import Api, error_details
-from tests.mediagen import speech_samples, write_video
+from tests.support.api import Api, error_details
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import speech_samples, write_video
 
 
 @pytest.fixture

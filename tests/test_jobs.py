@@ -14,9 +14,10 @@ from reelscribe.blobs import owner_prefix
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, WorkerProcess
-from tests.helpers import Api, error_details
-from tests.mediagen import speech_samples, write_wav
+from tests.support.api import Api, error_details
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import lecture_wav
+from tests.support.processes import WorkerProcess
 
 
 async def test_create_is_idempotent_per_request_id(api: Api) -> None:
@@ -103,10 +104,7 @@ async def test_cancel_queued_job(api: Api, worker: WorkerProcess) -> None:
 @pytest.fixture(scope="module")
 def long_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About six minutes of speech: long enough to cancel mid-transcription."""
-    samples = speech_samples(
-        Path(__file__).parent.parent / "reelscribe/samples/lecture.ogg", repeat=16
-    )
-    return write_wav(tmp_path_factory.mktemp("long") / "long.wav", samples)
+    return lecture_wav(tmp_path_factory.mktemp("long") / "long.wav", repeat=16)
 
 
 async def test_cancel_running_job(

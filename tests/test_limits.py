@@ -13,8 +13,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from reelscribe.v1 import job_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, token_for
-from tests.helpers import Api, error_details
+from tests.support.api import Api, error_details
+from tests.support.media import MEDIA_DIR
+from tests.support.tokens import token_for
 
 StartServer = Callable[..., Awaitable[ServerApp]]
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
-import os
 import socket
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,89 +16,27 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-import redis as sync_redis
 import structlog
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client.parser import text_string_to_metric_families
 
 from reelscribe import db, errors, logs, queue, redis_client
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from tests.conftest import JWT_SECRET, MEDIA_DIR, WorkerProcess, token_for
-from tests.helpers import Api, error_details
+from tests.support.api import Api, error_details
+from tests.support.jobs import frozen_job
+from tests.support.media import MEDIA_DIR
+from tests.support.metrics import fetch_metrics, scrape, value
+from tests.support.ports import free_port
+from tests.support.processes import WorkerProcess, start_server_process
+from tests.support.tokens import token_for
+from tests.support.waiting import wait_for
 
 StartServer = Callable[..., Awaitable[ServerApp]]
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _fetch(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
-        return str(reply.read().decode())
-
-
-async def scrape(port: int) -> Samples:
-    """Every sample of a `/metrics` endpoint, by name and labels."""
-    text = await asyncio.to_thread(_fetch, port)
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels` (0 if none)."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
-
-
-def _delete_queue(settings: Settings, queue_name: str) -> None:
-    client = sync_redis.Redis.from_url(settings.redis_url)
-    try:
-        keys = list(client.scan_iter(f"dramatiq:{queue_name}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def idle_queue(settings: Settings) -> Iterator[str]:
-    """A queue no worker consumes (unless a test starts one on it)."""
-    name = f"idle-{uuid.uuid4().hex[:8]}"
-    yield name
-    _delete_queue(settings, name)
-
-
-@contextlib.asynccontextmanager
-async def frozen_job(settings: Settings, name: str) -> AsyncIterator[asyncpg.Connection]:
-    """Hold the job's row lock: no worker can move it (nor can CancelJob) until released.
-
-    Every worker's reconciler re-sends messages of jobs idle for a couple of
-    seconds *to its own queue*, so a job on a queue nobody consumes is only
-    guaranteed to stay put while its row is locked.
-    """
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        async with conn.transaction():
-            await conn.execute(
-                "SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", uuid.UUID(name.split("/")[1])
-            )
-            yield conn
-    finally:
-        await conn.close()
 
 
 # -- server metrics ---------------------------------------------------------------------
@@ -230,20 +164,6 @@ def server_spans() -> Iterator[InMemorySpanExporter]:
     exporter.clear()
 
 
-async def _wait_for(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            result = check()
-        except (OSError, ValueError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.2)
-
-
 def _spans_in(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -285,7 +205,7 @@ async def test_one_trace_from_create_job_through_every_stage_and_worker_metrics(
     _, port, spans_path, log_path = traced_worker
     # The exporter starts once every worker process consumes; wait for it so that
     # our job is taken at once (see `frozen_job` on other workers' reconcilers).
-    await _wait_for(lambda: _fetch(port), timeout_s=60)
+    await wait_for(lambda: fetch_metrics(port), timeout_s=60, ignore=(OSError, ValueError))
     app = await extra_server(queue_name=idle_queue)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         api = Api(channel, token_for(user))
@@ -309,7 +229,7 @@ async def test_one_trace_from_create_job_through_every_stage_and_worker_metrics(
         names = {s["name"] for s in _spans_in(spans_path) if s["context"]["trace_id"] == trace_id}
         return names if {"stage prepare", "stage transcribe", "stage merge"} <= names else set()
 
-    await _wait_for(worker_stages)
+    await wait_for(worker_stages, ignore=(OSError, ValueError))
     stage_spans = [
         s
         for s in _spans_in(spans_path)
@@ -369,53 +289,6 @@ async def test_one_trace_from_create_job_through_every_stage_and_worker_metrics(
 
 
 # -- logs -------------------------------------------------------------------------------
-
-
-def server_env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
-    """The environment of a `reelscribe server` subprocess on the test stack."""
-    return {
-        **os.environ,
-        "REELSCRIBE_DATABASE_URL": settings.database_url,
-        "REELSCRIBE_REDIS_URL": settings.redis_url,
-        "REELSCRIBE_DATA_DIR": str(settings.data_dir),
-        "REELSCRIBE_JWT_SECRET": JWT_SECRET,
-        "REELSCRIBE_LISTEN_ADDRESS": f"127.0.0.1:{port}",
-        "REELSCRIBE_METRICS_PORT": "0",
-        "REELSCRIBE_LOG_FORMAT": "json",
-        "HF_HUB_OFFLINE": "1",
-        **extra,
-    }
-
-
-async def start_server_process(
-    settings: Settings, log_path: Path, **extra: str
-) -> tuple[asyncio.subprocess.Process, int]:
-    """`reelscribe server` in a subprocess, logging to `log_path`; returns it once healthy."""
-    port = free_port()
-    with log_path.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "reelscribe.cli.main",
-            "server",
-            env=server_env(settings, port, **extra),
-            stdout=out,
-            stderr=out,
-        )
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return proc, port
-            except grpc.aio.AioRpcError:
-                pass
-            if proc.returncode is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"server did not start:\n{log_path.read_text()}")
-            await asyncio.sleep(0.2)
 
 
 async def test_server_logs_are_json_with_ids_and_no_token(

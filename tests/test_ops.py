@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import grpc
 import pytest
@@ -15,8 +13,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from reelscribe import db
 from reelscribe.config import Settings
 from server.app import ServerApp
-from tests.conftest import JWT_SECRET, MEDIA_DIR, token_for
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.media import MEDIA_DIR
+from tests.support.processes import CLI, client_env
+from tests.support.tokens import JWT_SECRET, token_for
 
 
 async def test_health_is_serving_without_a_token(channel: grpc.aio.Channel) -> None:
@@ -56,17 +56,15 @@ async def test_migrations_are_idempotent(server: ServerApp) -> None:
 
 
 async def test_cli_submit_watch_and_transcript(server: ServerApp, settings: Settings) -> None:
-    env = dict(
-        os.environ,
-        REELSCRIBE_TOKEN=token_for("cli-user"),
-        REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
+    env = client_env(
+        server.port,
+        token_for("cli-user"),
         REELSCRIBE_JWT_SECRET=JWT_SECRET,
         REELSCRIBE_DATA_DIR=str(settings.data_dir),
     )
-    cli = [sys.executable, "-m", "reelscribe.cli.main"]
 
     def run(*args: str) -> str:
-        done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -16,8 +16,8 @@ from reelscribe.states import Stage
 from reelscribe.v1 import job_pb2
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.media import MEDIA_DIR
 
 MODEL = "tiny.en"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from reelscribe.v1 import job_pb2, job_service_pb2, transcript_service_pb2
-from tests.conftest import MEDIA_DIR
-from tests.helpers import TERMINAL, Api
-from tests.mediagen import speech_samples, write_video, write_wav
+from tests.support.api import TERMINAL, Api
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import speech_samples, write_video, write_wav
 
 
 def _words(text: str) -> set[str]:

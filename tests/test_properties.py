@@ -32,8 +32,9 @@ from reelscribe.v1 import (
     transcript_service_pb2_grpc,
 )
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, token_for
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.media import MEDIA_DIR
+from tests.support.tokens import token_for
 
 FUZZ_EXAMPLES = int(os.environ.get("REELSCRIBE_FUZZ_EXAMPLES", "25"))
 #: Fields that would make the server resolve random host names (no DNS here).

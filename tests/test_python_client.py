@@ -11,8 +11,9 @@ import pytest
 from reelscribe_client import ReelscribeClient, ReelscribeError, v1
 
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, token_for
-from tests.mediagen import speech_samples, write_wav
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import lecture_wav
+from tests.support.tokens import token_for
 
 
 class DroppingProxy:
@@ -84,8 +85,7 @@ async def test_errors_carry_reason_details_and_request_id(client: ReelscribeClie
 async def test_watch_resumes_across_a_dropped_connection(server: ServerApp, tmp_path: Path) -> None:
     proxy = DroppingProxy(server.port)
     await proxy.start()
-    samples = speech_samples(MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg", 4)
-    lecture = write_wav(tmp_path / "lecture.wav", samples)
+    lecture = lecture_wav(tmp_path / "lecture.wav", repeat=4)
     try:
         async with ReelscribeClient(f"127.0.0.1:{proxy.port}", token_for("py-client")) as c:
             media = await c.upload(lecture)

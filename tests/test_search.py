@@ -6,8 +6,10 @@ import grpc
 import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2, transcript_service_pb2
-from tests.conftest import MEDIA_DIR
-from tests.helpers import Api, error_details
+from tests.support.api import Api, error_details
+from tests.support.media import LECTURE, MEDIA_DIR
+from tests.support.processes import CLI, client_env
+from tests.support.tokens import token_for
 
 S = search_service_pb2
 
@@ -27,9 +29,7 @@ async def library(api: Api) -> dict[str, str]:
         job = await api.run(MEDIA_DIR / f"{name}.ogg", skip_cache=True)
         assert job.state == job_pb2.JOB_STATE_SUCCEEDED
         jobs[name] = job.name
-    lecture = await api.run(
-        MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg", skip_cache=True
-    )
+    lecture = await api.run(LECTURE, skip_cache=True)
     jobs["lecture"] = lecture.name
     return jobs
 
@@ -123,20 +123,12 @@ async def test_cli_search_prints_timestamped_hits(
     server: object, library: dict[str, str], user: str
 ) -> None:
     import asyncio
-    import os
     import subprocess
-    import sys
 
-    from tests.conftest import token_for
-
-    env = dict(
-        os.environ,
-        REELSCRIBE_TOKEN=token_for(user),
-        REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
-    )  # type: ignore[attr-defined]
+    env = client_env(server.port, token_for(user))  # type: ignore[attr-defined]
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "reelscribe.cli.main", "search", "eruption"],
+        [*CLI, "search", "eruption"],
         env=env,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ import hashlib
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,32 +19,24 @@ import pytest
 import redis as sync_redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from reelscribe.cli.stack import worker_command
+from cli.stack import worker_command
 from reelscribe.config import Settings
 from reelscribe.queue import CONTINUE_SUFFIX, JobQueue, make_broker
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, WorkerProcess, token_for
-from tests.helpers import Api, error_details
-from tests.mediagen import speech_samples, write_wav
-from tests.test_observability import _fetch, free_port, frozen_job, start_server_process
+from tests.support.api import Api, error_details
+from tests.support.jobs import frozen_job
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import lecture_wav
+from tests.support.metrics import fetch_metrics
+from tests.support.ports import free_port
+from tests.support.processes import WorkerProcess, start_server_process
+from tests.support.tokens import token_for
 from workers.observability import requeue_prefetched
 
 StartServer = Callable[..., Awaitable[ServerApp]]
 UPLOAD_SIZE = 1024 * 1024
 FIRST_PART = 256 * 1024
-
-
-@pytest.fixture
-def idle_queue(settings: Settings) -> Iterator[str]:
-    """A queue of the test's own (removed afterwards)."""
-    name = f"shutdown-{uuid.uuid4().hex[:8]}"
-    yield name
-    client = sync_redis.Redis.from_url(settings.redis_url)
-    keys = list(client.scan_iter(f"dramatiq:*{name}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _assert_shutting_down(exc: grpc.aio.AioRpcError, hint: str) -> None:
@@ -289,8 +281,7 @@ def _acks(client: sync_redis.Redis, queue_name: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def lecture_90s(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    samples = speech_samples(MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg", repeat=4)
-    return write_wav(tmp_path_factory.mktemp("shutdown") / "lecture.wav", samples)
+    return lecture_wav(tmp_path_factory.mktemp("shutdown") / "lecture.wav", repeat=4)
 
 
 async def test_worker_sigterm_finishes_the_running_stage_and_returns_the_rest(
@@ -322,7 +313,7 @@ async def test_worker_sigterm_finishes_the_running_stage_and_returns_the_rest(
         # Every worker process consumes once the metrics exporter answers.
         for _ in range(300):
             try:
-                await asyncio.to_thread(_fetch, metrics_port)
+                await asyncio.to_thread(fetch_metrics, metrics_port)
                 break
             except OSError:
                 await asyncio.sleep(0.2)

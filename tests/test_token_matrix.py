@@ -31,8 +31,8 @@ from reelscribe.v1 import (
     transcript_service_pb2_grpc,
 )
 from server.app import ServerApp
-from tests.conftest import JWT_SECRET
-from tests.helpers import error_details
+from tests.support.api import error_details
+from tests.support.tokens import JWT_SECRET
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())

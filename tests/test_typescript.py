@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, token_for
+from tests.support.media import MEDIA_DIR
+from tests.support.processes import client_env
+from tests.support.tokens import token_for
 
 CLIENT = Path(__file__).resolve().parent.parent / "clients" / "typescript"
 
@@ -19,11 +20,7 @@ async def test_node_example_uploads_creates_and_streams(server: ServerApp) -> No
     tsx = CLIENT / "node_modules" / ".bin" / "tsx"
     if not tsx.exists():
         pytest.skip("the TypeScript client's packages are installed by `make setup`")
-    env = dict(
-        os.environ,
-        REELSCRIBE_TOKEN=token_for("ts-user"),
-        REELSCRIBE_SERVER_ADDRESS=f"127.0.0.1:{server.port}",
-    )
+    env = client_env(server.port, token_for("ts-user"))
     proc = await asyncio.create_subprocess_exec(
         str(tsx),
         "src/example.ts",

@@ -11,8 +11,8 @@ import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR
-from tests.helpers import Api, error_details
+from tests.support.api import Api, error_details
+from tests.support.media import LECTURE
 
 CHUNK = 16 * 1024
 
@@ -26,7 +26,7 @@ async def _status(api: Api, upload_id: str) -> job_service_pb2.GetUploadResponse
 async def test_interrupted_upload_resumes_from_the_stored_offset(
     api: Api, other_api: Api, server: ServerApp
 ) -> None:
-    data = (MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg").read_bytes()
+    data = (LECTURE).read_bytes()
     upload_id = str(uuid.uuid4())
     header = job_service_pb2.UploadHeader(
         filename="lecture.ogg",

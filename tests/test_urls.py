@@ -15,8 +15,8 @@ import pytest
 from reelscribe.blobs import owner_prefix
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
-from tests.conftest import MEDIA_DIR
-from tests.helpers import Api, error_details
+from tests.support.api import Api, error_details
+from tests.support.media import MEDIA_DIR
 
 HOST = "127.0.0.2"
 

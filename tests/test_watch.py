@@ -14,15 +14,15 @@ from reelscribe import events
 from reelscribe.embedded import EmbeddedUrls
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, WorkerProcess
-from tests.helpers import TERMINAL, Api
-from tests.mediagen import speech_samples, write_wav
+from tests.support.api import TERMINAL, Api
+from tests.support.media import MEDIA_DIR
+from tests.support.mediagen import lecture_wav
+from tests.support.processes import WorkerProcess
 
 
 @pytest.fixture(scope="module")
 def lecture_90s(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    samples = speech_samples(MEDIA_DIR.parent.parent / "reelscribe/samples/lecture.ogg", repeat=4)
-    return write_wav(tmp_path_factory.mktemp("watch") / "lecture.wav", samples)
+    return lecture_wav(tmp_path_factory.mktemp("watch") / "lecture.wav", repeat=4)
 
 
 def _seqs(evs: list[job_pb2.JobEvent]) -> list[int]:

@@ -14,8 +14,10 @@ import pytest
 
 from reelscribe import webhooks
 from reelscribe.v1 import job_pb2, job_service_pb2
-from tests.conftest import MEDIA_DIR, WEBHOOK_SECRET
-from tests.helpers import Api, error_details
+from tests.support.api import Api, error_details
+from tests.support.media import MEDIA_DIR
+from tests.support.settings import WEBHOOK_SECRET
+from tests.support.waiting import wait_for
 
 HOST = "127.0.0.2"
 
@@ -67,15 +69,6 @@ async def _deliveries(api: Api, name: str) -> list[job_service_pb2.WebhookDelive
     return list(reply.deliveries)
 
 
-async def _wait_for(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    import asyncio
-
-    deadline = time.monotonic() + timeout_s
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 async def test_terminal_and_stage_events_are_posted_signed(api: Api, receiver: Receiver) -> None:
     media = await api.upload(MEDIA_DIR / "ocean.ogg")
     job = await api.run(
@@ -86,7 +79,7 @@ async def test_terminal_and_stage_events_are_posted_signed(api: Api, receiver: R
     async def terminal_received() -> bool:
         return any(r["job"]["state"] == "JOB_STATE_SUCCEEDED" for r in receiver.received)
 
-    await _wait_for(terminal_received)
+    await wait_for(terminal_received, interval_s=0.1)
     assert all(receiver.valid)
     kinds = {r["kind"] for r in receiver.received}
     assert {"JOB_EVENT_KIND_STAGE_STARTED", "JOB_EVENT_KIND_STATE_CHANGED"} <= kinds
@@ -105,7 +98,7 @@ async def test_failing_receiver_is_retried_then_recorded(api: Api, receiver: Rec
     async def delivered() -> bool:
         return any(d.delivered for d in await _deliveries(api, job.name))
 
-    await _wait_for(delivered)
+    await wait_for(delivered, interval_s=0.1)
     log = await _deliveries(api, job.name)
     assert [(d.attempt, d.http_status, d.delivered) for d in log] == [
         (1, 500, False),
@@ -126,7 +119,7 @@ async def test_hanging_receiver_gives_up_without_touching_the_job(
     async def gave_up() -> bool:
         return len(await _deliveries(api, job.name)) == 3
 
-    await _wait_for(gave_up, timeout_s=30)
+    await wait_for(gave_up, timeout_s=30, interval_s=0.1)
     log = await _deliveries(api, job.name)
     assert not any(d.delivered for d in log)
     assert all(d.http_status == 0 and d.error for d in log)

@@ -28,9 +28,9 @@ import psutil
 
 from bench.harness import bench_stack, wait_until_idle
 from bench.record import record
+from cli.stack import RunningStack
 from reelscribe import db, events, redis_client
 from reelscribe.auth import mint_token
-from reelscribe.cli.stack import RunningStack
 from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.options import JobOptions

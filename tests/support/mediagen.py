@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 from reelscribe.media import decode_audio
+from tests.support.media import LECTURE
 
 
 def _audio_stream(container: av.container.OutputContainer, codec: str, rate: int) -> av.AudioStream:
@@ -54,6 +55,11 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     with av.open(str(path), "w", format="wav") as out:
         _encode_audio(out, "pcm_s16le", rate, samples)
     return path
+
+
+def lecture_wav(path: Path, repeat: int) -> Path:
+    """The bundled lecture (about 22 s of speech) said `repeat` times, as a WAV at `path`."""
+    return write_wav(path, speech_samples(LECTURE, repeat))
 
 
 def write_mp3(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:

@@ -21,7 +21,7 @@ Google; any other path gets 404.
 
 Use::
 
-    from tests.gemini_fake import GeminiFake, Hang, Reply, Status
+    from tests.support.gemini_fake import GeminiFake, Hang, Reply, Status
 
     with GeminiFake(api_key="test-key") as fake:          # or fake.start()/stop()
         provider = GeminiProvider(api_key="test-key", base_url=fake.base_url)

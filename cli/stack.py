@@ -36,6 +36,11 @@ def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str
     return env
 
 
+def server_command() -> list[str]:
+    """The invocation that runs the gRPC server (`server.process.main`)."""
+    return [sys.executable, "-m", "server"]
+
+
 def worker_command(
     processes: int, threads: int, shutdown_timeout_s: float | None = None
 ) -> list[str]:
@@ -133,7 +138,7 @@ def running_stack(
         # only us, and we send each child exactly one SIGTERM. (A second one
         # makes Dramatiq kill its workers at once instead of letting stages finish.)
         server = subprocess.Popen(
-            [sys.executable, "-m", "reelscribe.cli.main", "server"],
+            server_command(),
             env=env,
             stdout=out,
             stderr=out,

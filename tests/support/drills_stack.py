@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedValkey, embedded_postgres, embedded_valkey
 from reelscribe.queue import CONTINUE_SUFFIX
 from server.app import ServerApp
-from tests.conftest import JWT_SECRET, WorkerProcess
+from tests.support.processes import WorkerProcess
+from tests.support.settings import stack_settings
 
 
 class RestartablePostgres:
@@ -105,19 +105,11 @@ def drill_stack(name: str = "drills") -> Iterator[DrillStack]:
     with tempfile.TemporaryDirectory(prefix=f"rs-{name}-", dir="/tmp") as tmp:
         data_dir = Path(tmp)
         with embedded_postgres(data_dir) as database_url, embedded_valkey(data_dir) as valkey:
-            settings = Settings(
+            settings = stack_settings(
                 database_url=database_url,
                 redis_url=valkey.url,
                 data_dir=data_dir,
-                jwt_secret=SecretStr(JWT_SECRET),
-                listen_address="127.0.0.1:0",
                 queue_name=f"reelscribe-{name}-{os.getpid()}",
-                watch_heartbeat_s=1.0,
-                watch_buffer_events=16,
-                rate_limit_per_s=1000.0,
-                rate_limit_burst=1000,
-                rate_limits={},
-                progress_min_interval_s=0.05,
                 broker_heartbeat_timeout_s=float(
                     DRILL_WORKER_ENV["REELSCRIBE_BROKER_HEARTBEAT_TIMEOUT_S"]
                 ),
@@ -125,7 +117,6 @@ def drill_stack(name: str = "drills") -> Iterator[DrillStack]:
                     DRILL_WORKER_ENV["REELSCRIBE_BROKER_MAINTENANCE_CHANCE"]
                 ),
                 chunk_target_s=float(DRILL_WORKER_ENV["REELSCRIBE_CHUNK_TARGET_S"]),
-                metrics_port=0,
             )
             stack = DrillStack(
                 data_dir=data_dir,
@@ -245,17 +236,3 @@ class Fleet:
         """Stop every worker gracefully."""
         self.ids.clear()
         self.stack.stop_workers()
-
-
-async def wait_for(
-    predicate: Any, timeout_s: float, interval_s: float = 0.05, what: str = "condition"
-) -> Any:
-    """Poll an async predicate until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(interval_s)

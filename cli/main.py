@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -15,9 +14,9 @@ from pathlib import Path
 import click
 from reelscribe_client import ReelscribeClient, ReelscribeError, v1
 
+from cli.progress import StageBars
 from reelscribe import logs
 from reelscribe.auth import mint_token
-from reelscribe.cli.progress import StageBars
 from reelscribe.config import Settings, get_settings
 
 _FORMATS = {
@@ -45,7 +44,7 @@ def main() -> None:
 @main.command()
 def up() -> None:
     """Embedded Postgres + Valkey (unless URLs are set), migrations, server and worker."""
-    from reelscribe.cli.stack import running_stack
+    from cli.stack import running_stack
 
     logs.configure()
     settings = get_settings()
@@ -92,7 +91,7 @@ def _echo_metrics(settings: Settings) -> None:
 )
 def demo(file: Path | None) -> None:
     """Start the stack, transcribe FILE (default: a bundled lecture) with live progress."""
-    from reelscribe.cli.stack import running_stack
+    from cli.stack import running_stack
 
     settings = get_settings()
     path = file or sample_path()
@@ -114,38 +113,9 @@ def server() -> None:
     SIGTERM or Ctrl-C: health turns NOT_SERVING, new calls are refused, streams
     end telling clients to resume, calls in flight get `shutdown_grace_s`; exit 0.
     """
-    from server.app import serve
+    from server.process import main as run_server
 
-    logs.configure()
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_until_complete(serve(get_settings()))
-    finally:
-        # Not asyncio.run: it waits for every thread of the default executor,
-        # and one still loading the search model (or probing a file for a call
-        # cancelled at the end of the grace) must not hold the exit.
-        _close_loop(loop)
-    lingering = [
-        t
-        for t in threading.enumerate()
-        if t is not threading.current_thread() and not t.daemon and t.is_alive()
-    ]
-    if lingering:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
-
-
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = asyncio.all_tasks(loop)
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    loop.run_until_complete(loop.shutdown_asyncgens())
-    asyncio.set_event_loop(None)
-    loop.close()  # shuts the default executor down without waiting for its threads
+    run_server()
 
 
 @main.command()
@@ -153,7 +123,7 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
 @click.option("--threads", type=int, default=None, help="threads per process")
 def worker(processes: int | None, threads: int | None) -> None:
     """Run pipeline workers (Dramatiq) against REELSCRIBE_REDIS_URL."""
-    from reelscribe.cli.stack import worker_command
+    from cli.stack import worker_command
 
     settings = get_settings()
     cmd = worker_command(
@@ -169,7 +139,7 @@ def worker(processes: int | None, threads: int | None) -> None:
 @main.command()
 def migrate() -> None:
     """Apply database migrations to REELSCRIBE_DATABASE_URL."""
-    from reelscribe.cli.stack import migrate as run_migrate
+    from cli.stack import migrate as run_migrate
 
     settings = get_settings()
     if not settings.database_url:
@@ -183,7 +153,7 @@ def migrate() -> None:
 @click.option("--no-services", is_flag=True, help="skip the Postgres and Redis checks")
 def doctor(timeout: float, no_services: bool) -> None:
     """Check configuration, Postgres, Redis, models, disk and ffmpeg; exit 1 on any FAIL."""
-    from reelscribe.cli.doctor import run as run_doctor
+    from cli.doctor import run as run_doctor
 
     sys.exit(run_doctor(timeout_s=timeout, services=not no_services))
 
