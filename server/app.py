@@ -115,6 +115,7 @@ class ServerApp:
             leeway_s=settings.jwt_leeway_s,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
+            max_lifetime_s=settings.jwt_max_lifetime_s,
             jwks=(
                 JwksCache(settings.jwks_url, min_refetch_s=settings.jwks_min_refetch_s)
                 if settings.jwks_url
