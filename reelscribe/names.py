@@ -7,7 +7,6 @@ import uuid
 
 from reelscribe.errors import InvalidArgument
 
-
 #: A highlight's index: ASCII digits only (`str.isdigit` also takes `²` and `٣`).
 _INDEX = re.compile(r"[0-9]{1,6}")
 
