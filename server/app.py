@@ -34,6 +34,7 @@ from reelscribe.v1 import (
 from server.deps import Deps
 from server.hub import EventHub
 from server.interceptors import CallInterceptor
+from server.liveness import WorkerWatch
 from server.services.jobs import JobService
 from server.services.search import SearchService
 from server.services.transcripts import TranscriptService
@@ -77,6 +78,7 @@ class ServerApp:
         self._metrics: metrics.MetricsServer | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[None] | None = None
+        self._workers: WorkerWatch | None = None
 
     @property
     def deps(self) -> Deps:
@@ -159,6 +161,8 @@ class ServerApp:
         await server.start()
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._workers = WorkerWatch(self._health, redis, settings.queue_name)
+        await self._workers.start()
         self._server = server
         if settings.metrics_port:
             host = metrics.endpoint_host(settings.metrics_host, address or settings.listen_address)
@@ -262,6 +266,8 @@ class ServerApp:
             self.interceptor.begin_shutdown()
         if self._deps is not None:
             self._deps.hub.close_subscriptions()
+        if self._workers is not None:
+            await self._workers.stop()
         await self._health.enter_graceful_shutdown()
         if self._server is not None:
             # Refuses new connections and calls, waits for calls in flight,
