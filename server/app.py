@@ -59,6 +59,10 @@ STREAMING_METHODS = tuple(
 )
 
 
+class ListenError(RuntimeError):
+    """The server cannot listen on its address."""
+
+
 class ServerApp:
     """One server process: owns the pools, the gRPC server and the event hub."""
 
@@ -139,6 +143,10 @@ class ServerApp:
         server = grpc.aio.server(
             interceptors=[self.interceptor],
             options=[
+                # A busy address is an error, not a second server sharing the
+                # port with the first (gRPC sets SO_REUSEPORT by default, and the
+                # kernel would then split connections between two stacks).
+                ("grpc.so_reuseport", 0),
                 # Uploads arrive in 1 MiB chunks; leave room for framing.
                 ("grpc.max_receive_message_length", settings.max_chunk_bytes + 64 * 1024),
                 ("grpc.keepalive_time_ms", 60_000),
@@ -157,7 +165,15 @@ class ServerApp:
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        self.port = server.add_insecure_port(address or settings.listen_address)
+        listen = address or settings.listen_address
+        try:
+            self.port = server.add_insecure_port(listen)
+        except RuntimeError as exc:
+            await self.stop(grace_s=0)
+            raise ListenError(
+                f"cannot listen on {listen}: the address is in use (another server?) "
+                "or not available; set REELSCRIBE_LISTEN_ADDRESS to another one"
+            ) from exc
         await server.start()
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
