@@ -49,3 +49,26 @@ def test_webvtt_cue_text_is_escaped() -> None:
     seg = _segment([(0.0, 1.0, " A<B"), (1.0, 2.0, " &"), (2.0, 3.0, " C-->D")])
     vtt = captions.to_vtt(captions.layout([seg], captions.CaptionLayout()))
     assert "A&lt;B &amp; C--&gt;D" in vtt
+
+
+def test_json_export_has_no_float_noise() -> None:
+    import json
+
+    from reelscribe import exports
+
+    transcript = tpb.Transcript(
+        name="jobs/x/transcript",
+        segments=[
+            tpb.Segment(
+                start_seconds=86.03200000000001,
+                end_seconds=87.1 + 0.2,  # 87.30000000000001
+                confidence=0.912345678,
+                words=[tpb.Word(start_seconds=0.1 + 0.2, end_seconds=0.5, text=" hi")],
+            )
+        ],
+    )
+    text = exports.to_json(transcript)
+    assert "0000000" not in text and "9999999" not in text
+    segment = json.loads(text)["segments"][0]
+    assert (segment["startSeconds"], segment["endSeconds"]) == (86.032, 87.3)
+    assert segment["confidence"] == 0.9123 and segment["words"][0]["startSeconds"] == 0.3
