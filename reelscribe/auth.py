@@ -11,7 +11,13 @@ Verification is strict by construction:
   flood of made-up kids cannot hammer the identity provider);
 * `exp`, `iss`, `aud` and `sub` are required, `iss` and `aud` must match
   exactly, `nbf` is honoured, and any `crit` header is refused (we implement
-  no JWS extensions).
+  no JWS extensions);
+* a token may not live longer than `max_lifetime_s` (from `iat`, and from
+  now), so a leaked token with `exp` in the year 9999 is worthless;
+* a JWKS key verifies only tokens of its own algorithm;
+* the subject is printable text; the role is `user` or `admin` (a list of
+  roles, as identity providers send them, is `admin` when it holds `admin`);
+  a plan this service does not know gets the most restrictive plan's limits.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from reelscribe.errors import Unauthenticated
 
 Role = Literal["user", "admin"]
 _ROLES: frozenset[str] = frozenset({"user", "admin"})
+#: Plans with limits of their own; any other `plan` claim is treated as the first.
+PLANS: tuple[str, ...] = ("free", "premium")
+#: Longest accepted subject, in characters.
+MAX_SUBJECT_CHARS = 256
 DEFAULT_ISSUER = "reelscribe"
 DEFAULT_AUDIENCE = "reelscribe"
 
@@ -124,8 +134,10 @@ class TokenVerifier:
         issuer: str = DEFAULT_ISSUER,
         audience: str = DEFAULT_AUDIENCE,
         jwks: JwksCache | None = None,
+        max_lifetime_s: float = 30 * 24 * 3600.0,
     ) -> None:
         self._secret = secret
+        self._max_lifetime_s = max_lifetime_s
         self._algorithms = frozenset(algorithms)
         self._leeway_s = leeway_s
         self._issuer = issuer
@@ -172,7 +184,9 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated("token expired", reason="TOKEN_EXPIRED") from exc
-        except jwt.InvalidTokenError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            # TypeError/ValueError: a key that does not fit the algorithm, or
+            # claims of the wrong type, caught inside the library.
             raise Unauthenticated(
                 f"invalid token: {type(exc).__name__}", reason="INVALID_TOKEN"
             ) from exc
@@ -180,7 +194,21 @@ class TokenVerifier:
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if claims["iss"] != self._issuer or self._audience not in audiences:
             raise Unauthenticated("token issuer or audience mismatch", reason="INVALID_TOKEN")
+        self._check_lifetime(claims)
         return _principal(claims)
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        exp = claims["exp"]
+        iat = claims.get("iat")
+        limit = self._max_lifetime_s + self._leeway_s
+        too_long = exp - time.time() > limit
+        if isinstance(iat, int | float) and not isinstance(iat, bool):
+            too_long = too_long or exp - iat > limit
+        if too_long:
+            raise Unauthenticated(
+                f"token lifetime exceeds the maximum of {self._max_lifetime_s:g} s",
+                reason="TOKEN_LIFETIME_TOO_LONG",
+            )
 
     async def _key_for(self, alg: str, header: dict[str, Any]) -> Any:
         if alg.startswith("HS"):
@@ -195,19 +223,47 @@ class TokenVerifier:
         found = await self._jwks.key(kid)
         if found is None:
             raise Unauthenticated("unknown signing key", reason="INVALID_TOKEN")
+        if getattr(found, "algorithm_name", alg) != alg:
+            # An RS256 token naming an EC key (or the reverse) is not verifiable.
+            raise Unauthenticated("token algorithm does not match its key", reason="INVALID_TOKEN")
         return found.key
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
     subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject or len(subject) > 256:
-        raise Unauthenticated("token subject must be a non-empty string", reason="INVALID_TOKEN")
-    role = claims.get("role", "user")
-    if role not in _ROLES:
-        raise Unauthenticated("unknown role claim", reason="INVALID_TOKEN")
+    if not _is_clean_text(subject, MAX_SUBJECT_CHARS):
+        raise Unauthenticated(
+            f"token subject must be printable text of 1-{MAX_SUBJECT_CHARS} characters",
+            reason="INVALID_TOKEN",
+        )
+    assert isinstance(subject, str)
     return Principal(
         subject=subject,
-        role=role,
-        plan=str(claims.get("plan", "free")),
+        role=_role(claims.get("role", "user")),
+        plan=_plan(claims.get("plan")),
         expires_at=float(claims["exp"]),
     )
+
+
+def _is_clean_text(value: object, max_chars: int) -> bool:
+    """A non-empty string of printable characters that encodes as UTF-8."""
+    if not isinstance(value, str) or not 0 < len(value) <= max_chars:
+        return False
+    try:
+        value.encode("utf-8")  # a lone surrogate does not
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
+
+
+def _role(claim: object) -> Role:
+    if isinstance(claim, str) and claim in _ROLES:
+        return "admin" if claim == "admin" else "user"
+    if isinstance(claim, list) and all(isinstance(r, str) for r in claim):
+        return "admin" if "admin" in claim else "user"
+    raise Unauthenticated("role claim must be `user`, `admin` or a list", reason="INVALID_TOKEN")
+
+
+def _plan(claim: object) -> str:
+    """The plan whose limits apply: the claim when known, else the most restrictive."""
+    return claim if isinstance(claim, str) and claim in PLANS else PLANS[0]

@@ -143,8 +143,6 @@ def romanized_captions(
         if not roman and is_chinese(line):
             roman = romanize_text(line)[0]
         lines: tuple[str, ...] = (line, roman) if roman and roman != line else (line,)
-        if fmt == "vtt":
-            lines = tuple(_vtt_escape(x) for x in lines)
         # A zero-length cue is dropped or rejected by some players.
         cues.append(captions.Caption(start_s, max(end_s, start_s + 0.001), lines))
     return captions.to_srt(cues) if fmt == "srt" else captions.to_vtt(cues)
@@ -154,12 +152,6 @@ def _one_line(text: str) -> str:
     # A line break inside a cue would split the pair, and a blank line would
     # end the cue early, so every whitespace run becomes one space.
     return " ".join(text.split())
-
-
-def _vtt_escape(text: str) -> str:
-    # WebVTT cue text is markup: "&" and "<" start entities and tags, and
-    # "-->" is not allowed in a cue payload.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _lookup(chars: str | list[str]) -> list[tuple[str, str | None]]:

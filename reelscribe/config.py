@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     jwks_url: str = ""
     #: Unknown key ids trigger a JWKS fetch at most this often.
     jwks_min_refetch_s: float = 60.0
+    #: Longest lifetime a token may claim (`exp` - `iat`, and `exp` - now);
+    #: longer-lived tokens are refused.
+    jwt_max_lifetime_s: float = 30 * 24 * 3600.0
 
     # -- Uploads -----------------------------------------------------------------------
     #: Largest accepted upload (and URL download); larger ones are RESOURCE_EXHAUSTED.

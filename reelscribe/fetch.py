@@ -10,10 +10,12 @@ between check and connect cannot redirect the request.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
@@ -23,7 +25,7 @@ from pathlib import Path
 from reelscribe.errors import MediaError
 
 _MAX_REDIRECTS = 5
-_USER_AGENT = "Reelscribe/0.1 (+media fetcher)"
+_USER_AGENT = "Reelscribe/0.1"
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -57,11 +59,56 @@ def check_url_syntax(url: str) -> urllib.parse.SplitResult:
     return parts
 
 
+#: IPv6 ranges that carry an IPv4 address in their last 32 bits: a connection
+#: to one of them may end at that IPv4 host (a NAT64 gateway translates
+#: 64:ff9b::a9fe:a9fe to the cloud metadata address 169.254.169.254).
+_IPV4_IN_LOW_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),  # NAT64, well-known prefix (RFC 6052)
+    ipaddress.IPv6Network("::/96"),  # IPv4-compatible (deprecated, RFC 4291)
+)
+#: IPv6 ranges whose IPv4 host cannot be told from the address alone (the
+#: local-use NAT64 prefix places it by a prefix length only its operator
+#: knows; Teredo obfuscates it): never connected to.
+_OPAQUE_TRANSLATION = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215)
+    ipaddress.IPv6Network("2001::/32"),  # Teredo (RFC 4380)
+)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host an IPv6 address leads to, when it embeds one (mapped,
+    IPv4-compatible, NAT64 or 6to4)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in net for net in _IPV4_IN_LOW_BITS) and int(ip) > 1:  # not :: or ::1
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_allowed_address(address: str, allowed: tuple[IpNetwork, ...] = ()) -> bool:
-    """Whether connecting to `address` is safe: public, or explicitly allowed."""
+    """Whether connecting to `address` is safe: public, or explicitly allowed.
+
+    An IPv6 address that embeds an IPv4 one is judged by the IPv4 host it
+    leads to, and by itself: both must pass.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _OPAQUE_TRANSLATION):
+            return any(ip in net for net in allowed)
+        inner = embedded_ipv4(ip)
+        if inner is not None:
+            # A mapped address is the IPv4 host itself (the socket connects to it).
+            if ip.ipv4_mapped is not None:
+                return _allowed(inner, allowed)
+            return _allowed(inner, allowed) and _allowed(ip, allowed)
+    return _allowed(ip, allowed)
+
+
+def _allowed(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allowed: tuple[IpNetwork, ...]
+) -> bool:
     if any(ip in net for net in allowed):
         return True
     return ip.is_global and not ip.is_multicast
@@ -80,7 +127,9 @@ def resolve_public(host: str, port: int, allowed: tuple[IpNetwork, ...] = ()) ->
     # address must not be usable to reach the private one.
     if not all(is_allowed_address(a, allowed) for a in addresses):
         raise MediaError(
-            "URL_NOT_PUBLIC", f"{host!r} resolves to a loopback, private or reserved address"
+            "URL_NOT_PUBLIC",
+            f"{host!r} resolves to a loopback, private or reserved address (a private network "
+            "can be allowed with the REELSCRIBE_URL_ALLOWED_NETWORKS setting)",
         )
     return addresses[0]
 
@@ -137,33 +186,81 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._ctx.wrap_socket(sock, server_hostname=self.host)
 
 
+class _Deadline:
+    """Cuts a connection at an absolute deadline, whatever call it is blocked in.
+
+    Socket timeouts bound each read, not the whole transfer: a server that
+    sends one byte every few seconds never trips them. A timer that shuts the
+    socket down does, in the status line, the headers or the body alike.
+    """
+
+    def __init__(self, conn: http.client.HTTPConnection, deadline: float) -> None:
+        self._conn = conn
+        self.expired = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        self._timer.daemon = True
+
+    def _cut(self) -> None:
+        self.expired = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
 def download(url: str, dest: Path, limits: FetchLimits) -> int:
-    """Download `url` to `dest` within `limits`; returns the size in bytes."""
+    """Download `url` to `dest` within `limits`; returns the size in bytes.
+
+    `limits.timeout_s` bounds the whole download, redirects included.
+    """
     deadline = time.monotonic() + limits.timeout_s
     current = url
     for _ in range(_MAX_REDIRECTS + 1):
         target = check_url(current, limits.allowed_networks)
-        remaining = max(1.0, deadline - time.monotonic())
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise MediaError("URL_TIMEOUT", "the download took too long")
         conn = _connection(target, min(30.0, remaining))
+        guard = _Deadline(conn, deadline)
         try:
-            conn.request("GET", target.path, headers={"User-Agent": _USER_AGENT, "Accept": "*/*"})
-            response = conn.getresponse()
-            if response.status in (301, 302, 303, 307, 308):
-                location = response.getheader("Location")
-                if not location:
-                    raise MediaError("URL_HTTP_ERROR", "redirect without a Location header")
-                current = urllib.parse.urljoin(current, location)
-                continue
-            if response.status != 200:
-                raise MediaError("URL_HTTP_ERROR", f"the server answered HTTP {response.status}")
-            declared = response.getheader("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limits.max_bytes:
-                raise MediaError(
-                    "URL_TOO_LARGE", f"{declared} bytes exceeds the limit of {limits.max_bytes}"
+            with guard:
+                conn.request(
+                    "GET", target.path, headers={"User-Agent": _USER_AGENT, "Accept": "*/*"}
                 )
-            return _save(response, dest, limits.max_bytes, deadline)
-        except (OSError, http.client.HTTPException) as exc:
-            if isinstance(exc, TimeoutError) or time.monotonic() > deadline:
+                response = conn.getresponse()
+                if response.status in (301, 302, 303, 307, 308):
+                    location = response.getheader("Location")
+                    if not location:
+                        raise MediaError("URL_HTTP_ERROR", "redirect without a Location header")
+                    current = urllib.parse.urljoin(current, location)
+                    continue
+                if response.status != 200:
+                    raise MediaError(
+                        "URL_HTTP_ERROR", f"the server answered HTTP {response.status}"
+                    )
+                declared = response.getheader("Content-Length")
+                if (
+                    declared
+                    and declared.isascii()
+                    and declared.isdigit()
+                    and int(declared) > limits.max_bytes
+                ):
+                    raise MediaError(
+                        "URL_TOO_LARGE", f"{declared} bytes exceeds the limit of {limits.max_bytes}"
+                    )
+                size = _save(response, dest, limits.max_bytes, guard)
+            if guard.expired:
+                raise MediaError("URL_TIMEOUT", "the download took too long")
+            return size
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if guard.expired or isinstance(exc, TimeoutError) or time.monotonic() > deadline:
                 raise MediaError("URL_TIMEOUT", "the download took too long") from exc
             raise MediaError("URL_UNREACHABLE", f"download failed: {type(exc).__name__}") from exc
         finally:
@@ -171,14 +268,16 @@ def download(url: str, dest: Path, limits: FetchLimits) -> int:
     raise MediaError("URL_TOO_MANY_REDIRECTS", f"more than {_MAX_REDIRECTS} redirects")
 
 
-def _save(response: http.client.HTTPResponse, dest: Path, max_bytes: int, deadline: float) -> int:
+def _save(response: http.client.HTTPResponse, dest: Path, max_bytes: int, guard: _Deadline) -> int:
     size = 0
     dest.parent.mkdir(parents=True, exist_ok=True)
     with dest.open("wb") as fh:
         while True:
-            if time.monotonic() > deadline:
+            # read1: whatever has arrived (up to the size), so a trickle is seen
+            # between reads; the deadline guard cuts a read that waits too long.
+            block = response.read1(256 * 1024)
+            if guard.expired:
                 raise MediaError("URL_TIMEOUT", "the download took too long")
-            block = response.read(256 * 1024)
             if not block:
                 break
             size += len(block)
@@ -200,15 +299,27 @@ def post(
 ) -> int:
     """POST `body` to `url` (no redirects) and return the HTTP status.
 
+    `timeout_s` bounds the whole exchange, however slowly the receiver answers.
+
     The same address checks as downloads apply, so a webhook cannot be aimed
     at the inside of the network.
     """
     target = check_url(url, allowed_networks)
     conn = _connection(target, timeout_s)
+    guard = _Deadline(conn, time.monotonic() + timeout_s)
     try:
-        conn.request("POST", target.path, body=body, headers={"User-Agent": _USER_AGENT, **headers})
-        response = conn.getresponse()
-        response.read(64 * 1024)
+        with guard:
+            conn.request(
+                "POST", target.path, body=body, headers={"User-Agent": _USER_AGENT, **headers}
+            )
+            response = conn.getresponse()
+            response.read(64 * 1024)
+        if guard.expired:
+            raise TimeoutError(f"no answer within {timeout_s} s")
         return response.status
+    except OSError as exc:
+        if guard.expired and not isinstance(exc, TimeoutError):
+            raise TimeoutError(f"no answer within {timeout_s} s") from exc
+        raise
     finally:
         conn.close()

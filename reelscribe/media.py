@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,28 +129,73 @@ def probe(path: Path) -> MediaInfo:
         )
 
 
-def decode_audio(path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> npt.NDArray[np.float32]:
-    """The first audio stream as mono float32 samples at `sample_rate_hz`.
+@dataclass(frozen=True)
+class Decoded:
+    """What `decode_to_file` wrote."""
 
-    A file that breaks off part-way (truncated download) yields the audio
+    #: Seconds of audio written.
+    duration_s: float
+    #: False when decoding stopped at the ceiling with more audio in the file.
+    complete: bool
+
+
+def _pieces(
+    container: av.container.InputContainer, sample_rate_hz: int
+) -> Iterator[npt.NDArray[np.float32]]:
+    """The first audio stream as mono float32 pieces of one frame each."""
+    if not container.streams.audio:
+        raise MediaError("NO_AUDIO_STREAM", "the file has no audio stream")
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
+    stream = container.streams.audio[0]
+    produced = False
+    try:
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                produced = True
+                yield np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1)
+    except av.error.FFmpegError:
+        # Corrupt or truncated data: keep what decoded cleanly before it.
+        if not produced:
+            raise MediaError("DECODE_FAILED", "the audio stream could not be decoded") from None
+    for out in resampler.resample(None):
+        yield np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1)
+
+
+def decode_to_file(
+    path: Path, dest: Path, *, max_duration_s: float, sample_rate_hz: int = SAMPLE_RATE_HZ
+) -> Decoded:
+    """Decode the first audio stream into `dest` as raw mono float32, in pieces.
+
+    The length written is measured, never taken from the container's header
+    (which can claim five seconds for a file that holds hours). Decoding stops
+    once more than `max_duration_s` has come out, with `complete=False`: memory
+    stays at one frame, and `dest` at most one frame beyond the ceiling.
+    A file that yields nothing at all is a MediaError.
+    """
+    ceiling = int(max_duration_s * sample_rate_hz)
+    written = 0
+    complete = True
+    with _open(path) as container, dest.open("wb") as out:
+        for piece in _pieces(container, sample_rate_hz):
+            if written + len(piece) > ceiling:
+                complete = False
+                break
+            piece.tofile(out)
+            written += len(piece)
+    if written == 0 and complete:
+        raise MediaError("NO_AUDIO", "the audio stream contains no samples")
+    return Decoded(duration_s=written / sample_rate_hz, complete=complete)
+
+
+def decode_audio(path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> npt.NDArray[np.float32]:
+    """The first audio stream as mono float32 samples at `sample_rate_hz`, in memory.
+
+    For short media (tests, clips); the pipeline decodes with `decode_to_file`,
+    which bounds the length. A file that breaks off part-way yields the audio
     before the break; one that yields nothing at all is a MediaError.
     """
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate_hz)
-    pieces: list[npt.NDArray[np.float32]] = []
     with _open(path) as container:
-        if not container.streams.audio:
-            raise MediaError("NO_AUDIO_STREAM", "the file has no audio stream")
-        stream = container.streams.audio[0]
-        try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    pieces.append(np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1))
-        except av.error.FFmpegError:
-            # Corrupt or truncated data: keep what decoded cleanly before it.
-            if not pieces:
-                raise MediaError("DECODE_FAILED", "the audio stream could not be decoded") from None
-        for out in resampler.resample(None):
-            pieces.append(np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1))
+        pieces = list(_pieces(container, sample_rate_hz))
     if not pieces:
         raise MediaError("NO_AUDIO", "the audio stream contains no samples")
     return np.concatenate(pieces).astype(np.float32, copy=False)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from reelscribe.errors import InvalidArgument
+
+#: A highlight's index: ASCII digits only (`str.isdigit` also takes `²` and `٣`).
+_INDEX = re.compile(r"[0-9]{1,6}")
 
 
 def _parse_id(value: str, field: str, collection: str) -> uuid.UUID:
@@ -63,7 +67,7 @@ def highlight_name(job_id: uuid.UUID, idx: int) -> str:
 def parse_highlight_name(value: str, field: str = "name") -> tuple[uuid.UUID, int]:
     """The job id and index in `jobs/{id}/highlights/{n}`."""
     head, sep, tail = value.rpartition("/highlights/")
-    if not sep or not tail.isdigit() or len(tail) > 6:
+    if not sep or not _INDEX.fullmatch(tail):
         raise InvalidArgument.field(
             field, f"expected `jobs/{{job}}/highlights/{{n}}`, got {value[:80]!r}"
         )

@@ -9,6 +9,11 @@ find "$out" -maxdepth 1 \( -name '*_pb2*.py' -o -name '*_pb2*.pyi' \) -delete
 python -m grpc_tools.protoc -Iprotos \
   --python_out=. --pyi_out=. --grpc_python_out=. \
   protos/reelscribe/v1/*.proto
+# The contracts with their comments, for server reflection (grpcurl describe
+# shows them); the generated modules' descriptors carry no source info.
+python -m grpc_tools.protoc -Iprotos \
+  --descriptor_set_out="$out/descriptors.binpb" --include_source_info --include_imports \
+  protos/reelscribe/v1/*.proto
 # grpc_tools emits plain `from reelscribe.v1 import x_pb2` imports, which is what
 # we want: the package is importable as `reelscribe.v1`.
 touch "$out/__init__.py"

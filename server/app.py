@@ -12,7 +12,7 @@ import grpc
 import structlog
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
@@ -36,6 +36,8 @@ from reelscribe.v1 import (
 from server.deps import Deps
 from server.hub import EventHub
 from server.interceptors import CallInterceptor
+from server.liveness import WorkerWatch
+from server.reflection import DescriptorFiles, ReflectionServicer
 from server.services.jobs import JobService
 from server.services.search import SearchService
 from server.services.transcripts import TranscriptService
@@ -60,6 +62,10 @@ STREAMING_METHODS = tuple(
 )
 
 
+class ListenError(RuntimeError):
+    """The server cannot listen on its address."""
+
+
 class ServerApp:
     """One server process: owns the pools, the gRPC server and the event hub."""
 
@@ -79,6 +85,7 @@ class ServerApp:
         self._metrics: metrics.MetricsServer | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[None] | None = None
+        self._workers: WorkerWatch | None = None
 
     @property
     def deps(self) -> Deps:
@@ -117,6 +124,7 @@ class ServerApp:
             leeway_s=settings.jwt_leeway_s,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
+            max_lifetime_s=settings.jwt_max_lifetime_s,
             jwks=(
                 JwksCache(settings.jwks_url, min_refetch_s=settings.jwks_min_refetch_s)
                 if settings.jwks_url
@@ -138,6 +146,10 @@ class ServerApp:
         server = grpc.aio.server(
             interceptors=[self.interceptor],
             options=[
+                # A busy address is an error, not a second server sharing the
+                # port with the first (gRPC sets SO_REUSEPORT by default, and the
+                # kernel would then split connections between two stacks).
+                ("grpc.so_reuseport", 0),
                 # Uploads arrive in 1 MiB chunks; leave room for framing.
                 ("grpc.max_receive_message_length", settings.max_chunk_bytes + 64 * 1024),
                 ("grpc.keepalive_time_ms", 60_000),
@@ -153,13 +165,27 @@ class ServerApp:
         )
         search_service_pb2_grpc.add_SearchServiceServicer_to_server(search, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            ReflectionServicer(
+                (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME),
+                DescriptorFiles.default(),
+            ),
+            server,
         )
-        self.port = server.add_insecure_port(address or settings.listen_address)
+        listen = address or settings.listen_address
+        try:
+            self.port = server.add_insecure_port(listen)
+        except RuntimeError as exc:
+            await self.stop(grace_s=0)
+            raise ListenError(
+                f"cannot listen on {listen}: the address is in use (another server?) "
+                "or not available; set REELSCRIBE_LISTEN_ADDRESS to another one"
+            ) from exc
         await server.start()
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._workers = WorkerWatch(self._health, redis, settings.queue_name)
+        await self._workers.start()
         self._server = server
         if settings.metrics_port:
             host = metrics.endpoint_host(settings.metrics_host, address or settings.listen_address)
@@ -263,6 +289,8 @@ class ServerApp:
             self.interceptor.begin_shutdown()
         if self._deps is not None:
             self._deps.hub.close_subscriptions()
+        if self._workers is not None:
+            await self._workers.stop()
         await self._health.enter_graceful_shutdown()
         if self._server is not None:
             # Refuses new connections and calls, waits for calls in flight,

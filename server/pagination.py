@@ -6,12 +6,14 @@ import base64
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from reelscribe.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+#: Longest token `encode` makes is about 150 characters; anything far longer is not ours.
+MAX_TOKEN_CHARS = 512
 
 
 def page_size(value: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
@@ -35,12 +37,19 @@ def decode(token: str, *, query: str) -> tuple[datetime, uuid.UUID] | None:
     """The keyset position in `token`; None for the first page."""
     if not token:
         return None
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidArgument.field("page_token", "malformed page token")
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        position = (datetime.fromisoformat(data["t"]), uuid.UUID(data["i"]))
+        created = datetime.fromisoformat(data["t"])
+        position = (created, uuid.UUID(data["i"]))
         fingerprint = data["q"]
-    except (ValueError, KeyError, TypeError) as exc:
+        # Tokens carry the UTC times the database gave them; another offset
+        # (up to ±24 h is valid ISO 8601) would overflow at the year's edges.
+        if created.utcoffset() != timedelta(0) or not isinstance(fingerprint, str):
+            raise ValueError("not a token of ours")
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
         raise InvalidArgument.field("page_token", "malformed page token") from exc
     if fingerprint != _fingerprint(query):
         raise InvalidArgument.field("page_token", "page token belongs to a different query")

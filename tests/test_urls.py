@@ -97,6 +97,14 @@ async def test_url_source_is_downloaded_and_transcribed(api: Api, media_server: 
         "http://[::1]/x.mp4",
         "http://10.0.0.7/x.mp4",
         "http://[::ffff:127.0.0.1]/x.mp4",
+        # IPv6 forms that lead to an IPv4 host: NAT64 (well-known and local-use
+        # prefixes), 6to4, IPv4-compatible, and Teredo.
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+        "http://[64:ff9b:1::a9fe:a9fe]/x.mp4",
+        "http://[2002:a9fe:a9fe::1]/x.mp4",
+        "http://[::127.0.0.1]/x.mp4",
+        "http://[::a00:7]/x.mp4",
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x.mp4",
     ],
 )
 async def test_non_public_addresses_are_refused_up_front(api: Api, url: str) -> None:

@@ -25,6 +25,7 @@ from reelscribe.config import get_settings
 from workers import insights, merge, stages
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
+from workers.presence import Presence
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
 from workers.webhooks import WebhookSender
@@ -34,6 +35,7 @@ _broker = setup_broker()
 _broker.add_middleware(Reconciler())
 _broker.add_middleware(WebhookSender())
 _broker.add_middleware(CostWatch())
+_broker.add_middleware(Presence())
 _settings = get_settings()
 
 _COMMON: dict[str, Any] = {

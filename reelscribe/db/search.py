@@ -42,16 +42,17 @@ class Passage:
 
 
 def passages(segments: Sequence[tuple[float, float, str]]) -> list[Passage]:
-    """Every segment, plus windows of consecutive segments (for questions that span them)."""
-    out = [Passage(s, e, t) for s, e, t in segments if t.strip()]
-    if len(out) > 1:
-        for i in range(len(out) - 1):
-            window = out[i : i + WINDOW_SEGMENTS]
-            if len(window) > 1:
-                out.append(
-                    Passage(window[0].start_s, window[-1].end_s, " ".join(p.text for p in window))
-                )
-    return out
+    """Every segment, plus windows of consecutive segments (for questions that span them).
+
+    Windows are built from the segments alone, never from the list being built.
+    """
+    singles = tuple(Passage(s, e, t) for s, e, t in segments if t.strip())
+    windows = [
+        Passage(w[0].start_s, w[-1].end_s, " ".join(p.text for p in w))
+        for w in (singles[i : i + WINDOW_SEGMENTS] for i in range(len(singles) - 1))
+        if len(w) > 1
+    ]
+    return [*singles, *windows]
 
 
 async def replace_index(
