@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from server.app import ServerApp
-from tests.conftest import MEDIA_DIR, token_for
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.media import MEDIA_DIR
+from tests.support.tokens import token_for
 
 GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
 

@@ -20,8 +20,10 @@ from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2
 from server.app import ServerApp
 from server.liveness import WORKERS_SERVICE
-from tests.conftest import MEDIA_DIR, _env, token_for
-from tests.helpers import Api
+from tests.support.api import Api
+from tests.support.media import MEDIA_DIR
+from tests.support.processes import worker_env
+from tests.support.tokens import token_for
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -70,7 +72,7 @@ def supervised_pool(settings: Settings, data_dir: Path) -> Iterator[tuple[psutil
             sys.executable, "-m", "dramatiq", "workers.actors",
             "--processes", "2", "--threads", "1", "--worker-shutdown-timeout", "2000",
         ],
-        env={**_env(settings), "REELSCRIBE_QUEUE_NAME": queue},
+        env={**worker_env(settings), "REELSCRIBE_QUEUE_NAME": queue},
         stdout=log,
         stderr=log,
         start_new_session=True,
