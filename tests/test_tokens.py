@@ -49,14 +49,22 @@ async def test_a_well_formed_token_verifies() -> None:
 
 
 @pytest.mark.parametrize(
-    "claims",
+    ("iat_offset_s", "exp_offset_s"),
     [
-        {"exp": 253402300799},  # 9999-12-31, from now
-        {"iat": int(time.time()) - 30 * 86400, "exp": int(time.time()) + 600},  # 30 days old
-        {"iat": None, "exp": int(time.time()) + 8 * 86400},  # no iat, 8 days ahead
+        (0, None),  # exp in 9999-12-31
+        (-30 * 86400, 600),  # issued 30 days ago, valid for ten more minutes
+        (None, 8 * 86400),  # no iat, 8 days ahead
     ],
 )
-async def test_tokens_living_longer_than_the_maximum_are_refused(claims: dict[str, Any]) -> None:
+async def test_tokens_living_longer_than_the_maximum_are_refused(
+    iat_offset_s: int | None, exp_offset_s: int | None
+) -> None:
+    # Times are taken when the test runs, not when it is collected.
+    now = int(time.time())
+    claims = {
+        "iat": None if iat_offset_s is None else now + iat_offset_s,
+        "exp": 253402300799 if exp_offset_s is None else now + exp_offset_s,
+    }
     with pytest.raises(Unauthenticated) as err:
         await _verifier().verify(_hs256(**claims))
     assert err.value.reason == "TOKEN_LIFETIME_TOO_LONG"
