@@ -95,7 +95,6 @@ def _sql_uses(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="doctor still queries Postgres itself")
 def test_sql_lives_under_reelscribe_db() -> None:
     outside = [
         path
