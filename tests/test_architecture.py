@@ -135,7 +135,6 @@ def test_job_options_are_never_read_by_string_key() -> None:
     assert not offenders, "\n".join(offenders)
 
 
-@pytest.mark.xfail(strict=True, reason="the long modules are being split or explained")
 def test_long_modules_say_why() -> None:
     dirs = [*PACKAGE_DIRS.values(), ROOT / "tests", ROOT / "bench", ROOT / "scripts"]
     offenders = []

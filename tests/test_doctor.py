@@ -1,4 +1,9 @@
-"""`reelscribe doctor` against the real test stack, and against broken ones."""
+"""`reelscribe doctor` against the real test stack, and against broken ones.
+
+Long on purpose: a healthy and a broken case for every doctor check, sharing
+the fixtures that break Postgres and Redis on purpose (silent ports, fresh
+databases), then the `reelscribe doctor` command itself.
+"""
 
 from __future__ import annotations
 
