@@ -95,7 +95,6 @@ def _sql_uses(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="doctor still queries Postgres itself")
 def test_sql_lives_under_reelscribe_db() -> None:
     outside = [
         path
@@ -136,7 +135,6 @@ def test_job_options_are_never_read_by_string_key() -> None:
     assert not offenders, "\n".join(offenders)
 
 
-@pytest.mark.xfail(strict=True, reason="the long modules are being split or explained")
 def test_long_modules_say_why() -> None:
     dirs = [*PACKAGE_DIRS.values(), ROOT / "tests", ROOT / "bench", ROOT / "scripts"]
     offenders = []

@@ -11,8 +11,9 @@ import av
 import numpy as np
 import pytest
 
-from reelscribe import clips
 from reelscribe.clips import ClipError, ClipPlan, media_kind, rebase_captions, render_clip
+from reelscribe.clips import captions as clip_captions
+from reelscribe.clips import ffmpeg as clip_ffmpeg
 from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import (
     _audio_stream,
@@ -318,7 +319,7 @@ def test_bad_name(gop_video: Path, tmp_path: Path, name: str) -> None:
 def test_ffmpeg_failure_leaves_no_files(
     gop_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(clips, "_h264_encoder", lambda: "no_such_encoder")
+    monkeypatch.setattr(clip_ffmpeg, "h264_encoder", lambda: "no_such_encoder")
     with pytest.raises(ClipError, match="ffmpeg failed") as err:
         render_clip(gop_video, ClipPlan(3.5, 5.0), CUES, tmp_path, "broken")
     assert err.value.reason == "FFMPEG_FAILED"
@@ -337,7 +338,7 @@ def test_missing_caption_font_is_a_clear_error(
     gop_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Without a font libass would silently draw nothing; fail loudly instead.
-    monkeypatch.setattr(clips, "_FONT_DIRS", (tmp_path / "no-fonts",))
+    monkeypatch.setattr(clip_captions, "FONT_DIRS", (tmp_path / "no-fonts",))
     with pytest.raises(ClipError, match="fonts-dejavu-core") as err:
         render_clip(gop_video, ClipPlan(1.5, 4.0, burn_captions=True), CUES, tmp_path, "nofont")
     assert err.value.reason == "NO_CAPTION_FONT"

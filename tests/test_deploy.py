@@ -3,6 +3,10 @@
 Structure of Dockerfile, .dockerignore and deploy/compose.yaml; the image's
 commands run directly from the venv; the image's and Compose's health checks
 run against a real server.
+
+Long on purpose: one image and the Compose file that runs it, checked together
+(Compose services run the image's commands, and both health checks run against
+the same real server), with the parsed Dockerfile and compose fixtures shared.
 """
 
 from __future__ import annotations

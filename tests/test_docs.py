@@ -22,6 +22,10 @@ the check, so a new example cannot go untested by accident. docs/development.md
 Before a block runs, the documented address 127.0.0.1:50051 becomes the test
 server's, `jobs/<id>` and `media/<id>` a finished job of the docs user (with
 highlights and rendered clips) and its media, and `--user alice` that user.
+
+Long on purpose: the docs check is one machine (the block parser and
+classifier, the static checks built on them, and the runner that executes every
+page in one shared docs world); docs/development.md describes it as a whole.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""`reelscribe doctor` against the real test stack, and against broken ones."""
+"""`reelscribe doctor` against the real test stack, and against broken ones.
+
+Long on purpose: a healthy and a broken case for every doctor check, sharing
+the fixtures that break Postgres and Redis on purpose (silent ports, fresh
+databases), then the `reelscribe doctor` command itself.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import redis.asyncio as aioredis
 from pydantic import SecretStr
 
 from cli import doctor
-from cli.doctor import Check, Status
+from cli.doctor import Check, Status, configuration, host
 from reelscribe import db
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedUrls
@@ -310,9 +315,9 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REELSCRIBE_WEBHOOK_MAX_ATTEMPTS", "several")
     check, _ = doctor.check_config()
     assert "REELSCRIBE_WEBHOOK_MAX_ATTEMPTS" in check.detail
-    assert doctor._is_secret("REELSCRIBE_JWT_SECRET")
-    assert doctor._is_secret("REELSCRIBE_GEMINI_API_KEY")
-    assert not doctor._is_secret("REELSCRIBE_WORKER_THREADS")
+    assert configuration._is_secret("REELSCRIBE_JWT_SECRET")
+    assert configuration._is_secret("REELSCRIBE_GEMINI_API_KEY")
+    assert not configuration._is_secret("REELSCRIBE_WORKER_THREADS")
 
 
 def test_whisper_model_must_be_a_complete_directory(settings: Settings, tmp_path: Path) -> None:
@@ -337,12 +342,12 @@ def test_embedding_model_directory(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_disk_thresholds(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(doctor, "DISK_WARN_BYTES", 0)
-    monkeypatch.setattr(doctor, "DISK_FAIL_BYTES", 0)
+    monkeypatch.setattr(host, "DISK_WARN_BYTES", 0)
+    monkeypatch.setattr(host, "DISK_FAIL_BYTES", 0)
     assert doctor.check_disk(settings).status is Status.OK
-    monkeypatch.setattr(doctor, "DISK_WARN_BYTES", 1 << 60)
+    monkeypatch.setattr(host, "DISK_WARN_BYTES", 1 << 60)
     _assert_problem(doctor.check_disk(settings), Status.WARN)
-    monkeypatch.setattr(doctor, "DISK_FAIL_BYTES", 1 << 60)
+    monkeypatch.setattr(host, "DISK_FAIL_BYTES", 1 << 60)
     _assert_problem(doctor.check_disk(settings), Status.FAIL)
 
 

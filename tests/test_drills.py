@@ -14,6 +14,10 @@ session stack the other tests share.
 4. Fill the blob storage: uploads fail RESOURCE_EXHAUSTED (STORAGE_FULL),
    leave nothing partial behind, stored media stays intact, and uploads work
    again once space is freed.
+
+Long on purpose: the four drills share one private stack, started once per
+module because it is expensive, and the helpers that judge what a job left
+behind; splitting them would start that stack once per file.
 """
 
 from __future__ import annotations

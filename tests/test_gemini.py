@@ -3,6 +3,10 @@
 Plain pytest: every test starts its own `GeminiFake` (tests/support/gemini_fake.py)
 and points a `GeminiProvider` at it. Backoffs are recorded instead of slept,
 except where a test needs a real timeout.
+
+Long on purpose: one test per provider behaviour (retries, timeouts, every
+bad-output rule), all against the same fake and provider fixtures; each test is
+short, there are simply many rules.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Metrics, logs and traces: scraped, read and followed across processes for real."""
+"""Metrics, logs and traces: scraped, read and followed across processes for real.
+
+Long on purpose: what operators see (metrics, traces, logs, and backing
+services failing as UNAVAILABLE) is checked here against real processes, in
+independent sections; a section that grows should become its own module.
+"""
 
 from __future__ import annotations
 

@@ -13,6 +13,10 @@ code; any failure fails the run. Calls use raw grpc.aio stubs with generous
 deadlines and no retries, so nothing is hidden. Then the same N-user pattern
 against a bare grpc.aio server (bench.load.baseline) that answers the same
 RPCs, with no work, with responses recorded from the first run.
+
+Long on purpose: one benchmark run, read top to bottom: the user session, the
+two stacks it drives (Reelscribe and the bare baseline), and the table built from
+the same timing records; `baseline.py` already holds the bare server.
 """
 
 from __future__ import annotations

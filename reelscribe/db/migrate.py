@@ -25,6 +25,18 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def shipped_versions() -> list[int]:
+    """The versions of the migrations this release ships, in order."""
+    return [version for version, _, _ in _migrations()]
+
+
+async def applied_versions(conn: asyncpg.Connection) -> set[int]:
+    """The versions applied to the database (none if it was never migrated)."""
+    if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return set()
+    return {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+
+
 async def apply_migrations(conn: asyncpg.Connection) -> list[int]:
     """Apply every migration not applied yet; returns the versions applied."""
     applied_now: list[int] = []

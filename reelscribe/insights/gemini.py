@@ -38,6 +38,10 @@ Errors (`ProviderError.reason`):
 The SDK's own retries are off (each `generate_content` is one HTTP request);
 this module's loop does the retrying. Token usage is summed over every call an
 operation made, including calls whose output was then rejected and retried.
+
+Long on purpose: it is one provider class whose three operations share one
+call, retry and usage-counting loop, and the error rules above describe that
+loop as a whole; the reply checks already live in `gemini_replies`.
 """
 
 from __future__ import annotations

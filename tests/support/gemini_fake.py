@@ -64,6 +64,10 @@ the prompt's ``[index] start-end text`` lines (see reelscribe.insights.gemini_re
 Every request is recorded (`fake.requests`, a list of `RecordedRequest`) with
 its headers (lower-case names), raw body, parsed JSON, and helpers for the
 prompt, generation config, schema, kind and transcript lines.
+
+Long on purpose: it fakes one wire protocol completely (the server, the
+behaviours tests script and a valid default reply for each request kind), and
+tests import it as one module; the behaviours and replies are documented above.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """The async client: deadlines on every call, retries where they are safe,
-resumable uploads and watches that resume by sequence number."""
+resumable uploads and watches that resume by sequence number.
+
+Long on purpose: it is the one client class users read, one method per RPC
+plus the upload and watch resumption they share; splitting the class across
+modules would scatter the deadline and retry rules every method follows.
+"""
 
 from __future__ import annotations
 
