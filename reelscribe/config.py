@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 2 * 1024**3
     #: Largest accepted chunk in an upload stream.
     max_chunk_bytes: int = 1024 * 1024
+    #: Bytes a user on the `free` plan may keep stored: uploaded media plus the
+    #: declared size of uploads in progress; 0 = unlimited. `premium` and admins
+    #: are unlimited.
+    free_max_stored_bytes: int = 5 * 1024**3
+    #: Resumable uploads with no activity for this long are removed (their rows and
+    #: partial files); `GetUpload` then answers NOT_FOUND with `UPLOAD_EXPIRED`.
+    upload_expiry_s: float = 24 * 3600.0
+    #: How often a worker removes expired uploads (one worker at a time).
+    upload_sweep_interval_s: float = 600.0
 
     # -- Speech to text ----------------------------------------------------------------
     #: Speech model directory (CTranslate2 format); empty means the bundled tiny.en.

@@ -118,10 +118,17 @@ class Insights:
         result, _ = await self._run(lambda: engine.answer(provider, question, passages))
         return provider.name, result
 
-    def answer_cache_key(self, owner: str, question: str, job_id: uuid.UUID | None) -> str:
-        """Redis key of a cached answer (owner-scoped; the question is hashed)."""
+    def answer_cache_key(
+        self, owner: str, question: str, job_id: uuid.UUID | None, generation: str
+    ) -> str:
+        """Redis key of a cached answer (owner-scoped; the question is hashed).
+
+        `generation` is the owner's library generation (`reelscribe.library`):
+        answers cached before a job was indexed or deleted are never read again.
+        """
+        provider = insights.provider_name(self._deps.settings)
         digest = hashlib.sha256(
-            f"{insights.provider_name(self._deps.settings)}\0{job_id or ''}\0{question}".encode()
+            f"{provider}\0{generation}\0{job_id or ''}\0{question}".encode()
         ).hexdigest()
         return f"reelscribe:answer:{owner_prefix(owner)}:{digest}"
 

@@ -7,6 +7,13 @@ the partial file's size is the resume offset. When the last byte arrives the
 size and SHA-256 are verified, the file becomes a blob and exactly one `media`
 row is created; asking again with the same id returns that media object.
 
+The header must carry the file's SHA-256. A new upload reserves its declared
+size against the owner's storage quota (checked under a per-owner lock, so
+concurrent uploads cannot overshoot it); the stream can never write past that
+size, and it stops with `UPLOAD_EXPIRED` if the upload was swept meanwhile.
+An upload left idle for `upload_expiry_s` is removed by a worker
+(`reelscribe.uploads.sweep`), or here when its id is used again.
+
 When the disk fills up mid-upload the partial file is removed (it would only
 keep the disk full), the upload's stored size goes back to 0 and the caller
 gets RESOURCE_EXHAUSTED with the reason `STORAGE_FULL`; once space is freed
@@ -20,6 +27,7 @@ import errno
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +38,8 @@ import redis.asyncio as aioredis
 import structlog
 
 from reelscribe import blobs, convert, names, validation
+from reelscribe import uploads as upload_store
+from reelscribe.auth import Principal
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
 from reelscribe.db import media as media_db
@@ -43,16 +53,15 @@ from reelscribe.errors import (
     ResourceExhausted,
 )
 from reelscribe.v1 import job_service_pb2
+from server.quotas import Quotas
 
 log = structlog.get_logger(__name__)
 
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 _MAX_FILENAME = 255
-_LOCK_TTL_MS = 10 * 60 * 1000
-
-
-def _part_path(store: BlobStore, owner: str, upload_id: str) -> Path:
-    return store.path(f"{blobs.owner_prefix(owner)}/uploads/{upload_id}.part")
+#: While a stream writes, its progress is recorded (and the upload shown to be
+#: alive, and still there) at least this often.
+_TOUCH_S = 15.0
 
 
 def _file_sha256(path: Path) -> str:
@@ -67,15 +76,27 @@ class Uploads:
     """The upload protocol behind `UploadMedia` and `GetUpload`."""
 
     def __init__(
-        self, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis, store: BlobStore
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        redis: aioredis.Redis,
+        store: BlobStore,
+        quotas: Quotas,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._redis = redis
         self._store = store
+        self._quotas = quotas
 
     def _validate(self, header: job_service_pb2.UploadHeader) -> None:
         violations = validation.sha256(header.sha256, "header.sha256")
+        if not header.sha256:
+            violations.append(
+                FieldViolation(
+                    "header.sha256", "required: the lowercase hex SHA-256 of the whole file"
+                )
+            )
         if not header.filename or len(header.filename) > _MAX_FILENAME:
             violations.append(FieldViolation("header.filename", "1-255 characters"))
         if header.size_bytes <= 0:
@@ -97,7 +118,7 @@ class Uploads:
             )
 
     async def receive_stream(
-        self, owner: str, stream: AsyncIterator[job_service_pb2.UploadMediaRequest]
+        self, principal: Principal, stream: AsyncIterator[job_service_pb2.UploadMediaRequest]
     ) -> job_service_pb2.UploadMediaResponse:
         """One `UploadMedia` stream: a header, then chunks; the media once complete."""
         try:
@@ -108,25 +129,26 @@ class Uploads:
             ) from None
         if first.WhichOneof("data") != "header":
             raise InvalidArgument.field("header", "the first message must carry the header")
-        row = await self.receive(owner, first.header, stream)
+        row = await self.receive(principal, first.header, stream)
         return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(row))
 
     async def receive(
         self,
-        owner: str,
+        principal: Principal,
         header: job_service_pb2.UploadHeader,
         chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
     ) -> asyncpg.Record:
         """Store the chunks of one upload stream; returns the media row when complete."""
         self._validate(header)
+        owner = principal.subject
         upload_id = header.upload_id or uuid.uuid4().hex
-        lock = f"reelscribe:upload-lock:{blobs.owner_prefix(owner)}:{upload_id}"
-        if not await self._redis.set(lock, "1", nx=True, px=_LOCK_TTL_MS):
+        lock = upload_store.lock_key(owner, upload_id)
+        if not await self._redis.set(lock, "1", nx=True, px=upload_store.LOCK_TTL_MS):
             raise FailedPrecondition(
                 "another stream is writing this upload right now", reason="UPLOAD_IN_PROGRESS"
             )
         try:
-            return await self._receive(owner, upload_id, header, chunks)
+            return await self._receive(principal, upload_id, header, chunks)
         except BaseException:
             if not header.upload_id:
                 # Not resumable: nothing may be left behind.
@@ -136,19 +158,27 @@ class Uploads:
             await self._redis.delete(lock)
 
     async def _forget(self, owner: str, upload_id: str) -> None:
-        _part_path(self._store, owner, upload_id).unlink(missing_ok=True)
+        upload_store.part_path(self._store, owner, upload_id).unlink(missing_ok=True)
         async with self._pool.acquire() as conn:
             await uploads_db.forget_upload(conn, owner, upload_id)
 
-    async def _receive(
-        self,
-        owner: str,
-        upload_id: str,
-        header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
+    async def _open(
+        self, principal: Principal, upload_id: str, header: job_service_pb2.UploadHeader
     ) -> asyncpg.Record:
+        """The upload's row: an idle one is expired first, a new one reserves its size."""
+        owner, idle_s = principal.subject, self._settings.upload_expiry_s
         async with self._pool.acquire() as conn:
-            row = await uploads_db.open_upload(
+            found = await uploads_db.get_upload(conn, owner, upload_id)
+            stale = found is not None and await uploads_db.is_stale(conn, found, idle_s)
+        if stale:
+            # As if the sweeper had come first (this stream holds the lock it takes).
+            await upload_store.expire(
+                self._pool, self._redis, self._store, owner, upload_id, idle_s
+            )
+        async with self._pool.acquire() as conn, conn.transaction():
+            if found is None or stale:
+                await self._quotas.check_storage(conn, principal, upload_id, header.size_bytes)
+            return await uploads_db.open_upload(
                 conn,
                 owner=owner,
                 upload_id=upload_id,
@@ -156,6 +186,16 @@ class Uploads:
                 size_bytes=header.size_bytes,
                 sha256=header.sha256,
             )
+
+    async def _receive(
+        self,
+        principal: Principal,
+        upload_id: str,
+        header: job_service_pb2.UploadHeader,
+        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
+    ) -> asyncpg.Record:
+        owner = principal.subject
+        row = await self._open(principal, upload_id, header)
         if (row["filename"], row["size_bytes"], row["sha256"]) != (
             header.filename,
             header.size_bytes,
@@ -168,7 +208,7 @@ class Uploads:
             media = await self._media(owner, row["media_id"])
             if media is not None:
                 return media
-        part = _part_path(self._store, owner, upload_id)
+        part = upload_store.part_path(self._store, owner, upload_id)
         try:
             await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
@@ -210,6 +250,7 @@ class Uploads:
     ) -> int:
         """Append the stream's chunks to the partial file; returns the bytes stored."""
         max_chunk = self._settings.max_chunk_bytes
+        touched = time.monotonic()
         # Unbuffered: a failed write leaves nothing pending that closing would retry.
         with part.open("ab", buffering=0) as fh:
             try:
@@ -231,6 +272,9 @@ class Uploads:
                     # offset even if this stream breaks right after.
                     await asyncio.to_thread(_append, fh, data)
                     stored += len(data)
+                    if time.monotonic() - touched >= _TOUCH_S:
+                        touched = time.monotonic()
+                        await self._touch(owner, upload_id, stored)
             finally:
                 await self._record_progress(owner, upload_id, stored)
         return stored
@@ -245,7 +289,7 @@ class Uploads:
         self, owner: str, upload_id: str, header: job_service_pb2.UploadHeader, part: Path
     ) -> asyncpg.Record:
         digest = await asyncio.to_thread(_file_sha256, part)
-        if header.sha256 and digest != header.sha256:
+        if digest != header.sha256:
             await asyncio.to_thread(part.unlink, missing_ok=True)
             await self._record_progress(owner, upload_id, 0)
             raise InvalidArgument.field(
@@ -280,9 +324,14 @@ class Uploads:
         log.info("media uploaded", media=names.media_name(media_id), size_bytes=header.size_bytes)
         return media
 
-    async def _record_progress(self, owner: str, upload_id: str, stored: int) -> None:
+    async def _record_progress(self, owner: str, upload_id: str, stored: int) -> bool:
         async with self._pool.acquire() as conn:
-            await uploads_db.set_stored_bytes(conn, owner, upload_id, stored)
+            return await uploads_db.set_stored_bytes(conn, owner, upload_id, stored)
+
+    async def _touch(self, owner: str, upload_id: str, stored: int) -> None:
+        """Record progress mid-stream; an upload swept meanwhile stops here."""
+        if not await self._record_progress(owner, upload_id, stored):
+            raise _expired(upload_id, self._settings.upload_expiry_s)
 
     async def _media(self, owner: str, media_id: uuid.UUID) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn:
@@ -292,8 +341,12 @@ class Uploads:
         """Where an upload stands: bytes stored, and its media once complete."""
         if not _UPLOAD_ID.match(upload_id):
             raise InvalidArgument.field("upload_id", "8-128 characters from [A-Za-z0-9._-]")
+        idle_s = self._settings.upload_expiry_s
         async with self._pool.acquire() as conn:
             row = await uploads_db.get_upload(conn, owner, upload_id)
+            stale = row is not None and await uploads_db.is_stale(conn, row, idle_s)
+        if stale or (row is None and await upload_store.was_expired(self._redis, owner, upload_id)):
+            raise _expired(upload_id, idle_s)
         if row is None:
             raise NotFound(f"upload {upload_id} not found", reason="UPLOAD_NOT_FOUND")
         reply = job_service_pb2.GetUploadResponse(upload_id=upload_id, size_bytes=row["size_bytes"])
@@ -303,9 +356,17 @@ class Uploads:
                 reply.stored_bytes = row["size_bytes"]
                 reply.media.CopyFrom(convert.media_to_pb(media))
                 return reply
-        part = _part_path(self._store, owner, upload_id)
+        part = upload_store.part_path(self._store, owner, upload_id)
         reply.stored_bytes = part.stat().st_size if part.exists() else 0
         return reply
+
+
+def _expired(upload_id: str, idle_s: float) -> NotFound:
+    return NotFound(
+        f"upload {upload_id} expired: it was not completed within {idle_s:g} s of its last "
+        "activity, and its bytes were removed; upload the file again",
+        reason="UPLOAD_EXPIRED",
+    )
 
 
 def _append(fh: BinaryIO, data: bytes) -> None:

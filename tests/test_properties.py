@@ -94,6 +94,11 @@ async def test_other_users_names_are_always_not_found(server: ServerApp, api: Ap
                     metadata=_md(other),
                     timeout=10,
                 ),
+                "DeleteMedia": lambda _: jobs.DeleteMedia(
+                    job_service_pb2.DeleteMediaRequest(name=job.media),
+                    metadata=_md(other),
+                    timeout=10,
+                ),
                 "GetUpload": lambda _: jobs.GetUpload(
                     job_service_pb2.GetUploadRequest(upload_id=upload_id),
                     metadata=_md(other),

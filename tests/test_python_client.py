@@ -73,6 +73,17 @@ async def test_upload_create_watch_export(client: ReelscribeClient) -> None:
     assert job.name in listed
 
 
+async def test_delete_media(client: ReelscribeClient) -> None:
+    media = await client.upload(MEDIA_DIR / "volcano.ogg")
+    await client.delete_media(media.name)
+    with pytest.raises(ReelscribeError) as err:
+        await client.create_job(media=media.name)
+    assert err.value.reason == "MEDIA_NOT_FOUND"
+    with pytest.raises(ReelscribeError) as err:
+        await client.delete_media(media.name)
+    assert err.value.reason == "MEDIA_NOT_FOUND"
+
+
 async def test_errors_carry_reason_details_and_request_id(client: ReelscribeClient) -> None:
     with pytest.raises(ReelscribeError) as err:
         await client.get_job("jobs/5f0c4a9e-1d57-4b8e-9a61-1f4ac1b0a111")

@@ -168,7 +168,9 @@ def _every_rpc(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...])
     async def upload() -> None:
         async def messages():  # type: ignore[no-untyped-def]
             yield job_service_pb2.UploadMediaRequest(
-                header=job_service_pb2.UploadHeader(filename="a.ogg", size_bytes=3)
+                header=job_service_pb2.UploadHeader(
+                    filename="a.ogg", size_bytes=3, sha256=hashlib.sha256(b"abc").hexdigest()
+                )
             )
             yield job_service_pb2.UploadMediaRequest(chunk=b"abc")
 
@@ -183,6 +185,9 @@ def _every_rpc(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...])
         "UploadMedia": upload(),
         "GetUpload": jobs.GetUpload(
             job_service_pb2.GetUploadRequest(upload_id="x" * 10), metadata=m, timeout=t
+        ),
+        "DeleteMedia": jobs.DeleteMedia(
+            job_service_pb2.DeleteMediaRequest(name=f"media/{uuid.uuid4()}"), metadata=m, timeout=t
         ),
         "CreateJob": jobs.CreateJob(job_service_pb2.CreateJobRequest(), metadata=m, timeout=t),
         "GetJob": jobs.GetJob(job_service_pb2.GetJobRequest(name=name), metadata=m, timeout=t),

@@ -28,6 +28,7 @@ from workers.costwatch import CostWatch
 from workers.presence import Presence
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
+from workers.uploadsweep import UploadSweep
 from workers.webhooks import WebhookSender
 
 logs.configure()
@@ -36,6 +37,7 @@ _broker.add_middleware(Reconciler())
 _broker.add_middleware(WebhookSender())
 _broker.add_middleware(CostWatch())
 _broker.add_middleware(Presence())
+_broker.add_middleware(UploadSweep())
 _settings = get_settings()
 
 _COMMON: dict[str, Any] = {

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from reelscribe import embeddings, quality, queue
+from reelscribe import embeddings, library, quality, queue
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import media as media_db
@@ -81,6 +81,8 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
             raise Cancelled()
         rt.publish(recorded)
         rt.call(transcripts_db.invalidate_cache(rt.redis, owner, job_id))
+        # Newly searchable: answers cached before may now be incomplete.
+        rt.call(library.changed(rt.redis, owner, remember_s=ctx.settings.answer_cache_ttl_s))
         if more:
             send_job_message(ctx, queue.DERIVE_JOB)
             log.info("transcript stored", job_id=str(job_id), next_stages=more)

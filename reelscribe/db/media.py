@@ -43,3 +43,36 @@ async def sha256_of(conn: asyncpg.Connection, media_id: uuid.UUID | None) -> str
     """The SHA-256 of a media object's content ("" when there is none)."""
     value = await conn.fetchval("SELECT sha256 FROM media WHERE id = $1", media_id)
     return str(value or "")
+
+
+async def delete_media(
+    conn: asyncpg.Connection, media_id: uuid.UUID, *, owner: str
+) -> asyncpg.Record | None:
+    """Delete the owner's media row and the finished upload that made it
+    (inside the caller's transaction, after `lock_media` and `active_jobs_using`).
+
+    Returns the deleted row (for its blob key), or None when the owner has no
+    such media. The upload row goes too: left behind it would look like an
+    upload in progress and count against the storage quota.
+    """
+    await conn.execute("DELETE FROM uploads WHERE owner = $1 AND media_id = $2", owner, media_id)
+    return await conn.fetchrow(
+        "DELETE FROM media WHERE id = $1 AND owner = $2 RETURNING *", media_id, owner
+    )
+
+
+async def lock_media(conn: asyncpg.Connection, media_id: uuid.UUID, *, owner: str) -> bool:
+    """Lock the owner's media row for the rest of the transaction; False if absent."""
+    found = await conn.fetchval(
+        "SELECT true FROM media WHERE id = $1 AND owner = $2 FOR UPDATE", media_id, owner
+    )
+    return bool(found)
+
+
+async def active_jobs_using(conn: asyncpg.Connection, media_id: uuid.UUID) -> int:
+    """How many queued or running jobs use the media."""
+    count = await conn.fetchval(
+        "SELECT count(*) FROM jobs WHERE media_id = $1 AND state IN ('QUEUED', 'RUNNING')",
+        media_id,
+    )
+    return int(count or 0)

@@ -50,15 +50,16 @@ async def forget_upload(conn: asyncpg.Connection, owner: str, upload_id: str) ->
 
 async def set_stored_bytes(
     conn: asyncpg.Connection, owner: str, upload_id: str, stored_bytes: int
-) -> None:
-    """Record how many bytes of the upload are stored so far."""
-    await conn.execute(
+) -> bool:
+    """Record how many bytes of the upload are stored so far; False if it is gone."""
+    status = await conn.execute(
         "UPDATE uploads SET stored_bytes = $3, update_time = now()"
         " WHERE owner = $1 AND upload_id = $2",
         owner,
         upload_id,
         stored_bytes,
     )
+    return status != "UPDATE 0"
 
 
 async def attach_media(
@@ -71,4 +72,44 @@ async def attach_media(
         owner,
         upload_id,
         media_id,
+    )
+
+
+async def stale_uploads(
+    conn: asyncpg.Connection, idle_s: float, limit: int
+) -> list[asyncpg.Record]:
+    """Uploads in progress with no activity for `idle_s` seconds, oldest first."""
+    return await conn.fetch(
+        "SELECT owner, upload_id FROM uploads WHERE media_id IS NULL"
+        " AND update_time < now() - make_interval(secs => $1)"
+        " ORDER BY update_time LIMIT $2",
+        idle_s,
+        limit,
+    )
+
+
+async def delete_stale_upload(
+    conn: asyncpg.Connection, owner: str, upload_id: str, idle_s: float
+) -> bool:
+    """Remove one upload if it is still in progress and idle for `idle_s` seconds."""
+    deleted = await conn.fetchval(
+        "DELETE FROM uploads WHERE owner = $1 AND upload_id = $2 AND media_id IS NULL"
+        " AND update_time < now() - make_interval(secs => $3) RETURNING true",
+        owner,
+        upload_id,
+        idle_s,
+    )
+    return bool(deleted)
+
+
+async def is_stale(conn: asyncpg.Connection, row: asyncpg.Record, idle_s: float) -> bool:
+    """Whether an upload row is in progress and idle for `idle_s` seconds (database clock)."""
+    if row["media_id"] is not None:
+        return False
+    return bool(
+        await conn.fetchval(
+            "SELECT $1::timestamptz < now() - make_interval(secs => $2)",
+            row["update_time"],
+            idle_s,
+        )
     )

@@ -56,6 +56,16 @@ class GetUploadResponse(_message.Message):
     media: _job_pb2.Media
     def __init__(self, upload_id: _Optional[str] = ..., stored_bytes: _Optional[int] = ..., size_bytes: _Optional[int] = ..., media: _Optional[_Union[_job_pb2.Media, _Mapping]] = ...) -> None: ...
 
+class DeleteMediaRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteMediaResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class CreateJobRequest(_message.Message):
     __slots__ = ("request_id", "media", "source_uri", "parent", "options", "labels")
     class LabelsEntry(_message.Message):
@@ -174,18 +184,22 @@ class GetUsageRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetUsageResponse(_message.Message):
-    __slots__ = ("plan", "stored_jobs", "max_stored_jobs", "audio_minutes_today", "max_audio_minutes_per_day")
+    __slots__ = ("plan", "stored_jobs", "max_stored_jobs", "audio_minutes_today", "max_audio_minutes_per_day", "stored_bytes", "max_stored_bytes")
     PLAN_FIELD_NUMBER: _ClassVar[int]
     STORED_JOBS_FIELD_NUMBER: _ClassVar[int]
     MAX_STORED_JOBS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_MINUTES_TODAY_FIELD_NUMBER: _ClassVar[int]
     MAX_AUDIO_MINUTES_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    STORED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STORED_BYTES_FIELD_NUMBER: _ClassVar[int]
     plan: str
     stored_jobs: int
     max_stored_jobs: int
     audio_minutes_today: float
     max_audio_minutes_per_day: float
-    def __init__(self, plan: _Optional[str] = ..., stored_jobs: _Optional[int] = ..., max_stored_jobs: _Optional[int] = ..., audio_minutes_today: _Optional[float] = ..., max_audio_minutes_per_day: _Optional[float] = ...) -> None: ...
+    stored_bytes: int
+    max_stored_bytes: int
+    def __init__(self, plan: _Optional[str] = ..., stored_jobs: _Optional[int] = ..., max_stored_jobs: _Optional[int] = ..., audio_minutes_today: _Optional[float] = ..., max_audio_minutes_per_day: _Optional[float] = ..., stored_bytes: _Optional[int] = ..., max_stored_bytes: _Optional[int] = ...) -> None: ...
 
 class ListWebhookDeliveriesRequest(_message.Message):
     __slots__ = ("name", "page_size", "page_token")

@@ -46,6 +46,11 @@ class JobServiceStub:
                 request_serializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadRequest.SerializeToString,
                 response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadResponse.FromString,
                 _registered_method=True)
+        self.DeleteMedia = channel.unary_unary(
+                '/reelscribe.v1.JobService/DeleteMedia',
+                request_serializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaRequest.SerializeToString,
+                response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaResponse.FromString,
+                _registered_method=True)
         self.CreateJob = channel.unary_unary(
                 '/reelscribe.v1.JobService/CreateJob',
                 request_serializer=reelscribe_dot_v1_dot_job__service__pb2.CreateJobRequest.SerializeToString,
@@ -114,6 +119,16 @@ class JobServiceServicer:
     def GetUpload(self, request, context):
         """Reports how many bytes of an interrupted upload are stored, so the client
         can resume from there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMedia(self, request, context):
+        """Deletes an uploaded media object and its stored file. Jobs made from it
+        keep their transcripts and results; stages that need the file again (clip
+        rendering) fail with MEDIA_MISSING. Refused while a queued or running job
+        uses it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -204,6 +219,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetUpload,
                     request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadRequest.FromString,
                     response_serializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadResponse.SerializeToString,
+            ),
+            'DeleteMedia': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMedia,
+                    request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaRequest.FromString,
+                    response_serializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaResponse.SerializeToString,
             ),
             'CreateJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateJob,
@@ -312,6 +332,33 @@ class JobService:
             '/reelscribe.v1.JobService/GetUpload',
             reelscribe_dot_v1_dot_job__service__pb2.GetUploadRequest.SerializeToString,
             reelscribe_dot_v1_dot_job__service__pb2.GetUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reelscribe.v1.JobService/DeleteMedia',
+            reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaRequest.SerializeToString,
+            reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,7 +11,7 @@ import asyncio
 import asyncpg
 import structlog
 
-from reelscribe import convert, events, names
+from reelscribe import convert, events, library, names
 from reelscribe.auth import Principal
 from reelscribe.db import events as events_db
 from reelscribe.db import insights as insights_db
@@ -113,10 +113,17 @@ class JobRecords:
             raise FailedPrecondition(
                 "only finished jobs can be deleted; cancel it first", reason="JOB_ACTIVE"
             )
+        # Cached answers must never quote a deleted job: the library generation
+        # changes before the delete (if Redis cannot record that, nothing is
+        # deleted) and again after it (an answer computed in between, from rows
+        # about to go, was cached under a generation no one reads any more).
+        remember_s = self._deps.settings.answer_cache_ttl_s
+        await library.changed(self._deps.redis, row["owner"], remember_s=remember_s)
         async with self._deps.pool.acquire() as conn:
             # Child jobs go with their parent (the foreign key cascades); so do their clips.
             clip_keys = await insights_db.clip_keys_with_children(conn, row["id"])
             await jobs_db.delete_job(conn, row["id"])
         for key in clip_keys:
             await asyncio.to_thread(self._deps.blobs.delete, key)
+        await library.changed(self._deps.redis, row["owner"], remember_s=remember_s)
         await transcripts_db.invalidate_cache(self._deps.redis, row["owner"], row["id"])

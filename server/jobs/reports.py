@@ -28,7 +28,11 @@ class JobReports:
     async def usage(self, principal: Principal) -> job_service_pb2.GetUsageResponse:
         """The caller's usage against their plan."""
         async with self._deps.pool.acquire() as conn:
-            return await self._quotas.usage(conn, principal)
+            reply = await self._quotas.usage(conn, principal)
+            reply.stored_bytes, reply.max_stored_bytes = await self._quotas.storage_usage(
+                conn, principal
+            )
+        return reply
 
     async def costs(
         self, principal: Principal, request: job_service_pb2.GetCostReportRequest

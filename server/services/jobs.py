@@ -17,6 +17,7 @@ from server.jobs.creation import JobCreation
 from server.jobs.records import JobRecords
 from server.jobs.reports import JobReports
 from server.jobs.watches import JobWatches
+from server.media import MediaRecords
 from server.quotas import Quotas
 from server.uploads import Uploads
 
@@ -26,7 +27,8 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
 
     def __init__(self, deps: Deps) -> None:
         quotas = Quotas(deps.settings)
-        self._uploads = Uploads(deps.settings, deps.pool, deps.redis, deps.blobs)
+        self._uploads = Uploads(deps.settings, deps.pool, deps.redis, deps.blobs, quotas)
+        self._media = MediaRecords(deps)
         self._creation = JobCreation(deps, quotas)
         self._records = JobRecords(deps)
         self._watches = JobWatches(deps)
@@ -39,12 +41,18 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         request_iterator: AsyncIterator[job_service_pb2.UploadMediaRequest],
         context: grpc.aio.ServicerContext,
     ) -> job_service_pb2.UploadMediaResponse:
-        return await self._uploads.receive_stream(current_principal().subject, request_iterator)
+        return await self._uploads.receive_stream(current_principal(), request_iterator)
 
     async def GetUpload(
         self, request: job_service_pb2.GetUploadRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.GetUploadResponse:
         return await self._uploads.status(current_principal().subject, request.upload_id)
+
+    async def DeleteMedia(
+        self, request: job_service_pb2.DeleteMediaRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.DeleteMediaResponse:
+        await self._media.delete(current_principal(), request.name)
+        return job_service_pb2.DeleteMediaResponse()
 
     # -- jobs ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import grpc
 import structlog
 from google.protobuf.message import Message
 
-from reelscribe import cantonese, captions, convert, exports, names, validation
+from reelscribe import cantonese, captions, convert, exports, library, names, validation
 from reelscribe.db import insights as insights_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import search as search_db
@@ -230,8 +230,8 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         job_id = None
         if request.name:
             job_id = (await self._job(request.name))["id"]
-        key = self._insights.answer_cache_key(owner, question, job_id)
-        cached = await _cache_get(self._deps.redis, key, tpb.AskQuestionResponse)
+        key = await self._answer_key(owner, question, job_id)
+        cached = await _cache_get(self._deps.redis, key, tpb.AskQuestionResponse) if key else None
         if cached is not None:
             return cached
         filters = search_db.Filters(owner=owner, job_ids=[job_id] if job_id else [])
@@ -256,8 +256,18 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                 if 0 <= i < len(hits)
             ],
         )
-        await _cache_put(self._deps.redis, key, reply, self._deps.settings.answer_cache_ttl_s)
+        if key:
+            await _cache_put(self._deps.redis, key, reply, self._deps.settings.answer_cache_ttl_s)
         return reply
+
+    async def _answer_key(self, owner: str, question: str, job_id: uuid.UUID | None) -> str:
+        """The answer's cache key; "" (no caching) when the library generation is unknown."""
+        try:
+            generation = await library.generation(self._deps.redis, owner)
+        except Exception as exc:
+            log.warning("cache unavailable", key_kind="library-generation", error=repr(exc))
+            return ""
+        return self._insights.answer_cache_key(owner, question, job_id, generation)
 
 
 _SUMMARY_FORMATS = {

@@ -150,6 +150,19 @@ class ReelscribeClient:
             idempotent=True,
         )
 
+    async def delete_media(self, name: str) -> None:
+        """Delete uploaded media and its file (jobs made from it keep their results).
+
+        Not retried: a repeat after a lost reply would be NOT_FOUND.
+        """
+        await self._unary(
+            "JobService",
+            "DeleteMedia",
+            v1.DeleteMediaRequest(name=name),
+            v1.DeleteMediaResponse,
+            idempotent=False,
+        )
+
     # -- jobs --------------------------------------------------------------------------
 
     async def create_job(

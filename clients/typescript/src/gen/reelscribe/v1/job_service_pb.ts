@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file reelscribe/v1/job_service.proto.
  */
 export const file_reelscribe_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9yZWVsc2NyaWJlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEg1yZWVsc2NyaWJlLnYxIlwKElVwbG9hZE1lZGlhUmVxdWVzdBItCgZoZWFkZXIYASABKAsyGy5yZWVsc2NyaWJlLnYxLlVwbG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEZGF0YSJtCgxVcGxvYWRIZWFkZXISEAoIZmlsZW5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSEQoJdXBsb2FkX2lkGAQgASgJEhQKDG9mZnNldF9ieXRlcxgFIAEoAyI6ChNVcGxvYWRNZWRpYVJlc3BvbnNlEiMKBW1lZGlhGAEgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSIlChBHZXRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJ1ChFHZXRVcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFAoMc3RvcmVkX2J5dGVzGAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMSIwoFbWVkaWEYBCABKAsyFC5yZWVsc2NyaWJlLnYxLk1lZGlhIoECChBDcmVhdGVKb2JSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoFbWVkaWEYAiABKAlIABIUCgpzb3VyY2VfdXJpGAMgASgJSAASEAoGcGFyZW50GAYgASgJSAASKgoHb3B0aW9ucxgEIAEoCzIZLnJlZWxzY3JpYmUudjEuSm9iT3B0aW9ucxI7CgZsYWJlbHMYBSADKAsyKy5yZWVsc2NyaWJlLnYxLkNyZWF0ZUpvYlJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZzb3VyY2UiNAoRQ3JlYXRlSm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IiHQoNR2V0Sm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIjEKDkdldEpvYlJlc3BvbnNlEh8KA2pvYhgBIAEoCzISLnJlZWxzY3JpYmUudjEuSm9iInQKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRInCgZzdGF0ZXMYAyADKA4yFy5yZWVsc2NyaWJlLnYxLkpvYlN0YXRlEhEKCWFsbF91c2VycxgEIAEoCCJNChBMaXN0Sm9ic1Jlc3BvbnNlEiAKBGpvYnMYASADKAsyEi5yZWVsc2NyaWJlLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoQQ2FuY2VsSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEUNhbmNlbEpvYlJlc3BvbnNlEh8KA2pvYhgBIAEoCzISLnJlZWxzY3JpYmUudjEuSm9iIiAKEERlbGV0ZUpvYlJlcXVlc3QSDAoEbmFtZRgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIyCg9XYXRjaEpvYlJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiOgoQV2F0Y2hKb2JSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnJlZWxzY3JpYmUudjEuSm9iRXZlbnQiUQoQV2F0Y2hKb2JzUmVxdWVzdBInCgZzdGF0ZXMYASADKA4yFy5yZWVsc2NyaWJlLnYxLkpvYlN0YXRlEhQKDGFmdGVyX2N1cnNvchgCIAEoCSJLChFXYXRjaEpvYnNSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnJlZWxzY3JpYmUudjEuSm9iRXZlbnQSDgoGY3Vyc29yGAIgASgJIhEKD0dldFVzYWdlUmVxdWVzdCKOAQoQR2V0VXNhZ2VSZXNwb25zZRIMCgRwbGFuGAEgASgJEhMKC3N0b3JlZF9qb2JzGAIgASgDEhcKD21heF9zdG9yZWRfam9icxgDIAEoAxIbChNhdWRpb19taW51dGVzX3RvZGF5GAQgASgBEiEKGW1heF9hdWRpb19taW51dGVzX3Blcl9kYXkYBSABKAEiUwocTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImwKHUxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEjIKCmRlbGl2ZXJpZXMYASADKAsyHi5yZWVsc2NyaWJlLnYxLldlYmhvb2tEZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkilgEKD1dlYmhvb2tEZWxpdmVyeRIRCglldmVudF9zZXEYASABKAMSDwoHYXR0ZW1wdBgCIAEoBRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtodHRwX3N0YXR1cxgEIAEoBRIRCglkZWxpdmVyZWQYBSABKAgSDQoFZXJyb3IYBiABKAkiPAoUR2V0Q29zdFJlcG9ydFJlcXVlc3QSEgoKc3RhcnRfZGF0ZRgBIAEoCRIQCghlbmRfZGF0ZRgCIAEoCSJXChVHZXRDb3N0UmVwb3J0UmVzcG9uc2USJgoEZGF5cxgBIAMoCzIYLnJlZWxzY3JpYmUudjEuRGFpbHlDb3N0EhYKDnRvdGFsX2Nvc3RfdXNkGAIgASgBInAKCURhaWx5Q29zdBIMCgRkYXRlGAEgASgJEhUKDWF1ZGlvX21pbnV0ZXMYAiABKAESEwoLY3B1X3NlY29uZHMYAyABKAESFwoPcHJvdmlkZXJfdG9rZW5zGAQgASgDEhAKCGNvc3RfdXNkGAUgASgBMvYHCgpKb2JTZXJ2aWNlElYKC1VwbG9hZE1lZGlhEiEucmVlbHNjcmliZS52MS5VcGxvYWRNZWRpYVJlcXVlc3QaIi5yZWVsc2NyaWJlLnYxLlVwbG9hZE1lZGlhUmVzcG9uc2UoARJOCglHZXRVcGxvYWQSHy5yZWVsc2NyaWJlLnYxLkdldFVwbG9hZFJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLkdldFVwbG9hZFJlc3BvbnNlEk4KCUNyZWF0ZUpvYhIfLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVzcG9uc2USRQoGR2V0Sm9iEhwucmVlbHNjcmliZS52MS5HZXRKb2JSZXF1ZXN0Gh0ucmVlbHNjcmliZS52MS5HZXRKb2JSZXNwb25zZRJLCghMaXN0Sm9icxIeLnJlZWxzY3JpYmUudjEuTGlzdEpvYnNSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5MaXN0Sm9ic1Jlc3BvbnNlEk4KCUNhbmNlbEpvYhIfLnJlZWxzY3JpYmUudjEuQ2FuY2VsSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuQ2FuY2VsSm9iUmVzcG9uc2USTgoJRGVsZXRlSm9iEh8ucmVlbHNjcmliZS52MS5EZWxldGVKb2JSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5EZWxldGVKb2JSZXNwb25zZRJNCghXYXRjaEpvYhIeLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5XYXRjaEpvYlJlc3BvbnNlMAESUAoJV2F0Y2hKb2JzEh8ucmVlbHNjcmliZS52MS5XYXRjaEpvYnNSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5XYXRjaEpvYnNSZXNwb25zZTABEksKCEdldFVzYWdlEh4ucmVlbHNjcmliZS52MS5HZXRVc2FnZVJlcXVlc3QaHy5yZWVsc2NyaWJlLnYxLkdldFVzYWdlUmVzcG9uc2UScgoVTGlzdFdlYmhvb2tEZWxpdmVyaWVzEisucmVlbHNjcmliZS52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0GiwucmVlbHNjcmliZS52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRJaCg1HZXRDb3N0UmVwb3J0EiMucmVlbHNjcmliZS52MS5HZXRDb3N0UmVwb3J0UmVxdWVzdBokLnJlZWxzY3JpYmUudjEuR2V0Q29zdFJlcG9ydFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_reelscribe_v1_job]);
+  fileDesc("Ch9yZWVsc2NyaWJlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEg1yZWVsc2NyaWJlLnYxIlwKElVwbG9hZE1lZGlhUmVxdWVzdBItCgZoZWFkZXIYASABKAsyGy5yZWVsc2NyaWJlLnYxLlVwbG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEZGF0YSJtCgxVcGxvYWRIZWFkZXISEAoIZmlsZW5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSEQoJdXBsb2FkX2lkGAQgASgJEhQKDG9mZnNldF9ieXRlcxgFIAEoAyI6ChNVcGxvYWRNZWRpYVJlc3BvbnNlEiMKBW1lZGlhGAEgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSIlChBHZXRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJ1ChFHZXRVcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFAoMc3RvcmVkX2J5dGVzGAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMSIwoFbWVkaWEYBCABKAsyFC5yZWVsc2NyaWJlLnYxLk1lZGlhIiIKEkRlbGV0ZU1lZGlhUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1lZGlhUmVzcG9uc2UigQIKEENyZWF0ZUpvYlJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgVtZWRpYRgCIAEoCUgAEhQKCnNvdXJjZV91cmkYAyABKAlIABIQCgZwYXJlbnQYBiABKAlIABIqCgdvcHRpb25zGAQgASgLMhkucmVlbHNjcmliZS52MS5Kb2JPcHRpb25zEjsKBmxhYmVscxgFIAMoCzIrLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQggKBnNvdXJjZSI0ChFDcmVhdGVKb2JSZXNwb25zZRIfCgNqb2IYASABKAsyEi5yZWVsc2NyaWJlLnYxLkpvYiIdCg1HZXRKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiMQoOR2V0Sm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IidAoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEicKBnN0YXRlcxgDIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSEQoJYWxsX3VzZXJzGAQgASgIIk0KEExpc3RKb2JzUmVzcG9uc2USIAoEam9icxgBIAMoCzISLnJlZWxzY3JpYmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIgChBDYW5jZWxKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoRQ2FuY2VsSm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IiIAoQRGVsZXRlSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIhMKEURlbGV0ZUpvYlJlc3BvbnNlIjIKD1dhdGNoSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI6ChBXYXRjaEpvYlJlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudCJRChBXYXRjaEpvYnNSZXF1ZXN0EicKBnN0YXRlcxgBIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJIksKEVdhdGNoSm9ic1Jlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudBIOCgZjdXJzb3IYAiABKAkiEQoPR2V0VXNhZ2VSZXF1ZXN0Ir4BChBHZXRVc2FnZVJlc3BvbnNlEgwKBHBsYW4YASABKAkSEwoLc3RvcmVkX2pvYnMYAiABKAMSFwoPbWF4X3N0b3JlZF9qb2JzGAMgASgDEhsKE2F1ZGlvX21pbnV0ZXNfdG9kYXkYBCABKAESIQoZbWF4X2F1ZGlvX21pbnV0ZXNfcGVyX2RheRgFIAEoARIUCgxzdG9yZWRfYnl0ZXMYBiABKAMSGAoQbWF4X3N0b3JlZF9ieXRlcxgHIAEoAyJTChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkibAodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMgoKZGVsaXZlcmllcxgBIAMoCzIeLnJlZWxzY3JpYmUudjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKWAQoPV2ViaG9va0RlbGl2ZXJ5EhEKCWV2ZW50X3NlcRgBIAEoAxIPCgdhdHRlbXB0GAIgASgFEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2h0dHBfc3RhdHVzGAQgASgFEhEKCWRlbGl2ZXJlZBgFIAEoCBINCgVlcnJvchgGIAEoCSI8ChRHZXRDb3N0UmVwb3J0UmVxdWVzdBISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJIlcKFUdldENvc3RSZXBvcnRSZXNwb25zZRImCgRkYXlzGAEgAygLMhgucmVlbHNjcmliZS52MS5EYWlseUNvc3QSFgoOdG90YWxfY29zdF91c2QYAiABKAEicAoJRGFpbHlDb3N0EgwKBGRhdGUYASABKAkSFQoNYXVkaW9fbWludXRlcxgCIAEoARITCgtjcHVfc2Vjb25kcxgDIAEoARIXCg9wcm92aWRlcl90b2tlbnMYBCABKAMSEAoIY29zdF91c2QYBSABKAEyzAgKCkpvYlNlcnZpY2USVgoLVXBsb2FkTWVkaWESIS5yZWVsc2NyaWJlLnYxLlVwbG9hZE1lZGlhUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuVXBsb2FkTWVkaWFSZXNwb25zZSgBEk4KCUdldFVwbG9hZBIfLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVzcG9uc2USVAoLRGVsZXRlTWVkaWESIS5yZWVsc2NyaWJlLnYxLkRlbGV0ZU1lZGlhUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuRGVsZXRlTWVkaWFSZXNwb25zZRJOCglDcmVhdGVKb2ISHy5yZWVsc2NyaWJlLnYxLkNyZWF0ZUpvYlJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLkNyZWF0ZUpvYlJlc3BvbnNlEkUKBkdldEpvYhIcLnJlZWxzY3JpYmUudjEuR2V0Sm9iUmVxdWVzdBodLnJlZWxzY3JpYmUudjEuR2V0Sm9iUmVzcG9uc2USSwoITGlzdEpvYnMSHi5yZWVsc2NyaWJlLnYxLkxpc3RKb2JzUmVxdWVzdBofLnJlZWxzY3JpYmUudjEuTGlzdEpvYnNSZXNwb25zZRJOCglDYW5jZWxKb2ISHy5yZWVsc2NyaWJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEk4KCURlbGV0ZUpvYhIfLnJlZWxzY3JpYmUudjEuRGVsZXRlSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuRGVsZXRlSm9iUmVzcG9uc2USTQoIV2F0Y2hKb2ISHi5yZWVsc2NyaWJlLnYxLldhdGNoSm9iUmVxdWVzdBofLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JSZXNwb25zZTABElAKCVdhdGNoSm9icxIfLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JzUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JzUmVzcG9uc2UwARJLCghHZXRVc2FnZRIeLnJlZWxzY3JpYmUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5HZXRVc2FnZVJlc3BvbnNlEnIKFUxpc3RXZWJob29rRGVsaXZlcmllcxIrLnJlZWxzY3JpYmUudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBosLnJlZWxzY3JpYmUudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USWgoNR2V0Q29zdFJlcG9ydBIjLnJlZWxzY3JpYmUudjEuR2V0Q29zdFJlcG9ydFJlcXVlc3QaJC5yZWVsc2NyaWJlLnYxLkdldENvc3RSZXBvcnRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_reelscribe_v1_job]);
 
 /**
  * One message of an upload stream.
@@ -74,7 +74,8 @@ export type UploadHeader = Message<"reelscribe.v1.UploadHeader"> & {
   sizeBytes: bigint;
 
   /**
-   * Lowercase hex SHA-256 of the whole file; verified when given.
+   * Lowercase hex SHA-256 of the whole file; required, and verified when the
+   * last byte arrives.
    *
    * @generated from field: string sha256 = 3;
    */
@@ -189,6 +190,42 @@ export const GetUploadResponseSchema: GenMessage<GetUploadResponse> = /*@__PURE_
   messageDesc(file_reelscribe_v1_job_service, 4);
 
 /**
+ * Deletes an uploaded media object.
+ *
+ * @generated from message reelscribe.v1.DeleteMediaRequest
+ */
+export type DeleteMediaRequest = Message<"reelscribe.v1.DeleteMediaRequest"> & {
+  /**
+   * The media object's name, `media/{media}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message reelscribe.v1.DeleteMediaRequest.
+ * Use `create(DeleteMediaRequestSchema)` to create a new message.
+ */
+export const DeleteMediaRequestSchema: GenMessage<DeleteMediaRequest> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job_service, 5);
+
+/**
+ * Result of a media deletion.
+ *
+ * @generated from message reelscribe.v1.DeleteMediaResponse
+ */
+export type DeleteMediaResponse = Message<"reelscribe.v1.DeleteMediaResponse"> & {
+};
+
+/**
+ * Describes the message reelscribe.v1.DeleteMediaResponse.
+ * Use `create(DeleteMediaResponseSchema)` to create a new message.
+ */
+export const DeleteMediaResponseSchema: GenMessage<DeleteMediaResponse> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job_service, 6);
+
+/**
  * Creates a job.
  *
  * @generated from message reelscribe.v1.CreateJobRequest
@@ -255,7 +292,7 @@ export type CreateJobRequest = Message<"reelscribe.v1.CreateJobRequest"> & {
  * Use `create(CreateJobRequestSchema)` to create a new message.
  */
 export const CreateJobRequestSchema: GenMessage<CreateJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 5);
+  messageDesc(file_reelscribe_v1_job_service, 7);
 
 /**
  * The created (or previously created) job.
@@ -276,7 +313,7 @@ export type CreateJobResponse = Message<"reelscribe.v1.CreateJobResponse"> & {
  * Use `create(CreateJobResponseSchema)` to create a new message.
  */
 export const CreateJobResponseSchema: GenMessage<CreateJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 6);
+  messageDesc(file_reelscribe_v1_job_service, 8);
 
 /**
  * Reads one job.
@@ -297,7 +334,7 @@ export type GetJobRequest = Message<"reelscribe.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 7);
+  messageDesc(file_reelscribe_v1_job_service, 9);
 
 /**
  * One job.
@@ -318,7 +355,7 @@ export type GetJobResponse = Message<"reelscribe.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 8);
+  messageDesc(file_reelscribe_v1_job_service, 10);
 
 /**
  * Lists jobs.
@@ -360,7 +397,7 @@ export type ListJobsRequest = Message<"reelscribe.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 9);
+  messageDesc(file_reelscribe_v1_job_service, 11);
 
 /**
  * A page of jobs.
@@ -388,7 +425,7 @@ export type ListJobsResponse = Message<"reelscribe.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 10);
+  messageDesc(file_reelscribe_v1_job_service, 12);
 
 /**
  * Cancels a job.
@@ -409,7 +446,7 @@ export type CancelJobRequest = Message<"reelscribe.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 11);
+  messageDesc(file_reelscribe_v1_job_service, 13);
 
 /**
  * The job after the cancellation request.
@@ -430,7 +467,7 @@ export type CancelJobResponse = Message<"reelscribe.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 12);
+  messageDesc(file_reelscribe_v1_job_service, 14);
 
 /**
  * Deletes a job.
@@ -451,7 +488,7 @@ export type DeleteJobRequest = Message<"reelscribe.v1.DeleteJobRequest"> & {
  * Use `create(DeleteJobRequestSchema)` to create a new message.
  */
 export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 13);
+  messageDesc(file_reelscribe_v1_job_service, 15);
 
 /**
  * Result of a deletion.
@@ -466,7 +503,7 @@ export type DeleteJobResponse = Message<"reelscribe.v1.DeleteJobResponse"> & {
  * Use `create(DeleteJobResponseSchema)` to create a new message.
  */
 export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 14);
+  messageDesc(file_reelscribe_v1_job_service, 16);
 
 /**
  * Watches one job.
@@ -494,7 +531,7 @@ export type WatchJobRequest = Message<"reelscribe.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 15);
+  messageDesc(file_reelscribe_v1_job_service, 17);
 
 /**
  * One message of a job watch.
@@ -515,7 +552,7 @@ export type WatchJobResponse = Message<"reelscribe.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 16);
+  messageDesc(file_reelscribe_v1_job_service, 18);
 
 /**
  * Watches all of the caller's jobs.
@@ -543,7 +580,7 @@ export type WatchJobsRequest = Message<"reelscribe.v1.WatchJobsRequest"> & {
  * Use `create(WatchJobsRequestSchema)` to create a new message.
  */
 export const WatchJobsRequestSchema: GenMessage<WatchJobsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 17);
+  messageDesc(file_reelscribe_v1_job_service, 19);
 
 /**
  * One message of a multi-job watch.
@@ -571,7 +608,7 @@ export type WatchJobsResponse = Message<"reelscribe.v1.WatchJobsResponse"> & {
  * Use `create(WatchJobsResponseSchema)` to create a new message.
  */
 export const WatchJobsResponseSchema: GenMessage<WatchJobsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 18);
+  messageDesc(file_reelscribe_v1_job_service, 20);
 
 /**
  * Reads usage.
@@ -586,7 +623,7 @@ export type GetUsageRequest = Message<"reelscribe.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 19);
+  messageDesc(file_reelscribe_v1_job_service, 21);
 
 /**
  * The caller's usage and limits.
@@ -628,6 +665,22 @@ export type GetUsageResponse = Message<"reelscribe.v1.GetUsageResponse"> & {
    * @generated from field: double max_audio_minutes_per_day = 5;
    */
   maxAudioMinutesPerDay: number;
+
+  /**
+   * Bytes stored: uploaded media plus the declared size of uploads in
+   * progress (which count from their first byte until they complete or
+   * expire).
+   *
+   * @generated from field: int64 stored_bytes = 6;
+   */
+  storedBytes: bigint;
+
+  /**
+   * Maximum stored bytes; 0 means unlimited.
+   *
+   * @generated from field: int64 max_stored_bytes = 7;
+   */
+  maxStoredBytes: bigint;
 };
 
 /**
@@ -635,7 +688,7 @@ export type GetUsageResponse = Message<"reelscribe.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 20);
+  messageDesc(file_reelscribe_v1_job_service, 22);
 
 /**
  * Lists webhook deliveries.
@@ -670,7 +723,7 @@ export type ListWebhookDeliveriesRequest = Message<"reelscribe.v1.ListWebhookDel
  * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 21);
+  messageDesc(file_reelscribe_v1_job_service, 23);
 
 /**
  * A page of webhook deliveries.
@@ -698,7 +751,7 @@ export type ListWebhookDeliveriesResponse = Message<"reelscribe.v1.ListWebhookDe
  * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 22);
+  messageDesc(file_reelscribe_v1_job_service, 24);
 
 /**
  * One attempt to deliver an event to a job's callback URL.
@@ -754,7 +807,7 @@ export type WebhookDelivery = Message<"reelscribe.v1.WebhookDelivery"> & {
  * Use `create(WebhookDeliverySchema)` to create a new message.
  */
 export const WebhookDeliverySchema: GenMessage<WebhookDelivery> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 23);
+  messageDesc(file_reelscribe_v1_job_service, 25);
 
 /**
  * Asks for a cost report.
@@ -782,7 +835,7 @@ export type GetCostReportRequest = Message<"reelscribe.v1.GetCostReportRequest">
  * Use `create(GetCostReportRequestSchema)` to create a new message.
  */
 export const GetCostReportRequestSchema: GenMessage<GetCostReportRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 24);
+  messageDesc(file_reelscribe_v1_job_service, 26);
 
 /**
  * Processing cost.
@@ -810,7 +863,7 @@ export type GetCostReportResponse = Message<"reelscribe.v1.GetCostReportResponse
  * Use `create(GetCostReportResponseSchema)` to create a new message.
  */
 export const GetCostReportResponseSchema: GenMessage<GetCostReportResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 25);
+  messageDesc(file_reelscribe_v1_job_service, 27);
 
 /**
  * Cost of one day.
@@ -859,7 +912,7 @@ export type DailyCost = Message<"reelscribe.v1.DailyCost"> & {
  * Use `create(DailyCostSchema)` to create a new message.
  */
 export const DailyCostSchema: GenMessage<DailyCost> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 26);
+  messageDesc(file_reelscribe_v1_job_service, 28);
 
 /**
  * Uploads media, creates and manages processing jobs, and streams their
@@ -889,6 +942,19 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof GetUploadRequestSchema;
     output: typeof GetUploadResponseSchema;
+  },
+  /**
+   * Deletes an uploaded media object and its stored file. Jobs made from it
+   * keep their transcripts and results; stages that need the file again (clip
+   * rendering) fail with MEDIA_MISSING. Refused while a queued or running job
+   * uses it.
+   *
+   * @generated from rpc reelscribe.v1.JobService.DeleteMedia
+   */
+  deleteMedia: {
+    methodKind: "unary";
+    input: typeof DeleteMediaRequestSchema;
+    output: typeof DeleteMediaResponseSchema;
   },
   /**
    * Creates a job. Idempotent per `request_id`.

@@ -16,6 +16,8 @@ __all__ = (
     "DailyCost",
     "DeleteJobRequest",
     "DeleteJobResponse",
+    "DeleteMediaRequest",
+    "DeleteMediaResponse",
     "ExportFormat",
     "ExportTranscriptRequest",
     "ExportTranscriptResponse",
@@ -763,6 +765,33 @@ default_message_pool.register_message("reelscribe.v1", "DeleteJobResponse", Dele
 
 
 @dataclass(eq=False, repr=False)
+class DeleteMediaRequest(betterproto2.Message):
+    """
+    Deletes an uploaded media object.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The media object's name, `media/{media}`.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "DeleteMediaRequest", DeleteMediaRequest)
+
+
+@dataclass(eq=False, repr=False)
+class DeleteMediaResponse(betterproto2.Message):
+    """
+    Result of a media deletion.
+    """
+
+    pass
+
+
+default_message_pool.register_message("reelscribe.v1", "DeleteMediaResponse", DeleteMediaResponse)
+
+
+@dataclass(eq=False, repr=False)
 class ExportTranscriptRequest(betterproto2.Message):
     """
     Renders a transcript.
@@ -1076,6 +1105,18 @@ class GetUsageResponse(betterproto2.Message):
     max_audio_minutes_per_day: "float" = betterproto2.field(5, betterproto2.TYPE_DOUBLE)
     """
     Maximum audio minutes per day; 0 means unlimited.
+    """
+
+    stored_bytes: "int" = betterproto2.field(6, betterproto2.TYPE_INT64)
+    """
+    Bytes stored: uploaded media plus the declared size of uploads in
+    progress (which count from their first byte until they complete or
+    expire).
+    """
+
+    max_stored_bytes: "int" = betterproto2.field(7, betterproto2.TYPE_INT64)
+    """
+    Maximum stored bytes; 0 means unlimited.
     """
 
 
@@ -1939,7 +1980,8 @@ class UploadHeader(betterproto2.Message):
 
     sha256: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
     """
-    Lowercase hex SHA-256 of the whole file; verified when given.
+    Lowercase hex SHA-256 of the whole file; required, and verified when the
+    last byte arrives.
     """
 
     upload_id: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
