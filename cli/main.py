@@ -54,16 +54,20 @@ def up() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    with running_stack(settings) as stack:
-        click.echo(
-            f"reelscribe is up on {stack.address} (data in {settings.data_dir}); Ctrl-C stops it"
-        )
-        _echo_metrics(settings)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("stopping (calls in flight and running stages get their grace)")
+    try:
+        with running_stack(settings) as stack:
+            try:
+                click.echo(
+                    f"reelscribe is up on {stack.address} (data in {settings.data_dir}); "
+                    "Ctrl-C stops it"
+                )
+                _echo_metrics(settings)
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                click.echo("stopping (calls in flight and running stages get their grace)")
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("stopped")
 
 
@@ -116,17 +120,22 @@ def server() -> None:
 @click.option("--processes", type=int, default=None, help="worker processes")
 @click.option("--threads", type=int, default=None, help="threads per process")
 def worker(processes: int | None, threads: int | None) -> None:
-    """Run pipeline workers (Dramatiq) against REELSCRIBE_REDIS_URL."""
-    from cli.stack import worker_command
+    """Run pipeline workers (Dramatiq) against REELSCRIBE_REDIS_URL.
+
+    The worker group runs under a supervisor that restarts it if one of its
+    processes dies; SIGTERM is passed on once, so running stages finish.
+    """
+    from cli.stack import supervised, worker_command
 
     settings = get_settings()
-    cmd = worker_command(
-        processes or settings.worker_processes,
-        threads or settings.worker_threads,
-        settings.worker_shutdown_timeout_s,
+    cmd = supervised(
+        worker_command(
+            processes or settings.worker_processes,
+            threads or settings.worker_threads,
+            settings.worker_shutdown_timeout_s,
+        )
     )
-    # Dramatiq becomes this process, so SIGTERM reaches its main process
-    # directly: it stops taking messages and lets running stages finish.
+    # The supervisor becomes this process, so SIGTERM reaches it directly.
     os.execv(cmd[0], cmd)
 
 
@@ -160,6 +169,12 @@ def doctor(timeout: float, no_services: bool) -> None:
 def token(user: str, role: str, plan: str, ttl_hours: float) -> None:
     """Mint a development JWT signed with the configured (or data-dir) secret."""
     settings = get_settings()
+    if not 0 < ttl_hours * 3600 <= settings.jwt_max_lifetime_s:
+        raise click.BadParameter(
+            f"between 0 and {settings.jwt_max_lifetime_s / 3600:g} hours "
+            "(REELSCRIBE_JWT_MAX_LIFETIME_S); servers refuse longer-lived tokens",
+            param_hint="--ttl-hours",
+        )
     click.echo(
         mint_token(
             settings.resolved_jwt_secret(),

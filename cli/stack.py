@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -66,12 +68,52 @@ def worker_command(
     return cmd
 
 
-def wait_healthy(address: str, timeout_s: float = 60.0) -> None:
-    """Block until the server at `address` reports SERVING."""
+def ensure_free(address: str) -> None:
+    """Refuse to start a stack on an address something already listens on.
+
+    A second server there would fail to bind, but only after another server's
+    health checks had already answered for it.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    if not port.isdecimal() or int(port) == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, int(port)))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise RuntimeError(
+                    f"{address} is already in use (another server?); "
+                    "set REELSCRIBE_LISTEN_ADDRESS to another address"
+                ) from exc
+
+
+def supervised(command: list[str]) -> list[str]:
+    """`command` (a Dramatiq worker group) run under `workers.supervisor`, which
+    restarts the group when one of its processes dies (Dramatiq would otherwise
+    stop them all)."""
+    return [sys.executable, "-m", "workers.supervisor", "--", *command]
+
+
+def wait_healthy(
+    address: str, timeout_s: float = 60.0, server: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until the server at `address` reports SERVING.
+
+    With `server`, fail as soon as that process exits: another server already
+    answering on the address must not pass for ours.
+    """
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
+            if server is not None and server.poll() is not None:
+                raise RuntimeError(
+                    f"the server exited (code {server.returncode}) before it was healthy; "
+                    f"is {address} already in use? (see its log)"
+                )
             try:
                 reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=2.0)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -108,7 +150,7 @@ class RunningStack:
     urls: EmbeddedUrls
     #: The server process.
     server: subprocess.Popen[bytes]
-    #: The Dramatiq worker process (None when started without workers).
+    #: The supervised Dramatiq worker group (None when started without workers).
     worker: subprocess.Popen[bytes] | None
 
 
@@ -125,6 +167,7 @@ def running_stack(
     Children get `settings`' URLs, data dir, secret and listen address, plus
     `extra_env`. On exit, children stop first, then the services.
     """
+    ensure_free(settings.listen_address)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -147,10 +190,12 @@ def running_stack(
         worker = None
         if workers:
             worker = subprocess.Popen(
-                worker_command(
-                    settings.worker_processes,
-                    settings.worker_threads,
-                    settings.worker_shutdown_timeout_s,
+                supervised(
+                    worker_command(
+                        settings.worker_processes,
+                        settings.worker_threads,
+                        settings.worker_shutdown_timeout_s,
+                    )
                 ),
                 env=env,
                 stdout=out,
@@ -165,7 +210,7 @@ def running_stack(
         }
         children = [c for c in (server, worker) if c is not None]
         try:
-            wait_healthy(settings.server_address)
+            wait_healthy(settings.server_address, server=server)
             yield RunningStack(settings.server_address, urls, server, worker)
         finally:
             for child in children:

@@ -13,7 +13,7 @@ import threading
 
 from reelscribe import logs
 from reelscribe.config import Settings, get_settings
-from server.app import serve
+from server.app import ListenError, serve
 
 
 def main(settings: Settings | None = None) -> None:
@@ -28,8 +28,13 @@ def main(settings: Settings | None = None) -> None:
     logs.configure()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    failed = False
     try:
         loop.run_until_complete(serve(settings or get_settings()))
+    except ListenError as exc:
+        # An operator's mistake, not a crash: say so without a traceback.
+        print(f"reelscribe server: {exc}", file=sys.stderr)
+        failed = True
     finally:
         # Not asyncio.run: it waits for every thread of the default executor,
         # and one still loading the search model (or probing a file for a call
@@ -43,7 +48,9 @@ def main(settings: Settings | None = None) -> None:
     if lingering:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(1 if failed else 0)
+    if failed:
+        sys.exit(1)
 
 
 def _close_loop(loop: asyncio.AbstractEventLoop) -> None:

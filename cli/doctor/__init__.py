@@ -40,6 +40,7 @@ from cli.doctor.services import (
     check_pgvector,
     check_postgres,
     check_redis,
+    check_workers,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "check_postgres",
     "check_redis",
     "check_whisper_model",
+    "check_workers",
     "diagnose",
     "redact",
     "render",

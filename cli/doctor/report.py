@@ -24,6 +24,7 @@ from cli.doctor.services import (
     check_pgvector,
     check_postgres,
     check_redis,
+    check_workers,
 )
 from reelscribe.config import Settings
 
@@ -43,6 +44,8 @@ async def run_checks(
         checks.append(redis)
         if redis.status is not Status.FAIL:
             checks.append(await check_broker(settings, timeout_s))
+            if settings.redis_url:  # embedded mode: nothing runs until `reelscribe up`
+                checks.append(await check_workers(settings, timeout_s))
     checks += [
         check_whisper_model(settings),
         check_embedding_model(settings),

@@ -197,6 +197,26 @@ async def check_broker(settings: Settings, timeout_s: float = DEFAULT_TIMEOUT_S)
     return ok("broker", "maxmemory-policy noeviction, appendonly yes")
 
 
+async def check_workers(settings: Settings, timeout_s: float = DEFAULT_TIMEOUT_S) -> Check:
+    """Some worker process consumes the queue (it beats in Redis; see reelscribe.presence)."""
+    from reelscribe import presence
+
+    async def _count(client: aioredis.Redis) -> int:
+        return await presence.live_workers(client, settings.queue_name)
+
+    try:
+        count = await _redis(settings.redis_url, timeout_s, _count)
+    except Exception as exc:
+        return fail("workers", f"cannot read: {error_text(exc)}", "fix `redis` first")
+    if not count:
+        return warn(
+            "workers",
+            f"no workers consuming queue {settings.queue_name!r}: new jobs stay QUEUED",
+            "start `reelscribe worker` (same REELSCRIBE_REDIS_URL and REELSCRIBE_QUEUE_NAME)",
+        )
+    return ok("workers", f"{count} worker process(es) consuming queue {settings.queue_name!r}")
+
+
 # -- embedded stand-ins ---------------------------------------------------------------
 
 
