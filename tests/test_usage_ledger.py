@@ -23,7 +23,7 @@ from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
 from tests.support.api import Api, error_details
-from tests.support.crafted_media import lying_ogg, opus_ogg
+from tests.support.crafted_media import lying_ogg, ogg_claiming_duration, opus_ogg
 from tests.support.media import LECTURE, MEDIA_DIR
 from tests.support.mediagen import lecture_wav, speech_samples, write_wav
 from tests.support.processes import WorkerProcess
@@ -184,7 +184,7 @@ async def test_url_jobs_cannot_exceed_the_daily_minutes(
         assert used <= 0.5
 
 
-async def test_url_jobs_are_admitted_only_while_minutes_are_left(
+async def test_jobs_of_unknown_length_are_admitted_only_while_minutes_are_left(
     extra_server: StartServer,
     idle_queue: str,
     user: str,
@@ -197,8 +197,13 @@ async def test_url_jobs_are_admitted_only_while_minutes_are_left(
         # 18 s reserves all of 0.3 min (the job waits on a queue nobody reads).
         await api.create((await api.upload(media_files["eighteen"])).name)
         assert (await _usage(api)).audio_minutes_today == pytest.approx(0.3)
+        # A URL has no length until it is downloaded ...
         err = await _refused(_url_job(api, f"{media_server}/lecture"))
         assert "audio minutes" in err.details()
+        # ... nor has media whose header claims none.
+        unknown = ogg_claiming_duration((MEDIA_DIR / "ocean.ogg").read_bytes(), -1)
+        media = await api.upload_bytes(unknown, "unknown.ogg")
+        await _refused(api.create(media.name, skip_cache=True))
 
 
 # -- races ------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from reelscribe import fetch, media, queue, speech
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.errors import MediaError
+from reelscribe.metrics import COST_USD
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
 from workers import decoding, transcriber
@@ -327,6 +328,9 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
     )
     if not newly:
         return
+    # The chunk's span is now in the usage ledger; the metric prices it once too.
+    span_min = (chunk["end_s"] - chunk["start_s"]) / 60
+    COST_USD.labels(Stage.TRANSCRIBE).inc(span_min * settings.price_per_audio_minute_usd)
     recorded = ctx.event(
         PARTIAL,
         set_fields={"progress": PREPARE_SHARE + TRANSCRIBE_SHARE * done / total},
