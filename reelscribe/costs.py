@@ -82,7 +82,6 @@ async def charge(
     owner: str,
     *,
     cpu_seconds: float = 0.0,
-    audio_minutes: float = 0.0,
     tokens: int = 0,
     add: bool = False,
 ) -> None:
@@ -90,10 +89,10 @@ async def charge(
 
     With `add` the amounts add up (chunks, reads that analyse on demand);
     otherwise they replace the stage's row, so a retried stage is counted once.
+    Audio minutes are not a stage's: the usage ledger (`reelscribe.db.usage`)
+    holds them, and the cost report prices them from there.
     """
-    cost = PriceTable.from_settings(settings).cost_usd(
-        audio_minutes=audio_minutes, cpu_seconds=cpu_seconds, tokens=tokens
-    )
+    cost = PriceTable.from_settings(settings).cost_usd(cpu_seconds=cpu_seconds, tokens=tokens)
     if add:
         await costs_db.add_cost(
             conn, job_id, stage, owner, cpu_seconds=cpu_seconds, tokens=tokens, cost_usd=cost
@@ -104,7 +103,6 @@ async def charge(
             job_id,
             stage,
             owner,
-            audio_minutes=audio_minutes,
             cpu_seconds=cpu_seconds,
             tokens=tokens,
             cost_usd=cost,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,14 +80,36 @@ _OPEN_OPTIONS = {
 }
 
 
+#: Longest length a container may claim and be believed (longer claims are
+#: sentinels such as 0xFFFFFFFF, or garbage).
+MAX_PLAUSIBLE_DURATION_S = 31 * 86400.0
+#: Fewest bits per second a claimed length may imply for the file's size: no
+#: allowed codec packs audio tighter (even Opus's silence frames take more).
+MIN_PLAUSIBLE_BITRATE_BPS = 64.0
+
+
 @dataclass(frozen=True)
 class MediaInfo:
     """What a probe found."""
 
     format_name: str
-    duration_s: float
+    #: The length the container claims, when it claims a plausible one; None
+    #: when it claims none, or a length its size cannot hold. Only decoding
+    #: measures the real length: a header can claim 5 s for a file of hours.
+    duration_s: float | None
     audio_codec: str
     has_video: bool
+
+
+def plausible_duration_s(claimed_s: float | None, size_bytes: int) -> float | None:
+    """`claimed_s` if a file of `size_bytes` could hold that much audio, else None (unknown)."""
+    if claimed_s is None or not math.isfinite(claimed_s) or claimed_s <= 0:
+        return None
+    if claimed_s > MAX_PLAUSIBLE_DURATION_S:
+        return None
+    if size_bytes * 8 / claimed_s < MIN_PLAUSIBLE_BITRATE_BPS:
+        return None
+    return claimed_s
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -111,19 +134,19 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def probe(path: Path) -> MediaInfo:
-    """Container format, duration and streams; MediaError if unusable."""
+    """Container format, claimed duration and streams; MediaError if unusable."""
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError("NO_AUDIO_STREAM", "the file has no audio stream")
         audio = container.streams.audio[0]
-        duration_s = 0.0
+        claimed_s: float | None = None
         if container.duration is not None:
-            duration_s = container.duration / av.time_base
+            claimed_s = container.duration / av.time_base
         elif audio.duration is not None and audio.time_base is not None:
-            duration_s = float(audio.duration * audio.time_base)
+            claimed_s = float(audio.duration * audio.time_base)
         return MediaInfo(
             format_name=container.format.name,
-            duration_s=duration_s,
+            duration_s=plausible_duration_s(claimed_s, os.path.getsize(path)),
             audio_codec=audio.codec_context.name,
             has_video=bool(container.streams.video),
         )

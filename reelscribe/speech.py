@@ -34,6 +34,8 @@ class Region:
 #: Windows quieter than this RMS (about -80 dBFS) are silence without asking the VAD.
 _DIGITAL_SILENCE_RMS = 1e-4
 _GATE_WINDOW_S = 0.5
+#: Windows measured per block by the silence gate (about 16 MB of float64).
+_GATE_BLOCK_WINDOWS = 256
 
 
 def _audible_spans(audio: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
@@ -42,8 +44,14 @@ def _audible_spans(audio: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
     n = len(audio) // win
     if n == 0:
         return [(0, len(audio))] if len(audio) else []
-    frames = audio[: n * win].reshape(n, win)
-    loud = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) >= _DIGITAL_SILENCE_RMS
+    loud = np.empty(n, dtype=bool)
+    # A block of windows at a time: `audio` may be a memory map of hours of
+    # audio, and a float64 copy of all of it would double what the VAD needs.
+    for first in range(0, n, _GATE_BLOCK_WINDOWS):
+        last = min(n, first + _GATE_BLOCK_WINDOWS)
+        frames = np.asarray(audio[first * win : last * win], dtype=np.float64)
+        rms = np.sqrt(np.mean(frames.reshape(last - first, win) ** 2, axis=1))
+        loud[first:last] = rms >= _DIGITAL_SILENCE_RMS
     if len(audio) > n * win:
         loud = np.append(loud, True)  # the ragged tail is always checked
     spans: list[tuple[int, int]] = []

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from reelscribe import media
+from tests.support.crafted_media import ogg_claiming_duration
+from tests.support.media import MEDIA_DIR
 
 RATE_HZ = media.SAMPLE_RATE_HZ
 
@@ -67,3 +69,24 @@ def test_in_memory_and_bounded_decoding_agree(lying_file: Path, tmp_path: Path) 
     dest = tmp_path / "audio.f32"
     media.decode_to_file(lying_file, dest, max_duration_s=3600)
     assert np.array_equal(np.fromfile(dest, dtype=np.float32), media.decode_audio(lying_file))
+
+
+@pytest.mark.parametrize("claimed_s", [0xFFFFFFFF, 10**14, -1])
+def test_absurd_or_missing_lengths_are_unknown_not_zero(claimed_s: float, tmp_path: Path) -> None:
+    ogg = (MEDIA_DIR / "ocean.ogg").read_bytes()
+    path = tmp_path / "claims.ogg"
+    path.write_bytes(ogg_claiming_duration(ogg, claimed_s))
+    assert media.probe(path).duration_s is None
+    # What the media really holds is still known to the decoder.
+    decoded = media.decode_to_file(path, tmp_path / "audio.f32", max_duration_s=60)
+    assert decoded.complete and decoded.duration_s > 4
+
+
+def test_plausible_lengths() -> None:
+    assert media.plausible_duration_s(5.6, 40_000) == 5.6
+    assert media.plausible_duration_s(None, 40_000) is None
+    assert media.plausible_duration_s(0.0, 40_000) is None
+    assert media.plausible_duration_s(float("nan"), 40_000) is None
+    # Ten hours cannot fit in 2 KB (under 1 bit per second).
+    assert media.plausible_duration_s(36_000.0, 2_000) is None
+    assert media.plausible_duration_s(36_000.0, 50_000_000) == 36_000.0

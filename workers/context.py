@@ -140,11 +140,11 @@ class JobContext:
         stage: Stage,
         cpu_seconds: float,
         *,
-        audio_minutes: float = 0.0,
         tokens: int = 0,
         add: bool = False,
     ) -> None:
-        """Price what a stage consumed (see `costs.charge`)."""
+        """Price what a stage consumed (see `costs.charge`; audio minutes are the
+        usage ledger's, not a stage's)."""
         self.db(
             costs.charge,
             self.settings,
@@ -152,7 +152,6 @@ class JobContext:
             stage,
             owner,
             cpu_seconds=cpu_seconds,
-            audio_minutes=audio_minutes,
             tokens=tokens,
             add=add,
         )

@@ -30,7 +30,13 @@ async def check_once(rt: Runtime) -> float | None:
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     async with rt.pool.acquire() as conn:
-        rows = await costs_db.daily_costs(conn, None, yesterday, today)
+        rows = await costs_db.daily_costs(
+            conn,
+            None,
+            yesterday,
+            today,
+            per_audio_minute_usd=rt.settings.price_per_audio_minute_usd,
+        )
     totals = {r["day"]: float(r["cost_usd"]) for r in rows}
     increase = increase_percent(totals.get(today, 0.0), totals.get(yesterday, 0.0))
     if increase is None:

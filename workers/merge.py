@@ -59,8 +59,9 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
             items = search_db.passages([(s.start_s, s.end_s, s.text) for s in data.segments])
             embedder = embeddings.get_embedder(ctx.settings.embedding_model_dir)
             vectors = embedder.embed([p.text for p in items]) if items else None
-        # Audio minutes are priced here, once per transcription.
-        ctx.record_cost(owner, Stage.MERGE, cpu.seconds, audio_minutes=data.duration_s / 60)
+        # Audio minutes are not a stage's cost: the usage ledger (reelscribe.db.usage)
+        # counts them as chunks finish, and the cost report prices them from there.
+        ctx.record_cost(owner, Stage.MERGE, cpu.seconds)
 
         async def index(conn: Any) -> None:
             if items and vectors is not None:

@@ -1,8 +1,9 @@
 """The transcription stages: prepare → transcribe chunks (in parallel) → merge.
 
 * `prepare` claims the job, decodes the audio to 16 kHz mono (kept as raw
-  float32 in the job's scratch directory), finds speech and silence, cuts the
-  timeline into chunks at silences and enqueues one message per chunk.
+  float32 in the job's scratch directory, with a hard ceiling on its length:
+  `workers.decoding`), finds speech and silence, cuts the timeline into chunks
+  at silences and enqueues one message per chunk.
 * `transcribe_chunk` transcribes one chunk with long silences removed, maps
   the times back to the original timeline and stores the chunk's segments.
   The last chunk to finish enqueues the merge.
@@ -30,9 +31,10 @@ from reelscribe import fetch, media, queue, speech
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.errors import MediaError
+from reelscribe.metrics import COST_USD
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
-from workers import transcriber
+from workers import decoding, transcriber
 from workers.context import (
     FINISHED,
     PARTIAL,
@@ -46,7 +48,7 @@ from workers.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
-_AUDIO_FILE = "audio.f32"
+_AUDIO_FILE = decoding.AUDIO_FILE
 
 
 def open_job(rt: Runtime, job_id: uuid.UUID) -> tuple[JobContext, Any] | None:
@@ -109,13 +111,11 @@ def _prepare(ctx: JobContext, row: Any) -> None:
         path = _ingest_url(ctx, row["source_uri"], workdir / "source")
     else:
         path = _uploaded_media(ctx, row)
-    audio = media.decode_audio(path)
+    # Decoded to disk with a hard ceiling: the length is measured, never read
+    # from the header, and claimed in the usage ledger (workers/decoding.py).
+    duration_s = decoding.decode_job_audio(ctx, path, workdir)
     if row["source_uri"]:
         path.unlink(missing_ok=True)  # the decoded audio is all later stages need
-    duration_s = len(audio) / media.SAMPLE_RATE_HZ
-    tmp = workdir / f".{_AUDIO_FILE}.{uuid.uuid4().hex}"
-    audio.tofile(tmp)
-    os.replace(tmp, workdir / _AUDIO_FILE)
     ctx.running_event(
         FINISHED,
         set_fields={"progress": PREPARE_SHARE / 2, "media_duration_s": duration_s},
@@ -125,7 +125,10 @@ def _prepare(ctx: JobContext, row: Any) -> None:
     ctx.check_cancelled(force=True)
 
     ctx.running_event(STARTED, set_fields={"stage": Stage.DETECT_SPEECH}, message="finding speech")
+    # The VAD reads the decoded file through a memory map, not a copy in memory.
+    audio = np.memmap(workdir / _AUDIO_FILE, dtype=np.float32, mode="r")
     regions = speech.detect_regions(audio)
+    del audio
     plan = speech.plan_chunks(regions, duration_s, target_s=settings.chunk_target_s)
     speech_s = sum(r.duration_s for r in regions if r.is_speech)
     rt.call(chunks_db.replace_plan(rt.pool, ctx.job_id, regions, plan))
@@ -154,6 +157,7 @@ def _prepare(ctx: JobContext, row: Any) -> None:
 def _resume_prepare(
     ctx: JobContext, row: Any, workdir: Path, pending: list[int], has_speech: bool
 ) -> None:
+    settings = ctx.settings
     if not has_speech:
         enqueue_merge(ctx)
         return
@@ -163,10 +167,10 @@ def _resume_prepare(
             if row["source_uri"]
             else _uploaded_media(ctx, row)
         )
-        audio = media.decode_audio(path)
-        tmp = workdir / f".{_AUDIO_FILE}.{uuid.uuid4().hex}"
-        audio.tofile(tmp)
-        os.replace(tmp, workdir / _AUDIO_FILE)
+        measured_s = row["media_duration_s"] or settings.max_media_duration_s
+        decoding.redecode_job_audio(ctx, path, workdir, float(measured_s))
+        if row["source_uri"]:
+            path.unlink(missing_ok=True)
     ctx.running_event(
         STARTED,
         set_fields={"stage": Stage.TRANSCRIBE},
@@ -210,8 +214,14 @@ def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
     size = fetch.download(url, dest, ctx.download_limits())
     ctx.check_cancelled(force=True)
     info = media.probe(dest)
-    if info.duration_s > settings.max_media_duration_s:
-        raise MediaError("MEDIA_TOO_LONG", f"the media lasts {info.duration_s / 3600:.1f} h")
+    # Media that itself claims to be too long is refused without decoding; a
+    # claim of less decides nothing (the decoded length does).
+    if info.duration_s is not None and info.duration_s > settings.max_media_duration_s:
+        raise MediaError(
+            "MEDIA_TOO_LONG",
+            f"the media claims to last {decoding.span(info.duration_s)}; "
+            f"the limit is {decoding.span(settings.max_media_duration_s)}",
+        )
     ctx.running_event(
         FINISHED,
         set_fields={"stage": Stage.EXTRACT_AUDIO},
@@ -318,6 +328,9 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
     )
     if not newly:
         return
+    # The chunk's span is now in the usage ledger; the metric prices it once too.
+    span_min = (chunk["end_s"] - chunk["start_s"]) / 60
+    COST_USD.labels(Stage.TRANSCRIBE).inc(span_min * settings.price_per_audio_minute_usd)
     recorded = ctx.event(
         PARTIAL,
         set_fields={"progress": PREPARE_SHARE + TRANSCRIBE_SHARE * done / total},

@@ -118,7 +118,7 @@ class Clip:
             data,
             hashlib.sha256(data).hexdigest(),
             query,
-            media.probe(path).duration_s,
+            media.probe(path).duration_s or 0.0,
         )
 
 

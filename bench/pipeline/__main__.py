@@ -156,7 +156,7 @@ def main() -> None:
     args = parser.parse_args()
 
     lecture = make_lecture(OUT / f"lecture-{args.minutes:g}min.ogg", args.minutes)
-    audio_min = media.probe(lecture).duration_s / 60
+    audio_min = (media.probe(lecture).duration_s or 0.0) / 60
     settings = Settings()
     cores = os.cpu_count() or 1
     base_wall, base_cpu, base_segments = standalone(lecture, settings, cpu_threads=cores)

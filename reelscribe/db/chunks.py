@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from reelscribe.db import usage as usage_db
 from reelscribe.speech import Region
 
 
@@ -101,19 +102,22 @@ async def complete(
     """Store a chunk's segments and mark it done, atomically.
 
     Returns (chunks done, chunks in total, whether this call finished it). The
-    job row is locked so that exactly one finishing chunk sees "all done".
+    job row is locked so that exactly one finishing chunk sees "all done". The
+    chunk's span is counted in the usage ledger in the same transaction, once.
     """
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", job_id)
-        changed = await conn.fetchval(
+        span_s = await conn.fetchval(
             "UPDATE chunks SET state = 'DONE', language = $3, language_probability = $4"
-            " WHERE job_id = $1 AND idx = $2 AND state = 'PENDING' RETURNING idx",
+            " WHERE job_id = $1 AND idx = $2 AND state = 'PENDING' RETURNING end_s - start_s",
             job_id,
             idx,
             language,
             language_probability,
         )
-        if changed is not None:
+        changed = span_s is not None
+        if changed:
+            await usage_db.add_transcribed(conn, job_id, float(span_s))
             await conn.execute(
                 "DELETE FROM chunk_segments WHERE job_id = $1 AND chunk_idx = $2", job_id, idx
             )
@@ -143,7 +147,7 @@ async def complete(
             job_id,
         )
     assert counts is not None
-    return int(counts["done"]), int(counts["total"]), changed is not None
+    return int(counts["done"]), int(counts["total"]), changed
 
 
 async def load_results(

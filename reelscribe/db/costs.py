@@ -7,6 +7,8 @@ from datetime import date
 
 import asyncpg
 
+from reelscribe.db import usage as usage_db
+
 
 async def record_cost(
     conn: asyncpg.Connection,
@@ -62,18 +64,32 @@ async def add_cost(
 
 
 async def daily_costs(
-    conn: asyncpg.Connection, owner: str | None, first: date, last: date
+    conn: asyncpg.Connection,
+    owner: str | None,
+    first: date,
+    last: date,
+    *,
+    per_audio_minute_usd: float,
 ) -> list[asyncpg.Record]:
-    """Per-day totals for one owner (or everyone), oldest first."""
+    """Per-day totals for one owner (or everyone), oldest first.
+
+    Audio minutes come from the usage ledger (`reelscribe.db.usage`), the same
+    numbers `GetUsage` shows, and are priced here; CPU and tokens from `job_costs`.
+    """
     return list(
         await conn.fetch(
-            "SELECT day, sum(audio_minutes) AS audio_minutes, sum(cpu_seconds) AS cpu_seconds,"
-            " sum(tokens)::bigint AS tokens, sum(cost_usd) AS cost_usd FROM job_costs"
-            " WHERE ($1::text IS NULL OR owner = $1) AND day BETWEEN $2 AND $3"
-            " GROUP BY day ORDER BY day",
+            "WITH c AS (SELECT day, sum(cpu_seconds) AS cpu_seconds, sum(tokens) AS tokens,"
+            " sum(cost_usd) AS cost_usd FROM job_costs"
+            " WHERE ($1::text IS NULL OR owner = $1) AND day BETWEEN $2 AND $3 GROUP BY day),"
+            f" a AS ({usage_db.daily_minutes_sql('$1', '$2', '$3')})"
+            " SELECT day, coalesce(a.audio_minutes, 0) AS audio_minutes,"
+            " coalesce(c.cpu_seconds, 0) AS cpu_seconds, coalesce(c.tokens, 0)::bigint AS tokens,"
+            " coalesce(c.cost_usd, 0) + coalesce(a.audio_minutes, 0) * $4 AS cost_usd"
+            " FROM c FULL JOIN a USING (day) ORDER BY day",
             owner,
             first,
             last,
+            per_audio_minute_usd,
         )
     )
 

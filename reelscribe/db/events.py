@@ -16,6 +16,7 @@ import asyncpg
 from google.protobuf import duration_pb2, json_format
 
 from reelscribe import convert
+from reelscribe.db import usage as usage_db
 from reelscribe.db import webhooks as webhooks_db
 from reelscribe.events import NOW, RecordedEvent, SqlNow
 from reelscribe.options import JobOptions
@@ -87,6 +88,9 @@ async def append_event(
         )
         if row is None:
             return None
+        if "state" in fields and row["state"] in TERMINAL:
+            # The job ended: its audio minutes are what it transcribed, from now on.
+            await usage_db.settle(conn, job_id)
         job = convert.job_to_pb(row)
         event = job_pb2.JobEvent(
             seq=row["last_event_seq"],

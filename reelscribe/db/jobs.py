@@ -197,18 +197,10 @@ async def count_by_state(conn: asyncpg.Connection) -> dict[str, float]:
     return {str(row["state"]): float(row["n"]) for row in rows}
 
 
-async def owner_usage(conn: asyncpg.Connection, owner: str) -> tuple[int, float]:
-    """(jobs stored, minutes of audio in jobs created today, UTC) of one owner."""
-    row = await conn.fetchrow(
-        "SELECT count(*) AS stored_jobs,"
-        " coalesce(sum(media_duration_s) FILTER ("
-        "   WHERE create_time >= date_trunc('day', now() AT TIME ZONE 'utc') AT TIME ZONE 'utc'"
-        " ), 0) / 60.0 AS minutes_today"
-        " FROM jobs WHERE owner = $1",
-        owner,
-    )
-    assert row is not None
-    return int(row["stored_jobs"]), float(row["minutes_today"])
+async def count_jobs(conn: asyncpg.Connection, owner: str) -> int:
+    """How many jobs the owner keeps stored (audio minutes are `reelscribe.db.usage`'s)."""
+    value = await conn.fetchval("SELECT count(*) FROM jobs WHERE owner = $1", owner)
+    return int(value)
 
 
 async def stale_jobs(

@@ -9,11 +9,12 @@ A job starts from uploaded media (`media`), a URL the workers download
    job back (ALREADY_EXISTS if it asked for something else);
 3. admit the job: the media exists and can be transcribed (probed here, so
    a bad file fails the call instead of the job), the parent's transcript is
-   ready, the caller's plan allows it; uploaded media may hit the transcript
-   cache;
-4. insert the job and its first event in one transaction, then enqueue its
-   first message (none when the cache already finished it), undoing the
-   insert if the queue is down so a retry starts cleanly.
+   ready; uploaded media may hit the transcript cache;
+4. under the owner's advisory lock, check the plan's quotas and insert the job,
+   its first event and (for a job that transcribes) its row in the usage
+   ledger in one transaction, then enqueue its first message (none when the
+   cache already finished it), undoing the insert if the queue is down so a
+   retry starts cleanly.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import search as search_db
 from reelscribe.db import transcripts as transcripts_db
+from reelscribe.db import usage as usage_db
 from reelscribe.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -135,10 +137,9 @@ class JobCreation:
         if media_row is None:
             raise NotFound(f"{name} not found", reason="MEDIA_NOT_FOUND")
         duration_s = await self._probe(media_row)
-        async with self._deps.pool.acquire() as conn:
-            await self._quotas.check_new_job(conn, principal, duration_s)
-            cached = None
-            if not options.skip_cache:
+        cached = None
+        if not options.skip_cache:
+            async with self._deps.pool.acquire() as conn:
                 key = transcripts_db.cache_key(principal.subject, media_row["sha256"], options)
                 cached = await transcripts_db.find_cached(conn, key)
         return _Admitted(
@@ -149,9 +150,8 @@ class JobCreation:
         )
 
     async def _admit_url(self, principal: Principal, url: str, options: JobOptions) -> _Admitted:
-        async with self._deps.pool.acquire() as conn:
-            # The duration is unknown until a worker downloads the media.
-            await self._quotas.check_new_job(conn, principal, 0.0)
+        # The length is unknown until a worker downloads and decodes the media:
+        # the job reserves nothing now and is bounded by the quota at decode.
         return _Admitted(options, source_uri=url)
 
     async def _admit_child(
@@ -166,7 +166,6 @@ class JobCreation:
                     "whose transcript is ready",
                     reason="PARENT_NOT_READY",
                 )
-            await self._quotas.check_new_job(conn, principal, 0.0)
         # The child carries its parent's source, so clips can be cut from it.
         return _Admitted(
             options,
@@ -192,8 +191,10 @@ class JobCreation:
                 violations=[FieldViolation(field, exc.message)],
             ) from exc
 
-    async def _probe(self, media_row: asyncpg.Record) -> float:
-        """Refuse media that cannot be transcribed before any work is queued."""
+    async def _probe(self, media_row: asyncpg.Record) -> float | None:
+        """Refuse media that cannot be transcribed before any work is queued; the
+        length it claims (None: unknown), which only reserves minutes: the
+        worker measures the real length while decoding."""
         path = self._deps.blobs.path(media_row["blob_key"])
         try:
             info = await asyncio.to_thread(media.probe, path)
@@ -204,7 +205,7 @@ class JobCreation:
                 violations=[FieldViolation("media", exc.message)],
             ) from exc
         limit_s = self._deps.settings.max_media_duration_s
-        if info.duration_s > limit_s:
+        if info.duration_s is not None and info.duration_s > limit_s:
             raise InvalidArgument(
                 f"media lasts {info.duration_s / 3600:.1f} h; the limit is {limit_s / 3600:.1f} h",
                 reason="MEDIA_TOO_LONG",
@@ -231,8 +232,12 @@ class JobCreation:
             first_actor = queue.DERIVE_JOB
         elif job.cached_from is not None:
             first_actor = None
+        # Only a job that transcribes spends audio minutes (not cache hits, not children).
+        reserve_s = (job.media_duration_s or 0.0) if first_actor == queue.PREPARE_JOB else None
         async with self._deps.pool.acquire() as conn:
             async with conn.transaction():
+                # Under the owner's lock until commit: quota checks and the insert are one step.
+                await self._quotas.admit(conn, principal, reserve_s=reserve_s)
                 created = await jobs_db.insert_job(
                     conn,
                     job_id=job_id,
@@ -253,6 +258,8 @@ class JobCreation:
                     return earlier
                 row, recorded = created
                 published = [recorded]
+                if reserve_s is not None:
+                    await self._quotas.reserve(conn, principal, job_id, reserve_s)
                 if job.cached_from is not None:
                     await _reuse_transcript(conn, job_id, job.cached_from)
                     if stages_after:
@@ -283,6 +290,7 @@ class JobCreation:
             # Without a queued message the job would never run: undo it so
             # a retry with the same request_id starts cleanly.
             await jobs_db.delete_job(conn, job_id)
+            await usage_db.discard(conn, job_id)
             raise Unavailable("the work queue is unavailable; retry shortly") from exc
         # The reconciler looks this id up in the broker if the job stalls.
         await jobs_db.record_enqueued(conn, job_id, broker_id, self._deps.settings.queue_name)

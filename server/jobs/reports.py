@@ -46,7 +46,13 @@ class JobReports:
         if (last - first).days >= MAX_REPORT_DAYS:
             raise InvalidArgument.field("start_date", f"at most {MAX_REPORT_DAYS} days at once")
         async with self._deps.pool.acquire() as conn:
-            rows = await costs_db.daily_costs(conn, principal.subject, first, last)
+            rows = await costs_db.daily_costs(
+                conn,
+                principal.subject,
+                first,
+                last,
+                per_audio_minute_usd=self._deps.settings.price_per_audio_minute_usd,
+            )
         days = [
             job_service_pb2.DailyCost(
                 date=r["day"].isoformat(),
