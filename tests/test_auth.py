@@ -168,9 +168,8 @@ async def test_an_idle_upload_ends_when_its_token_expires(
     extra_server: StartServer, user: str
 ) -> None:
     app = await extra_server(jwt_leeway_s=0.5)
-    header = job_service_pb2.UploadHeader(
-        filename="idle.bin", size_bytes=10, upload_id=str(uuid.uuid4())
-    )
+    # Not resumable (no upload_id): what it stored is removed when it ends.
+    header = job_service_pb2.UploadHeader(filename="idle.bin", size_bytes=10)
     stop = asyncio.Event()
 
     async def then_nothing() -> AsyncIterator[job_service_pb2.UploadMediaRequest]:

@@ -95,9 +95,7 @@ async def test_a_malformed_message_in_an_upload_ends_it(
     server: ServerApp, channel: grpc.aio.Channel, user: str
 ) -> None:
     header = job_service_pb2.UploadMediaRequest(
-        header=job_service_pb2.UploadHeader(
-            filename="a.bin", size_bytes=10, upload_id=str(uuid.uuid4())
-        )
+        header=job_service_pb2.UploadHeader(filename="a.bin", size_bytes=10)
     )
 
     async def messages() -> AsyncIterator[bytes]:
