@@ -202,6 +202,9 @@ class Settings(BaseSettings):
     )
     #: Open streams (watches, uploads) per server process; more are refused.
     max_concurrent_streams: int = 2000
+    #: Open streams one user may hold per server process (watches and uploads
+    #: together); more are RESOURCE_EXHAUSTED, while other users still get theirs.
+    max_streams_per_user: int = 100
     #: Deadline applied to unary calls that arrive without one.
     default_call_timeout_s: float = 60.0
     #: Jobs a user on the `free` plan may keep stored; 0 = unlimited.

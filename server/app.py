@@ -141,6 +141,7 @@ class ServerApp:
             leeway_s=settings.jwt_leeway_s,
             limiter=limiter,
             max_streams=settings.max_concurrent_streams,
+            max_streams_per_user=settings.max_streams_per_user,
             default_timeout_s=settings.default_call_timeout_s,
         )
         server = grpc.aio.server(

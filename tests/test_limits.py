@@ -146,3 +146,47 @@ async def test_calls_without_a_deadline_get_the_default(
         await api.jobs.ListJobs(
             job_service_pb2.ListJobsRequest(), metadata=api.metadata, timeout=10
         )
+
+
+async def _first_message(stream: grpc.aio.UnaryStreamCall) -> None:
+    """Wait until `stream` is open and answering (its first heartbeat)."""
+    async with asyncio.timeout(10):
+        await stream.read()
+
+
+async def test_one_user_cannot_take_every_stream(extra_server: StartServer, user: str) -> None:
+    app = await extra_server(max_streams_per_user=3, watch_heartbeat_s=0.2)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        hog, other = _api(channel, user), _api(channel, user + "-other")
+
+        def watch(api: Api) -> grpc.aio.UnaryStreamCall:
+            return api.jobs.WatchJobs(job_service_pb2.WatchJobsRequest(), metadata=api.metadata)
+
+        streams = [watch(hog) for _ in range(3)]
+        for stream in streams:
+            await _first_message(stream)
+        refused = watch(hog)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await refused.read()
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        details = error_details(err.value)
+        assert details["ErrorInfo"].reason == "TOO_MANY_STREAMS_FOR_USER"
+        retry = details["RetryInfo"].retry_delay
+        assert retry.seconds + retry.nanos / 1e9 > 0
+        # Uploads count too: the same user cannot start one either.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await hog.upload_bytes(b"abc", "a.ogg")
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Another user still gets a stream on the same server.
+        theirs = watch(other)
+        await _first_message(theirs)
+        assert app.interceptor.open_streams == 4
+        # Once one of the hog's streams closes, it may open another.
+        streams[0].cancel()
+        await asyncio.sleep(0.3)
+        again = watch(hog)
+        await _first_message(again)
+        for stream in (*streams, theirs, again):
+            stream.cancel()
+        await asyncio.sleep(0.3)
+        assert app.interceptor.open_streams == 0

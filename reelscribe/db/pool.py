@@ -65,8 +65,14 @@ def translate(exc: BaseException, *, connecting: bool = False) -> ReelscribeErro
     """
     if isinstance(exc, ReelscribeError) or not isinstance(exc, Exception):
         return None  # domain errors are translated already; cancellation is no failure
-    if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError):
-        # Postgres text cannot hold NUL characters, whichever field carried one.
+    if isinstance(
+        exc,
+        asyncpg.exceptions.CharacterNotInRepertoireError
+        | asyncpg.exceptions.UntranslatableCharacterError,
+    ):
+        # Postgres text cannot hold NUL characters, whichever field carried one
+        # (in jsonb, "\u0000" is refused as untranslatable). Requests are
+        # validated before they get here; this is the net under that.
         return InvalidArgument(
             "text fields must not contain NUL (\\u0000) characters", reason="NUL_CHARACTER"
         )

@@ -10,8 +10,10 @@ request id the client also receives. Health and reflection pass untouched.
     observe   metrics, the call's span, the log context
     errors    exception -> status: the one place that maps
     drain     graceful shutdown: refuse new calls, end streams with resume hints
-    auth      token -> principal; a stream ends when its token expires
-    limits    rate limit (fail-closed for work creation), stream cap, default deadline
+    auth      token -> principal; a stream or upload ends when its token expires
+    limits    rate limit (fail-closed for work creation), stream caps (per server and
+              per user), default deadline
+    malformed requests that do not parse -> INVALID_ARGUMENT, after authentication
 """
 
 from server.interceptors.auth import PUBLIC_SERVICES

@@ -2,12 +2,18 @@
 
 The principal is bound in a contextvar the handler's task sees
 (`server.context.current_principal`). A stream may not outlive its token: it
-ends with UNAUTHENTICATED (TOKEN_EXPIRED) at the first message after expiry.
+ends with UNAUTHENTICATED (TOKEN_EXPIRED) saying how to resume, at the first
+message it would send after expiry, and an upload the moment its token expires
+(whether the client is sending or idle; the upload handler's cleanup records
+the bytes stored, so it resumes with a fresh token).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 
@@ -15,6 +21,7 @@ from reelscribe.auth import TokenVerifier
 from reelscribe.errors import Unauthenticated
 from server import context
 from server.interceptors.base import Call, Hook, metadata_value
+from server.interceptors.drain import RESUME_HINTS
 
 #: Methods callable without a token: health checks and reflection. The
 #: interceptor leaves them alone altogether (no metrics, no span either).
@@ -42,11 +49,41 @@ class Authenticate(Hook):
         structlog.contextvars.bind_contextvars(user_id=principal.subject)
         self.authenticated_calls += 1
 
+    def _expires_at(self, call: Call) -> float:
+        assert call.principal is not None, "authentication ran"
+        return call.principal.expires_at + self._leeway_s
+
     def item(self, call: Call) -> None:
         # Streams carry at least a heartbeat every few seconds, so this runs often.
-        assert call.principal is not None
-        if time.time() > call.principal.expires_at + self._leeway_s:
-            raise Unauthenticated(
-                "token expired during the stream; reconnect with a fresh token",
-                reason="TOKEN_EXPIRED",
-            )
+        if time.time() > self._expires_at(call):
+            raise token_expired(call.name)
+
+    def requests(self, call: Call, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return self._until_expiry(call, requests)
+
+    async def _until_expiry(self, call: Call, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """`requests` until the token expires: then `token_expired`, even while
+        the handler waits for a client that sends nothing."""
+        iterator = aiter(requests)
+        while True:
+            remaining_s = self._expires_at(call) - time.time()
+            if remaining_s <= 0:
+                raise token_expired(call.name)
+            try:
+                async with asyncio.timeout(remaining_s) as scope:
+                    item = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if scope.expired():
+                    raise token_expired(call.name) from None
+                raise
+            yield item
+
+
+def token_expired(method_name: str) -> Unauthenticated:
+    """The error that ends a stream of `method_name` whose token expired."""
+    hint = RESUME_HINTS.get(method_name, "call again")
+    return Unauthenticated(
+        f"token expired during the stream; with a fresh token, {hint}", reason="TOKEN_EXPIRED"
+    )

@@ -16,6 +16,11 @@ middleware):
     item            before each streamed response is written
     exit            after the handler, however it ended, in reverse order, for
                     every hook whose `enter` completed
+
+A request that does not parse reaches the chain as a marker
+(`server.interceptors.malformed`): it is refused with INVALID_ARGUMENT after
+`enter` (so authentication comes first), or, in a stream, when the handler
+reads it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import grpc
 
 from reelscribe.auth import Principal
 from server import context
+from server.interceptors import malformed
 
 #: Metric label of each handler kind.
 UNARY = "unary"
@@ -148,7 +154,7 @@ class HookChain:
 
         return factory(
             serve,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=malformed.tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
@@ -168,7 +174,10 @@ class HookChain:
                     await hook.enter(call)
                 if exits:
                     stack.callback(hook.exit, call)
+            if not call.streams_requests:
+                malformed.check(request)
             if call.streams_requests:
+                request = malformed.checked(request)
                 for hook in self._reading:
                     request = hook.requests(call, request)
             if not call.streams_responses:

@@ -35,11 +35,12 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         leeway_s: float = 0.0,
         limiter: RateLimiter | None = None,
         max_streams: int = 2000,
+        max_streams_per_user: int = 100,
         default_timeout_s: float = 60.0,
     ) -> None:
         self._drain = Drain()
         self._auth = Authenticate(verifier, leeway_s=leeway_s)
-        self._streams = StreamCap(max_streams)
+        self._streams = StreamCap(max_streams, max_per_user=max_streams_per_user)
         self._chain = HookChain(
             (
                 Observe(),

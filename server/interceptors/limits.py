@@ -1,5 +1,5 @@
-"""Limits every call is held to: a rate per caller, a cap on open streams
-per server, and a deadline for calls that came without one."""
+"""Limits every call is held to: a rate per caller, caps on open streams per
+server and per caller, and a deadline for calls that came without one."""
 
 from __future__ import annotations
 
@@ -47,18 +47,37 @@ class RateLimit(Hook):
 
 
 class StreamCap(Hook):
-    """At most `max_streams` streams (either direction) open on this server."""
+    """At most `max_streams` streams (either direction) open on this server, and
+    at most `max_per_user` of them held by one caller.
 
-    def __init__(self, max_streams: int) -> None:
+    The per-caller cap keeps one user (a reconnect loop, or an attacker under
+    the rate limit) from taking every slot: they are refused while others still
+    get streams. It is counted per process, like the server-wide cap, so a
+    user's limit across N servers is N times `max_per_user`.
+    """
+
+    def __init__(self, max_streams: int, *, max_per_user: int = 100) -> None:
         self._max_streams = max_streams
+        self._max_per_user = max_per_user
         #: Streams open right now in this process.
         self.open_streams = 0
         #: The same, by method name (for the active streams gauge).
         self.streams_by_method: Counter[str] = Counter()
+        #: The same, by caller (subjects with none open are dropped).
+        self.streams_by_user: Counter[str] = Counter()
 
     async def enter(self, call: Call) -> None:
         if call.kind == UNARY:
             return
+        assert call.principal is not None, "authentication runs first"
+        user = call.principal.subject
+        if self.streams_by_user[user] >= self._max_per_user:
+            raise ResourceExhausted(
+                f"you have {self._max_per_user} streams open on this server, the most one "
+                "user may; close one (or retry later)",
+                reason="TOO_MANY_STREAMS_FOR_USER",
+                retry_after_s=5.0,
+            )
         if self.open_streams >= self._max_streams:
             raise ResourceExhausted(
                 "too many open streams on this server; retry shortly",
@@ -67,11 +86,18 @@ class StreamCap(Hook):
             )
         self.open_streams += 1
         self.streams_by_method[call.name] += 1
+        self.streams_by_user[user] += 1
 
     def exit(self, call: Call) -> None:
-        if call.kind != UNARY:
-            self.open_streams -= 1
-            self.streams_by_method[call.name] -= 1
+        if call.kind == UNARY:
+            return
+        assert call.principal is not None
+        self.open_streams -= 1
+        self.streams_by_method[call.name] -= 1
+        user = call.principal.subject
+        self.streams_by_user[user] -= 1
+        if self.streams_by_user[user] <= 0:
+            del self.streams_by_user[user]  # the counter stays as small as the open streams
 
 
 class DefaultDeadline(Hook):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from reelscribe import validation
 from reelscribe.auth import Principal
 from reelscribe.db import costs as costs_db
 from reelscribe.db import webhooks as webhooks_db
@@ -73,13 +74,7 @@ class JobReports:
         """A page of every attempt to deliver the job's webhooks, oldest first."""
         row = await visible_job(self._deps.pool, principal, request.name)
         size = pagination.page_size(request.page_size, default=100)
-        after = (0, 0)
-        if request.page_token:
-            try:
-                seq, attempt = (int(x) for x in request.page_token.split(":"))
-                after = (seq, attempt)
-            except ValueError as exc:
-                raise InvalidArgument.field("page_token", "malformed page token") from exc
+        after = _delivery_position(request.page_token)
         async with self._deps.pool.acquire() as conn:
             rows = await webhooks_db.list_attempts(conn, row["id"], after=after, limit=size + 1)
         reply = job_service_pb2.ListWebhookDeliveriesResponse()
@@ -97,6 +92,20 @@ class JobReports:
             last = rows[size - 1]
             reply.next_page_token = f"{last['event_seq']}:{last['attempt']}"
         return reply
+
+
+def _delivery_position(token: str) -> tuple[int, int]:
+    """The (event_seq, attempt) a `ListWebhookDeliveries` page token continues after."""
+    if not token:
+        return (0, 0)
+    seq, sep, attempt = token.partition(":")
+    if not sep:
+        raise InvalidArgument.field("page_token", "malformed page token")
+    # The columns are a bigint and an integer: larger numbers cannot be positions.
+    return (
+        validation.ascii_int(seq, "page_token"),
+        validation.ascii_int(attempt, "page_token", maximum=validation.INT32_MAX),
+    )
 
 
 def _parse_day(value: str, field: str, default: date) -> date:

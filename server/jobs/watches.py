@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from reelscribe import convert, events
+from reelscribe import convert, events, validation
 from reelscribe.auth import Principal
 from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
@@ -78,6 +78,11 @@ class JobWatches:
             wanted = {int(JobState.from_pb(s).to_pb()) for s in request.states}
         except ValueError as exc:
             raise InvalidArgument.field("states", "unknown or unspecified state") from exc
+        cursor = (
+            validation.ascii_int(request.after_cursor, "after_cursor")
+            if request.after_cursor
+            else None
+        )
         async with self._deps.pool.acquire() as conn:
             head = await events_db.last_owner_seq(conn, owner)
             active = (
@@ -87,10 +92,8 @@ class JobWatches:
                     conn, owner=owner, job_states=ACTIVE, limit=1000, after=None
                 )
             )
-        if request.after_cursor:
-            if not request.after_cursor.isdigit():
-                raise InvalidArgument.field("after_cursor", "not a cursor from this stream")
-            after = int(request.after_cursor)
+        if cursor is not None:
+            after = cursor
             if after > head:
                 raise OutOfRange(
                     "after_cursor is beyond the last event; watch again without a cursor "

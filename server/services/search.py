@@ -7,7 +7,6 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import UTC as _UTC
 
 import asyncpg
 import grpc
@@ -68,12 +67,12 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
             job_ids=job_ids,
             language=request.language,
             created_after=(
-                request.create_time_min.ToDatetime(tzinfo=_UTC)
+                validation.timestamp(request.create_time_min, "create_time_min")
                 if request.HasField("create_time_min")
                 else None
             ),
             created_before=(
-                request.create_time_max.ToDatetime(tzinfo=_UTC)
+                validation.timestamp(request.create_time_max, "create_time_max")
                 if request.HasField("create_time_max")
                 else None
             ),
@@ -193,9 +192,9 @@ def _decode_token(token: str, fingerprint: str) -> int:
         return 0
     try:
         offset_text, got = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-        offset = int(offset_text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument.field("page_token", "malformed page token") from exc
-    if got != fingerprint or not 0 <= offset <= MAX_OFFSET:
+    offset = validation.ascii_int(offset_text, "page_token", maximum=MAX_OFFSET)
+    if got != fingerprint:
         raise InvalidArgument.field("page_token", "page token belongs to a different search")
     return offset
