@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,19 @@ async def test_up_on_a_busy_address_fails_instead_of_sharing_it(
         "REELSCRIBE_WORKER_METRICS_PORT": "0",
     }
     proc = await asyncio.create_subprocess_exec(
-        *CLI, "up", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *CLI,
+        "up",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
+    finally:
+        if proc.returncode is None:  # it started a stack after all: take it down
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
     text = out.decode()
     assert proc.returncode == 1, text
     assert "already in use" in text
