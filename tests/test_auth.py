@@ -169,7 +169,9 @@ async def test_an_idle_upload_ends_when_its_token_expires(
 ) -> None:
     app = await extra_server(jwt_leeway_s=0.5)
     # Not resumable (no upload_id): what it stored is removed when it ends.
-    header = job_service_pb2.UploadHeader(filename="idle.bin", size_bytes=10)
+    header = job_service_pb2.UploadHeader(
+        filename="idle.bin", size_bytes=10, sha256=hashlib.sha256(b"1234567890").hexdigest()
+    )
     stop = asyncio.Event()
 
     async def then_nothing() -> AsyncIterator[job_service_pb2.UploadMediaRequest]:

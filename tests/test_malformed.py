@@ -7,6 +7,7 @@ message never reaches the client.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -95,7 +96,9 @@ async def test_a_malformed_message_in_an_upload_ends_it(
     server: ServerApp, channel: grpc.aio.Channel, user: str
 ) -> None:
     header = job_service_pb2.UploadMediaRequest(
-        header=job_service_pb2.UploadHeader(filename="a.bin", size_bytes=10)
+        header=job_service_pb2.UploadHeader(
+            filename="a.bin", size_bytes=10, sha256=hashlib.sha256(b"1234567890").hexdigest()
+        )
     )
 
     async def messages() -> AsyncIterator[bytes]:

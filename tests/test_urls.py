@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import threading
@@ -37,6 +38,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "/junk.mp3": lambda: self._send(200, os.urandom(50_000)),
             "/huge": self._huge,
             "/slow": self._slow,
+            "/trickle": self._trickle,
         }
         routes.get(self.path, lambda: self._send(404, b"no"))()
 
@@ -56,6 +58,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(10**13))
         self.end_headers()
+
+    def _trickle(self) -> None:
+        # One byte a second for two minutes: each arrives well inside any
+        # socket timeout, so only a deadline on the whole download stops it.
+        self.send_response(200)
+        self.send_header("Content-Length", "120")
+        self.end_headers()
+        with contextlib.suppress(ConnectionError):
+            for _ in range(120):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(1.0)
 
     def _slow(self) -> None:
         self.send_response(200)
@@ -154,3 +168,13 @@ async def test_bad_downloads_fail_the_job_and_leave_nothing(
     assert job.error.reason == reason, job.error
     workdir: Path = settings.data_dir / "work" / owner_prefix(user)
     assert not workdir.exists() or not any(workdir.iterdir())
+
+
+async def test_a_trickling_server_cannot_hold_a_worker(api: Api, media_server: str) -> None:
+    # The test workers give a download 5 s (REELSCRIBE_URL_FETCH_TIMEOUT_S).
+    started = time.monotonic()
+    job = await _url_job(api, media_server + "/trickle")
+    assert job.state == job_pb2.JOB_STATE_FAILED
+    assert job.error.reason == "URL_TIMEOUT", job.error
+    # Well before the server would have finished (120 s): the deadline held.
+    assert time.monotonic() - started < 60
