@@ -11,7 +11,6 @@ missing worker pool.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import redis.asyncio as aioredis
 import structlog
@@ -53,11 +52,11 @@ class WorkerWatch:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
-        """Stop polling."""
+        """Stop polling (waiting at most a second: a poll stuck in a Redis call
+        must not hold the server's shutdown; the client is closed after this)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=1.0)
 
     async def _loop(self) -> None:
         while True:
