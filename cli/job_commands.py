@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import click
@@ -71,7 +72,10 @@ async def _submit(
     show_results: bool = False,
 ) -> None:
     if path is not None:
-        source = {"media": (await client.upload(path)).name}
+        # A repeated request id repeats the upload too (one upload id makes one
+        # media object), so the same submission names the same job.
+        upload_id = str(uuid.uuid5(uuid.NAMESPACE_OID, request_id)) if request_id else None
+        source = {"media": (await client.upload(path, upload_id=upload_id)).name}
     job = await client.create_job(
         **source, options=options, labels=labels, request_id=request_id or None
     )

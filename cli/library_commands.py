@@ -23,7 +23,7 @@ def upload(file: Path, address: str) -> None:
 
     async def _work(client: ReelscribeClient) -> None:
         media = await client.upload(file)
-        click.echo(f"{media.name}  {media.size_bytes} bytes")
+        click.echo(media.name)
 
     run(address, token(), _work)
 

@@ -67,7 +67,17 @@ def run(address: str, tok: str, work: Callable[[ReelscribeClient], Awaitable[Non
     try:
         asyncio.run(_main())
     except ReelscribeError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(describe_error(exc)) from exc
+
+
+def describe_error(exc: ReelscribeError) -> str:
+    """A failed call for a person: code, reason, message, and each field violation."""
+    reason = f" ({exc.reason})" if exc.reason else ""
+    lines = [f"{exc.code.name}{reason}: {exc.message}"]
+    lines += [
+        f"  {field}: {why}" for field, why in exc.field_violations.items() if why not in exc.message
+    ]
+    return "\n".join(lines)
 
 
 class JobEnded(click.ClickException):
