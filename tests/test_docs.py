@@ -307,6 +307,17 @@ def test_cli_reference_shows_every_command() -> None:
     assert not missing, "docs/cli.md: " + "; ".join(missing)
 
 
+def test_readme_lists_every_command() -> None:
+    text = (ROOT / "README.md").read_text()
+    missing = [
+        name
+        for name in sorted(_cli_group().commands)
+        if not re.search(rf"(^|[\s|])reelscribe {re.escape(name)}(\s|$)", text, re.M)
+        and not re.search(rf"^reelscribe [^#]*\| {re.escape(name)}(\s|$)", text, re.M)
+    ]
+    assert not missing, f"README.md does not list {missing}"
+
+
 def test_api_reference_names_every_rpc() -> None:
     from reelscribe.v1 import job_service_pb2, search_service_pb2, transcript_service_pb2
 

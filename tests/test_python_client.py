@@ -74,7 +74,7 @@ async def test_upload_create_watch_export(client: ReelscribeClient) -> None:
 
 
 async def test_delete_media(client: ReelscribeClient) -> None:
-    media = await client.upload(MEDIA_DIR / "volcano.ogg")
+    media = await client.upload(str(MEDIA_DIR / "volcano.ogg"))  # a str path works too
     await client.delete_media(media.name)
     with pytest.raises(ReelscribeError) as err:
         await client.create_job(media=media.name)
@@ -141,3 +141,87 @@ async def test_child_job_highlights_clip_summary_and_question(
     assert answer.citations and answer.citations[0].job == parent.name
     report = await client.cost_report()
     assert report.total_cost_usd > 0
+
+
+async def test_get_cancel_delete_job_and_usage(client: ReelscribeClient, tmp_path: Path) -> None:
+    before = await client.get_usage()
+    assert before.plan  # the test tokens carry a plan
+    lecture = lecture_wav(tmp_path / "lecture.wav", repeat=4)
+    media = await client.upload(str(lecture))
+    job = await client.create_job(
+        media=media.name, options=v1.JobOptions(skip_cache=True), labels={"take": "1"}
+    )
+    assert (await client.get_job(job.name)).labels == {"take": "1"}
+    with pytest.raises(ReelscribeError) as err:
+        await client.delete_job(job.name)  # still queued or running
+    assert err.value.reason == "JOB_ACTIVE"
+    usage = await client.get_usage()
+    assert usage.stored_jobs == before.stored_jobs + 1
+    assert usage.stored_bytes >= before.stored_bytes + lecture.stat().st_size
+    cancelled = await client.cancel_job(job.name)
+    assert cancelled.state == v1.JobState.CANCELLED
+    fetched = await client.get_job(job.name)
+    assert fetched.state == v1.JobState.CANCELLED and fetched.error is not None
+    await client.delete_job(job.name)
+    with pytest.raises(ReelscribeError) as err:
+        await client.get_job(job.name)
+    assert err.value.reason == "JOB_NOT_FOUND"
+    assert (await client.get_usage()).stored_jobs == before.stored_jobs
+
+
+async def test_watch_jobs_follows_every_job_and_resumes_by_cursor(
+    server: ServerApp, tmp_path: Path
+) -> None:
+    proxy = DroppingProxy(server.port)
+    await proxy.start()
+    user = token_for(f"py-watch-jobs-{tmp_path.name}")
+    try:
+        async with (
+            ReelscribeClient(f"127.0.0.1:{server.port}", user) as direct,
+            ReelscribeClient(f"127.0.0.1:{proxy.port}", user) as c,
+        ):
+            media = await direct.upload(MEDIA_DIR / "ocean.ogg")
+            # Heartbeats say the watch is live before the jobs are created.
+            stream = c.watch_jobs(include_heartbeats=True)
+            seen: list[v1.WatchJobsResponse] = []
+            ended: set[str] = set()
+            created: list[str] = []
+            dropped = False
+
+            async def create_two() -> None:
+                for _ in range(2):
+                    job = await direct.create_job(
+                        media=media.name, options=v1.JobOptions(skip_cache=True)
+                    )
+                    created.append(job.name)
+
+            async with asyncio.timeout(120):
+                creating: asyncio.Task[None] | None = None
+                async for reply in stream:
+                    if creating is None:
+                        creating = asyncio.create_task(create_two())
+                    event = reply.event
+                    assert event is not None
+                    if event.kind == v1.JobEventKind.HEARTBEAT or event.job is None:
+                        continue
+                    seen.append(reply)
+                    if not dropped and len([r for r in seen if r.event and r.event.seq]) == 3:
+                        proxy.drop_all()  # the network goes away mid-stream
+                        dropped = True
+                    if event.seq and event.job.state == v1.JobState.SUCCEEDED:
+                        ended.add(event.job.name)
+                    if len(created) == 2 and ended >= set(created):
+                        break
+                await stream.aclose()
+            assert dropped
+            for name in created:
+                logged = [
+                    r.event.seq
+                    for r in seen
+                    if r.event and r.event.job and r.event.job.name == name and r.event.seq
+                ]
+                assert logged == list(range(1, len(logged) + 1)), (name, logged)
+            cursors = [int(r.cursor) for r in seen if r.cursor and r.event and r.event.seq]
+            assert cursors == sorted(set(cursors))
+    finally:
+        await proxy.stop()

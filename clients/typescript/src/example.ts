@@ -86,14 +86,15 @@ async function main(): Promise<void> {
   const path = process.argv[2];
   const token = process.env.REELSCRIBE_TOKEN;
   if (!path || !token) {
-    console.error("usage: REELSCRIBE_TOKEN=... tsx src/example.ts FILE");
-    process.exit(2);
+    fail("usage: REELSCRIBE_TOKEN=... tsx src/example.ts FILE", 2);
   }
   const address = process.env.REELSCRIBE_SERVER_ADDRESS ?? "127.0.0.1:50051";
   const transport = createGrpcTransport({ baseUrl: `http://${address}`, interceptors: [bearer(token)] });
   const client = createClient(JobService, transport);
 
-  const sizeBytes = (await stat(path)).size;
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) fail(`no such file: ${path}`, 2);
+  const sizeBytes = info.size;
   const sha256 = createHash("sha256").update(await readFile(path)).digest("hex");
   const { media } = await client.uploadMedia(uploadMessages(path, sizeBytes, sha256));
   if (!media) throw new Error("no media in the upload response");
@@ -105,12 +106,17 @@ async function main(): Promise<void> {
   console.log(job.name);
   const final = await watch(client, job.name);
   if (final.state !== JobState.SUCCEEDED) {
-    console.error(`job ended ${JobState[final.state]}: ${final.error?.reason} ${final.error?.message}`);
-    process.exit(1);
+    fail(`${job.name} ended ${JobState[final.state]}: ${final.error?.reason} ${final.error?.message}`);
   }
 }
 
+/** Print one line on stderr and exit with `code`: no stack trace for a user to read. */
+function fail(message: string, code = 1): never {
+  console.error(`error: ${message}`);
+  process.exit(code);
+}
+
 void main().catch((err: unknown) => {
-  console.error(err instanceof ConnectError ? `${Code[err.code]}: ${err.rawMessage}` : err);
-  process.exit(1);
+  if (err instanceof ConnectError) fail(`${Code[err.code]}: ${err.rawMessage}`);
+  fail(err instanceof Error ? err.message : String(err));
 });

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -105,9 +106,15 @@ class ReelscribeClient:
     # -- uploads ---------------------------------------------------------------------
 
     async def upload(
-        self, path: Path, *, upload_id: str | None = None, timeout_s: float = 3600.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        upload_id: str | None = None,
+        timeout_s: float = 3600.0,
     ) -> v1.Media:
-        """Upload a file in 1 MiB chunks; a dropped stream resumes where it stopped."""
+        """Upload a file (a `str` or `Path`) in 1 MiB chunks; a dropped stream
+        resumes where it stopped."""
+        path = Path(path)
         data_size = (await asyncio.to_thread(path.stat)).st_size
         digest = await asyncio.to_thread(_file_sha256, path)
         header = v1.UploadHeader(
@@ -173,12 +180,15 @@ class ReelscribeClient:
         parent: str = "",
         options: v1.JobOptions | None = None,
         request_id: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> v1.Job:
         """Create a job for uploaded `media`, a `source_uri`, or a `parent` job whose
         transcript is reused (only `options.extra_stages` run). A request id makes
-        it safe to retry, so it always has one."""
+        it safe to retry, so it always has one; `labels` are stored with the job."""
         request = v1.CreateJobRequest(
-            request_id=request_id or str(uuid.uuid4()), options=options or v1.JobOptions()
+            request_id=request_id or str(uuid.uuid4()),
+            options=options or v1.JobOptions(),
+            labels=dict(labels or {}),
         )
         if media:
             request.media = media
@@ -231,6 +241,20 @@ class ReelscribeClient:
         assert reply.job is not None
         return reply.job
 
+    async def delete_job(self, name: str) -> None:
+        """Delete a finished job with its events, results and clips (FAILED_PRECONDITION
+        while it is queued or running: cancel it first).
+
+        Not retried: a repeat after a lost reply would be NOT_FOUND.
+        """
+        await self._unary(
+            "JobService",
+            "DeleteJob",
+            v1.DeleteJobRequest(name=name),
+            v1.DeleteJobResponse,
+            idempotent=False,
+        )
+
     async def watch(
         self, name: str, *, after_seq: int = 0, include_heartbeats: bool = False
     ) -> AsyncIterator[v1.JobEvent]:
@@ -276,6 +300,76 @@ class ReelscribeClient:
                 await asyncio.sleep(_backoff_s(failures, None))
             finally:
                 stream.cancel()
+
+    async def watch_jobs(
+        self,
+        *,
+        states: list[v1.JobState] | None = None,
+        after_cursor: str = "",
+        include_heartbeats: bool = False,
+    ) -> AsyncIterator[v1.WatchJobsResponse]:
+        """Events of all the caller's jobs, each with the cursor to resume after it.
+
+        Without `after_cursor` the stream starts with a snapshot of every
+        unfinished job; after a drop it reconnects with the last cursor it
+        delivered, so every logged event arrives exactly once. The stream does
+        not end by itself: stop iterating (or cancel the task) when done.
+        """
+        call = self._channel.unary_stream(
+            _route("JobService", "WatchJobs"),
+            request_serializer=lambda m: bytes(m),
+            response_deserializer=v1.WatchJobsResponse.FromString,
+        )
+        cursor = after_cursor
+        failures = 0
+        while True:
+            request = v1.WatchJobsRequest(states=states or [], after_cursor=cursor)
+            stream = call(request, metadata=self._metadata)
+            try:
+                async for reply in stream:
+                    failures = 0
+                    if reply.cursor:
+                        cursor = reply.cursor
+                    event = reply.event
+                    if event is None:
+                        continue
+                    if event.kind == v1.JobEventKind.HEARTBEAT and not include_heartbeats:
+                        continue
+                    yield reply
+                return
+            except grpc.aio.AioRpcError as exc:
+                failures += 1
+                if exc.code() not in _RETRYABLE or failures >= self._max_attempts:
+                    raise from_rpc_error(exc) from exc
+                await asyncio.sleep(_backoff_s(failures, None))
+            finally:
+                stream.cancel()
+
+    async def webhook_deliveries(
+        self, name: str, *, page_size: int = 100
+    ) -> AsyncIterator[v1.WebhookDelivery]:
+        """Every attempt to POST a job's events to its callback URL, oldest first."""
+        token = ""
+        while True:
+            page = await self._unary(
+                "JobService",
+                "ListWebhookDeliveries",
+                v1.ListWebhookDeliveriesRequest(name=name, page_size=page_size, page_token=token),
+                v1.ListWebhookDeliveriesResponse,
+                idempotent=True,
+            )
+            for delivery in page.deliveries:
+                yield delivery
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def get_usage(self) -> v1.GetUsageResponse:
+        """The caller's plan, stored jobs, audio minutes today and stored bytes, with
+        the plan's limits (0: unlimited)."""
+        return await self._unary(
+            "JobService", "GetUsage", v1.GetUsageRequest(), v1.GetUsageResponse, idempotent=True
+        )
 
     # -- search -----------------------------------------------------------------------
 
@@ -365,15 +459,15 @@ class ReelscribeClient:
         )
         return list(reply.highlights)
 
-    async def download_clip(self, name: str, dest: Path) -> int:
-        """Write a highlight's clip to `dest`; a dropped stream resumes where it stopped.
-        Returns the size in bytes."""
+    async def download_clip(self, name: str, dest: str | os.PathLike[str]) -> int:
+        """Write a highlight's clip to `dest` (a `str` or `Path`); a dropped stream
+        resumes where it stopped. Returns the size in bytes."""
         call = self._channel.unary_stream(
             _route("TranscriptService", "ReadClip"),
             request_serializer=lambda m: bytes(m),
             response_deserializer=v1.ReadClipResponse.FromString,
         )
-        with dest.open("wb") as out:
+        with await asyncio.to_thread(Path(dest).open, "wb") as out:
             for n in range(1, self._max_attempts + 1):
                 try:
                     stream = call(
