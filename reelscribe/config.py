@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     analysis_cache_ttl_s: float = 7 * 24 * 3600.0
     #: How long answers to questions stay cached.
     answer_cache_ttl_s: float = 24 * 3600.0
+    #: The local provider answers only from passages at least this similar to the
+    #: question (cosine, the embedding model's scale; calibrated for MiniLM in
+    #: docs/analysis.md); below it the recordings do not answer the question.
+    answer_min_similarity: float = 0.3
     #: Highlights chosen when a job does not say how many.
     default_highlight_count: int = 5
     #: Shortest highlight: shorter moments are grown to whole sentences of this length.

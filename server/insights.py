@@ -127,8 +127,11 @@ class Insights:
         answers cached before a job was indexed or deleted are never read again.
         """
         provider = insights.provider_name(self._deps.settings)
+        # The threshold decides between an answer and "not answered": a changed
+        # threshold (or answers cached before it existed) must not be read back.
+        threshold = self._deps.settings.answer_min_similarity
         digest = hashlib.sha256(
-            f"{provider}\0{generation}\0{job_id or ''}\0{question}".encode()
+            f"{provider}\0{threshold}\0{generation}\0{job_id or ''}\0{question}".encode()
         ).hexdigest()
         return f"reelscribe:answer:{owner_prefix(owner)}:{digest}"
 

@@ -194,6 +194,12 @@ def test_segment_indexes_label_lines_and_answers_cite_positions(fake: GeminiFake
     assert "[0] 5.00-9.50" in fake.requests[-1].prompt
 
 
+def test_a_question_the_passages_do_not_answer_cites_nothing(fake: GeminiFake) -> None:
+    answer = provider(fake).answer("What is the capital of France?", SEGS)
+    assert answer.cited == () and "not answer" in answer.text
+    assert "say that the recordings do not answer it and cite nothing" in fake.requests[-1].prompt
+
+
 # --- Transient failures.
 
 

@@ -6,6 +6,7 @@ import grpc
 import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2, transcript_service_pb2
+from server.services.search import RRF_K, _rank
 from tests.support.api import Api, error_details
 from tests.support.media import LECTURE, MEDIA_DIR
 from tests.support.processes import CLI, client_env
@@ -68,6 +69,55 @@ async def test_filters_paging_and_isolation(
     assert all(h.score >= 0.99 for h in high.hits)
     # Another user's search never sees this library.
     assert (await _search(other_api, "eruption ash volcano ocean")).hits == []
+
+
+def test_fused_scores_are_normalised_without_changing_the_ranking() -> None:
+    def row(idx: int, score: float) -> dict[str, object]:
+        return {
+            "job_id": "j",
+            "idx": idx,
+            "start_s": float(idx),
+            "end_s": idx + 1.0,
+            "text": f"passage {idx}",
+            "score": score,
+        }
+
+    keyword = [row(0, 0.5), row(1, 0.4), row(2, 0.1)]
+    semantic = [row(1, 0.8), row(3, 0.7), row(0, 0.6)]
+    hybrid = _rank(S.SEARCH_MODE_HYBRID, keyword, semantic)
+    raw = {
+        0: 1 / (RRF_K + 1) + 1 / (RRF_K + 3),
+        1: 1 / (RRF_K + 2) + 1 / (RRF_K + 1),
+        2: 1 / (RRF_K + 3),
+        3: 1 / (RRF_K + 2),
+    }
+    # Ranked by reciprocal rank fusion as before; the score is it over its maximum, 2/61.
+    assert [int(h.start_s) for h in hybrid] == sorted(raw, key=lambda i: -raw[i])
+    for h in hybrid:
+        assert h.score == pytest.approx(raw[int(h.start_s)] / (2 / (RRF_K + 1)))
+    assert _rank(S.SEARCH_MODE_HYBRID, [row(7, 1.0)], [row(7, 0.9)])[0].score == 1.0
+    assert _rank(S.SEARCH_MODE_HYBRID, [], [row(7, 0.9)])[0].score == 0.5
+    # Each signal keeps its own score.
+    assert (hybrid[0].keyword, hybrid[0].semantic) == (0.4, 0.8)
+    # Semantic: cosine, negatives read as 0; keyword: ts_rank_cd r as r / (1 + r).
+    sem = _rank(S.SEARCH_MODE_SEMANTIC, [], [row(0, 0.6), row(1, -0.2)])
+    assert [h.score for h in sem] == [0.6, 0.0] and sem[1].semantic == -0.2
+    kw = _rank(S.SEARCH_MODE_KEYWORD, [row(0, 3.0), row(1, 0.25)], [])
+    assert [h.score for h in kw] == [0.75, 0.2] and kw[0].keyword == 3.0
+
+
+async def test_min_score_filters_on_the_zero_to_one_scale(
+    api: Api, library: dict[str, str]
+) -> None:
+    everything = (await _search(api, "green pigment in leaves", page_size=50)).hits
+    assert everything[0].job == library["lecture"]
+    assert all(0.0 <= h.score <= 1.0 for h in everything)
+    # First by both signals: the top of the scale, not 2/61 ≈ 0.033.
+    assert everything[0].score > 0.9
+    kept = (await _search(api, "green pigment in leaves", page_size=50, min_score=0.5)).hits
+    assert 0 < len(kept) < len(everything)
+    assert list(kept) == [h for h in everything if h.score >= 0.5]  # same order, same hits
+    assert (await _search(api, "green pigment in leaves", min_score=1.01)).hits == []
 
 
 async def test_deleting_a_job_removes_it_from_the_index(api: Api, library: dict[str, str]) -> None:

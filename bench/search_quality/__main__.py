@@ -9,6 +9,11 @@ their answer, questions naming an exact term that near-duplicate sentences in
 other lectures lack, and paraphrases that share no content word with their
 answer. A hit counts when its time span overlaps the answer sentence as
 transcribed.
+
+It also calibrates the "not answered" of AskQuestion: for every question
+above and for questions the library does not answer (OFF_TOPIC), the best
+passage's semantic similarity (the score of the top SEMANTIC hit) and whether
+AskQuestion answered with citations.
 """
 
 from __future__ import annotations
@@ -166,6 +171,26 @@ QUESTIONS = [
     ("what happened in 1912", "travel", 6),
     ("model t", "travel", 4),
 ]
+#: Questions no lecture answers: some far from every topic, some near one
+#: (spiders, sound, honey) without the fact asked for.
+OFF_TOPIC = [
+    "What is the capital of France?",
+    "Who won the football world cup in 2018?",
+    "How do I reset my router password?",
+    "What is the stock price of Apple?",
+    "How many legs does a spider have?",
+    "Which programming language is best for beginners?",
+    "When was the Eiffel Tower built?",
+    "How do magnets work?",
+    "What is the tallest mountain in the world?",
+    "How do I file my taxes?",
+    "What does a lawyer do?",
+    "What is the speed of sound?",
+    "Who painted the Mona Lisa?",
+    "How do I change a flat tyre?",
+    "What is the population of Tokyo?",
+    "How do bees make honey?",
+]
 #: Other sentences that answer a question equally well (near neighbours that
 #: share its only term); a hit on any of them counts.
 ALSO = {"yeast": [("baking", 0)]}
@@ -196,7 +221,11 @@ def _make_library(out: Path) -> dict[str, Path]:
 
 async def _evaluate(
     address: str, files: dict[str, Path], *, verbose: bool = False
-) -> dict[str, tuple[float, float]]:
+) -> tuple[
+    dict[str, tuple[float, float]], tuple[list[tuple[float, bool]], list[tuple[float, bool]]]
+]:
+    """MRR@10 and recall@10 per mode; (best similarity, cited) per answerable
+    and per off-topic question."""
     token = mint_token(SECRET, "quality")
     async with ReelscribeClient(address, token, timeout_s=120) as client:
         jobs = {}
@@ -237,7 +266,42 @@ async def _evaluate(
                 if verbose:
                     print(f"{mode_name:<9} rank {got or '-':>2}  {question}")
             results[mode_name] = (reciprocal / len(QUESTIONS), found / len(QUESTIONS))
-        return results
+        answerable = [await _answered(client, q) for q, _, _ in QUESTIONS]
+        off_topic = [await _answered(client, q) for q in OFF_TOPIC]
+        if verbose:
+            for q, (best, cited) in zip(
+                [q for q, _, _ in QUESTIONS] + OFF_TOPIC, answerable + off_topic, strict=True
+            ):
+                print(f"answer    best {best:.3f} {'cited' if cited else 'none '}  {q}")
+        return results, (answerable, off_topic)
+
+
+async def _answered(client: ReelscribeClient, question: str) -> tuple[float, bool]:
+    """The best passage's semantic similarity, and whether AskQuestion cited anything."""
+    top = await client.search(question, mode=v1.SearchMode.SEMANTIC, page_size=1)
+    best = top.hits[0].semantic_score if top.hits else 0.0
+    reply = await client.ask(question)
+    return best, bool(reply.citations)
+
+
+def _answer_rows(
+    answerable: list[tuple[float, bool]], off_topic: list[tuple[float, bool]]
+) -> list[tuple[str, str]]:
+    def spread(values: list[float]) -> str:
+        ordered = sorted(values)
+        return (
+            f"min {ordered[0]:.3f}, median {ordered[len(ordered) // 2]:.3f}, max {ordered[-1]:.3f}"
+        )
+
+    return [
+        ("best passage similarity, answerable", spread([b for b, _ in answerable])),
+        ("best passage similarity, off-topic", spread([b for b, _ in off_topic])),
+        (
+            "AskQuestion cites passages",
+            f"answerable {sum(c for _, c in answerable)}/{len(answerable)}, "
+            f"off-topic {sum(c for _, c in off_topic)}/{len(off_topic)}",
+        ),
+    ]
 
 
 def main() -> None:
@@ -249,7 +313,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     files = _make_library(out)
     with bench_stack(ADDRESS, SECRET, workers=(2, 1)):
-        results = asyncio.run(_evaluate(ADDRESS, files, verbose=args.verbose))
+        results, (answerable, off_topic) = asyncio.run(
+            _evaluate(ADDRESS, files, verbose=args.verbose)
+        )
     rows = [
         (mode, f"MRR@10 {mrr:.3f}, recall@10 {recall:.3f}")
         for mode, (mrr, recall) in results.items()
@@ -261,6 +327,7 @@ def main() -> None:
             f"{'yes' if results['hybrid'][0] > best_single else 'no'}",
         )
     )
+    rows += _answer_rows(answerable, off_topic)
     for name, value in rows:
         print(f"{name:<34} {value}")
     if args.record:
@@ -276,7 +343,7 @@ def main() -> None:
                 f"four others), {len(QUESTIONS)} questions: 8 sharing words with the answer, "
                 "16 naming exact terms or names that near-neighbour sentences lack, 13 "
                 "paraphrases sharing no content word, 5 numbers and codes; a hit counts when "
-                "it overlaps the answer sentence"
+                f"it overlaps the answer sentence; {len(OFF_TOPIC)} questions no lecture answers"
             ),
             rows=rows,
         )

@@ -163,7 +163,8 @@ def answer_prompt(question: str, passages: Sequence[Seg]) -> str:
     return (
         "Task: answer\n"
         "Answer the question using only the numbered passages below, and cite the indexes "
-        "of the passages you relied on. If they do not answer it, say so and cite nothing. "
+        "of the passages you relied on. If they do not answer it, or only mention its "
+        "words, say that the recordings do not answer it and cite nothing. "
         "Answer in the question's language.\n"
         f"Question: {clean(question)}\n"
         "Passages:\n" + lines_of(range(len(passages)), passages)

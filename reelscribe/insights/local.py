@@ -1,23 +1,27 @@
 """The offline provider: extractive analysis from sentence embeddings.
 
-Nothing here generates text. Summaries are the transcript's own most central
-sentences (degree centrality over cosine similarity, picked with maximal
-marginal relevance so they do not repeat each other), chapters start where
-the topic shifts (the similarity of the segments before and after a boundary
-drops, as in TextTiling), and chapter titles are each chapter's most
-distinctive key phrases (TF-IDF with chapters as documents).
+Nothing here generates text. The transcript is split into sentences across
+segment boundaries (`reelscribe.insights.sentences`: Whisper's segments are
+not sentences). Summaries are its most central whole sentences (degree
+centrality over cosine similarity, picked with maximal marginal relevance so
+they do not repeat each other) in time order; every format is a prefix of one
+ranking, so the detailed summary contains the short one and no sentence
+appears twice. Chapters start where the topic shifts (the similarity of the
+segments before and after a boundary drops, as in TextTiling), and each is
+titled by its best key phrase (`reelscribe.insights.keyphrases`). Answers are
+the retrieved passages, or "not answered" when none is close enough in
+meaning to the question.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
 from reelscribe.embeddings import Embedder
+from reelscribe.insights import keyphrases, sentences
 from reelscribe.insights.base import (
     Analysis,
     Answer,
@@ -28,6 +32,7 @@ from reelscribe.insights.base import (
     Summary,
     Translation,
 )
+from reelscribe.insights.sentences import Sentence
 
 #: Sentences per summary format (detailed grows with the transcript).
 SHORT_SENTENCES = 3
@@ -43,10 +48,21 @@ MIN_CHAPTER_SEGMENTS = 3
 SHIFT_WINDOW = 3
 #: Trade-off between relevance and novelty when picking summary sentences.
 MMR_LAMBDA = 0.7
+#: Sentences this similar (cosine) to one already picked say the same thing.
+DUPLICATE_SIMILARITY = 0.92
+#: Sentences shorter than this (in words) are summarised only when nothing else is left.
+MIN_SUMMARY_WORDS = 4
 #: Key phrases of a chapter considered for its title.
 TITLE_CANDIDATES = 12
+#: How much a title candidate's TF-IDF weight counts beside its closeness in meaning.
+TITLE_WEIGHT_SHARE = 0.5
 #: Passages the local answer quotes.
 ANSWER_PASSAGES = 3
+#: Cosine similarity (all-MiniLM-L6-v2) the best passage must reach for the
+#: question to count as answered; measured in docs/analysis.md.
+ANSWER_MIN_SIMILARITY = 0.3
+#: What the local provider answers when the library does not answer the question.
+NO_ANSWER = "The recordings do not answer this question."
 
 
 class LocalProvider:
@@ -54,8 +70,11 @@ class LocalProvider:
 
     name = "local"
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(
+        self, embedder: Embedder, answer_min_similarity: float = ANSWER_MIN_SIMILARITY
+    ) -> None:
         self._embedder = embedder
+        self._answer_min_similarity = answer_min_similarity
 
     def analyze(self, segments: Sequence[Seg]) -> Analysis:
         segs = [s for s in segments if s.text.strip()]
@@ -65,24 +84,30 @@ class LocalProvider:
                 chapters=(),
                 importance=(),
             )
-        vectors = self._embedder.embed([s.text for s in segs])
-        centrality = _centrality(vectors)
+        sents = sentences.split(segs)
+        sent_vectors = self._embedder.embed([s.text for s in sents])
+        vectors = _segment_vectors(len(segs), sents, sent_vectors)
         bounds = _chapter_bounds(segs, vectors)
-        chapters, topics = _titles_and_topics(segs, bounds, vectors, self._embedder)
-        importance = _importance(segs, centrality, topics)
-        short = _pick(vectors, centrality, SHORT_SENTENCES)
-        bullets = _pick(vectors, centrality, BULLETS)
-        detailed_n = min(DETAILED_MAX_SENTENCES, max(BULLETS, round(len(segs) * DETAILED_FRACTION)))
-        detailed = _pick(vectors, centrality, detailed_n)
+        chapters, topics = _titles_and_topics(
+            segs, bounds, vectors, sents, sent_vectors, self._embedder
+        )
+        importance = _importance(segs, _centrality(vectors), topics)
+        detailed_n = min(
+            DETAILED_MAX_SENTENCES, max(BULLETS, round(len(sents) * DETAILED_FRACTION))
+        )
+        ranking = _rank(sents, sent_vectors, _centrality(sent_vectors), detailed_n)
+        short = sorted(ranking[:SHORT_SENTENCES])
+        bullets = sorted(ranking[:BULLETS])
+        detailed = sorted(ranking)
         return Analysis(
             summaries=(
-                Summary("short", " ".join(segs[i].text.strip() for i in short)),
+                Summary("short", " ".join(sents[i].text for i in short)),
                 Summary(
                     "bullets",
-                    "\n".join(f"- {segs[i].text.strip()}" for i in bullets),
-                    tuple(segs[i].text.strip() for i in bullets),
+                    "\n".join(f"- {sents[i].text}" for i in bullets),
+                    tuple(sents[i].text for i in bullets),
                 ),
-                Summary("detailed", _paragraphs(segs, detailed, bounds)),
+                Summary("detailed", _paragraphs(sents, detailed, chapters)),
             ),
             chapters=tuple(chapters),
             importance=tuple(importance),
@@ -90,14 +115,37 @@ class LocalProvider:
         )
 
     def answer(self, question: str, passages: Sequence[Seg]) -> Answer:
-        # Extractive: the best retrieved passages, in the order retrieval ranked them.
-        used = list(range(min(ANSWER_PASSAGES, len(passages))))
+        """Up to `ANSWER_PASSAGES` retrieved passages (in retrieval order) close
+        enough in meaning to the question; `NO_ANSWER` and no citation when none is."""
+        if not passages:
+            return Answer(NO_ANSWER, ())
+        similarity = self.similarities(question, [p.text for p in passages])
+        used = [i for i, s in enumerate(similarity) if s >= self._answer_min_similarity]
+        used = used[:ANSWER_PASSAGES]
         if not used:
-            return Answer("No passage in the library answers this question.", ())
+            return Answer(NO_ANSWER, ())
         return Answer(" … ".join(passages[i].text.strip() for i in used), tuple(used))
+
+    def similarities(self, question: str, texts: Sequence[str]) -> list[float]:
+        """Cosine similarity of `question` to each text (the search embedder's scale)."""
+        vectors = self._embedder.embed([question, *texts])
+        return [float(v @ vectors[0]) for v in vectors[1:]]
 
     def translate(self, segments: Sequence[Seg], language: str) -> Translation:
         raise CannotTranslate(self.name)
+
+
+def _segment_vectors(
+    count: int, sents: Sequence[Sentence], sent_vectors: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Each segment's vector: the normalised mean of the sentences it holds
+    (one embedding pass serves sentences and segments)."""
+    sums = np.zeros((count, sent_vectors.shape[1]), dtype=np.float32)
+    for sent, vector in zip(sents, sent_vectors, strict=True):
+        for k in sent.segments:
+            sums[k] += vector
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return np.asarray(sums / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 def _centrality(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -112,22 +160,39 @@ def _centrality(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
     return np.asarray((degree - low) / (high - low), dtype=np.float64)
 
 
-def _pick(
-    vectors: npt.NDArray[np.float32], centrality: npt.NDArray[np.float64], n: int
+def _rank(
+    sents: Sequence[Sentence],
+    vectors: npt.NDArray[np.float32],
+    centrality: npt.NDArray[np.float64],
+    n: int,
 ) -> list[int]:
-    """`n` central but mutually different segments (MMR), returned in time order."""
+    """Up to `n` central but mutually different sentences, best first (MMR).
+
+    A sentence whose text was already picked, or that is nearly the same in
+    meaning (`DUPLICATE_SIMILARITY`), is never picked again; fragments
+    shorter than `MIN_SUMMARY_WORDS` only when nothing longer is left.
+    """
     chosen: list[int] = []
-    candidates = set(range(len(vectors)))
-    while candidates and len(chosen) < n:
+    seen_texts: set[str] = set()
+    longer = {i for i, s in enumerate(sents) if len(s.text.split()) >= MIN_SUMMARY_WORDS}
+    for pool in (longer, set(range(len(sents))) - longer):
+        candidates = set(pool)
+        while candidates and len(chosen) < n:
 
-        def gain(i: int) -> float:
-            redundancy = max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
-            return MMR_LAMBDA * float(centrality[i]) - (1 - MMR_LAMBDA) * redundancy
+            def redundancy(i: int) -> float:
+                return max((float(vectors[i] @ vectors[j]) for j in chosen), default=0.0)
 
-        best = max(sorted(candidates), key=gain)
-        chosen.append(best)
-        candidates.remove(best)
-    return sorted(chosen)
+            def gain(i: int) -> float:
+                return MMR_LAMBDA * float(centrality[i]) - (1 - MMR_LAMBDA) * redundancy(i)
+
+            best = max(sorted(candidates), key=gain)
+            candidates.remove(best)
+            key = " ".join(sents[best].text.lower().split())
+            if key in seen_texts or redundancy(best) >= DUPLICATE_SIMILARITY:
+                continue
+            seen_texts.add(key)
+            chosen.append(best)
+    return chosen
 
 
 def _chapter_bounds(segs: Sequence[Seg], vectors: npt.NDArray[np.float32]) -> list[int]:
@@ -154,76 +219,80 @@ def _chapter_bounds(segs: Sequence[Seg], vectors: npt.NDArray[np.float32]) -> li
     return sorted(bounds)
 
 
-_WORD = re.compile(r"(?u)\b[^\W\d_][\w'-]+\b")
-
-
 def _titles_and_topics(
     segs: Sequence[Seg],
     bounds: list[int],
     vectors: npt.NDArray[np.float32],
+    sents: Sequence[Sentence],
+    sent_vectors: npt.NDArray[np.float32],
     embedder: Embedder,
 ) -> tuple[list[ChapterData], list[str]]:
-    """Chapters titled by their key phrases; the transcript's topics.
+    """Chapters titled by their best key phrase; the transcript's topics.
 
-    A chapter's candidates are its most distinctive terms (TF-IDF, chapters as
-    documents); the title takes those closest in meaning to what the chapter
-    says as a whole (its mean embedding), so a term that is merely frequent or
-    rare does not name it.
+    A chapter's candidates are its most distinctive phrases (TF-IDF, chapters
+    as documents, see `keyphrases`); the title takes the one closest in
+    meaning to what the chapter says as a whole (its mean embedding), so a
+    phrase that is merely frequent or rare does not name it. A phrase with the
+    stems of an earlier chapter's title is skipped; a chapter with no phrase
+    left is titled by its most central sentence, shortened.
     """
     spans = list(zip(bounds, [*bounds[1:], len(segs)], strict=True))
     docs = [" ".join(s.text for s in segs[a:b]) for a, b in spans]
-    titles: list[str] = []
-    topics: list[str] = []
-    try:
-        tfidf = TfidfVectorizer(
-            stop_words=list(ENGLISH_STOP_WORDS), ngram_range=(1, 2), token_pattern=_WORD.pattern
-        )
-        matrix = tfidf.fit_transform(docs).toarray()
-        terms = tfidf.get_feature_names_out()
-    except ValueError:  # nothing but stop words (or no words at all, e.g. CJK only)
-        matrix, terms = np.zeros((len(docs), 0)), np.array([])
-    for row, (a, b) in zip(matrix, spans, strict=True):
-        candidates = _top_phrases(row, terms, TITLE_CANDIDATES)
-        phrases = _closest(candidates, vectors[a:b].mean(axis=0), embedder, 2)
-        titles.append(" and ".join(phrases).capitalize() if phrases else _first_words(segs[a]))
-    if len(terms):
-        topics = _top_phrases(matrix.sum(axis=0), terms, 5)
-    # Chapters tile the recording: each ends where the next begins.
-    chapters = [
-        ChapterData(title, segs[a].start_s, segs[b].start_s if b < len(segs) else segs[-1].end_s)
-        for title, (a, b) in zip(titles, spans, strict=True)
-    ]
+    weights, terms = keyphrases.weigh(docs)
+    used: list[frozenset[str]] = []
+    chapters = []
+    for row, doc, (a, b) in zip(weights, docs, spans, strict=True):
+        centroid = vectors[a:b].mean(axis=0)
+        column = {t: k for k, t in enumerate(terms)}
+        fresh = [
+            t
+            for t in keyphrases.top(row, terms, TITLE_CANDIDATES)
+            if keyphrases.stems(t) not in used
+        ]
+        best = _closest(fresh, [float(row[column[t]]) for t in fresh], centroid, embedder)
+        if best:
+            title = keyphrases.as_title(best, doc)
+            used.append(keyphrases.stems(best))
+        else:
+            title = _central_sentence(sents, sent_vectors, centroid, set(range(a, b)))
+        # Chapters tile the recording: each ends where the next begins.
+        end_s = segs[b].start_s if b < len(segs) else segs[-1].end_s
+        chapters.append(ChapterData(title, segs[a].start_s, end_s))
+    topics = keyphrases.top(weights.sum(axis=0), terms, 5) if terms else []
     return chapters, topics
 
 
-def _top_phrases(
-    weights: npt.NDArray[np.float64], terms: npt.NDArray[np.str_], n: int
-) -> list[str]:
-    """The `n` heaviest terms, skipping words already inside a chosen phrase."""
-    out: list[str] = []
-    for k in np.argsort(-weights, kind="stable"):
-        if weights[k] <= 0 or len(out) == n:
-            break
-        term = str(terms[k])
-        if any(term in chosen or chosen in term for chosen in out):
-            continue
-        out.append(term)
-    return out
-
-
 def _closest(
-    candidates: list[str], centroid: npt.NDArray[np.float32], embedder: Embedder, n: int
-) -> list[str]:
-    """The `n` candidates most similar to `centroid`, in that order."""
-    if len(candidates) <= n:
-        return candidates
-    scores = embedder.embed(candidates) @ centroid
-    return [candidates[k] for k in np.argsort(-scores, kind="stable")[:n]]
+    candidates: list[str],
+    weights: Sequence[float],
+    centroid: npt.NDArray[np.float32],
+    embedder: Embedder,
+) -> str | None:
+    """The candidate best by distinctiveness (its weight relative to the
+    heaviest) plus closeness in meaning to `centroid`; None if there is none."""
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    closeness = embedder.embed(candidates) @ centroid
+    heaviest = max(weights) or 1.0
+    scores = [
+        w / heaviest * TITLE_WEIGHT_SHARE + float(c)
+        for w, c in zip(weights, closeness, strict=True)
+    ]
+    return candidates[int(np.argmax(scores))]
 
 
-def _first_words(seg: Seg, n: int = 6) -> str:
-    words = seg.text.split()
-    return " ".join(words[:n]) + ("…" if len(words) > n else "")
+def _central_sentence(
+    sents: Sequence[Sentence],
+    sent_vectors: npt.NDArray[np.float32],
+    centroid: npt.NDArray[np.float32],
+    positions: set[int],
+) -> str:
+    """The chapter's sentence closest to its centroid, shortened to a title."""
+    inside = [i for i, s in enumerate(sents) if s.segments[0] in positions]
+    if not inside:
+        return ""
+    best = max(inside, key=lambda i: float(sent_vectors[i] @ centroid))
+    return keyphrases.shorten(sents[best].text)
 
 
 def _importance(
@@ -242,10 +311,12 @@ def _importance(
     return out
 
 
-def _paragraphs(segs: Sequence[Seg], picked: list[int], bounds: list[int]) -> str:
-    """Picked sentences grouped into one paragraph per chapter."""
-    paragraphs: list[list[str]] = [[] for _ in bounds]
+def _paragraphs(
+    sents: Sequence[Sentence], picked: list[int], chapters: Sequence[ChapterData]
+) -> str:
+    """Picked sentences (in time order) grouped into one paragraph per chapter."""
+    paragraphs: list[list[str]] = [[] for _ in chapters]
     for i in picked:
-        chapter = max(k for k, b in enumerate(bounds) if b <= i)
-        paragraphs[chapter].append(segs[i].text.strip())
+        starts = [k for k, c in enumerate(chapters) if c.start_s <= sents[i].start_s]
+        paragraphs[starts[-1] if starts else 0].append(sents[i].text)
     return "\n\n".join(" ".join(p) for p in paragraphs if p)

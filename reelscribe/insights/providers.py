@@ -29,6 +29,7 @@ def get_provider(settings: Settings) -> Provider:
         settings.gemini_model,
         settings.gemini_base_url,
         settings.embedding_model_dir,
+        str(settings.answer_min_similarity),
     )
     with _lock:
         if key not in _providers:
@@ -54,4 +55,7 @@ def _build(name: str, settings: Settings) -> Provider:
     from reelscribe import embeddings
     from reelscribe.insights.local import LocalProvider
 
-    return LocalProvider(embeddings.get_embedder(settings.embedding_model_dir))
+    return LocalProvider(
+        embeddings.get_embedder(settings.embedding_model_dir),
+        answer_min_similarity=settings.answer_min_similarity,
+    )

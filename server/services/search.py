@@ -162,17 +162,38 @@ class Hit:
 
 
 def _rank(mode: int, keyword_rows: Sequence[object], semantic_rows: Sequence[object]) -> list[Hit]:
+    """Hits best first, each `score` on 0..1 (see `normalised`); ranking uses the raw value."""
     hits: dict[tuple[object, object], Hit] = {}
+    raw: dict[tuple[object, object], float] = {}
     for signal, rows in (("keyword", keyword_rows), ("semantic", semantic_rows)):
         for rank, row in enumerate(rows, start=1):
             key = (row["job_id"], row["idx"])  # type: ignore[index]
             hit = hits.setdefault(key, Hit(row))
             setattr(hit, signal, float(row["score"]))  # type: ignore[index]
             if mode == spb.SEARCH_MODE_HYBRID:
-                hit.score += 1.0 / (RRF_K + rank)
+                raw[key] = raw.get(key, 0.0) + 1.0 / (RRF_K + rank)
             else:
-                hit.score = float(row["score"])  # type: ignore[index]
-    return sorted(hits.values(), key=lambda h: (-h.score, h.start_s))
+                raw[key] = float(row["score"])  # type: ignore[index]
+    for key, hit in hits.items():
+        hit.score = normalised(mode, raw[key])
+    order = sorted(hits, key=lambda k: (-raw[k], hits[k].start_s))
+    return [hits[k] for k in order]
+
+
+def normalised(mode: int, raw: float) -> float:
+    """A hit's score on 0..1, the scale `min_score` filters on.
+
+    HYBRID: reciprocal rank fusion divided by its largest possible value (first
+    in both signals), so 1 is first by words and by meaning and 0.5 first in
+    one signal only. SEMANTIC: the cosine similarity, below 0 read as 0.
+    KEYWORD: `ts_rank_cd` mapped by r / (1 + r). Each is monotonic in the raw
+    value, so the ranking is the raw ranking.
+    """
+    if mode == spb.SEARCH_MODE_HYBRID:
+        return min(1.0, raw / (2.0 / (RRF_K + 1)))
+    if mode == spb.SEARCH_MODE_KEYWORD:
+        return raw / (1.0 + raw) if raw > 0 else 0.0
+    return min(1.0, max(0.0, raw))
 
 
 def _fingerprint(request: spb.SearchRequest) -> str:

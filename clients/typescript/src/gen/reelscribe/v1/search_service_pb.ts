@@ -63,7 +63,7 @@ export type SearchRequest = Message<"reelscribe.v1.SearchRequest"> & {
   createTimeMax?: Timestamp | undefined;
 
   /**
-   * Drop hits scoring below this.
+   * Drop hits whose `score` is below this, on the same 0..1 scale (0 keeps all).
    *
    * @generated from field: double min_score = 7;
    */
@@ -154,21 +154,28 @@ export type SearchHit = Message<"reelscribe.v1.SearchHit"> & {
   snippet: string;
 
   /**
-   * Fused score used for ranking.
+   * The score hits are ranked by, 0..1, higher is better. HYBRID: reciprocal
+   * rank fusion (k = 60) divided by its largest possible value, so 1.0 means
+   * first by words and by meaning, 0.5 first in one signal only (about 0.25
+   * for rank 60 in both). SEMANTIC: `semantic_score`, below 0 read as 0.
+   * KEYWORD: `keyword_score` r mapped to r / (1 + r).
    *
    * @generated from field: double score = 5;
    */
   score: number;
 
   /**
-   * Full-text rank, 0 when the keyword signal did not match.
+   * The keyword signal's own score: Postgres `ts_rank_cd` of the passage
+   * (0 and up, usually below 1), 0 when the keyword signal did not find it.
    *
    * @generated from field: double keyword_score = 6;
    */
   keywordScore: number;
 
   /**
-   * Cosine similarity, 0 when the semantic signal was not used.
+   * The semantic signal's own score: cosine similarity of the query's and the
+   * passage's all-MiniLM-L6-v2 embeddings (-1..1, in practice 0..1), 0 when
+   * the semantic signal did not find it.
    *
    * @generated from field: double semantic_score = 7;
    */

@@ -1751,17 +1751,24 @@ class SearchHit(betterproto2.Message):
 
     score: "float" = betterproto2.field(5, betterproto2.TYPE_DOUBLE)
     """
-    Fused score used for ranking.
+    The score hits are ranked by, 0..1, higher is better. HYBRID: reciprocal
+    rank fusion (k = 60) divided by its largest possible value, so 1.0 means
+    first by words and by meaning, 0.5 first in one signal only (about 0.25
+    for rank 60 in both). SEMANTIC: `semantic_score`, below 0 read as 0.
+    KEYWORD: `keyword_score` r mapped to r / (1 + r).
     """
 
     keyword_score: "float" = betterproto2.field(6, betterproto2.TYPE_DOUBLE)
     """
-    Full-text rank, 0 when the keyword signal did not match.
+    The keyword signal's own score: Postgres `ts_rank_cd` of the passage
+    (0 and up, usually below 1), 0 when the keyword signal did not find it.
     """
 
     semantic_score: "float" = betterproto2.field(7, betterproto2.TYPE_DOUBLE)
     """
-    Cosine similarity, 0 when the semantic signal was not used.
+    The semantic signal's own score: cosine similarity of the query's and the
+    passage's all-MiniLM-L6-v2 embeddings (-1..1, in practice 0..1), 0 when
+    the semantic signal did not find it.
     """
 
 
@@ -1812,7 +1819,7 @@ class SearchRequest(betterproto2.Message):
 
     min_score: "float" = betterproto2.field(7, betterproto2.TYPE_DOUBLE)
     """
-    Drop hits scoring below this.
+    Drop hits whose `score` is below this, on the same 0..1 scale (0 keeps all).
     """
 
     page_size: "int" = betterproto2.field(8, betterproto2.TYPE_INT32)
