@@ -11,19 +11,9 @@ import av
 import numpy as np
 import pytest
 
-from reelscribe import captions
-from reelscribe.clips import (
-    VERTICAL_LAYOUT,
-    ClipError,
-    ClipPlan,
-    clip_cues,
-    media_kind,
-    rebase_captions,
-    render_clip,
-)
+from reelscribe.clips import VERTICAL_LAYOUT, ClipError, ClipPlan, media_kind, render_clip
 from reelscribe.clips import captions as clip_captions
 from reelscribe.clips import ffmpeg as clip_ffmpeg
-from reelscribe.v1 import transcript_service_pb2 as tpb
 from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import (
     _audio_stream,
@@ -32,6 +22,7 @@ from tests.support.mediagen import (
     write_mp3,
     write_video,
 )
+from tests.support.transcripts import LONG, spoken
 
 OCEAN = MEDIA_DIR / "ocean.ogg"
 FPS = 10
@@ -39,25 +30,6 @@ FPS = 10
 #: decoded frame tells which source frame it is.
 GREY_STEP = 2
 SENTENCES = (MEDIA_DIR / "ocean.txt").read_text().strip().split(". ")
-
-
-def spoken(start_s: float, end_s: float, text: str) -> tpb.Segment:
-    """A transcript segment whose words share its time evenly."""
-    words = text.split()
-    step = (end_s - start_s) / len(words)
-    return tpb.Segment(
-        start_seconds=start_s,
-        end_seconds=end_s,
-        text=" " + text,
-        words=[
-            tpb.Word(
-                start_seconds=start_s + i * step, end_seconds=start_s + (i + 1) * step, text=" " + w
-            )
-            for i, w in enumerate(words)
-        ],
-    )
-
-
 #: The transcript of the twice-repeated ocean speech (~11.2 s), on the source clock.
 CUES = [
     spoken(0.3, 2.8, SENTENCES[0] + "."),
@@ -142,69 +114,6 @@ def srt_cues(text: str) -> list[tuple[float, float]]:
 
 def assert_no_leftovers(out_dir: Path) -> None:
     assert not [p.name for p in out_dir.iterdir() if p.name.startswith(".")]
-
-
-# -------------------------------------------------------------------- captions
-
-
-def test_rebase_captions_shifts_clips_and_drops() -> None:
-    cues = [
-        (0.0, 1.0, "before"),
-        (1.5, 2.5, "straddles start"),
-        (3.0, 4.0, "  inside  \n second line "),
-        (4.5, 6.0, "straddles end"),
-        (6.0, 7.0, "after"),
-        (3.2, 3.8, "   "),
-    ]
-    assert rebase_captions(cues, start_s=2.0, duration_s=3.0) == [
-        (0.0, 0.5, "straddles start"),
-        (1.0, 2.0, "inside\nsecond line"),
-        (2.5, 3.0, "straddles end"),
-    ]
-    assert rebase_captions(cues, start_s=20.0, duration_s=3.0) == []
-
-
-#: One long sentence (95 characters), as a 9:16 clip once showed it on 4 lines.
-LONG = spoken(
-    0.5,
-    9.5,
-    "Deep water is cold and dark, and the ocean covers most of the surface"
-    " of the earth we live on.",
-)
-
-
-@pytest.mark.parametrize("vertical, max_chars", [(True, 24), (False, 42)])
-def test_clip_captions_follow_the_caption_layout(vertical: bool, max_chars: int) -> None:
-    cues = clip_cues([LONG], 2.0, 9.5, vertical=vertical)
-
-    assert len(cues) >= 2
-    for start, end, text in cues:
-        lines = text.split("\n")
-        assert len(lines) <= 2 and all(len(line) <= max_chars for line in lines), text
-        assert 2.0 <= start < end <= 9.5
-        assert end - start >= captions.MIN_DURATION_S
-    # Only the words spoken in the clip, each once, in order; the caption
-    # starts with the first of them, not with its segment.
-    inside = [w for w in LONG.words if (w.start_seconds + w.end_seconds) / 2 >= 2.0]
-    said = " ".join(text.replace("\n", " ") for _, _, text in cues)
-    assert said == " ".join(w.text.strip() for w in inside)
-    assert cues[0][0] == pytest.approx(max(2.0, inside[0].start_seconds))
-    assert [start for start, _, _ in cues] == sorted(start for start, _, _ in cues)
-
-
-def test_clip_captions_use_the_words_timings() -> None:
-    # Words bunched at the start of a long segment: the captions end with the
-    # speech, not with the segment.
-    seg = tpb.Segment(
-        start_seconds=0.0,
-        end_seconds=10.0,
-        text=" One. Two",
-        words=[
-            tpb.Word(start_seconds=1.0, end_seconds=1.6, text=" One."),
-            tpb.Word(start_seconds=1.6, end_seconds=2.2, text=" Two"),
-        ],
-    )
-    assert clip_cues([seg], 0.0, 10.0, vertical=False) == [(1.0, 1.6, "One."), (1.6, 2.2, "Two")]
 
 
 # ------------------------------------------------------------------ copy / cut
