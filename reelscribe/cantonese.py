@@ -25,9 +25,9 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Literal
 
 from reelscribe import captions
+from reelscribe.v1 import transcript_service_pb2 as tpb
 
 #: Whisper language codes under which a transcript may be Cantonese. Whisper
 #: reports Cantonese as `yue`, but often as `zh` as well.
@@ -48,6 +48,10 @@ _NO_SPACE_BEFORE = frozenset(
     ",.!?;:%)]}\u201d\u2019"
     "\uff0c\u3002\uff01\uff1f\uff1b\uff1a\u3001\uff09\u300d\u300f\u3011\u300b\u3009\u2026"
 )
+#: One syllable of a romanization (Jyutping "waa2", Yale "hēung"), without the
+#: punctuation that may hug it.
+_SYLLABLE_RE = re.compile(r"\s*([^\W_]+)")
+_SPACES_RE = re.compile(r"\s*")
 _NO_SPACE_AFTER = frozenset("([{\u201c\u2018\uff08\u300c\u300e\u3010\u300a\u3008")
 
 # pycantonese is not documented as thread-safe: its lookup tables are built by
@@ -120,38 +124,73 @@ def romanize_words(words: Sequence[str]) -> list[str]:
     return out
 
 
-def romanized_captions(
-    segments: Sequence[tuple[float, float, str, str]],
-    fmt: Literal["srt", "vtt"],
-) -> str:
-    """A caption track with a romanization line under each Chinese line.
+class _JyutpingLines:
+    """Jyutping lines under caption lines (a `captions.Romanizer`).
 
-    Each segment is `(start_s, end_s, text, romanization)` and becomes one
-    cue: the text on the first line and the romanization on the second. An
-    empty romanization is computed (Jyutping) when the text is Chinese; no
-    second line is shown when the romanization is empty or equals the text.
-    Segments with blank text are skipped.
+    A segment's words read as the transcript's romanization gave them
+    (`Word.jyutping`); words without it are read in the context of their
+    segment. A segment without word timings is cut into characters, and its
+    romanization (`Segment.jyutping`, or Jyutping computed from the text) is
+    split to match them.
     """
-    if fmt not in ("srt", "vtt"):
-        raise ValueError(f"unknown caption format {fmt!r}; expected 'srt' or 'vtt'")
-    cues: list[captions.Caption] = []
-    for start_s, end_s, text, romanization in segments:
-        line = _one_line(text)
-        if not line:
+
+    def readings(self, segment: tpb.Segment, pieces: Sequence[str]) -> Sequence[str]:
+        """One reading per piece (see `captions.Romanizer`)."""
+        words = segment.words
+        if words and [w.text for w in words] == list(pieces):
+            if all(w.jyutping or not is_chinese(w.text) for w in words):
+                return [w.jyutping or w.text.strip() for w in words]
+        elif segment.jyutping:
+            given = _split_given(pieces, segment.jyutping)
+            if given is not None:
+                return given
+        return romanize_words(pieces)
+
+    def join(self, readings: Sequence[str]) -> str:
+        """Readings spaced like `romanize_text` spaces its tokens."""
+        return _join([r for r in readings if r])
+
+
+#: The romanizer behind `romanization_line` captions.
+JYUTPING = _JyutpingLines()
+
+
+def romanized_layout(
+    segments: Sequence[tpb.Segment], lay: captions.CaptionLayout
+) -> list[captions.Caption]:
+    """Captions with a Jyutping line under each Chinese line, laid out by `lay`
+    (which counts both lines; see `captions.layout`)."""
+    return captions.layout(segments, lay, romanizer=JYUTPING)
+
+
+def _split_given(pieces: Sequence[str], given: str) -> list[str] | None:
+    """`given` (a romanization of the pieces joined, like `romanize_text` writes
+    it) cut into one reading per piece: a syllable per ideograph, non-Chinese
+    text as itself. None when it does not line up with the pieces (a
+    translated text, say)."""
+    out: list[str] = []
+    pos = 0
+    for piece in pieces:
+        text = piece.strip()
+        ideographs = len(_IDEOGRAPH_RE.findall(text))
+        if not ideographs:
+            pos = _SPACES_RE.match(given, pos).end()  # type: ignore[union-attr]
+            if not given.startswith(text, pos):
+                return None
+            out.append(text)
+            pos += len(text)
             continue
-        roman = _one_line(romanization)
-        if not roman and is_chinese(line):
-            roman = romanize_text(line)[0]
-        lines: tuple[str, ...] = (line, roman) if roman and roman != line else (line,)
-        # A zero-length cue is dropped or rejected by some players.
-        cues.append(captions.Caption(start_s, max(end_s, start_s + 0.001), lines))
-    return captions.to_srt(cues) if fmt == "srt" else captions.to_vtt(cues)
-
-
-def _one_line(text: str) -> str:
-    # A line break inside a cue would split the pair, and a blank line would
-    # end the cue early, so every whitespace run becomes one space.
-    return " ".join(text.split())
+        if ideographs != len(text):
+            return None
+        syllables: list[str] = []
+        for _ in text:
+            match = _SYLLABLE_RE.match(given, pos)
+            if match is None:
+                return None
+            syllables.append(match.group(1))
+            pos = match.end()
+        out.append(" ".join(syllables))
+    return out if not given[pos:].strip() else None
 
 
 def _lookup(chars: str | list[str]) -> list[tuple[str, str | None]]:

@@ -10,13 +10,20 @@ Words keep their spelling: a piece that Whisper attaches to the previous word
 joined without spaces (and may break anywhere between them). Every caption
 stays on screen for at least `MIN_DURATION_S`, even when its words' timestamps
 are degenerate.
+
+Every caption output goes through `layout`: exports, exports with a
+romanization line under each line of text (a `Romanizer` gives the readings,
+and both lines count against the limits), and clips (a `span` of the
+recording, with a narrower layout for vertical video).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from reelscribe.v1 import transcript_service_pb2 as tpb
 
@@ -61,6 +68,23 @@ class Caption:
     lines: tuple[str, ...]
 
 
+class Romanizer(Protocol):
+    """Readings for a romanization line under each line of text (see
+    `reelscribe.cantonese.JYUTPING`)."""
+
+    def readings(self, segment: tpb.Segment, pieces: Sequence[str]) -> Sequence[str]:
+        """One reading per piece of `segment`'s text, in order.
+
+        The pieces are the segment's words, or its characters and words when it
+        has no word timings; each keeps the leading space it had in the text.
+        """
+        ...
+
+    def join(self, readings: Sequence[str]) -> str:
+        """The readings of consecutive pieces as one line."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Word:
     start_s: float
@@ -68,34 +92,60 @@ class _Word:
     text: str
     #: What goes between this word and the one before it on a line.
     joiner: str = " "
+    #: Its romanization, when captions carry a romanization line.
+    reading: str | None = None
 
 
 def _joined(words: Sequence[_Word]) -> str:
     return "".join((w.joiner if i else "") + w.text for i, w in enumerate(words))
 
 
-def wrap(words: Sequence[str | _Word], max_chars: int) -> list[str]:
-    """Greedy line wrap; a word longer than a line gets a line of its own."""
-    units = [w if isinstance(w, _Word) else _Word(0.0, 0.0, w) for w in words]
-    lines: list[str] = []
+def _row_lines(row: Sequence[_Word], romanizer: Romanizer | None) -> tuple[str, ...]:
+    """A line of text, and the romanization under it when it differs from the text."""
+    text = _joined(row)
+    if romanizer is None:
+        return (text,)
+    roman = romanizer.join([w.text if w.reading is None else w.reading for w in row])
+    return (text, roman) if roman and roman != text else (text,)
+
+
+def _rows(
+    words: Sequence[_Word], max_chars: int, romanizer: Romanizer | None = None
+) -> list[list[_Word]]:
+    """Greedy wrap into rows whose every line (text and romanization) fits
+    `max_chars`; a word longer than a line gets a row of its own."""
+    rows: list[list[_Word]] = []
     current: list[_Word] = []
-    for unit in units:
-        candidate = [*current, unit]
-        if len(_joined(candidate)) <= max_chars or not current:
+    for word in words:
+        candidate = [*current, word]
+        if not current or all(len(x) <= max_chars for x in _row_lines(candidate, romanizer)):
             current = candidate
         else:
-            lines.append(_joined(current))
-            current = [unit]
+            rows.append(current)
+            current = [word]
     if current:
-        lines.append(_joined(current))
-    return lines
+        rows.append(current)
+    return rows
+
+
+def _lines(
+    words: Sequence[_Word], max_chars: int, romanizer: Romanizer | None = None
+) -> tuple[str, ...]:
+    return tuple(
+        line for row in _rows(words, max_chars, romanizer) for line in _row_lines(row, romanizer)
+    )
+
+
+def wrap(words: Sequence[str], max_chars: int) -> list[str]:
+    """Greedy line wrap; a word longer than a line gets a line of its own."""
+    return list(_lines([_Word(0.0, 0.0, w) for w in words], max_chars))
 
 
 def _unspaced(text: str) -> bool:
     return bool(_UNSPACED.match(text))
 
 
-def _append(out: list[_Word], start_s: float, end_s: float, raw: str) -> None:
+def _append(out: list[_Word], start_s: float, end_s: float, raw: str, reading: str | None) -> None:
     """Add one timed piece of text, attaching it to the previous word when
     Whisper wrote it without a leading space (the rest of a word)."""
     text = raw.strip()
@@ -104,10 +154,11 @@ def _append(out: list[_Word], start_s: float, end_s: float, raw: str) -> None:
     attached = bool(out) and not raw[:1].isspace()
     if attached and not (_unspaced(text) or _unspaced(out[-1].text[-1:])):
         prev = out[-1]
-        out[-1] = _Word(prev.start_s, max(prev.end_s, end_s), prev.text + text, prev.joiner)
+        joined = None if prev.reading is None or reading is None else prev.reading + reading
+        out[-1] = _Word(prev.start_s, max(prev.end_s, end_s), prev.text + text, prev.joiner, joined)
         return
     joiner = "" if out and (_unspaced(text) or _unspaced(out[-1].text[-1:])) else " "
-    out.append(_Word(start_s, end_s, text, joiner))
+    out.append(_Word(start_s, end_s, text, joiner, reading))
 
 
 def _units(token: str) -> list[str]:
@@ -117,41 +168,81 @@ def _units(token: str) -> list[str]:
     return [u for u in re.split(f"({_UNSPACED.pattern})", token) if u]
 
 
-def _words(segments: Iterable[tpb.Segment]) -> list[_Word]:
+def _pieces(seg: tpb.Segment) -> list[tuple[float, float, str]]:
+    """The segment's timed pieces of text: its words, or else its characters
+    and words with the segment's time spread over them by character count."""
+    if seg.words:
+        return [(w.start_seconds, w.end_seconds, w.text) for w in seg.words]
+    units = [(u, i == 0) for token in seg.text.split() for i, u in enumerate(_units(token))]
+    total = sum(len(u) for u, _ in units)
+    span = seg.end_seconds - seg.start_seconds
+    pieces: list[tuple[float, float, str]] = []
+    t = seg.start_seconds
+    for unit, starts_token in units:
+        d = span * len(unit) / total
+        pieces.append((t, t + d, (" " if starts_token else "") + unit))
+        t += d
+    return pieces
+
+
+def _words(segments: Iterable[tpb.Segment], romanizer: Romanizer | None) -> list[_Word]:
     out: list[_Word] = []
     for seg in segments:
-        if seg.words:
-            for w in seg.words:
-                _append(out, w.start_seconds, w.end_seconds, w.text)
+        pieces = _pieces(seg)
+        if not pieces:
             continue
-        # No word timings: spread the segment's time by character count.
-        pieces = [(u, i == 0) for token in seg.text.split() for i, u in enumerate(_units(token))]
-        total = sum(len(u) for u, _ in pieces)
-        if not total:
-            continue
-        span = seg.end_seconds - seg.start_seconds
-        t = seg.start_seconds
-        for unit, starts_token in pieces:
-            d = span * len(unit) / total
-            _append(out, t, t + d, (" " if starts_token else "") + unit)
-            t += d
+        readings: Sequence[str | None] = [None] * len(pieces)
+        if romanizer is not None:
+            readings = romanizer.readings(seg, [text for _, _, text in pieces])
+        for (start_s, end_s, text), reading in zip(pieces, readings, strict=True):
+            _append(out, start_s, end_s, text, reading)
     return out
 
 
-def layout(segments: Iterable[tpb.Segment], lay: CaptionLayout) -> list[Caption]:
-    """Group words into captions that respect `lay`."""
+def _within(words: Sequence[_Word], span: tuple[float, float]) -> list[_Word]:
+    """The words whose middle lies in `span`, with their times cut to it."""
+    a, b = span
+    return [
+        replace(w, start_s=max(a, w.start_s), end_s=min(b, w.end_s))
+        for w in words
+        if a <= (w.start_s + w.end_s) / 2 <= b
+    ]
+
+
+def layout(
+    segments: Iterable[tpb.Segment],
+    lay: CaptionLayout,
+    *,
+    romanizer: Romanizer | None = None,
+    span: tuple[float, float] | None = None,
+) -> list[Caption]:
+    """Group words into captions that respect `lay`.
+
+    With a `romanizer`, every line of text has its romanization line under it
+    (when the two differ), and `lay.max_lines` counts both: 2 lines are one
+    line of text and its romanization. A line and its romanization are never
+    separated, so a caption always holds at least that pair.
+
+    With a `span` (start, end in seconds), only the words in it are captioned
+    and no caption runs past its end (a clip's captions).
+    """
     captions: list[Caption] = []
     group: list[_Word] = []
+    max_chars = lay.max_chars_per_line
+    max_lines = max(lay.max_lines, 2) if romanizer is not None else lay.max_lines
 
     def flush() -> None:
         if group:
-            lines = wrap(group, lay.max_chars_per_line)
-            captions.append(Caption(group[0].start_s, group[-1].end_s, tuple(lines)))
+            lines = _lines(group, max_chars, romanizer)
+            captions.append(Caption(group[0].start_s, group[-1].end_s, lines))
             group.clear()
 
-    for word in _words(segments):
+    words = _words(segments, romanizer)
+    if span is not None:
+        words = _within(words, span)
+    for word in words:
         if group:
-            fits = len(wrap([*group, word], lay.max_chars_per_line)) <= lay.max_lines
+            fits = len(_lines([*group, word], max_chars, romanizer)) <= max_lines
             short_enough = word.end_s - group[0].start_s <= lay.max_duration_s
             paused = word.start_s - group[-1].end_s >= PAUSE_S
             if not fits or not short_enough or paused:
@@ -160,12 +251,13 @@ def layout(segments: Iterable[tpb.Segment], lay: CaptionLayout) -> list[Caption]
         if word.text.endswith(_SENTENCE_END):
             flush()
     flush()
-    return _spaced(captions)
+    return _spaced(captions, span[1] if span is not None else math.inf)
 
 
-def _spaced(captions: Sequence[Caption]) -> list[Caption]:
+def _spaced(captions: Sequence[Caption], until_s: float) -> list[Caption]:
     """Captions in order, none overlapping the next, each shown at least
-    `MIN_DURATION_S` (a later caption starts later rather than flash by)."""
+    `MIN_DURATION_S` (a later caption starts later rather than flash by),
+    none ending after `until_s` (the last starts earlier instead, if it can)."""
     fixed: list[Caption] = []
     floor = float("-inf")
     for i, cap in enumerate(captions):
@@ -173,6 +265,9 @@ def _spaced(captions: Sequence[Caption]) -> list[Caption]:
         end = max(cap.end_s, start + MIN_DURATION_S)
         if i + 1 < len(captions):
             end = max(min(end, captions[i + 1].start_s), start + MIN_DURATION_S)
+        if end > until_s:
+            end = until_s
+            start = max(floor, min(start, end - MIN_DURATION_S))
         fixed.append(Caption(start, end, cap.lines))
         floor = end
     return fixed

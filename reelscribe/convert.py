@@ -64,13 +64,19 @@ def job_to_pb(row: Row) -> job_pb2.Job:
         if ts is not None:
             getattr(job, field).CopyFrom(ts)
     if row["media_duration_s"] is not None:
-        job.media_duration.CopyFrom(
-            duration_pb2.Duration(
-                seconds=int(row["media_duration_s"]),
-                nanos=int((row["media_duration_s"] % 1) * 1e9),
-            )
-        )
+        job.media_duration.CopyFrom(duration(row["media_duration_s"]))
     return job
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    """A protobuf Duration of `seconds`, rounded to the millisecond.
+
+    Durations are measured in samples, so the float carries noise below the
+    millisecond (59.9 is 59.899999999...); splitting it unrounded would show
+    `59.899999999s`.
+    """
+    whole, ms = divmod(max(0, round(seconds * 1000)), 1000)
+    return duration_pb2.Duration(seconds=whole, nanos=ms * 1_000_000)
 
 
 def media_to_pb(row: Row) -> job_pb2.Media:

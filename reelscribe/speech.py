@@ -213,3 +213,54 @@ def speech_end_after(regions: list[Region], t: float) -> float:
         if r.is_speech and r.end_s > t:
             return r.end_s
     return regions[-1].end_s if regions else t
+
+
+#: Shortest time a stored word lasts. Whisper gives some words no time at all
+#: (and a word's end is clamped to its speech region's end, which can meet its
+#: start); a word of zero length cannot be highlighted, seeked to or captioned.
+MIN_WORD_S = 0.04
+
+
+def lengthen_words(
+    spans: list[tuple[float, float]], *, min_s: float = MIN_WORD_S, end_s: float | None = None
+) -> list[tuple[float, float]]:
+    """Word spans (in time order) with every word at least `min_s` long where there is room.
+
+    A short word grows into the silence after it (up to the next word's start,
+    or `end_s` for the last word), then into the silence before it (down to the
+    previous word's end, or 0), and only then takes time from its neighbours,
+    never leaving one of them shorter than `min_s`. Words never overlap: a word
+    that starts before the previous one ends is moved to that end first.
+    """
+    out = [[float(a), float(max(a, b))] for a, b in spans]
+    for i, word in enumerate(out):
+        prev = out[i - 1] if i else None
+        nxt = out[i + 1] if i + 1 < len(out) else None
+        if prev is not None and word[0] < prev[1]:
+            word[0] = prev[1]
+            word[1] = max(word[1], word[0])
+        need = min_s - (word[1] - word[0])
+        if need <= 0:
+            continue
+        # Into the silence after, then before.
+        ceiling = nxt[0] if nxt is not None else (end_s if end_s is not None else word[1] + need)
+        grow = min(need, max(0.0, ceiling - word[1]))
+        word[1] += grow
+        need -= grow
+        floor = prev[1] if prev is not None else 0.0
+        grow = min(need, max(0.0, word[0] - floor))
+        word[0] -= grow
+        need -= grow
+        # From the neighbours, each keeping at least min_s.
+        if need > 0 and nxt is not None:
+            take = min(need, max(0.0, nxt[1] - nxt[0] - min_s))
+            if take > 0 and nxt[0] <= word[1]:
+                nxt[0] += take
+                word[1] += take
+                need -= take
+        if need > 0 and prev is not None:
+            take = min(need, max(0.0, prev[1] - prev[0] - min_s))
+            if take > 0 and prev[1] >= word[0]:
+                prev[1] -= take
+                word[0] -= take
+    return [(a, b) for a, b in out]

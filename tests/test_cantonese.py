@@ -13,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from reelscribe import cantonese
+from reelscribe import cantonese, captions
+from reelscribe.captions import CaptionLayout
+from reelscribe.v1 import transcript_service_pb2 as tpb
 
 _SRT_TIME = re.compile(r"^\d{2}:\d{2}:\d{2},\d{3} --> \d{2}:\d{2}:\d{2},\d{3}$")
 _VTT_TIME = re.compile(r"^\d{2}:\d{2}:\d{2}\.\d{3} --> \d{2}:\d{2}:\d{2}\.\d{3}$")
@@ -118,12 +120,21 @@ def test_is_chinese_and_needs_romanization() -> None:
     assert not cantonese.needs_romanization("ja", "日本語")
 
 
+def _seg(start_s: float, end_s: float, text: str, jyutping: str = "") -> tpb.Segment:
+    return tpb.Segment(start_seconds=start_s, end_seconds=end_s, text=text, jyutping=jyutping)
+
+
 _SEGMENTS = [
-    (0.0, 1.5, " 香港人講廣東話。", ""),
-    (1.5, 3.0, "Hello there", ""),
-    (3.0, 3.5, "   ", ""),  # blank: no cue, numbering stays consecutive
-    (61.5, 64.25, " 我哋去飲茶", ""),
+    _seg(0.0, 1.5, " 香港人講廣東話。"),
+    _seg(1.5, 3.0, "Hello there"),
+    _seg(3.0, 3.5, "   "),  # blank: no cue, numbering stays consecutive
+    _seg(61.5, 64.25, " 我哋去飲茶"),
 ]
+
+
+def _track(segments: list[tpb.Segment], fmt: str, lay: CaptionLayout | None = None) -> str:
+    caps = cantonese.romanized_layout(segments, lay or CaptionLayout())
+    return captions.to_srt(caps) if fmt == "srt" else captions.to_vtt(caps)
 
 
 def _blocks(track: str) -> list[list[str]]:
@@ -132,7 +143,7 @@ def _blocks(track: str) -> list[list[str]]:
 
 
 def test_srt_track_pairs_each_chinese_line_with_its_romanization() -> None:
-    track = cantonese.romanized_captions(_SEGMENTS, "srt")
+    track = _track(_SEGMENTS, "srt")
     blocks = _blocks(track)
     assert [b[0] for b in blocks] == ["1", "2", "3"]
     assert all(_SRT_TIME.match(b[1]) for b in blocks)
@@ -151,7 +162,7 @@ def test_srt_track_pairs_each_chinese_line_with_its_romanization() -> None:
 
 
 def test_vtt_track_pairs_each_chinese_line_with_its_romanization() -> None:
-    track = cantonese.romanized_captions(_SEGMENTS, "vtt")
+    track = _track(_SEGMENTS, "vtt")
     assert track.startswith("WEBVTT\n\n")
     blocks = _blocks(track.removeprefix("WEBVTT\n\n"))
     assert all(_VTT_TIME.match(b[0]) for b in blocks)
@@ -168,22 +179,77 @@ def test_vtt_track_pairs_each_chinese_line_with_its_romanization() -> None:
 
 def test_captions_use_given_romanization_and_keep_cues_intact() -> None:
     segments = [
-        # A given romanization (here Yale) is used as is.
-        (0.0, 1.0, "香港", "hēung góng"),
+        # A given romanization (here Yale) is used as is, split over the characters.
+        _seg(0.0, 1.0, "香港\u3002", "hēung góng\u3002"),
         # A line break inside the text must not split or end the cue.
-        (1.0, 2.0, "香港\n\n人", ""),
-        # Zero-length segment: still a cue with a positive duration.
-        (2.0, 2.0, "A<B & 唔該", ""),
+        _seg(3.0, 4.0, "香港\n\n人"),
+        # Zero-length segment: a cue long enough to read, not a 1 ms flash.
+        _seg(6.0, 6.0, "A<B & 唔該"),
     ]
-    srt = _blocks(cantonese.romanized_captions(segments, "srt"))
-    assert srt[0][2:] == ["香港", "hēung góng"]
-    assert srt[1][2:] == ["香港 人", "hoeng1 gong2 jan4"]
-    assert srt[2][1] == "00:00:02,000 --> 00:00:02,001"
-    vtt = _blocks(cantonese.romanized_captions(segments, "vtt").removeprefix("WEBVTT\n\n"))
-    # WebVTT cue text is markup, so "<" and "&" are escaped there.
-    assert vtt[2][1:] == ["A&lt;B &amp; 唔該", "A&lt;B &amp; m4 goi1"]
+    srt = _blocks(_track(segments, "srt"))
+    assert srt[0][2:] == ["香港\u3002", "hēung góng\u3002"]
+    assert srt[1][2:] == ["香港人", "hoeng1 gong2 jan4"]
+    assert srt[2][1] == "00:00:06,000 --> 00:00:06,500"
+    vtt = _blocks(_track(segments, "vtt").removeprefix("WEBVTT\n\n"))
+    # WebVTT cue text is markup, so "<" and "&" are escaped there, once.
+    assert vtt[2][1:] == ["A&lt;B &amp;唔該", "A&lt;B &amp; m4 goi1"]
 
 
-def test_captions_reject_unknown_format() -> None:
-    with pytest.raises(ValueError, match="format"):
-        cantonese.romanized_captions([], "ass")  # type: ignore[arg-type]
+_LONG = " 香港人講廣東話\uff0c我哋今日去飲茶\uff0c之後返屋企食飯\uff0c聽日再去行山同埋睇戲\u3002"
+
+
+def _syllables(lines: list[str]) -> list[str]:
+    return re.findall(r"[a-z]+[1-6]", " ".join(lines))
+
+
+@pytest.mark.parametrize("max_chars, max_lines", [(42, 2), (24, 2), (16, 4)])
+def test_romanization_lines_follow_the_caption_layout(max_chars: int, max_lines: int) -> None:
+    """A long segment is no longer one giant cue: each caption holds lines of
+    text with their romanization under them, and both count against the limits."""
+    lay = CaptionLayout(max_chars_per_line=max_chars, max_lines=max_lines)
+    caps = cantonese.romanized_layout([_seg(10.0, 22.0, _LONG)], lay)
+    assert len(caps) > 1
+    for cap in caps:
+        assert len(cap.lines) <= max_lines and len(cap.lines) % 2 == 0, cap
+        assert all(len(line) <= max_chars for line in cap.lines), cap
+        assert cap.end_s - cap.start_s >= captions.MIN_DURATION_S
+        for text, roman in zip(cap.lines[::2], cap.lines[1::2], strict=True):
+            # Every romanization line reads the line above it, a syllable per character.
+            assert len(_syllables([roman])) == sum(cantonese.is_chinese(c) for c in text)
+    assert "".join(line for c in caps for line in c.lines[::2]) == _LONG.strip()
+    assert _syllables([line for c in caps for line in c.lines[1::2]]) == _syllables(
+        [cantonese.romanize_text(_LONG)[0]]
+    )
+    assert caps[0].start_s == 10.0 and caps[-1].end_s == pytest.approx(22.0)
+
+
+def test_romanization_lines_use_the_words_jyutping() -> None:
+    words = [
+        (0.0, 0.6, " 銀行", "ngan4 hong4"),
+        (0.6, 0.9, "行", "haang4"),
+        (0.9, 1.2, "路", "lou6"),
+    ]
+    seg = tpb.Segment(
+        start_seconds=0.0,
+        end_seconds=1.2,
+        text=" 銀行行路",
+        words=[
+            tpb.Word(start_seconds=a, end_seconds=b, text=t, jyutping=j) for a, b, t, j in words
+        ],
+    )
+    caps = cantonese.romanized_layout([seg], CaptionLayout())
+    assert [c.lines for c in caps] == [("銀行行路", "ngan4 hong4 haang4 lou6")]
+    # Each word's own reading is used, not one computed again from the text.
+    seg.words[0].jyutping = "NGAN HONG"
+    assert cantonese.romanized_layout([seg], CaptionLayout())[0].lines[1] == (
+        "NGAN HONG haang4 lou6"
+    )
+    # Words without readings are read in their segment's context.
+    for word in seg.words:
+        word.jyutping = ""
+    assert cantonese.romanized_layout([seg], CaptionLayout())[0].lines[1] == (
+        "ngan4 hong4 haang4 lou6"
+    )
+    # A narrow layout wraps between words so the romanization fits too.
+    narrow = cantonese.romanized_layout([seg], CaptionLayout(max_chars_per_line=12))
+    assert [c.lines for c in narrow] == [("銀行", "ngan4 hong4"), ("行路", "haang4 lou6")]

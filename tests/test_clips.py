@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from reelscribe.clips import ClipError, ClipPlan, media_kind, rebase_captions, render_clip
+from reelscribe.clips import VERTICAL_LAYOUT, ClipError, ClipPlan, media_kind, render_clip
 from reelscribe.clips import captions as clip_captions
 from reelscribe.clips import ffmpeg as clip_ffmpeg
 from tests.support.media import MEDIA_DIR
@@ -22,6 +22,7 @@ from tests.support.mediagen import (
     write_mp3,
     write_video,
 )
+from tests.support.transcripts import LONG, spoken
 
 OCEAN = MEDIA_DIR / "ocean.ogg"
 FPS = 10
@@ -29,12 +30,12 @@ FPS = 10
 #: decoded frame tells which source frame it is.
 GREY_STEP = 2
 SENTENCES = (MEDIA_DIR / "ocean.txt").read_text().strip().split(". ")
-#: Cues on the source clock of the twice-repeated ocean speech (~11.2 s).
+#: The transcript of the twice-repeated ocean speech (~11.2 s), on the source clock.
 CUES = [
-    (0.3, 2.8, SENTENCES[0]),
-    (3.0, 5.5, SENTENCES[1]),
-    (5.9, 8.4, SENTENCES[0]),
-    (8.6, 11.0, SENTENCES[1]),
+    spoken(0.3, 2.8, SENTENCES[0] + "."),
+    spoken(3.0, 5.5, SENTENCES[1]),
+    spoken(5.9, 8.4, SENTENCES[0] + "."),
+    spoken(8.6, 11.0, SENTENCES[1]),
 ]
 _SRT_TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)")
 
@@ -115,26 +116,6 @@ def assert_no_leftovers(out_dir: Path) -> None:
     assert not [p.name for p in out_dir.iterdir() if p.name.startswith(".")]
 
 
-# -------------------------------------------------------------------- captions
-
-
-def test_rebase_captions_shifts_clips_and_drops() -> None:
-    cues = [
-        (0.0, 1.0, "before"),
-        (1.5, 2.5, "straddles start"),
-        (3.0, 4.0, "  inside  \n second line "),
-        (4.5, 6.0, "straddles end"),
-        (6.0, 7.0, "after"),
-        (3.2, 3.8, "   "),
-    ]
-    assert rebase_captions(cues, start_s=2.0, duration_s=3.0) == [
-        (0.0, 0.5, "straddles start"),
-        (1.0, 2.0, "inside\nsecond line"),
-        (2.5, 3.0, "straddles end"),
-    ]
-    assert rebase_captions(cues, start_s=20.0, duration_s=3.0) == []
-
-
 # ------------------------------------------------------------------ copy / cut
 
 
@@ -181,13 +162,17 @@ def test_captions_are_rebased_onto_the_clip(gop_video: Path, tmp_path: Path) -> 
     clip = render_clip(gop_video, ClipPlan(4.5, 9.5), CUES, tmp_path, "caps")
 
     times = srt_cues(clip.captions_srt)
-    # 3.0-5.5 straddles the start, 5.9-8.4 is inside, 8.6-11.0 straddles the end.
+    # The words spoken inside the clip: "and dark." (4.67-5.5), the whole
+    # sentence at 5.9-8.4, and "Deep water" (8.6-9.4) of the last one.
     assert len(times) == 3
-    assert times[0] == pytest.approx((0.0, 1.0), abs=0.002)
+    assert times[0] == pytest.approx((3.0 + 4 * 2.5 / 6 - 4.5, 1.0), abs=0.002)
     assert times[1] == pytest.approx((1.4, 3.9), abs=0.002)
-    assert times[2][0] == pytest.approx(4.1, abs=0.002)
+    assert times[2] == pytest.approx((4.1, 4.9), abs=0.002)
     assert all(0 <= start < end <= clip.duration_s + 0.001 for start, end in times)
-    assert SENTENCES[1] in clip.captions_srt and SENTENCES[0] in clip.captions_srt
+    blocks = [b.split("\n")[2:] for b in clip.captions_srt.strip().split("\n\n")]
+    assert blocks[0] == ["and dark."]
+    assert " ".join(blocks[1]) == SENTENCES[0] + "." and len(blocks[1]) == 2
+    assert blocks[2] == ["Deep water"]
     assert (tmp_path / "caps.srt").read_text() == clip.captions_srt
 
 
@@ -206,7 +191,7 @@ def test_end_beyond_the_media_is_cut_at_its_end(gop_video: Path, tmp_path: Path)
 def test_vertical_output_is_9_by_16(media_dir: Path, speech: np.ndarray, tmp_path: Path) -> None:
     # mediagen's landscape 160x120 video with speech.
     source = write_video(media_dir / "landscape.mp4", len(speech) / 16000, speech)
-    clip = render_clip(source, ClipPlan(1.0, 4.0, vertical=True), CUES, tmp_path, "tall")
+    clip = render_clip(source, ClipPlan(1.0, 4.0, vertical=True), [LONG], tmp_path, "tall")
 
     assert clip.method == "reencode"
     got = decoded(clip.path)
@@ -214,6 +199,11 @@ def test_vertical_output_is_9_by_16(media_dir: Path, speech: np.ndarray, tmp_pat
     assert width * 16 == height * 9 and width % 2 == 0 and height % 2 == 0
     assert got["video_s"] == pytest.approx(3.0, abs=0.5)
     assert got["audio_s"] == pytest.approx(3.0, abs=0.5)
+    # Captions for a narrow picture: at most 2 lines of 24 characters.
+    blocks = [b.split("\n")[2:] for b in clip.captions_srt.strip().split("\n\n")]
+    assert blocks and all(1 <= len(lines) <= 2 for lines in blocks), blocks
+    assert len(" ".join(" ".join(b) for b in blocks)) > VERTICAL_LAYOUT.max_chars_per_line
+    assert all(len(line) <= VERTICAL_LAYOUT.max_chars_per_line for b in blocks for line in b)
 
 
 @pytest.mark.parametrize("vertical", [False, True])
@@ -224,7 +214,7 @@ def test_burned_captions_appear_only_during_their_cue(
     nasty = tmp_path / "it's: [a], b;c\\d =%"
     nasty.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(nasty))
-    cues = [(2.0, 3.0, "BURNED IN")]
+    cues = [spoken(2.0, 3.0, "BURNED IN")]
     plan = ClipPlan(1.5, 4.0, burn_captions=True, vertical=vertical)
     clip = render_clip(gop_video, plan, cues, nasty / "out", "burn")
 
@@ -261,7 +251,17 @@ def test_audio_only_gives_an_audio_clip(tmp_path: Path) -> None:
         assert not container.streams.video
         assert container.streams.audio[0].codec_context.name == "aac"
     assert decoded(clip.path)["audio_s"] == pytest.approx(3.0, abs=0.5)
-    assert srt_cues(clip.captions_srt)[0][0] == 0.0
+    # The first word inside the clip ("most", 1.13 s) opens its captions, laid
+    # out for a landscape picture: vertical does not apply to audio.
+    first_word = CUES[0].words[3]
+    assert first_word.text == " most"
+    assert srt_cues(clip.captions_srt)[0][0] == pytest.approx(
+        first_word.start_seconds - 1.0, abs=0.002
+    )
+    lines = [line for line in clip.captions_srt.split("\n") if line and "-->" not in line]
+    assert (
+        max(len(line) for line in lines if not line.isdigit()) > VERTICAL_LAYOUT.max_chars_per_line
+    )
 
 
 def test_mp3_is_cut_by_stream_copy(media_dir: Path, speech: np.ndarray, tmp_path: Path) -> None:

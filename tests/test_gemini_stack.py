@@ -199,7 +199,12 @@ async def test_cantonese_romanization(api: Api, settings: Settings) -> None:
             await conn.executemany(
                 "INSERT INTO words (job_id, segment_idx, idx, start_s, end_s, text, probability)"
                 " VALUES ($1, 0, $2, $3, $4, $5, 0.9)",
-                [(job_id, i, i * 0.3, i * 0.3 + 0.3, w) for i, w in enumerate(["香港人", "講"])],
+                # The words spell their segment's text, as Whisper's do: captions
+                # are laid out from the words.
+                [
+                    (job_id, i, i * 0.3, i * 0.3 + 0.3, w)
+                    for i, w in enumerate(["香港人", "講", "廣東話"])
+                ],
             )
     finally:
         await conn.close()
@@ -212,7 +217,11 @@ async def test_cantonese_romanization(api: Api, settings: Settings) -> None:
     assert first.jyutping == "hoeng1 gong2 jan4 gong2 gwong2 dung1 waa2"
     assert second.jyutping == "ngo5 dei6 heoi3 jam2 caa4"
     assert first.yale.startswith("hēung góng")
-    assert [w.jyutping for w in first.words] == ["hoeng1 gong2 jan4", "gong2"]
+    assert [w.jyutping for w in first.words] == [
+        "hoeng1 gong2 jan4",
+        "gong2",
+        "gwong2 dung1 waa2",
+    ]
 
     exported = await api.transcripts.ExportTranscript(
         tpb.ExportTranscriptRequest(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 
+from reelscribe import speech
 from reelscribe.v1 import job_pb2, job_service_pb2, transcript_service_pb2
 from tests.support.api import TERMINAL, Api
 from tests.support.media import MEDIA_DIR
-from tests.support.mediagen import speech_samples, write_video, write_wav
+from tests.support.mediagen import lecture_wav, speech_samples, write_video, write_wav
 
 
 def _words(text: str) -> set[str]:
@@ -49,7 +51,9 @@ async def test_upload_watch_and_read_transcript(api: Api) -> None:
         assert segment.words, "word timings are on by default"
         assert previous_end - 0.01 <= segment.start_seconds < segment.end_seconds
         for word in segment.words:
-            assert segment.start_seconds - 0.01 <= word.start_seconds <= word.end_seconds
+            # Every word has a real duration (Whisper gives some none).
+            assert segment.start_seconds - 0.01 <= word.start_seconds < word.end_seconds, word
+            assert word.end_seconds <= segment.end_seconds + 1e-6
             assert word.end_seconds <= transcript.duration_seconds + 0.5
         previous_end = segment.end_seconds
 
@@ -68,6 +72,21 @@ async def test_video_container_is_decoded(api: Api, tmp_path: Path) -> None:
     spoken = _words((MEDIA_DIR / "volcano.txt").read_text())
     assert len(spoken & heard) >= 0.7 * len(spoken), spoken - heard
     assert {"rock", "crust", "eruption", "ash"} <= heard, heard
+
+
+async def test_every_word_has_a_duration(api: Api, tmp_path: Path) -> None:
+    # Said twice, the lecture's "Carbon" (12.78 s) came back with start == end.
+    job = await api.run(lecture_wav(tmp_path / "lecture.wav", 2))
+    assert job.state == job_pb2.JOB_STATE_SUCCEEDED, job.error
+    transcript = await api.transcript(job.name)
+    words = [w for s in transcript.segments for w in s.words]
+    assert len(words) > 50
+    short = [w for w in words if w.end_seconds - w.start_seconds < speech.MIN_WORD_S - 1e-6]
+    assert not short, short
+    assert all(a.end_seconds <= b.start_seconds + 1e-6 for a, b in itertools.pairwise(words))
+    for segment in transcript.segments:
+        assert segment.start_seconds <= segment.words[0].start_seconds + 1e-6
+        assert segment.words[-1].end_seconds <= segment.end_seconds + 1e-6
 
 
 async def test_exports_text_and_json(api: Api) -> None:

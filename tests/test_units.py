@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,44 @@ def test_word_ends_never_run_into_silence() -> None:
     regions = _regions([(1.0, 3.0), (5.0, 9.0)], 10.0)
     assert speech.speech_end_after(regions, 2.5) == 3.0
     assert speech.speech_end_after(regions, 4.0) == 9.0
+
+
+def test_zero_length_words_get_a_real_duration() -> None:
+    min_s = speech.MIN_WORD_S
+    # At the end of its speech region, followed by silence: grows into the silence.
+    assert speech.lengthen_words([(0.0, 0.5), (0.9, 0.9), (2.0, 2.5)]) == [
+        (0.0, 0.5),
+        pytest.approx((0.9, 0.9 + min_s)),
+        (2.0, 2.5),
+    ]
+    # No silence after: grows into the silence before.
+    assert speech.lengthen_words([(0.0, 0.5), (0.9, 0.9), (0.9, 1.5)])[1] == pytest.approx(
+        (0.9 - min_s, 0.9)
+    )
+    # Packed between words, twice at the same instant: the neighbours give time.
+    spans = speech.lengthen_words([(0.0, 1.0), (1.0, 1.0), (1.0, 1.0), (1.0, 2.0)])
+    for (_, b), (c, _) in itertools.pairwise(spans):
+        assert b <= c + 1e-9, spans  # never overlapping the next word
+    assert all(b - a >= min_s - 1e-9 for a, b in spans), spans
+    assert spans[0][1] == pytest.approx(1.0 - min_s) and spans[3][0] == pytest.approx(1.0 + min_s)
+    # The last word stops at the end of the media; long words are untouched.
+    assert speech.lengthen_words([(0.0, 0.3), (9.99, 9.99)], end_s=10.0) == [
+        (0.0, 0.3),
+        pytest.approx((9.99 - (min_s - 0.01), 10.0)),
+    ]
+    assert speech.lengthen_words([(0.1, 0.2), (0.25, 0.3)], min_s=0.02) == [(0.1, 0.2), (0.25, 0.3)]
+    assert speech.lengthen_words([]) == []
+
+
+def test_media_duration_is_whole_milliseconds() -> None:
+    from reelscribe import convert
+
+    # Sample counts divided by the rate: 59.9 s is stored as 59.899999999...
+    noisy = 958_400 / 16_000 - 1e-10
+    assert convert.duration(noisy).ToJsonString() == "59.900s"
+    assert (convert.duration(noisy).seconds, convert.duration(noisy).nanos) == (59, 900_000_000)
+    assert convert.duration(86.03200000000001).ToJsonString() == "86.032s"
+    assert convert.duration(0.9999996).ToJsonString() == "1s"
 
 
 def _segment(text: str, start: float, end: float, words: list[tuple[float, float, str]]):

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from reelscribe import blobs, clips, events, fetch, insights
+from reelscribe import blobs, clips, convert, events, fetch, insights
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import insights as insights_db
@@ -186,7 +186,9 @@ def _render_clips(st: _RunState) -> Usage:
     workdir.mkdir(parents=True, exist_ok=True)
     source = _media_file(st, workdir)
     store = blobs.BlobStore(ctx.settings.blob_dir)
-    cues = [(s.start_s, s.end_s, s.text) for s in st.transcript.segments]
+    # Clip captions are laid out from the words' own timings.
+    found = ctx.db(transcripts_db.get_transcript, ctx.job_id, with_words=True)
+    segments = convert.transcript_to_pb(*found).segments if found is not None else []
 
     rows = ctx.db(insights_db.list_highlights, ctx.job_id)
     for n, h in enumerate(rows):
@@ -197,7 +199,7 @@ def _render_clips(st: _RunState) -> Usage:
             burn_captions=st.options.clip_burn_captions,
             vertical=st.options.clip_vertical,
         )
-        rendered = clips.render_clip(source, plan, cues, workdir, f"clip-{h['idx']}")
+        rendered = clips.render_clip(source, plan, segments, workdir, f"clip-{h['idx']}")
         key = f"{blobs.owner_prefix(owner)}/clips/{ctx.job_id}/{h['idx']}{rendered.path.suffix}"
         target = store.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)

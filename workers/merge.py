@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from reelscribe import embeddings, library, quality, queue
+from reelscribe import embeddings, library, quality, queue, speech
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import media as media_db
@@ -112,16 +112,26 @@ def _merged_transcript(ctx: JobContext, row: Any) -> transcripts_db.TranscriptDa
     probabilities = [c["language_probability"] for c in chunk_rows if c["language"] == language]
     segments: list[transcripts_db.SegmentData] = []
     texts: list[str] = []
+    # Every word gets a real duration, taken from the silence or its neighbours.
+    spans = iter(
+        speech.lengthen_words(
+            [(w["start_s"], w["end_s"]) for s in segment_rows for w in s["words"]],
+            end_s=duration_s or None,
+        )
+    )
     for s in segment_rows:
         words = [
-            transcripts_db.WordData(w["start_s"], w["end_s"], w["text"], w["probability"])
-            for w in s["words"]
+            transcripts_db.WordData(*next(spans), w["text"], w["probability"]) for w in s["words"]
         ]
+        start_s, end_s = s["start_s"], s["end_s"]
+        if words:
+            # The segment spans its words.
+            start_s, end_s = min(start_s, words[0].start_s), max(end_s, words[-1].end_s)
         conf = quality.confidence([w.probability for w in words], s["avg_logprob"])
         segments.append(
             transcripts_db.SegmentData(
-                start_s=s["start_s"],
-                end_s=s["end_s"],
+                start_s=start_s,
+                end_s=end_s,
                 text=s["text"],
                 confidence=conf,
                 avg_logprob=s["avg_logprob"],

@@ -16,7 +16,9 @@ Two ways to cut:
   for burned-in captions and the vertical 9:16 crop.
 
 Audio-only media gives an audio clip (burn-in and vertical do not apply).
-Captions are rebased onto the clip's own clock and written as an SRT sidecar.
+Captions are laid out from the transcript's words like every caption output
+(24 characters by 2 lines on a vertical clip, the export default otherwise),
+rebased onto the clip's own clock and written as an SRT sidecar.
 
 One module per concern: `plan` (what to cut, what came out, errors), `probe`
 (the input, read with PyAV), `captions` (rebasing, SRT, the burn-in filter),
@@ -24,7 +26,7 @@ One module per concern: `plan` (what to cut, what came out, errors), `probe`
 the atomic write of clip and sidecar).
 """
 
-from reelscribe.clips.captions import rebase_captions
+from reelscribe.clips.captions import LANDSCAPE_LAYOUT, VERTICAL_LAYOUT, clip_cues, rebase_captions
 from reelscribe.clips.ffmpeg import VERTICAL_SIZE
 from reelscribe.clips.plan import ClipError, ClipPlan, Cue, MediaKind, Method, RenderedClip
 from reelscribe.clips.probe import ALLOWED_VIDEO_CODECS, KEYFRAME_TOLERANCE_S, media_kind
@@ -34,6 +36,8 @@ __all__ = [
     "ALLOWED_VIDEO_CODECS",
     "DEFAULT_TIMEOUT_S",
     "KEYFRAME_TOLERANCE_S",
+    "LANDSCAPE_LAYOUT",
+    "VERTICAL_LAYOUT",
     "VERTICAL_SIZE",
     "ClipError",
     "ClipPlan",
@@ -41,6 +45,7 @@ __all__ = [
     "MediaKind",
     "Method",
     "RenderedClip",
+    "clip_cues",
     "media_kind",
     "rebase_captions",
     "render_clip",

@@ -1,5 +1,7 @@
-"""Captions on a clip: moved onto the clip's own clock, written as SRT, and burned
-into the picture by FFmpeg's `subtitles` filter (libass) with a known font.
+"""Captions on a clip: laid out from the transcript's words like every other
+caption output (`reelscribe.captions.layout`, narrower on a vertical clip),
+moved onto the clip's own clock, written as SRT, and burned into the picture by
+FFmpeg's `subtitles` filter (libass) with a known font.
 """
 
 from __future__ import annotations
@@ -8,8 +10,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from reelscribe.captions import Caption, to_srt
+from reelscribe.captions import Caption, CaptionLayout, layout, to_srt
 from reelscribe.clips.plan import ClipError, Cue
+from reelscribe.v1 import transcript_service_pb2 as tpb
 
 #: Where the caption font may live (Debian/Ubuntu fonts-dejavu-core, Fedora, Alpine).
 FONT_DIRS = (
@@ -19,6 +22,20 @@ FONT_DIRS = (
 )
 _FONT_FILE = "DejaVuSans.ttf"
 _FONT_NAME = "DejaVu Sans"
+#: Captions on a vertical (9:16) clip: its narrow picture takes short lines.
+VERTICAL_LAYOUT = CaptionLayout(max_chars_per_line=24, max_lines=2)
+#: Captions on a landscape clip, and on an audio clip's sidecar.
+LANDSCAPE_LAYOUT = CaptionLayout()
+
+
+def clip_cues(
+    segments: Sequence[tpb.Segment], start_s: float, end_s: float, *, vertical: bool
+) -> list[Cue]:
+    """Captions of the words spoken between `start_s` and `end_s`, still on the
+    recording's clock, laid out for a vertical or a landscape picture."""
+    lay = VERTICAL_LAYOUT if vertical else LANDSCAPE_LAYOUT
+    caps = layout(segments, lay, span=(start_s, end_s))
+    return [(c.start_s, c.end_s, "\n".join(c.lines)) for c in caps]
 
 
 def rebase_captions(captions: Sequence[Cue], start_s: float, duration_s: float) -> list[Cue]:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelscribe.clips import ffmpeg
-from reelscribe.clips.captions import rebase_captions, srt
-from reelscribe.clips.plan import ClipError, ClipPlan, Cue, Method, RenderedClip
+from reelscribe.clips.captions import clip_cues, rebase_captions, srt
+from reelscribe.clips.plan import ClipError, ClipPlan, Method, RenderedClip
 from reelscribe.clips.probe import Source, probe_output, probe_source
+from reelscribe.v1 import transcript_service_pb2 as tpb
 
 #: Default wall-clock limit for one ffmpeg run.
 DEFAULT_TIMEOUT_S = 300.0
@@ -96,7 +97,7 @@ def _write_text(path: Path, text: str) -> None:
 def render_clip(
     media: Path,
     plan: ClipPlan,
-    captions: Sequence[Cue],
+    segments: Sequence[tpb.Segment],
     out_dir: Path,
     name: str,
     *,
@@ -104,7 +105,9 @@ def render_clip(
 ) -> RenderedClip:
     """Render `plan` of `media` into `out_dir` as `name`.mp4/.m4a/.mp3 plus `name`.srt.
 
-    `captions` are on the original media clock. The clip and its sidecar
+    `segments` are the recording's transcript (with word timings when it has
+    them) on the original media clock; the words of the clip's span become its
+    captions (`clip_cues`, narrower on a vertical video). The clip and its sidecar
     appear under their final names only when complete (written to temporary
     names, then renamed); on any failure nothing is left behind and a
     ClipError says why.
@@ -122,6 +125,7 @@ def render_clip(
             reason="INVALID_RANGE",
         )
     end_s = min(plan.end_s, source.duration_s) if source.duration_s > 0 else plan.end_s
+    vertical = plan.vertical and source.kind == "video"
 
     out_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(6)
@@ -130,7 +134,11 @@ def render_clip(
         if source.kind == "video" and plan.burn_captions:
             burn_srt = Path(scratch) / "burn.srt"
             # The requested span: a re-encode starts exactly at plan.start_s.
-            burn_cues = rebase_captions(captions, plan.start_s, end_s - plan.start_s)
+            burn_cues = rebase_captions(
+                clip_cues(segments, plan.start_s, end_s, vertical=vertical),
+                plan.start_s,
+                end_s - plan.start_s,
+            )
             _write_text(burn_srt, srt(burn_cues))
             if not burn_cues:
                 burn_srt = None  # Nothing to draw; libass need not run.
@@ -145,7 +153,11 @@ def render_clip(
             args = [*ffmpeg.input_args(media, output.start_s), *output.args]
             ffmpeg.run([*args, "-f", output.muxer, str(tmp_media)], timeout_s)
             duration = probe_output(tmp_media)
-            cues = rebase_captions(captions, output.start_s, duration)
+            # What the clip really holds: a copy starts on the keyframe before.
+            span = (output.start_s, output.start_s + duration)
+            cues = rebase_captions(
+                clip_cues(segments, *span, vertical=vertical), output.start_s, duration
+            )
             srt_text = srt(cues)
             _write_text(tmp_srt, srt_text)
             size = tmp_media.stat().st_size

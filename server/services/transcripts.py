@@ -123,20 +123,13 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
             content, mime, ext = exports.to_text(transcript), "text/plain; charset=utf-8", "txt"
         elif fmt == tpb.EXPORT_FORMAT_JSON:
             content, mime, ext = exports.to_json(transcript), "application/json", "json"
-        elif opts.romanization_line:
-            # One cue per segment: the Chinese line with its romanization under it.
-            cues = [
-                (s.start_seconds, s.end_seconds, s.text.strip(), s.jyutping)
-                for s in transcript.segments
-            ]
-            if fmt == tpb.EXPORT_FORMAT_SRT:
-                content = await asyncio.to_thread(cantonese.romanized_captions, cues, "srt")
-                mime, ext = "application/x-subrip", "srt"
-            else:
-                content = await asyncio.to_thread(cantonese.romanized_captions, cues, "vtt")
-                mime, ext = "text/vtt", "vtt"
         else:
-            caps = captions.layout(transcript.segments, captions.CaptionLayout.from_pb(opts))
+            lay = captions.CaptionLayout.from_pb(opts)
+            if opts.romanization_line:
+                # A Jyutping line under each Chinese line; pycantonese is slow to load.
+                caps = await asyncio.to_thread(cantonese.romanized_layout, transcript.segments, lay)
+            else:
+                caps = captions.layout(transcript.segments, lay)
             if fmt == tpb.EXPORT_FORMAT_SRT:
                 content, mime, ext = captions.to_srt(caps), "application/x-subrip", "srt"
             else:
