@@ -124,6 +124,12 @@ async def test_a_child_job_runs_from_0_to_1_over_its_own_stages(
     ]
     assert [s for s, _ in started] == [job_pb2.STAGE_ANALYZE, job_pb2.STAGE_HIGHLIGHTS]
     assert started[0][1] == 0.0 and 0.3 < started[1][1] < 1.0
+    # Finishing a stage moves the bar by that stage's share.
+    finished = {
+        e.job.stage: e.job.progress for e in evs if e.kind == job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
+    }
+    for stage, at_start in started:
+        assert at_start < finished[stage] < 1.0, (job_pb2.Stage.Name(stage), evs)
 
 
 async def test_the_event_log_never_lowers_a_jobs_progress(
