@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import pytest
 
 from reelscribe import webhooks
+from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from tests.support.api import Api, error_details
 from tests.support.media import MEDIA_DIR
+from tests.support.processes import WorkerProcess
 from tests.support.settings import WEBHOOK_SECRET
 from tests.support.waiting import wait_for
 
@@ -32,11 +37,14 @@ class Receiver:
     #: Status codes to answer with, in order; then 200.
     script: list[int] = field(default_factory=list)
     hang_s: float = 0.0
+    #: (job name, event seq, status answered) of every POST, in arrival order.
+    answered: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     state = Receiver()
+    lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -47,10 +55,13 @@ def receiver() -> Iterator[Receiver]:
             state.valid.append(
                 webhooks.verify(WEBHOOK_SECRET, body, self.headers.get(webhooks.HEADER, ""))
             )
-            state.received.append(json.loads(body))
+            event = json.loads(body)
+            with lock:
+                state.received.append(event)
+                status = state.script.pop(0) if state.script else 200
+                state.answered.append((event["job"]["name"], int(event["seq"]), status))
             if state.hang_s:
                 time.sleep(state.hang_s)
-            status = state.script.pop(0) if state.script else 200
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -124,6 +135,76 @@ async def test_hanging_receiver_gives_up_without_touching_the_job(
     assert not any(d.delivered for d in log)
     assert all(d.http_status == 0 and d.error for d in log)
     assert (await api.get(job.name)).state == job_pb2.JOB_STATE_SUCCEEDED
+
+
+def _posted(event: job_pb2.JobEvent) -> bool:
+    """Whether a job with `callback_stage_events` has this event POSTed."""
+    stage_kinds = (job_pb2.JOB_EVENT_KIND_STAGE_STARTED, job_pb2.JOB_EVENT_KIND_STAGE_FINISHED)
+    terminal = (
+        event.kind == job_pb2.JOB_EVENT_KIND_STATE_CHANGED
+        and event.job.state == job_pb2.JOB_STATE_SUCCEEDED
+    )
+    return event.kind in stage_kinds or terminal
+
+
+@pytest.fixture
+def more_senders(settings: Settings, data_dir: Path) -> Iterator[None]:
+    """Two more worker processes draining the outbox (on a queue of their own,
+    so they take no job): with the session worker, three senders at once."""
+    procs = []
+    for _ in range(2):
+        queue = f"senders-{uuid.uuid4().hex[:8]}"
+        proc = WorkerProcess(
+            settings.model_copy(update={"queue_name": queue}), data_dir / f"{queue}.log", threads=1
+        )
+        proc.start()
+        procs.append(proc)
+    yield
+    for proc in procs:
+        proc.stop()
+
+
+async def test_each_jobs_deliveries_arrive_in_seq_order(
+    api: Api, receiver: Receiver, more_senders: None
+) -> None:
+    # The first POST fails: that event is retried (after a backoff), and the
+    # job's later events wait for it. Slow answers keep several senders busy.
+    receiver.script = [500]
+    receiver.hang_s = 0.05
+    media = await api.upload(MEDIA_DIR / "ocean.ogg")
+    options = {
+        "skip_cache": True,
+        "callback_uri": receiver.url,
+        "callback_stage_events": True,
+        "extra_stages": [job_pb2.STAGE_ANALYZE],
+    }
+    jobs = await asyncio.gather(*(api.create(media.name, **options) for _ in range(3)))
+    ends = await asyncio.gather(*(api.watch(job.name) for job in jobs))
+    assert all(e[-1].job.state == job_pb2.JOB_STATE_SUCCEEDED for e in ends)
+
+    last_seq = {job.name: end[-1].seq for job, end in zip(jobs, ends, strict=True)}
+
+    async def terminal_events_delivered() -> bool:
+        done = {(n, seq) for n, seq, status in receiver.answered if status == 200}
+        return all((name, seq) in done for name, seq in last_seq.items())
+
+    await wait_for(terminal_events_delivered, timeout_s=60, interval_s=0.2)
+    assert all(receiver.valid)
+    failed = [(n, seq) for n, seq, status in receiver.answered if status != 200]
+    assert len(failed) == 1
+    for job, end in zip(jobs, ends, strict=True):
+        posts = [(seq, status) for n, seq, status in receiver.answered if n == job.name]
+        seqs = [seq for seq, _ in posts]
+        # In order: a retry comes right after its failure, before anything later.
+        assert seqs == sorted(seqs), posts
+        delivered = [seq for seq, status in posts if status == 200]
+        assert delivered == sorted(set(delivered)), posts
+        # Every stage event and the terminal one, each delivered once.
+        assert delivered == [e.seq for e in end if e.seq and _posted(e)], posts
+    # The failed delivery was retried and then delivered.
+    name, seq = failed[0]
+    log = await _deliveries(api, name)
+    assert [(d.attempt, d.http_status) for d in log if d.event_seq == seq] == [(1, 500), (2, 200)]
 
 
 @pytest.mark.parametrize(

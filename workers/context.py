@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 import asyncpg
 import structlog
 
-from reelscribe import blobs, costs, events, fetch
+from reelscribe import blobs, costs, events, fetch, progress
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import MediaError
+from reelscribe.options import JobOptions
 from reelscribe.states import ACTIVE, JobState, Stage
 from reelscribe.v1 import job_pb2
 from workers.runtime import Runtime
@@ -36,11 +37,6 @@ STARTED = job_pb2.JOB_EVENT_KIND_STAGE_STARTED
 PROGRESS = job_pb2.JOB_EVENT_KIND_PROGRESS
 FINISHED = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
 PARTIAL = job_pb2.JOB_EVENT_KIND_PARTIAL_RESULT
-
-#: Share of the overall progress bar before transcription starts.
-PREPARE_SHARE = 0.1
-#: Share of the overall progress bar that transcription covers.
-TRANSCRIBE_SHARE = 0.85
 
 
 class Cancelled(Exception):
@@ -56,6 +52,7 @@ class JobContext:
         self.settings = rt.settings
         self._last_progress_at = 0.0
         self._last_cancel_check_at = 0.0
+        self._plan: progress.ProgressPlan | None = None
 
     # -- database access -------------------------------------------------------
 
@@ -92,6 +89,28 @@ class JobContext:
         """Scratch space of this job (decoded audio), under the owner's prefix."""
         return self.settings.data_dir / "work" / blobs.owner_prefix(owner) / str(self.job_id)
 
+    # -- progress --------------------------------------------------------------
+
+    def track(self, row: Any, language: str = "") -> None:
+        """Weigh progress over the stages this job runs (`reelscribe.progress`):
+        transcription unless it is a child job, then the insight stages for a
+        transcript in `language` (once known)."""
+        options = JobOptions.from_json(row["options"])
+        self._plan = progress.plan_for(
+            options, transcribes=row["parent_id"] is None, language=language
+        )
+
+    def at(self, stage: Stage, fraction: float = 0.0) -> dict[str, Any]:
+        """Job fields for being `fraction` through `stage`: the stage and the
+        job's overall progress."""
+        if self._plan is None:
+            row = self.fetch_job()
+            if row is None:
+                raise Cancelled()  # the job was deleted
+            self.track(row)
+        assert self._plan is not None
+        return {"stage": stage, "progress": self._plan.overall(stage, fraction)}
+
     # -- events ----------------------------------------------------------------
 
     def event(self, kind: job_pb2.JobEventKind, **kwargs: Any) -> events.RecordedEvent | None:
@@ -121,7 +140,10 @@ class JobContext:
             return
         self._last_progress_at = now
         self.running_event(
-            PROGRESS, set_fields={"stage": stage}, stage_progress=stage_fraction, message=message
+            PROGRESS,
+            set_fields=self.at(stage, stage_fraction),
+            stage_progress=stage_fraction,
+            message=message,
         )
 
     def check_cancelled(self, *, force: bool = False) -> None:
@@ -166,7 +188,7 @@ class JobContext:
                 "stage": stage,
                 "attempts": row["attempts"] + 1,
                 "start_time": events.NOW,
-                "progress": 0.0,
+                # No progress here: a re-run keeps what the job had reached.
             },
             require_states=ACTIVE,
             require_not_cancel_requested=True,

@@ -62,16 +62,19 @@ def run(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         transcript = _ensure_transcript(ctx, row)
         state = _RunState(ctx, row, transcript)
         todo = plan.for_transcript(state.options, transcript.language)
-        for n, stage in enumerate(todo):
-            ctx.running_event(
-                STARTED,
-                set_fields={"stage": stage, "progress": n / max(1, len(todo))},
-                message=_STARTED_MESSAGES[stage],
-            )
+        # Progress goes on from where transcription left it (a child job, from 0).
+        ctx.track(row, transcript.language)
+        for stage in todo:
+            ctx.running_event(STARTED, set_fields=ctx.at(stage), message=_STARTED_MESSAGES[stage])
             with CpuMeter() as cpu:
                 usage = _RUNNERS[stage](state)
             ctx.record_cost(owner, stage, cpu.seconds, tokens=usage.total)
-            ctx.running_event(FINISHED, stage_progress=1.0, message=f"{stage.lower()} done")
+            ctx.running_event(
+                FINISHED,
+                set_fields=ctx.at(stage, 1.0),
+                stage_progress=1.0,
+                message=f"{stage.lower()} done",
+            )
         recorded = ctx.event(
             STATE,
             set_fields={

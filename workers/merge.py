@@ -48,13 +48,15 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
     try:
         options = JobOptions.from_json(row["options"])
         with CpuMeter() as cpu:
-            ctx.running_event(STARTED, set_fields={"stage": Stage.MERGE}, message="merging chunks")
+            ctx.running_event(STARTED, set_fields=ctx.at(Stage.MERGE), message="merging chunks")
             data = _merged_transcript(ctx, row)
+            # The language is known now, and with it every later stage.
+            ctx.track(row, data.language)
             media_sha256 = ctx.db(media_db.sha256_of, row["media_id"])
             cache_key = transcripts_db.cache_key(owner, media_sha256, options)
             ctx.remove_workdir(owner)  # the merge needs only the database
             ctx.running_event(
-                STARTED, set_fields={"stage": Stage.INDEX}, message="indexing for search"
+                STARTED, set_fields=ctx.at(Stage.INDEX), message="indexing for search"
             )
             items = search_db.passages([(s.start_s, s.end_s, s.text) for s in data.segments])
             embedder = embeddings.get_embedder(ctx.settings.embedding_model_dir)
@@ -72,7 +74,13 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
         more = plan.for_transcript(options, data.language)
         recorded = rt.call(
             transcripts_db.store_and_succeed(
-                rt.pool, job_id, data, cache_key, index, succeed=not more
+                rt.pool,
+                job_id,
+                data,
+                cache_key,
+                index,
+                succeed=not more,
+                progress=ctx.at(Stage.INDEX, 1.0)["progress"],
             )
         )
         if isinstance(recorded, transcripts_db.AlreadyStored):

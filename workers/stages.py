@@ -38,9 +38,7 @@ from workers import decoding, transcriber
 from workers.context import (
     FINISHED,
     PARTIAL,
-    PREPARE_SHARE,
     STARTED,
-    TRANSCRIBE_SHARE,
     Cancelled,
     JobContext,
 )
@@ -60,6 +58,7 @@ def open_job(rt: Runtime, job_id: uuid.UUID) -> tuple[JobContext, Any] | None:
     if row["cancel_requested"]:
         ctx.finish_cancelled(row["owner"])
         return None
+    ctx.track(row)
     return ctx, row
 
 
@@ -118,13 +117,13 @@ def _prepare(ctx: JobContext, row: Any) -> None:
         path.unlink(missing_ok=True)  # the decoded audio is all later stages need
     ctx.running_event(
         FINISHED,
-        set_fields={"progress": PREPARE_SHARE / 2, "media_duration_s": duration_s},
+        set_fields={**ctx.at(Stage.EXTRACT_AUDIO, 1.0), "media_duration_s": duration_s},
         stage_progress=1.0,
         message=f"decoded {duration_s:.1f} s of audio",
     )
     ctx.check_cancelled(force=True)
 
-    ctx.running_event(STARTED, set_fields={"stage": Stage.DETECT_SPEECH}, message="finding speech")
+    ctx.running_event(STARTED, set_fields=ctx.at(Stage.DETECT_SPEECH), message="finding speech")
     # The VAD reads the decoded file through a memory map, not a copy in memory.
     audio = np.memmap(workdir / _AUDIO_FILE, dtype=np.float32, mode="r")
     regions = speech.detect_regions(audio)
@@ -134,7 +133,7 @@ def _prepare(ctx: JobContext, row: Any) -> None:
     rt.call(chunks_db.replace_plan(rt.pool, ctx.job_id, regions, plan))
     ctx.running_event(
         FINISHED,
-        set_fields={"progress": PREPARE_SHARE},
+        set_fields=ctx.at(Stage.DETECT_SPEECH, 1.0),
         stage_progress=1.0,
         message=f"{speech_s:.0f} s of speech in {len(plan)} chunk(s)",
     )
@@ -146,7 +145,7 @@ def _prepare(ctx: JobContext, row: Any) -> None:
         return
     ctx.running_event(
         STARTED,
-        set_fields={"stage": Stage.TRANSCRIBE},
+        set_fields=ctx.at(Stage.TRANSCRIBE),
         chunk_count=len(plan),
         message=f"transcribing {len(plan)} chunk(s)",
     )
@@ -171,9 +170,10 @@ def _resume_prepare(
         decoding.redecode_job_audio(ctx, path, workdir, float(measured_s))
         if row["source_uri"]:
             path.unlink(missing_ok=True)
+    # The job's progress stays where the first run left it (it never decreases).
     ctx.running_event(
         STARTED,
-        set_fields={"stage": Stage.TRANSCRIBE},
+        set_fields=ctx.at(Stage.TRANSCRIBE),
         message=f"resuming: {len(pending)} chunk(s) left",
     )
     if pending:
@@ -210,7 +210,7 @@ def _uploaded_media(ctx: JobContext, row: Any) -> Path:
 
 def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
     settings = ctx.settings
-    ctx.running_event(STARTED, set_fields={"stage": Stage.INGEST}, message="downloading")
+    ctx.running_event(STARTED, set_fields=ctx.at(Stage.INGEST), message="downloading")
     size = fetch.download(url, dest, ctx.download_limits())
     ctx.check_cancelled(force=True)
     info = media.probe(dest)
@@ -224,7 +224,8 @@ def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
         )
     ctx.running_event(
         FINISHED,
-        set_fields={"stage": Stage.EXTRACT_AUDIO},
+        # Downloading is counted as half of preparing the audio.
+        set_fields=ctx.at(Stage.EXTRACT_AUDIO, 0.5),
         stage_progress=1.0,
         message=f"downloaded {size} bytes",
     )
@@ -321,29 +322,31 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
     ctx.check_cancelled(force=True)
     # Chunks add up; counted before completion so the merge never runs ahead of it.
     ctx.record_cost(row["owner"], Stage.TRANSCRIBE, time.process_time() - cpu_start, add=True)
-    done, total, newly = rt.call(
+    done = rt.call(
         chunks_db.complete(
             rt.pool, ctx.job_id, chunk["idx"], stored, info.language, info.language_probability
         )
     )
-    if not newly:
+    if not done.newly:
         return
     # The chunk's span is now in the usage ledger; the metric prices it once too.
     span_min = (chunk["end_s"] - chunk["start_s"]) / 60
     COST_USD.labels(Stage.TRANSCRIBE).inc(span_min * settings.price_per_audio_minute_usd)
+    # Chunks finish in any order: the message counts them, and progress is the
+    # share of the audio done (chunks differ in length).
     recorded = ctx.event(
         PARTIAL,
-        set_fields={"progress": PREPARE_SHARE + TRANSCRIBE_SHARE * done / total},
+        set_fields=ctx.at(Stage.TRANSCRIBE, done.fraction),
         require_states=(JobState.RUNNING,),
         require_not_cancel_requested=True,
-        stage_progress=done / total,
+        stage_progress=done.fraction,
         chunk_index=chunk["idx"],
-        chunk_count=total,
-        message=f"chunk {chunk['idx'] + 1} of {total} transcribed",
+        chunk_count=done.total,
+        message=f"{done.done} of {done.total} chunks done",
     )
     if recorded is None:
         raise Cancelled()
-    if done == total:
+    if done.done == done.total:
         enqueue_merge(ctx)
 
 

@@ -2,8 +2,12 @@
 
 Deliveries are written in the same transaction as their event, so none is
 lost; a worker leases due ones with `FOR UPDATE SKIP LOCKED`, so several
-workers never send the same attempt twice. A failing receiver never affects
-the job.
+workers never send the same attempt twice. Each job's deliveries go out in
+event order: a job's next delivery is leased only once every earlier one was
+delivered or given up (`reelscribe.db.webhooks.lease_due`), so however many
+workers drain the outbox, a receiver sees one job's events in `seq` order. A
+failing receiver never affects the job (it only holds back that job's later
+deliveries until it answers or they are given up).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -91,6 +91,26 @@ async def claim(pool: asyncpg.Pool, job_id: uuid.UUID, idx: int) -> asyncpg.Reco
         )
 
 
+class Completion(NamedTuple):
+    """Where a job's transcription stands after one chunk finished."""
+
+    #: Chunks done, and in total.
+    done: int
+    total: int
+    #: Whether this call finished the chunk (False for a duplicate).
+    newly: bool
+    #: Seconds of audio in the chunks done, and in all chunks.
+    done_s: float
+    total_s: float
+
+    @property
+    def fraction(self) -> float:
+        """The share of the audio transcribed (by duration, not by chunk count)."""
+        if self.total_s > 0:
+            return min(1.0, self.done_s / self.total_s)
+        return self.done / self.total if self.total else 1.0
+
+
 async def complete(
     pool: asyncpg.Pool,
     job_id: uuid.UUID,
@@ -98,10 +118,10 @@ async def complete(
     segments: list[dict[str, Any]],
     language: str,
     language_probability: float,
-) -> tuple[int, int, bool]:
+) -> Completion:
     """Store a chunk's segments and mark it done, atomically.
 
-    Returns (chunks done, chunks in total, whether this call finished it). The
+    Returns how many chunks (and seconds of audio) are done of all. The
     job row is locked so that exactly one finishing chunk sees "all done". The
     chunk's span is counted in the usage ledger in the same transaction, once.
     """
@@ -142,12 +162,20 @@ async def complete(
                 ],
             )
         counts = await conn.fetchrow(
-            "SELECT count(*) FILTER (WHERE state = 'DONE') AS done, count(*) AS total"
+            "SELECT count(*) FILTER (WHERE state = 'DONE') AS done, count(*) AS total,"
+            " coalesce(sum(end_s - start_s) FILTER (WHERE state = 'DONE'), 0) AS done_s,"
+            " coalesce(sum(end_s - start_s), 0) AS total_s"
             " FROM chunks WHERE job_id = $1",
             job_id,
         )
     assert counts is not None
-    return int(counts["done"]), int(counts["total"]), changed
+    return Completion(
+        int(counts["done"]),
+        int(counts["total"]),
+        changed,
+        float(counts["done_s"]),
+        float(counts["total_s"]),
+    )
 
 
 async def load_results(

@@ -59,6 +59,7 @@ async def append_event(
 ) -> RecordedEvent | None:
     """Apply `set_fields` to the job and log one event, atomically.
 
+    A `progress` in `set_fields` only ever raises the job's progress.
     Returns None (and changes nothing) when the job does not exist or is not
     in one of `require_states`: this is how racing writers (a cancel and a
     worker finishing) agree on exactly one terminal event.
@@ -73,6 +74,11 @@ async def append_event(
             raise ValueError(f"column {column!r} cannot be set through events")
         if isinstance(value, SqlNow):
             assignments.append(f"{column} = now()")
+        elif column == "progress":
+            # A job's progress never goes back: not when stages report out of
+            # order, not when a re-run after a crash starts its stages again.
+            args.append(value)
+            assignments.append(f"progress = GREATEST(progress, ${len(args)})")
         else:
             args.append(value)
             assignments.append(f"{column} = ${len(args)}")

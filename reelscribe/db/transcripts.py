@@ -196,13 +196,15 @@ async def store_and_succeed(
     index: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     *,
     succeed: bool = True,
+    progress: float = 1.0,
 ) -> events.RecordedEvent | AlreadyStored | None:
     """Store the transcript and end the job SUCCEEDED in one transaction.
 
     With `succeed` False the job stays RUNNING (later stages will end it) and
-    the event only reports the transcript. Returns None (and stores nothing)
-    if the job was cancelled meanwhile, and `AlreadyStored` if a concurrent
-    merge of the same job stored its transcript first.
+    the event only reports the transcript, with the job's `progress` so far.
+    Returns None (and stores nothing) if the job was cancelled meanwhile, and
+    `AlreadyStored` if a concurrent merge of the same job stored its
+    transcript first.
     """
     async with pool.acquire() as conn:
         try:
@@ -226,7 +228,7 @@ async def store_and_succeed(
                     }
                 else:
                     kind = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
-                    fields = {"progress": 0.96}
+                    fields = {"progress": progress}
                 recorded = await events_db.append_event(
                     conn,
                     job_id,
@@ -234,6 +236,7 @@ async def store_and_succeed(
                     set_fields=fields,
                     require_states=(JobState.RUNNING,),
                     require_not_cancel_requested=True,
+                    stage_progress=1.0,
                     message=f"transcript ready: {len(data.segments)} segments",
                 )
                 if recorded is None:

@@ -26,16 +26,25 @@ async def lease_due(
 ) -> list[asyncpg.Record]:
     """Take up to `limit` due deliveries, counting the attempt about to be made.
 
-    A leased delivery is due again after `lease_s` (its sender may have
-    crashed mid-POST); `SKIP LOCKED` keeps concurrent senders apart.
+    Each job's deliveries go out in `event_seq` order, one at a time: only a
+    job's earliest pending delivery may be taken, so a later event waits
+    until every earlier one is delivered or given up (`FAILED`), retries and
+    backoff included. A leased delivery stays pending — holding back its
+    job's later ones — and is due again after `lease_s` (its sender may have
+    crashed mid-POST); `SKIP LOCKED`, and the re-check of a row leased
+    meanwhile, keep concurrent senders apart. So a call leases at most one
+    delivery per job.
     """
     return list(
         await conn.fetch(
             "UPDATE webhook_deliveries SET attempts = attempts + 1,"
             " next_attempt_at = now() + make_interval(secs => $1)"
-            " WHERE id IN (SELECT id FROM webhook_deliveries WHERE state = 'PENDING'"
-            " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2"
-            " FOR UPDATE SKIP LOCKED) RETURNING *",
+            " WHERE id IN (SELECT d.id FROM webhook_deliveries d WHERE d.state = 'PENDING'"
+            " AND d.next_attempt_at <= now()"
+            " AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.job_id = d.job_id"
+            " AND e.state = 'PENDING' AND e.event_seq < d.event_seq)"
+            " ORDER BY d.next_attempt_at LIMIT $2"
+            " FOR UPDATE OF d SKIP LOCKED) RETURNING *",
             lease_s,
             limit,
         )
