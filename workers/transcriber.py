@@ -66,6 +66,64 @@ def load_model(model_dir: str, compute_type: str, cpu_threads: int) -> WhisperMo
         return _models[key]
 
 
+#: A window whose average log-probability is below this was decoded poorly
+#: (faster-whisper's own `log_prob_threshold`).
+LOGPROB_FLOOR = -1.0
+#: A window whose text compresses better than this repeats itself
+#: (faster-whisper's own `compression_ratio_threshold`).
+COMPRESSION_CEILING = 2.4
+#: Beam width of the second pass over a chunk the first pass decoded poorly.
+FALLBACK_BEAM_SIZE = 5
+
+
+def _decoded_poorly(seg: RawSegment) -> bool:
+    """Whether a segment fails the quality thresholds Whisper itself uses."""
+    return seg.avg_logprob < LOGPROB_FLOOR or seg.compression_ratio > COMPRESSION_CEILING
+
+
+def _decode(
+    model: WhisperModel,
+    audio: npt.NDArray[np.float32],
+    *,
+    language: str | None,
+    word_timestamps: bool,
+    beam_size: int,
+) -> tuple[TranscriptionInfo, list[RawSegment]]:
+    segments, info = model.transcribe(
+        audio,
+        language=language or None,
+        word_timestamps=word_timestamps,
+        beam_size=beam_size,
+        # Temperature 0 only: faster-whisper's default fallback samples at
+        # higher temperatures, which makes the same audio give a different
+        # transcript on every run. `transcribe` falls back to a wider beam
+        # instead, which is deterministic.
+        temperature=0.0,
+        # Chunks are independent; conditioning on earlier text mostly spreads
+        # hallucinations from one window to the next.
+        condition_on_previous_text=False,
+    )
+    raw = [
+        RawSegment(
+            start_s=seg.start,
+            end_s=seg.end,
+            text=seg.text.strip(),
+            avg_logprob=seg.avg_logprob,
+            no_speech_prob=seg.no_speech_prob,
+            compression_ratio=seg.compression_ratio,
+            words=tuple(
+                RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
+                for w in (seg.words or ())
+            ),
+        )
+        for seg in segments
+    ]
+    return (
+        TranscriptionInfo(language=info.language, language_probability=info.language_probability),
+        raw,
+    )
+
+
 def transcribe(
     model: WhisperModel,
     audio: npt.NDArray[np.float32],
@@ -74,33 +132,33 @@ def transcribe(
     word_timestamps: bool,
     beam_size: int,
 ) -> tuple[TranscriptionInfo, Iterator[RawSegment]]:
-    """Info now, segments lazily as the model produces them."""
-    segments, info = model.transcribe(
-        audio,
-        language=language or None,
-        word_timestamps=word_timestamps,
-        beam_size=beam_size,
-        # Chunks are independent; conditioning on earlier text mostly spreads
-        # hallucinations from one window to the next.
-        condition_on_previous_text=False,
-    )
+    """The language detected and the segments of `audio`, decoded deterministically.
 
-    def _convert() -> Iterator[RawSegment]:
-        for seg in segments:
-            yield RawSegment(
-                start_s=seg.start,
-                end_s=seg.end,
-                text=seg.text.strip(),
-                avg_logprob=seg.avg_logprob,
-                no_speech_prob=seg.no_speech_prob,
-                compression_ratio=seg.compression_ratio,
-                words=tuple(
-                    RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
-                    for w in (seg.words or ())
-                ),
-            )
-
-    return (
-        TranscriptionInfo(language=info.language, language_probability=info.language_probability),
-        _convert(),
+    The first pass uses `beam_size` (greedy by default, the fastest). When any
+    of its segments fails Whisper's quality thresholds, the whole clip is
+    decoded again with a beam of `FALLBACK_BEAM_SIZE`, and the pass whose
+    segments score better (duration-weighted log-probability) is kept. The
+    same audio therefore always gives the same transcript.
+    """
+    info, segments = _decode(
+        model, audio, language=language, word_timestamps=word_timestamps, beam_size=beam_size
     )
+    if beam_size < FALLBACK_BEAM_SIZE and any(_decoded_poorly(s) for s in segments):
+        info2, wider = _decode(
+            model,
+            audio,
+            language=language,
+            word_timestamps=word_timestamps,
+            beam_size=FALLBACK_BEAM_SIZE,
+        )
+        if _score(wider) >= _score(segments):
+            info, segments = info2, wider
+    return info, iter(segments)
+
+
+def _score(segments: list[RawSegment]) -> float:
+    """Duration-weighted mean log-probability; an empty pass scores lowest."""
+    total = sum(max(s.end_s - s.start_s, 0.01) for s in segments)
+    if not segments:
+        return float("-inf")
+    return sum(s.avg_logprob * max(s.end_s - s.start_s, 0.01) for s in segments) / total
