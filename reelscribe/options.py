@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reelscribe import validation
+from reelscribe import speech_models, validation
 from reelscribe.errors import FieldViolation
 from reelscribe.insights import plan
 from reelscribe.states import Stage
@@ -55,24 +55,32 @@ class JobOptions:
     # -- from and to the request ----------------------------------------------------
 
     @staticmethod
-    def violations(pb: job_pb2.JobOptions, *, model_name: str) -> list[FieldViolation]:
+    def violations(pb: job_pb2.JobOptions, *, default_model: str) -> list[FieldViolation]:
         """Everything wrong with requested options, field by field.
 
         Checked on the wire message because a typed `JobOptions` cannot hold
         some of what a client may send (a stage number the server does not
-        know). `model_name` is the one speech model this server offers.
+        know). An empty model means `default_model`; a model must be installed
+        (`reelscribe.speech_models`) and able to transcribe the language asked for.
         """
         out = validation.language(pb.language, "options.language")
-        model = pb.model or model_name
-        if model != model_name:
+        model_name = pb.model or default_model
+        model = speech_models.get(model_name)
+        choices = ", ".join(m.name for m in speech_models.installed())
+        if model is None or model not in speech_models.installed():
             out.append(
                 FieldViolation(
-                    "options.model", f"unknown model {model[:40]!r}; available: {model_name}"
+                    "options.model", f"unknown model {model_name[:40]!r}; installed: {choices}"
                 )
             )
-        elif model.endswith(".en") and pb.language not in ("", "en"):
+        elif not out and not model.can_transcribe(pb.language):
+            able = [m.name for m in speech_models.installed() if m.can_transcribe(pb.language)]
             out.append(
-                FieldViolation("options.language", f"model {model} transcribes English only")
+                FieldViolation(
+                    "options.language",
+                    f"model {model.name} cannot transcribe {pb.language!r}; "
+                    + (f"models that can: {', '.join(able)}" if able else "no installed model can"),
+                )
             )
         for value in pb.extra_stages:
             name = job_pb2.Stage.Name(value) if value in job_pb2.Stage.values() else str(value)

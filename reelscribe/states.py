@@ -52,6 +52,7 @@ class Stage(StrEnum):
     TRANSLATE = "TRANSLATE"
     ROMANIZE = "ROMANIZE"
     FINALIZE = "FINALIZE"
+    DIARIZE = "DIARIZE"
 
     def to_pb(self) -> job_pb2.Stage:
         """`TRANSCRIBE` -> `STAGE_TRANSCRIBE`."""

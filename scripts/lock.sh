@@ -11,5 +11,5 @@ python3.11 -m venv "$tmp/venv"
 {
   echo "# Full pinned dependency tree of reelscribe[dev] (Python 3.11, Linux)."
   echo "# Regenerate with scripts/lock.sh after changing pyproject.toml."
-  "$tmp/venv/bin/pip" freeze --exclude-editable | grep -v '^-e'
+  "$tmp/venv/bin/pip" freeze --all --exclude-editable | grep -v -e "^-e" -e "^pip=="
 } > requirements.lock

@@ -91,7 +91,7 @@ async def test_real_stack_passes(migrated: Settings) -> None:
         "redis",
         "broker",
         "workers",
-        "whisper model",
+        "speech models",
         "embedding model",
         "disk",
         "ffmpeg",
@@ -99,7 +99,7 @@ async def test_real_stack_passes(migrated: Settings) -> None:
     ]
     for name in ("jwt", "analysis", "postgres", "migrations", "pgvector", "redis", "broker"):
         assert checks[name].status is Status.OK, checks[name]
-    for name in ("whisper model", "embedding model", "ffmpeg"):
+    for name in ("speech models", "embedding model", "ffmpeg"):
         assert checks[name].status is Status.OK, checks[name]
     # Depends on the machine, but never a failure on one that runs this suite.
     assert checks["disk"].status in (Status.OK, Status.WARN)
@@ -112,7 +112,7 @@ async def test_real_stack_passes(migrated: Settings) -> None:
 async def test_no_services_skips_postgres_and_redis(settings: Settings) -> None:
     names = [c.name for c in await doctor.run_checks(settings, services=False)]
     assert not {"postgres", "migrations", "pgvector", "redis", "broker"} & set(names)
-    assert "whisper model" in names
+    assert "speech models" in names
 
 
 async def test_embedded_mode_checks_the_packages(settings: Settings) -> None:
@@ -336,17 +336,29 @@ def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not configuration._is_secret("REELSCRIBE_WORKER_THREADS")
 
 
-def test_whisper_model_must_be_a_complete_directory(settings: Settings, tmp_path: Path) -> None:
+def test_speech_models_must_be_installed_and_intact(settings: Settings, tmp_path: Path) -> None:
     assert doctor.check_whisper_model(settings).status is Status.OK
-    # A model name would make faster-whisper download it: refused.
-    by_name = settings.model_copy(update={"whisper_model_dir": "small.en"})
-    _assert_problem(doctor.check_whisper_model(by_name), Status.FAIL)
-    (tmp_path / "model.bin").write_bytes(b"")
-    (tmp_path / "config.json").write_text("{}")
-    partial = settings.model_copy(update={"whisper_model_dir": str(tmp_path)})
-    check = doctor.check_whisper_model(partial)
+    # A model name that is not installed would make faster-whisper download it: refused.
+    by_name = settings.model_copy(update={"whisper_model_name": "small.en"})
+    check = doctor.check_whisper_model(by_name)
     _assert_problem(check, Status.FAIL)
-    assert "tokenizer.json" in check.detail
+    assert "small.en" in check.detail and "tiny.en" in check.detail
+    # The multilingual model is joined from two packages into the cache; a damaged
+    # copy is named with the fix.
+    cached = settings.model_copy(update={"model_cache_dir": tmp_path})
+    assert doctor.check_whisper_model(cached).status is Status.OK
+    (model_bin,) = tmp_path.glob("base-*/model.bin")
+    with model_bin.open("r+b") as f:
+        f.seek(1000)
+        f.write(b"damage")
+    check = doctor.check_whisper_model(cached)
+    _assert_problem(check, Status.FAIL)
+    assert str(model_bin) in check.detail and "SHA-256" in check.detail
+    with model_bin.open("r+b") as f:
+        f.truncate(1000)
+    check = doctor.check_whisper_model(cached)
+    _assert_problem(check, Status.FAIL)
+    assert "1000 bytes" in check.detail
 
 
 def test_embedding_model_directory(settings: Settings, tmp_path: Path) -> None:

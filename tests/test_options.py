@@ -66,6 +66,7 @@ def test_stored_options_from_any_version_load() -> None:
     [
         (job_pb2.JobOptions(language="english!"), "options.language"),
         (job_pb2.JobOptions(language="fr"), "options.language"),  # English-only model
+        (job_pb2.JobOptions(language="xx"), "options.language"),  # no model knows it
         (job_pb2.JobOptions(model="gigantic"), "options.model"),
         (job_pb2.JobOptions(extra_stages=[job_pb2.STAGE_TRANSCRIBE]), "options.extra_stages"),
         (job_pb2.JobOptions(extra_stages=[99]), "options.extra_stages"),  # type: ignore[list-item]
@@ -74,14 +75,23 @@ def test_stored_options_from_any_version_load() -> None:
     ],
 )
 def test_violations_name_the_field(options: job_pb2.JobOptions, field: str) -> None:
-    assert {v.field for v in JobOptions.violations(options, model_name=MODEL)} == {field}
+    assert {v.field for v in JobOptions.violations(options, default_model=MODEL)} == {field}
+
+
+def test_a_language_the_model_cannot_transcribe_names_the_models_that_can() -> None:
+    (refused,) = JobOptions.violations(job_pb2.JobOptions(language="de"), default_model="tiny.en")
+    assert "tiny.en" in refused.description and "models that can: base" in refused.description
+    ok = job_pb2.JobOptions(language="de-AT", model="base")
+    assert JobOptions.violations(ok, default_model="tiny.en") == []
+    (unknown,) = JobOptions.violations(job_pb2.JobOptions(model="large"), default_model="base")
+    assert "base" in unknown.description and "tiny.en" in unknown.description
 
 
 def test_valid_options_have_no_violations() -> None:
     pb = job_pb2.JobOptions(
         language="en", extra_stages=[job_pb2.STAGE_ROMANIZE], highlight_count=20, translate_to="de"
     )
-    assert JobOptions.violations(pb, model_name=MODEL) == []
+    assert JobOptions.violations(pb, default_model=MODEL) == []
 
 
 def test_cache_key_reads_the_same_material_as_the_stored_json() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from reelscribe import fetch, media, queue, speech
+from reelscribe import fetch, media, queue, speech, speech_models
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.errors import MediaError
@@ -279,14 +279,14 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
     del audio
     options = JobOptions.from_json(row["options"])
     model = transcriber.load_model(
-        settings.resolved_whisper_model_dir(),
+        settings.speech_model_dir(options.model),
         settings.whisper_compute_type,
         settings.whisper_cpu_threads,
     )
     info, segments = transcriber.transcribe(
         model,
         clip,
-        language=options.language or None,
+        language=speech_models.whisper_language(options.language),
         word_timestamps=not options.disable_word_timestamps,
         beam_size=settings.whisper_beam_size,
     )

@@ -44,7 +44,7 @@ def standalone(path: Path, settings: Settings, cpu_threads: int) -> tuple[float,
     from faster_whisper import WhisperModel
 
     model = WhisperModel(
-        settings.resolved_whisper_model_dir(),
+        settings.speech_model_dir(),
         device="cpu",
         compute_type=settings.whisper_compute_type,
         cpu_threads=cpu_threads,

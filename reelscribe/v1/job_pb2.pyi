@@ -37,6 +37,7 @@ class Stage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STAGE_TRANSLATE: _ClassVar[Stage]
     STAGE_ROMANIZE: _ClassVar[Stage]
     STAGE_FINALIZE: _ClassVar[Stage]
+    STAGE_DIARIZE: _ClassVar[Stage]
 
 class JobEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -69,6 +70,7 @@ STAGE_RENDER_CLIPS: Stage
 STAGE_TRANSLATE: Stage
 STAGE_ROMANIZE: Stage
 STAGE_FINALIZE: Stage
+STAGE_DIARIZE: Stage
 JOB_EVENT_KIND_UNSPECIFIED: JobEventKind
 JOB_EVENT_KIND_STATE_CHANGED: JobEventKind
 JOB_EVENT_KIND_STAGE_STARTED: JobEventKind
@@ -79,7 +81,7 @@ JOB_EVENT_KIND_HEARTBEAT: JobEventKind
 JOB_EVENT_KIND_SNAPSHOT: JobEventKind
 
 class Job(_message.Message):
-    __slots__ = ("name", "media", "source_uri", "options", "state", "stage", "progress", "message", "error", "create_time", "update_time", "start_time", "end_time", "last_event_seq", "parent", "owner", "media_duration", "cache_hit", "attempts", "labels")
+    __slots__ = ("name", "media", "source_uri", "options", "state", "stage", "progress", "message", "error", "create_time", "update_time", "start_time", "end_time", "last_event_seq", "parent", "owner", "media_duration", "cache_hit", "attempts", "labels", "warnings")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +109,7 @@ class Job(_message.Message):
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     media: str
     source_uri: str
@@ -127,10 +130,19 @@ class Job(_message.Message):
     cache_hit: bool
     attempts: int
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., media: _Optional[str] = ..., source_uri: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[Stage, str]] = ..., progress: _Optional[float] = ..., message: _Optional[str] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_event_seq: _Optional[int] = ..., parent: _Optional[str] = ..., owner: _Optional[str] = ..., media_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    warnings: _containers.RepeatedCompositeFieldContainer[JobWarning]
+    def __init__(self, name: _Optional[str] = ..., media: _Optional[str] = ..., source_uri: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[Stage, str]] = ..., progress: _Optional[float] = ..., message: _Optional[str] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_event_seq: _Optional[int] = ..., parent: _Optional[str] = ..., owner: _Optional[str] = ..., media_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ...) -> None: ...
+
+class JobWarning(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class JobOptions(_message.Message):
-    __slots__ = ("language", "model", "disable_word_timestamps", "skip_cache", "extra_stages", "callback_uri", "highlight_count", "translate_to", "callback_stage_events", "clip_burn_captions", "clip_vertical")
+    __slots__ = ("language", "model", "disable_word_timestamps", "skip_cache", "extra_stages", "callback_uri", "highlight_count", "translate_to", "callback_stage_events", "clip_burn_captions", "clip_vertical", "diarize", "speaker_count", "max_speakers")
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DISABLE_WORD_TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +154,9 @@ class JobOptions(_message.Message):
     CALLBACK_STAGE_EVENTS_FIELD_NUMBER: _ClassVar[int]
     CLIP_BURN_CAPTIONS_FIELD_NUMBER: _ClassVar[int]
     CLIP_VERTICAL_FIELD_NUMBER: _ClassVar[int]
+    DIARIZE_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_SPEAKERS_FIELD_NUMBER: _ClassVar[int]
     language: str
     model: str
     disable_word_timestamps: bool
@@ -153,7 +168,10 @@ class JobOptions(_message.Message):
     callback_stage_events: bool
     clip_burn_captions: bool
     clip_vertical: bool
-    def __init__(self, language: _Optional[str] = ..., model: _Optional[str] = ..., disable_word_timestamps: _Optional[bool] = ..., skip_cache: _Optional[bool] = ..., extra_stages: _Optional[_Iterable[_Union[Stage, str]]] = ..., callback_uri: _Optional[str] = ..., highlight_count: _Optional[int] = ..., translate_to: _Optional[str] = ..., callback_stage_events: _Optional[bool] = ..., clip_burn_captions: _Optional[bool] = ..., clip_vertical: _Optional[bool] = ...) -> None: ...
+    diarize: bool
+    speaker_count: int
+    max_speakers: int
+    def __init__(self, language: _Optional[str] = ..., model: _Optional[str] = ..., disable_word_timestamps: _Optional[bool] = ..., skip_cache: _Optional[bool] = ..., extra_stages: _Optional[_Iterable[_Union[Stage, str]]] = ..., callback_uri: _Optional[str] = ..., highlight_count: _Optional[int] = ..., translate_to: _Optional[str] = ..., callback_stage_events: _Optional[bool] = ..., clip_burn_captions: _Optional[bool] = ..., clip_vertical: _Optional[bool] = ..., diarize: _Optional[bool] = ..., speaker_count: _Optional[int] = ..., max_speakers: _Optional[int] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ("reason", "message", "stage")

@@ -264,3 +264,29 @@ class DailyCost(_message.Message):
     provider_tokens: int
     cost_usd: float
     def __init__(self, date: _Optional[str] = ..., audio_minutes: _Optional[float] = ..., cpu_seconds: _Optional[float] = ..., provider_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[SpeechModel]
+    def __init__(self, models: _Optional[_Iterable[_Union[SpeechModel, _Mapping]]] = ...) -> None: ...
+
+class SpeechModel(_message.Message):
+    __slots__ = ("name", "description", "languages", "multilingual", "relative_time", "default_model")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    MULTILINGUAL_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    multilingual: bool
+    relative_time: float
+    default_model: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., languages: _Optional[_Iterable[str]] = ..., multilingual: _Optional[bool] = ..., relative_time: _Optional[float] = ..., default_model: _Optional[bool] = ...) -> None: ...

@@ -101,6 +101,11 @@ class JobServiceStub:
                 request_serializer=reelscribe_dot_v1_dot_job__service__pb2.GetCostReportRequest.SerializeToString,
                 response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.GetCostReportResponse.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/reelscribe.v1.JobService/ListModels',
+                request_serializer=reelscribe_dot_v1_dot_job__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -207,6 +212,13 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """Lists the speech models this server offers, to choose one before uploading.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -274,6 +286,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetCostReport,
                     request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.GetCostReportRequest.FromString,
                     response_serializer=reelscribe_dot_v1_dot_job__service__pb2.GetCostReportResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=reelscribe_dot_v1_dot_job__service__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -629,6 +646,33 @@ class JobService:
             '/reelscribe.v1.JobService/GetCostReport',
             reelscribe_dot_v1_dot_job__service__pb2.GetCostReportRequest.SerializeToString,
             reelscribe_dot_v1_dot_job__service__pb2.GetCostReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reelscribe.v1.JobService/ListModels',
+            reelscribe_dot_v1_dot_job__service__pb2.ListModelsRequest.SerializeToString,
+            reelscribe_dot_v1_dot_job__service__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,21 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"reelscribe/v1/search_service.proto\x12\rreelscribe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\'\n\x04mode\x18\x02 \x01(\x0e\x32\x19.reelscribe.v1.SearchMode\x12\x0c\n\x04jobs\x18\x03 \x03(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x33\n\x0f\x63reate_time_min\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63reate_time_max\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmin_score\x18\x07 \x01(\x01\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\"Q\n\x0eSearchResponse\x12&\n\x04hits\x18\x01 \x03(\x0b\x32\x18.reelscribe.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x93\x01\n\tSearchHit\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07snippet\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x15\n\rkeyword_score\x18\x06 \x01(\x01\x12\x16\n\x0esemantic_score\x18\x07 \x01(\x01*t\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x18\n\x14SEARCH_MODE_SEMANTIC\x10\x03\x32V\n\rSearchService\x12\x45\n\x06Search\x12\x1c.reelscribe.v1.SearchRequest\x1a\x1d.reelscribe.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"reelscribe/v1/search_service.proto\x12\rreelscribe.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\'\n\x04mode\x18\x02 \x01(\x0e\x32\x19.reelscribe.v1.SearchMode\x12\x0c\n\x04jobs\x18\x03 \x03(\t\x12\x10\n\x08language\x18\x04 \x01(\t\x12\x33\n\x0f\x63reate_time_min\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0f\x63reate_time_max\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tmin_score\x18\x07 \x01(\x01\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x12\n\npage_token\x18\t \x01(\t\"Q\n\x0eSearchResponse\x12&\n\x04hits\x18\x01 \x03(\x0b\x32\x18.reelscribe.v1.SearchHit\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa4\x01\n\tSearchHit\x12\x0b\n\x03job\x18\x01 \x01(\t\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12\x0f\n\x07snippet\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x15\n\rkeyword_score\x18\x06 \x01(\x01\x12\x16\n\x0esemantic_score\x18\x07 \x01(\x01\x12\x0f\n\x07speaker\x18\x08 \x01(\t*t\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x01\x12\x17\n\x13SEARCH_MODE_KEYWORD\x10\x02\x12\x18\n\x14SEARCH_MODE_SEMANTIC\x10\x03\x32V\n\rSearchService\x12\x45\n\x06Search\x12\x1c.reelscribe.v1.SearchRequest\x1a\x1d.reelscribe.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'reelscribe.v1.search_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHMODE']._serialized_start=589
-  _globals['_SEARCHMODE']._serialized_end=705
+  _globals['_SEARCHMODE']._serialized_start=606
+  _globals['_SEARCHMODE']._serialized_end=722
   _globals['_SEARCHREQUEST']._serialized_start=87
   _globals['_SEARCHREQUEST']._serialized_end=354
   _globals['_SEARCHRESPONSE']._serialized_start=356
   _globals['_SEARCHRESPONSE']._serialized_end=437
   _globals['_SEARCHHIT']._serialized_start=440
-  _globals['_SEARCHHIT']._serialized_end=587
-  _globals['_SEARCHSERVICE']._serialized_start=707
-  _globals['_SEARCHSERVICE']._serialized_end=793
+  _globals['_SEARCHHIT']._serialized_end=604
+  _globals['_SEARCHSERVICE']._serialized_start=724
+  _globals['_SEARCHSERVICE']._serialized_end=810
 # @@protoc_insertion_point(module_scope)

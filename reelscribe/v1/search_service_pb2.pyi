@@ -52,7 +52,7 @@ class SearchResponse(_message.Message):
     def __init__(self, hits: _Optional[_Iterable[_Union[SearchHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class SearchHit(_message.Message):
-    __slots__ = ("job", "start_seconds", "end_seconds", "snippet", "score", "keyword_score", "semantic_score")
+    __slots__ = ("job", "start_seconds", "end_seconds", "snippet", "score", "keyword_score", "semantic_score", "speaker")
     JOB_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class SearchHit(_message.Message):
     SCORE_FIELD_NUMBER: _ClassVar[int]
     KEYWORD_SCORE_FIELD_NUMBER: _ClassVar[int]
     SEMANTIC_SCORE_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
     job: str
     start_seconds: float
     end_seconds: float
@@ -67,4 +68,5 @@ class SearchHit(_message.Message):
     score: float
     keyword_score: float
     semantic_score: float
-    def __init__(self, job: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., snippet: _Optional[str] = ..., score: _Optional[float] = ..., keyword_score: _Optional[float] = ..., semantic_score: _Optional[float] = ...) -> None: ...
+    speaker: str
+    def __init__(self, job: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., snippet: _Optional[str] = ..., score: _Optional[float] = ..., keyword_score: _Optional[float] = ..., semantic_score: _Optional[float] = ..., speaker: _Optional[str] = ...) -> None: ...

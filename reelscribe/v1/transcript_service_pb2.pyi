@@ -51,7 +51,7 @@ class GetTranscriptResponse(_message.Message):
     def __init__(self, transcript: _Optional[_Union[Transcript, _Mapping]] = ...) -> None: ...
 
 class Transcript(_message.Message):
-    __slots__ = ("name", "language", "language_probability", "duration_seconds", "text", "segments", "model", "create_time")
+    __slots__ = ("name", "language", "language_probability", "duration_seconds", "text", "segments", "model", "create_time", "language_assumed", "languages", "speakers")
     NAME_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,9 @@ class Transcript(_message.Message):
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_ASSUMED_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    SPEAKERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     language: str
     language_probability: float
@@ -68,10 +71,31 @@ class Transcript(_message.Message):
     segments: _containers.RepeatedCompositeFieldContainer[Segment]
     model: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., text: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    language_assumed: bool
+    languages: _containers.RepeatedCompositeFieldContainer[LanguageShare]
+    speakers: _containers.RepeatedCompositeFieldContainer[Speaker]
+    def __init__(self, name: _Optional[str] = ..., language: _Optional[str] = ..., language_probability: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., text: _Optional[str] = ..., segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., model: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., language_assumed: _Optional[bool] = ..., languages: _Optional[_Iterable[_Union[LanguageShare, _Mapping]]] = ..., speakers: _Optional[_Iterable[_Union[Speaker, _Mapping]]] = ...) -> None: ...
+
+class LanguageShare(_message.Message):
+    __slots__ = ("language", "share")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    share: float
+    def __init__(self, language: _Optional[str] = ..., share: _Optional[float] = ...) -> None: ...
+
+class Speaker(_message.Message):
+    __slots__ = ("name", "display_name", "speaking_seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEAKING_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    speaking_seconds: float
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., speaking_seconds: _Optional[float] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("index", "start_seconds", "end_seconds", "text", "words", "confidence", "low_confidence", "suspected_hallucination", "jyutping", "yale")
+    __slots__ = ("index", "start_seconds", "end_seconds", "text", "words", "confidence", "low_confidence", "suspected_hallucination", "jyutping", "yale", "language", "language_probability", "other_language_suspected", "speaker", "speaker_id")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +106,11 @@ class Segment(_message.Message):
     SUSPECTED_HALLUCINATION_FIELD_NUMBER: _ClassVar[int]
     JYUTPING_FIELD_NUMBER: _ClassVar[int]
     YALE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    OTHER_LANGUAGE_SUSPECTED_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_ID_FIELD_NUMBER: _ClassVar[int]
     index: int
     start_seconds: float
     end_seconds: float
@@ -92,21 +121,30 @@ class Segment(_message.Message):
     suspected_hallucination: bool
     jyutping: str
     yale: str
-    def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., confidence: _Optional[float] = ..., low_confidence: _Optional[bool] = ..., suspected_hallucination: _Optional[bool] = ..., jyutping: _Optional[str] = ..., yale: _Optional[str] = ...) -> None: ...
+    language: str
+    language_probability: float
+    other_language_suspected: bool
+    speaker: str
+    speaker_id: str
+    def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ..., confidence: _Optional[float] = ..., low_confidence: _Optional[bool] = ..., suspected_hallucination: _Optional[bool] = ..., jyutping: _Optional[str] = ..., yale: _Optional[str] = ..., language: _Optional[str] = ..., language_probability: _Optional[float] = ..., other_language_suspected: _Optional[bool] = ..., speaker: _Optional[str] = ..., speaker_id: _Optional[str] = ...) -> None: ...
 
 class Word(_message.Message):
-    __slots__ = ("start_seconds", "end_seconds", "text", "probability", "jyutping")
+    __slots__ = ("start_seconds", "end_seconds", "text", "probability", "jyutping", "yale", "speaker_id")
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     JYUTPING_FIELD_NUMBER: _ClassVar[int]
+    YALE_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_ID_FIELD_NUMBER: _ClassVar[int]
     start_seconds: float
     end_seconds: float
     text: str
     probability: float
     jyutping: str
-    def __init__(self, start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., text: _Optional[str] = ..., probability: _Optional[float] = ..., jyutping: _Optional[str] = ...) -> None: ...
+    yale: str
+    speaker_id: str
+    def __init__(self, start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., text: _Optional[str] = ..., probability: _Optional[float] = ..., jyutping: _Optional[str] = ..., yale: _Optional[str] = ..., speaker_id: _Optional[str] = ...) -> None: ...
 
 class CaptionOptions(_message.Message):
     __slots__ = ("max_chars_per_line", "max_lines", "max_duration_seconds", "romanization_line")
@@ -195,7 +233,7 @@ class ListHighlightsResponse(_message.Message):
     def __init__(self, highlights: _Optional[_Iterable[_Union[Highlight, _Mapping]]] = ...) -> None: ...
 
 class Highlight(_message.Message):
-    __slots__ = ("name", "start_seconds", "end_seconds", "score", "reason", "text", "clip_size_bytes", "clip_mime_type", "captions_srt")
+    __slots__ = ("name", "start_seconds", "end_seconds", "score", "reason", "text", "clip_size_bytes", "clip_mime_type", "captions_srt", "speaker")
     NAME_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +243,7 @@ class Highlight(_message.Message):
     CLIP_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CLIP_MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     CAPTIONS_SRT_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
     name: str
     start_seconds: float
     end_seconds: float
@@ -214,7 +253,8 @@ class Highlight(_message.Message):
     clip_size_bytes: int
     clip_mime_type: str
     captions_srt: str
-    def __init__(self, name: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., text: _Optional[str] = ..., clip_size_bytes: _Optional[int] = ..., clip_mime_type: _Optional[str] = ..., captions_srt: _Optional[str] = ...) -> None: ...
+    speaker: str
+    def __init__(self, name: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., text: _Optional[str] = ..., clip_size_bytes: _Optional[int] = ..., clip_mime_type: _Optional[str] = ..., captions_srt: _Optional[str] = ..., speaker: _Optional[str] = ...) -> None: ...
 
 class ReadClipRequest(_message.Message):
     __slots__ = ("name", "offset_bytes")
@@ -253,13 +293,29 @@ class AskQuestionResponse(_message.Message):
     def __init__(self, answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[Citation, _Mapping]]] = ..., provider: _Optional[str] = ...) -> None: ...
 
 class Citation(_message.Message):
-    __slots__ = ("job", "start_seconds", "end_seconds", "text")
+    __slots__ = ("job", "start_seconds", "end_seconds", "text", "speaker")
     JOB_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
     job: str
     start_seconds: float
     end_seconds: float
     text: str
-    def __init__(self, job: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., text: _Optional[str] = ...) -> None: ...
+    speaker: str
+    def __init__(self, job: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., text: _Optional[str] = ..., speaker: _Optional[str] = ...) -> None: ...
+
+class RenameSpeakerRequest(_message.Message):
+    __slots__ = ("name", "display_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    display_name: str
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
+
+class RenameSpeakerResponse(_message.Message):
+    __slots__ = ("speaker",)
+    SPEAKER_FIELD_NUMBER: _ClassVar[int]
+    speaker: Speaker
+    def __init__(self, speaker: _Optional[_Union[Speaker, _Mapping]] = ...) -> None: ...

@@ -71,6 +71,11 @@ class TranscriptServiceStub:
                 request_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.AskQuestionRequest.SerializeToString,
                 response_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.AskQuestionResponse.FromString,
                 _registered_method=True)
+        self.RenameSpeaker = channel.unary_unary(
+                '/reelscribe.v1.TranscriptService/RenameSpeaker',
+                request_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.RenameSpeakerRequest.SerializeToString,
+                response_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.RenameSpeakerResponse.FromString,
+                _registered_method=True)
 
 
 class TranscriptServiceServicer:
@@ -128,6 +133,14 @@ class TranscriptServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenameSpeaker(self, request, context):
+        """Names a speaker, for example `Speaker 2` → `Dr Lee`; results and exports
+        show the new name at once, nothing is recomputed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranscriptServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +178,11 @@ def add_TranscriptServiceServicer_to_server(servicer, server):
                     servicer.AskQuestion,
                     request_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.AskQuestionRequest.FromString,
                     response_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.AskQuestionResponse.SerializeToString,
+            ),
+            'RenameSpeaker': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameSpeaker,
+                    request_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.RenameSpeakerRequest.FromString,
+                    response_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.RenameSpeakerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -358,6 +376,33 @@ class TranscriptService:
             '/reelscribe.v1.TranscriptService/AskQuestion',
             reelscribe_dot_v1_dot_transcript__service__pb2.AskQuestionRequest.SerializeToString,
             reelscribe_dot_v1_dot_transcript__service__pb2.AskQuestionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameSpeaker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reelscribe.v1.TranscriptService/RenameSpeaker',
+            reelscribe_dot_v1_dot_transcript__service__pb2.RenameSpeakerRequest.SerializeToString,
+            reelscribe_dot_v1_dot_transcript__service__pb2.RenameSpeakerResponse.FromString,
             options,
             channel_credentials,
             insecure,

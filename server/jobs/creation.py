@@ -83,7 +83,7 @@ class JobCreation:
         settings = self._deps.settings
         validation.check(
             validation.request_id(request.request_id, "request_id")
-            + JobOptions.violations(request.options, model_name=settings.whisper_model_name)
+            + JobOptions.violations(request.options, default_model=settings.whisper_model_name)
             + validation.labels(dict(request.labels), "labels")
         )
         if request.options.translate_to and insights.provider_name(settings) == "local":

@@ -35,6 +35,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
     env.update(
         {
             "REELSCRIBE_QUEUE_NAME": settings.queue_name,
+            "REELSCRIBE_WHISPER_MODEL_NAME": settings.whisper_model_name,
             "REELSCRIBE_PROGRESS_MIN_INTERVAL_S": str(settings.progress_min_interval_s),
             "REELSCRIBE_WORKER_METRICS_PORT": str(settings.worker_metrics_port),
             # Fault drills: a dead worker's messages come back within seconds,

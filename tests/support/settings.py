@@ -33,6 +33,9 @@ def stack_settings(
         "rate_limits": {},
         "progress_min_interval_s": 0.05,
         "metrics_port": 0,
+        # English test speech: the fast English model, so the suite stays short.
+        # Tests of other languages ask for `base` per job.
+        "whisper_model_name": "tiny.en",
         **overrides,
     }
     return Settings(**fields)  # type: ignore[arg-type]

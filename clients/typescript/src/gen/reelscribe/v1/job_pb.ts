@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file reelscribe/v1/job.proto.
  */
 export const file_reelscribe_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChdyZWVsc2NyaWJlL3YxL2pvYi5wcm90bxINcmVlbHNjcmliZS52MSK2BQoDSm9iEgwKBG5hbWUYASABKAkSDwoFbWVkaWEYAiABKAlIABIUCgpzb3VyY2VfdXJpGAMgASgJSAASKgoHb3B0aW9ucxgEIAEoCzIZLnJlZWxzY3JpYmUudjEuSm9iT3B0aW9ucxImCgVzdGF0ZRgFIAEoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSIwoFc3RhZ2UYBiABKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhAKCHByb2dyZXNzGAcgASgBEg8KB21lc3NhZ2UYCCABKAkSJgoFZXJyb3IYCSABKAsyFy5yZWVsc2NyaWJlLnYxLkpvYkVycm9yEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxhc3RfZXZlbnRfc2VxGA4gASgDEg4KBnBhcmVudBgPIAEoCRINCgVvd25lchgQIAEoCRIxCg5tZWRpYV9kdXJhdGlvbhgRIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgljYWNoZV9oaXQYEiABKAgSEAoIYXR0ZW1wdHMYEyABKAUSLgoGbGFiZWxzGBQgAygLMh4ucmVlbHNjcmliZS52MS5Kb2IuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZzb3VyY2UipQIKCkpvYk9wdGlvbnMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFbW9kZWwYAiABKAkSHwoXZGlzYWJsZV93b3JkX3RpbWVzdGFtcHMYAyABKAgSEgoKc2tpcF9jYWNoZRgEIAEoCBIqCgxleHRyYV9zdGFnZXMYBSADKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhQKDGNhbGxiYWNrX3VyaRgGIAEoCRIXCg9oaWdobGlnaHRfY291bnQYByABKAUSFAoMdHJhbnNsYXRlX3RvGAggASgJEh0KFWNhbGxiYWNrX3N0YWdlX2V2ZW50cxgJIAEoCBIaChJjbGlwX2J1cm5fY2FwdGlvbnMYCiABKAgSFQoNY2xpcF92ZXJ0aWNhbBgLIAEoCCJQCghKb2JFcnJvchIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCRIjCgVzdGFnZRgDIAEoDjIULnJlZWxzY3JpYmUudjEuU3RhZ2UirQIKCEpvYkV2ZW50EgsKA3NlcRgBIAEoAxIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgRraW5kGAMgASgOMhsucmVlbHNjcmliZS52MS5Kb2JFdmVudEtpbmQSHwoDam9iGAQgASgLMhIucmVlbHNjcmliZS52MS5Kb2ISIwoFc3RhZ2UYBSABKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhYKDnN0YWdlX3Byb2dyZXNzGAYgASgBEiYKA2V0YRgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdtZXNzYWdlGAggASgJEhMKC2NodW5rX2luZGV4GAkgASgFEhMKC2NodW5rX2NvdW50GAogASgFInwKBU1lZGlhEgwKBG5hbWUYASABKAkSEAoIZmlsZW5hbWUYAiABKAkSEgoKc2l6ZV9ieXRlcxgDIAEoAxIOCgZzaGEyNTYYBCABKAkSLwoLY3JlYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKpoBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBKT0JfU1RBVEVfUVVFVUVEEAESFQoRSk9CX1NUQVRFX1JVTk5JTkcQAhIXChNKT0JfU1RBVEVfU1VDQ0VFREVEEAMSFAoQSk9CX1NUQVRFX0ZBSUxFRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBSq7AgoFU3RhZ2USFQoRU1RBR0VfVU5TUEVDSUZJRUQQABIQCgxTVEFHRV9RVUVVRUQQARIQCgxTVEFHRV9JTkdFU1QQAhIPCgtTVEFHRV9QUk9CRRADEhcKE1NUQUdFX0VYVFJBQ1RfQVVESU8QBBIXChNTVEFHRV9ERVRFQ1RfU1BFRUNIEAUSFAoQU1RBR0VfVFJBTlNDUklCRRAGEg8KC1NUQUdFX01FUkdFEAcSDwoLU1RBR0VfSU5ERVgQCBIRCg1TVEFHRV9BTkFMWVpFEAkSFAoQU1RBR0VfSElHSExJR0hUUxAKEhYKElNUQUdFX1JFTkRFUl9DTElQUxALEhMKD1NUQUdFX1RSQU5TTEFURRAMEhIKDlNUQUdFX1JPTUFOSVpFEA0SEgoOU1RBR0VfRklOQUxJWkUQDiqQAgoMSm9iRXZlbnRLaW5kEh4KGkpPQl9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASIAocSk9CX0VWRU5UX0tJTkRfU1RBVEVfQ0hBTkdFRBABEiAKHEpPQl9FVkVOVF9LSU5EX1NUQUdFX1NUQVJURUQQAhIbChdKT0JfRVZFTlRfS0lORF9QUk9HUkVTUxADEiEKHUpPQl9FVkVOVF9LSU5EX1NUQUdFX0ZJTklTSEVEEAQSIQodSk9CX0VWRU5UX0tJTkRfUEFSVElBTF9SRVNVTFQQBRIcChhKT0JfRVZFTlRfS0lORF9IRUFSVEJFQVQQBhIbChdKT0JfRVZFTlRfS0lORF9TTkFQU0hPVBAHYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChdyZWVsc2NyaWJlL3YxL2pvYi5wcm90bxINcmVlbHNjcmliZS52MSLjBQoDSm9iEgwKBG5hbWUYASABKAkSDwoFbWVkaWEYAiABKAlIABIUCgpzb3VyY2VfdXJpGAMgASgJSAASKgoHb3B0aW9ucxgEIAEoCzIZLnJlZWxzY3JpYmUudjEuSm9iT3B0aW9ucxImCgVzdGF0ZRgFIAEoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSIwoFc3RhZ2UYBiABKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhAKCHByb2dyZXNzGAcgASgBEg8KB21lc3NhZ2UYCCABKAkSJgoFZXJyb3IYCSABKAsyFy5yZWVsc2NyaWJlLnYxLkpvYkVycm9yEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxhc3RfZXZlbnRfc2VxGA4gASgDEg4KBnBhcmVudBgPIAEoCRINCgVvd25lchgQIAEoCRIxCg5tZWRpYV9kdXJhdGlvbhgRIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgljYWNoZV9oaXQYEiABKAgSEAoIYXR0ZW1wdHMYEyABKAUSLgoGbGFiZWxzGBQgAygLMh4ucmVlbHNjcmliZS52MS5Kb2IuTGFiZWxzRW50cnkSKwoId2FybmluZ3MYFSADKAsyGS5yZWVsc2NyaWJlLnYxLkpvYldhcm5pbmcaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZzb3VyY2UiKwoKSm9iV2FybmluZxIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAki4wIKCkpvYk9wdGlvbnMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFbW9kZWwYAiABKAkSHwoXZGlzYWJsZV93b3JkX3RpbWVzdGFtcHMYAyABKAgSEgoKc2tpcF9jYWNoZRgEIAEoCBIqCgxleHRyYV9zdGFnZXMYBSADKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhQKDGNhbGxiYWNrX3VyaRgGIAEoCRIXCg9oaWdobGlnaHRfY291bnQYByABKAUSFAoMdHJhbnNsYXRlX3RvGAggASgJEh0KFWNhbGxiYWNrX3N0YWdlX2V2ZW50cxgJIAEoCBIaChJjbGlwX2J1cm5fY2FwdGlvbnMYCiABKAgSFQoNY2xpcF92ZXJ0aWNhbBgLIAEoCBIPCgdkaWFyaXplGAwgASgIEhUKDXNwZWFrZXJfY291bnQYDSABKAUSFAoMbWF4X3NwZWFrZXJzGA4gASgFIlAKCEpvYkVycm9yEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEiMKBXN0YWdlGAMgASgOMhQucmVlbHNjcmliZS52MS5TdGFnZSKtAgoISm9iRXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBGtpbmQYAyABKA4yGy5yZWVsc2NyaWJlLnYxLkpvYkV2ZW50S2luZBIfCgNqb2IYBCABKAsyEi5yZWVsc2NyaWJlLnYxLkpvYhIjCgVzdGFnZRgFIAEoDjIULnJlZWxzY3JpYmUudjEuU3RhZ2USFgoOc3RhZ2VfcHJvZ3Jlc3MYBiABKAESJgoDZXRhGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg8KB21lc3NhZ2UYCCABKAkSEwoLY2h1bmtfaW5kZXgYCSABKAUSEwoLY2h1bmtfY291bnQYCiABKAUifAoFTWVkaWESDAoEbmFtZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEg4KBnNoYTI1NhgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqmgEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKs4CCgVTdGFnZRIVChFTVEFHRV9VTlNQRUNJRklFRBAAEhAKDFNUQUdFX1FVRVVFRBABEhAKDFNUQUdFX0lOR0VTVBACEg8KC1NUQUdFX1BST0JFEAMSFwoTU1RBR0VfRVhUUkFDVF9BVURJTxAEEhcKE1NUQUdFX0RFVEVDVF9TUEVFQ0gQBRIUChBTVEFHRV9UUkFOU0NSSUJFEAYSDwoLU1RBR0VfTUVSR0UQBxIPCgtTVEFHRV9JTkRFWBAIEhEKDVNUQUdFX0FOQUxZWkUQCRIUChBTVEFHRV9ISUdITElHSFRTEAoSFgoSU1RBR0VfUkVOREVSX0NMSVBTEAsSEwoPU1RBR0VfVFJBTlNMQVRFEAwSEgoOU1RBR0VfUk9NQU5JWkUQDRISCg5TVEFHRV9GSU5BTElaRRAOEhEKDVNUQUdFX0RJQVJJWkUQDyqQAgoMSm9iRXZlbnRLaW5kEh4KGkpPQl9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASIAocSk9CX0VWRU5UX0tJTkRfU1RBVEVfQ0hBTkdFRBABEiAKHEpPQl9FVkVOVF9LSU5EX1NUQUdFX1NUQVJURUQQAhIbChdKT0JfRVZFTlRfS0lORF9QUk9HUkVTUxADEiEKHUpPQl9FVkVOVF9LSU5EX1NUQUdFX0ZJTklTSEVEEAQSIQodSk9CX0VWRU5UX0tJTkRfUEFSVElBTF9SRVNVTFQQBRIcChhKT0JfRVZFTlRfS0lORF9IRUFSVEJFQVQQBhIbChdKT0JfRVZFTlRfS0lORF9TTkFQU0hPVBAHYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A unit of processing work: one media source turned into a transcript and the
@@ -170,6 +170,14 @@ export type Job = Message<"reelscribe.v1.Job"> & {
    * @generated from field: map<string, string> labels = 20;
    */
   labels: { [key: string]: string };
+
+  /**
+   * Things the user should know about the result, for example that an
+   * English-only model heard speech that is probably in another language.
+   *
+   * @generated from field: repeated reelscribe.v1.JobWarning warnings = 21;
+   */
+  warnings: JobWarning[];
 };
 
 /**
@@ -178,6 +186,34 @@ export type Job = Message<"reelscribe.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_reelscribe_v1_job, 0);
+
+/**
+ * Something about a finished job's result the user should know.
+ *
+ * @generated from message reelscribe.v1.JobWarning
+ */
+export type JobWarning = Message<"reelscribe.v1.JobWarning"> & {
+  /**
+   * Machine-readable code, for example `OTHER_LANGUAGE_SUSPECTED`.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * What happened and what to do, for people.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message reelscribe.v1.JobWarning.
+ * Use `create(JobWarningSchema)` to create a new message.
+ */
+export const JobWarningSchema: GenMessage<JobWarning> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job, 1);
 
 /**
  * Options that control how a job processes its media.
@@ -267,6 +303,28 @@ export type JobOptions = Message<"reelscribe.v1.JobOptions"> & {
    * @generated from field: bool clip_vertical = 11;
    */
   clipVertical: boolean;
+
+  /**
+   * Label who speaks when; setting it requests STAGE_DIARIZE.
+   *
+   * @generated from field: bool diarize = 12;
+   */
+  diarize: boolean;
+
+  /**
+   * Number of speakers when known, 1 to 20; 0 means detect (up to
+   * `max_speakers`). Setting it requests STAGE_DIARIZE.
+   *
+   * @generated from field: int32 speaker_count = 13;
+   */
+  speakerCount: number;
+
+  /**
+   * Most speakers automatic detection may find, 1 to 20; 0 means 8.
+   *
+   * @generated from field: int32 max_speakers = 14;
+   */
+  maxSpeakers: number;
 };
 
 /**
@@ -274,7 +332,7 @@ export type JobOptions = Message<"reelscribe.v1.JobOptions"> & {
  * Use `create(JobOptionsSchema)` to create a new message.
  */
 export const JobOptionsSchema: GenMessage<JobOptions> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 1);
+  messageDesc(file_reelscribe_v1_job, 2);
 
 /**
  * Why a job failed or was cancelled.
@@ -309,7 +367,7 @@ export type JobError = Message<"reelscribe.v1.JobError"> & {
  * Use `create(JobErrorSchema)` to create a new message.
  */
 export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 2);
+  messageDesc(file_reelscribe_v1_job, 3);
 
 /**
  * One entry of a job's ordered event log.
@@ -394,7 +452,7 @@ export type JobEvent = Message<"reelscribe.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 3);
+  messageDesc(file_reelscribe_v1_job, 4);
 
 /**
  * An uploaded media object.
@@ -443,7 +501,7 @@ export type Media = Message<"reelscribe.v1.Media"> & {
  * Use `create(MediaSchema)` to create a new message.
  */
 export const MediaSchema: GenMessage<Media> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 4);
+  messageDesc(file_reelscribe_v1_job, 5);
 
 /**
  * Lifecycle state of a job.
@@ -610,6 +668,13 @@ export enum Stage {
    * @generated from enum value: STAGE_FINALIZE = 14;
    */
   FINALIZE = 14,
+
+  /**
+   * Labelling who speaks when.
+   *
+   * @generated from enum value: STAGE_DIARIZE = 15;
+   */
+  DIARIZE = 15,
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file reelscribe/v1/transcript_service.proto.
  */
 export const file_reelscribe_v1_transcript_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZyZWVsc2NyaWJlL3YxL3RyYW5zY3JpcHRfc2VydmljZS5wcm90bxINcmVlbHNjcmliZS52MSJWChRHZXRUcmFuc2NyaXB0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm9taXRfd29yZHMYAiABKAgSHAoUdHJhbnNsYXRpb25fbGFuZ3VhZ2UYAyABKAkiRgoVR2V0VHJhbnNjcmlwdFJlc3BvbnNlEi0KCnRyYW5zY3JpcHQYASABKAsyGS5yZWVsc2NyaWJlLnYxLlRyYW5zY3JpcHQi3AEKClRyYW5zY3JpcHQSDAoEbmFtZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIcChRsYW5ndWFnZV9wcm9iYWJpbGl0eRgDIAEoARIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEgwKBHRleHQYBSABKAkSKAoIc2VnbWVudHMYBiADKAsyFi5yZWVsc2NyaWJlLnYxLlNlZ21lbnQSDQoFbW9kZWwYByABKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuMBCgdTZWdtZW50Eg0KBWluZGV4GAEgASgFEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDAoEdGV4dBgEIAEoCRIiCgV3b3JkcxgFIAMoCzITLnJlZWxzY3JpYmUudjEuV29yZBISCgpjb25maWRlbmNlGAYgASgBEhYKDmxvd19jb25maWRlbmNlGAcgASgIEh8KF3N1c3BlY3RlZF9oYWxsdWNpbmF0aW9uGAggASgIEhAKCGp5dXRwaW5nGAkgASgJEgwKBHlhbGUYCiABKAkiZwoEV29yZBIVCg1zdGFydF9zZWNvbmRzGAEgASgBEhMKC2VuZF9zZWNvbmRzGAIgASgBEgwKBHRleHQYAyABKAkSEwoLcHJvYmFiaWxpdHkYBCABKAESEAoIanl1dHBpbmcYBSABKAkieAoOQ2FwdGlvbk9wdGlvbnMSGgoSbWF4X2NoYXJzX3Blcl9saW5lGAEgASgFEhEKCW1heF9saW5lcxgCIAEoBRIcChRtYXhfZHVyYXRpb25fc2Vjb25kcxgDIAEoARIZChFyb21hbml6YXRpb25fbGluZRgEIAEoCCKqAQoXRXhwb3J0VHJhbnNjcmlwdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCgZmb3JtYXQYAiABKA4yGy5yZWVsc2NyaWJlLnYxLkV4cG9ydEZvcm1hdBI2Cg9jYXB0aW9uX29wdGlvbnMYAyABKAsyHS5yZWVsc2NyaWJlLnYxLkNhcHRpb25PcHRpb25zEhwKFHRyYW5zbGF0aW9uX2xhbmd1YWdlGAQgASgJIlAKGEV4cG9ydFRyYW5zY3JpcHRSZXNwb25zZRIPCgdjb250ZW50GAEgASgJEhEKCW1pbWVfdHlwZRgCIAEoCRIQCghmaWxlbmFtZRgDIAEoCSJPChFHZXRTdW1tYXJ5UmVxdWVzdBIMCgRuYW1lGAEgASgJEiwKBmZvcm1hdBgCIAEoDjIcLnJlZWxzY3JpYmUudjEuU3VtbWFyeUZvcm1hdCJFChJHZXRTdW1tYXJ5UmVzcG9uc2USDAoEdGV4dBgBIAEoCRIPCgdidWxsZXRzGAIgAygJEhAKCHByb3ZpZGVyGAMgASgJIiMKE0xpc3RDaGFwdGVyc1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJAChRMaXN0Q2hhcHRlcnNSZXNwb25zZRIoCghjaGFwdGVycxgBIAMoCzIWLnJlZWxzY3JpYmUudjEuQ2hhcHRlciJECgdDaGFwdGVyEg0KBXRpdGxlGAEgASgJEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAEiJQoVTGlzdEhpZ2hsaWdodHNSZXF1ZXN0EgwKBG5hbWUYASABKAkiRgoWTGlzdEhpZ2hsaWdodHNSZXNwb25zZRIsCgpoaWdobGlnaHRzGAEgAygLMhgucmVlbHNjcmliZS52MS5IaWdobGlnaHQiuQEKCUhpZ2hsaWdodBIMCgRuYW1lGAEgASgJEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDQoFc2NvcmUYBCABKAESDgoGcmVhc29uGAUgASgJEgwKBHRleHQYBiABKAkSFwoPY2xpcF9zaXplX2J5dGVzGAcgASgDEhYKDmNsaXBfbWltZV90eXBlGAggASgJEhQKDGNhcHRpb25zX3NydBgJIAEoCSI1Cg9SZWFkQ2xpcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIUCgxvZmZzZXRfYnl0ZXMYAiABKAMiSgoQUmVhZENsaXBSZXNwb25zZRIUCgxvZmZzZXRfYnl0ZXMYASABKAMSDAoEZGF0YRgCIAEoDBISCgpzaXplX2J5dGVzGAMgASgDIjQKEkFza1F1ZXN0aW9uUmVxdWVzdBIQCghxdWVzdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJImMKE0Fza1F1ZXN0aW9uUmVzcG9uc2USDgoGYW5zd2VyGAEgASgJEioKCWNpdGF0aW9ucxgCIAMoCzIXLnJlZWxzY3JpYmUudjEuQ2l0YXRpb24SEAoIcHJvdmlkZXIYAyABKAkiUQoIQ2l0YXRpb24SCwoDam9iGAEgASgJEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDAoEdGV4dBgEIAEoCSqKAQoMRXhwb3J0Rm9ybWF0Eh0KGUVYUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIVChFFWFBPUlRfRk9STUFUX1NSVBABEhUKEUVYUE9SVF9GT1JNQVRfVlRUEAISFQoRRVhQT1JUX0ZPUk1BVF9UWFQQAxIWChJFWFBPUlRfRk9STUFUX0pTT04QBCqCAQoNU3VtbWFyeUZvcm1hdBIeChpTVU1NQVJZX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhgKFFNVTU1BUllfRk9STUFUX1NIT1JUEAESGgoWU1VNTUFSWV9GT1JNQVRfQlVMTEVUUxACEhsKF1NVTU1BUllfRk9STUFUX0RFVEFJTEVEEAMyhAUKEVRyYW5zY3JpcHRTZXJ2aWNlEloKDUdldFRyYW5zY3JpcHQSIy5yZWVsc2NyaWJlLnYxLkdldFRyYW5zY3JpcHRSZXF1ZXN0GiQucmVlbHNjcmliZS52MS5HZXRUcmFuc2NyaXB0UmVzcG9uc2USYwoQRXhwb3J0VHJhbnNjcmlwdBImLnJlZWxzY3JpYmUudjEuRXhwb3J0VHJhbnNjcmlwdFJlcXVlc3QaJy5yZWVsc2NyaWJlLnYxLkV4cG9ydFRyYW5zY3JpcHRSZXNwb25zZRJRCgpHZXRTdW1tYXJ5EiAucmVlbHNjcmliZS52MS5HZXRTdW1tYXJ5UmVxdWVzdBohLnJlZWxzY3JpYmUudjEuR2V0U3VtbWFyeVJlc3BvbnNlElcKDExpc3RDaGFwdGVycxIiLnJlZWxzY3JpYmUudjEuTGlzdENoYXB0ZXJzUmVxdWVzdBojLnJlZWxzY3JpYmUudjEuTGlzdENoYXB0ZXJzUmVzcG9uc2USXQoOTGlzdEhpZ2hsaWdodHMSJC5yZWVsc2NyaWJlLnYxLkxpc3RIaWdobGlnaHRzUmVxdWVzdBolLnJlZWxzY3JpYmUudjEuTGlzdEhpZ2hsaWdodHNSZXNwb25zZRJNCghSZWFkQ2xpcBIeLnJlZWxzY3JpYmUudjEuUmVhZENsaXBSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5SZWFkQ2xpcFJlc3BvbnNlMAESVAoLQXNrUXVlc3Rpb24SIS5yZWVsc2NyaWJlLnYxLkFza1F1ZXN0aW9uUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuQXNrUXVlc3Rpb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiZyZWVsc2NyaWJlL3YxL3RyYW5zY3JpcHRfc2VydmljZS5wcm90bxINcmVlbHNjcmliZS52MSJWChRHZXRUcmFuc2NyaXB0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm9taXRfd29yZHMYAiABKAgSHAoUdHJhbnNsYXRpb25fbGFuZ3VhZ2UYAyABKAkiRgoVR2V0VHJhbnNjcmlwdFJlc3BvbnNlEi0KCnRyYW5zY3JpcHQYASABKAsyGS5yZWVsc2NyaWJlLnYxLlRyYW5zY3JpcHQi0QIKClRyYW5zY3JpcHQSDAoEbmFtZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIcChRsYW5ndWFnZV9wcm9iYWJpbGl0eRgDIAEoARIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEgwKBHRleHQYBSABKAkSKAoIc2VnbWVudHMYBiADKAsyFi5yZWVsc2NyaWJlLnYxLlNlZ21lbnQSDQoFbW9kZWwYByABKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhbmd1YWdlX2Fzc3VtZWQYCSABKAgSLwoJbGFuZ3VhZ2VzGAogAygLMhwucmVlbHNjcmliZS52MS5MYW5ndWFnZVNoYXJlEigKCHNwZWFrZXJzGAsgAygLMhYucmVlbHNjcmliZS52MS5TcGVha2VyIjAKDUxhbmd1YWdlU2hhcmUSEAoIbGFuZ3VhZ2UYASABKAkSDQoFc2hhcmUYAiABKAEiRwoHU3BlYWtlchIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIYChBzcGVha2luZ19zZWNvbmRzGAMgASgBItoCCgdTZWdtZW50Eg0KBWluZGV4GAEgASgFEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDAoEdGV4dBgEIAEoCRIiCgV3b3JkcxgFIAMoCzITLnJlZWxzY3JpYmUudjEuV29yZBISCgpjb25maWRlbmNlGAYgASgBEhYKDmxvd19jb25maWRlbmNlGAcgASgIEh8KF3N1c3BlY3RlZF9oYWxsdWNpbmF0aW9uGAggASgIEhAKCGp5dXRwaW5nGAkgASgJEgwKBHlhbGUYCiABKAkSEAoIbGFuZ3VhZ2UYCyABKAkSHAoUbGFuZ3VhZ2VfcHJvYmFiaWxpdHkYDCABKAESIAoYb3RoZXJfbGFuZ3VhZ2Vfc3VzcGVjdGVkGA0gASgIEg8KB3NwZWFrZXIYDiABKAkSEgoKc3BlYWtlcl9pZBgPIAEoCSKJAQoEV29yZBIVCg1zdGFydF9zZWNvbmRzGAEgASgBEhMKC2VuZF9zZWNvbmRzGAIgASgBEgwKBHRleHQYAyABKAkSEwoLcHJvYmFiaWxpdHkYBCABKAESEAoIanl1dHBpbmcYBSABKAkSDAoEeWFsZRgGIAEoCRISCgpzcGVha2VyX2lkGAcgASgJIngKDkNhcHRpb25PcHRpb25zEhoKEm1heF9jaGFyc19wZXJfbGluZRgBIAEoBRIRCgltYXhfbGluZXMYAiABKAUSHAoUbWF4X2R1cmF0aW9uX3NlY29uZHMYAyABKAESGQoRcm9tYW5pemF0aW9uX2xpbmUYBCABKAgiqgEKF0V4cG9ydFRyYW5zY3JpcHRSZXF1ZXN0EgwKBG5hbWUYASABKAkSKwoGZm9ybWF0GAIgASgOMhsucmVlbHNjcmliZS52MS5FeHBvcnRGb3JtYXQSNgoPY2FwdGlvbl9vcHRpb25zGAMgASgLMh0ucmVlbHNjcmliZS52MS5DYXB0aW9uT3B0aW9ucxIcChR0cmFuc2xhdGlvbl9sYW5ndWFnZRgEIAEoCSJQChhFeHBvcnRUcmFuc2NyaXB0UmVzcG9uc2USDwoHY29udGVudBgBIAEoCRIRCgltaW1lX3R5cGUYAiABKAkSEAoIZmlsZW5hbWUYAyABKAkiTwoRR2V0U3VtbWFyeVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIsCgZmb3JtYXQYAiABKA4yHC5yZWVsc2NyaWJlLnYxLlN1bW1hcnlGb3JtYXQiRQoSR2V0U3VtbWFyeVJlc3BvbnNlEgwKBHRleHQYASABKAkSDwoHYnVsbGV0cxgCIAMoCRIQCghwcm92aWRlchgDIAEoCSIjChNMaXN0Q2hhcHRlcnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiQAoUTGlzdENoYXB0ZXJzUmVzcG9uc2USKAoIY2hhcHRlcnMYASADKAsyFi5yZWVsc2NyaWJlLnYxLkNoYXB0ZXIiRAoHQ2hhcHRlchINCgV0aXRsZRgBIAEoCRIVCg1zdGFydF9zZWNvbmRzGAIgASgBEhMKC2VuZF9zZWNvbmRzGAMgASgBIiUKFUxpc3RIaWdobGlnaHRzUmVxdWVzdBIMCgRuYW1lGAEgASgJIkYKFkxpc3RIaWdobGlnaHRzUmVzcG9uc2USLAoKaGlnaGxpZ2h0cxgBIAMoCzIYLnJlZWxzY3JpYmUudjEuSGlnaGxpZ2h0IsoBCglIaWdobGlnaHQSDAoEbmFtZRgBIAEoCRIVCg1zdGFydF9zZWNvbmRzGAIgASgBEhMKC2VuZF9zZWNvbmRzGAMgASgBEg0KBXNjb3JlGAQgASgBEg4KBnJlYXNvbhgFIAEoCRIMCgR0ZXh0GAYgASgJEhcKD2NsaXBfc2l6ZV9ieXRlcxgHIAEoAxIWCg5jbGlwX21pbWVfdHlwZRgIIAEoCRIUCgxjYXB0aW9uc19zcnQYCSABKAkSDwoHc3BlYWtlchgKIAEoCSI1Cg9SZWFkQ2xpcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIUCgxvZmZzZXRfYnl0ZXMYAiABKAMiSgoQUmVhZENsaXBSZXNwb25zZRIUCgxvZmZzZXRfYnl0ZXMYASABKAMSDAoEZGF0YRgCIAEoDBISCgpzaXplX2J5dGVzGAMgASgDIjQKEkFza1F1ZXN0aW9uUmVxdWVzdBIQCghxdWVzdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJImMKE0Fza1F1ZXN0aW9uUmVzcG9uc2USDgoGYW5zd2VyGAEgASgJEioKCWNpdGF0aW9ucxgCIAMoCzIXLnJlZWxzY3JpYmUudjEuQ2l0YXRpb24SEAoIcHJvdmlkZXIYAyABKAkiYgoIQ2l0YXRpb24SCwoDam9iGAEgASgJEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDAoEdGV4dBgEIAEoCRIPCgdzcGVha2VyGAUgASgJIjoKFFJlbmFtZVNwZWFrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJIkAKFVJlbmFtZVNwZWFrZXJSZXNwb25zZRInCgdzcGVha2VyGAEgASgLMhYucmVlbHNjcmliZS52MS5TcGVha2VyKooBCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhUKEUVYUE9SVF9GT1JNQVRfU1JUEAESFQoRRVhQT1JUX0ZPUk1BVF9WVFQQAhIVChFFWFBPUlRfRk9STUFUX1RYVBADEhYKEkVYUE9SVF9GT1JNQVRfSlNPThAEKoIBCg1TdW1tYXJ5Rm9ybWF0Eh4KGlNVTU1BUllfRk9STUFUX1VOU1BFQ0lGSUVEEAASGAoUU1VNTUFSWV9GT1JNQVRfU0hPUlQQARIaChZTVU1NQVJZX0ZPUk1BVF9CVUxMRVRTEAISGwoXU1VNTUFSWV9GT1JNQVRfREVUQUlMRUQQAzLgBQoRVHJhbnNjcmlwdFNlcnZpY2USWgoNR2V0VHJhbnNjcmlwdBIjLnJlZWxzY3JpYmUudjEuR2V0VHJhbnNjcmlwdFJlcXVlc3QaJC5yZWVsc2NyaWJlLnYxLkdldFRyYW5zY3JpcHRSZXNwb25zZRJjChBFeHBvcnRUcmFuc2NyaXB0EiYucmVlbHNjcmliZS52MS5FeHBvcnRUcmFuc2NyaXB0UmVxdWVzdBonLnJlZWxzY3JpYmUudjEuRXhwb3J0VHJhbnNjcmlwdFJlc3BvbnNlElEKCkdldFN1bW1hcnkSIC5yZWVsc2NyaWJlLnYxLkdldFN1bW1hcnlSZXF1ZXN0GiEucmVlbHNjcmliZS52MS5HZXRTdW1tYXJ5UmVzcG9uc2USVwoMTGlzdENoYXB0ZXJzEiIucmVlbHNjcmliZS52MS5MaXN0Q2hhcHRlcnNSZXF1ZXN0GiMucmVlbHNjcmliZS52MS5MaXN0Q2hhcHRlcnNSZXNwb25zZRJdCg5MaXN0SGlnaGxpZ2h0cxIkLnJlZWxzY3JpYmUudjEuTGlzdEhpZ2hsaWdodHNSZXF1ZXN0GiUucmVlbHNjcmliZS52MS5MaXN0SGlnaGxpZ2h0c1Jlc3BvbnNlEk0KCFJlYWRDbGlwEh4ucmVlbHNjcmliZS52MS5SZWFkQ2xpcFJlcXVlc3QaHy5yZWVsc2NyaWJlLnYxLlJlYWRDbGlwUmVzcG9uc2UwARJUCgtBc2tRdWVzdGlvbhIhLnJlZWxzY3JpYmUudjEuQXNrUXVlc3Rpb25SZXF1ZXN0GiIucmVlbHNjcmliZS52MS5Bc2tRdWVzdGlvblJlc3BvbnNlEloKDVJlbmFtZVNwZWFrZXISIy5yZWVsc2NyaWJlLnYxLlJlbmFtZVNwZWFrZXJSZXF1ZXN0GiQucmVlbHNjcmliZS52MS5SZW5hbWVTcGVha2VyUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Reads a transcript.
@@ -85,14 +85,18 @@ export type Transcript = Message<"reelscribe.v1.Transcript"> & {
   name: string;
 
   /**
-   * Detected (or requested) BCP-47 language, for example `en`.
+   * The dominant language of the speech (BCP-47, for example `en`): the one
+   * most of the speech was detected in, the one requested, or, with an
+   * English-only model, `en` assumed (see `language_assumed`).
    *
    * @generated from field: string language = 2;
    */
   language: string;
 
   /**
-   * Confidence of the language detection, 0.0 to 1.0.
+   * How sure the detection is, 0.0 to 1.0: the model's probability of
+   * `language`, averaged over the speech detected in it. 0 when the language was
+   * not detected (requested, or assumed).
    *
    * @generated from field: double language_probability = 3;
    */
@@ -132,6 +136,28 @@ export type Transcript = Message<"reelscribe.v1.Transcript"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 8;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * True when `language` was not detected but assumed: the model transcribes
+   * one language only and cannot tell which one was spoken.
+   *
+   * @generated from field: bool language_assumed = 9;
+   */
+  languageAssumed: boolean;
+
+  /**
+   * Share of the speech in each language detected, largest first.
+   *
+   * @generated from field: repeated reelscribe.v1.LanguageShare languages = 10;
+   */
+  languages: LanguageShare[];
+
+  /**
+   * The speakers found, when the job labelled speakers (STAGE_DIARIZE).
+   *
+   * @generated from field: repeated reelscribe.v1.Speaker speakers = 11;
+   */
+  speakers: Speaker[];
 };
 
 /**
@@ -140,6 +166,70 @@ export type Transcript = Message<"reelscribe.v1.Transcript"> & {
  */
 export const TranscriptSchema: GenMessage<Transcript> = /*@__PURE__*/
   messageDesc(file_reelscribe_v1_transcript_service, 2);
+
+/**
+ * How much of a transcript's speech is in one language.
+ *
+ * @generated from message reelscribe.v1.LanguageShare
+ */
+export type LanguageShare = Message<"reelscribe.v1.LanguageShare"> & {
+  /**
+   * BCP-47 language.
+   *
+   * @generated from field: string language = 1;
+   */
+  language: string;
+
+  /**
+   * Fraction of the transcribed speech time, 0.0 to 1.0.
+   *
+   * @generated from field: double share = 2;
+   */
+  share: number;
+};
+
+/**
+ * Describes the message reelscribe.v1.LanguageShare.
+ * Use `create(LanguageShareSchema)` to create a new message.
+ */
+export const LanguageShareSchema: GenMessage<LanguageShare> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 3);
+
+/**
+ * One voice in a recording.
+ *
+ * @generated from message reelscribe.v1.Speaker
+ */
+export type Speaker = Message<"reelscribe.v1.Speaker"> & {
+  /**
+   * Resource name, `jobs/{job}/speakers/{speaker}`, for example
+   * `jobs/123/speakers/2`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What exports and results show: `Speaker 2` until renamed.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+
+  /**
+   * Seconds of speech attributed to this speaker.
+   *
+   * @generated from field: double speaking_seconds = 3;
+   */
+  speakingSeconds: number;
+};
+
+/**
+ * Describes the message reelscribe.v1.Speaker.
+ * Use `create(SpeakerSchema)` to create a new message.
+ */
+export const SpeakerSchema: GenMessage<Speaker> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 4);
 
 /**
  * A stretch of speech, usually a sentence.
@@ -217,6 +307,44 @@ export type Segment = Message<"reelscribe.v1.Segment"> & {
    * @generated from field: string yale = 10;
    */
   yale: string;
+
+  /**
+   * Language detected in this segment (BCP-47); with an English-only model,
+   * the language assumed.
+   *
+   * @generated from field: string language = 11;
+   */
+  language: string;
+
+  /**
+   * The model's probability of `language` for this segment's window, 0.0 to
+   * 1.0; 0 when not detected (requested or assumed).
+   *
+   * @generated from field: double language_probability = 12;
+   */
+  languageProbability: number;
+
+  /**
+   * True when an English-only model probably heard another language here
+   * (judged from the decoding's log-probability and compression ratio).
+   *
+   * @generated from field: bool other_language_suspected = 13;
+   */
+  otherLanguageSuspected: boolean;
+
+  /**
+   * The speaker's display name, when speakers were labelled.
+   *
+   * @generated from field: string speaker = 14;
+   */
+  speaker: string;
+
+  /**
+   * The speaker's id, the last part of its `Speaker.name`.
+   *
+   * @generated from field: string speaker_id = 15;
+   */
+  speakerId: string;
 };
 
 /**
@@ -224,7 +352,7 @@ export type Segment = Message<"reelscribe.v1.Segment"> & {
  * Use `create(SegmentSchema)` to create a new message.
  */
 export const SegmentSchema: GenMessage<Segment> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 3);
+  messageDesc(file_reelscribe_v1_transcript_service, 5);
 
 /**
  * One word with timing.
@@ -266,6 +394,20 @@ export type Word = Message<"reelscribe.v1.Word"> & {
    * @generated from field: string jyutping = 5;
    */
   jyutping: string;
+
+  /**
+   * Yale romanization, for Cantonese words.
+   *
+   * @generated from field: string yale = 6;
+   */
+  yale: string;
+
+  /**
+   * The speaker's id, when speakers were labelled.
+   *
+   * @generated from field: string speaker_id = 7;
+   */
+  speakerId: string;
 };
 
 /**
@@ -273,7 +415,7 @@ export type Word = Message<"reelscribe.v1.Word"> & {
  * Use `create(WordSchema)` to create a new message.
  */
 export const WordSchema: GenMessage<Word> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 4);
+  messageDesc(file_reelscribe_v1_transcript_service, 6);
 
 /**
  * How captions are laid out.
@@ -315,7 +457,7 @@ export type CaptionOptions = Message<"reelscribe.v1.CaptionOptions"> & {
  * Use `create(CaptionOptionsSchema)` to create a new message.
  */
 export const CaptionOptionsSchema: GenMessage<CaptionOptions> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 5);
+  messageDesc(file_reelscribe_v1_transcript_service, 7);
 
 /**
  * Renders a transcript.
@@ -358,7 +500,7 @@ export type ExportTranscriptRequest = Message<"reelscribe.v1.ExportTranscriptReq
  * Use `create(ExportTranscriptRequestSchema)` to create a new message.
  */
 export const ExportTranscriptRequestSchema: GenMessage<ExportTranscriptRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 6);
+  messageDesc(file_reelscribe_v1_transcript_service, 8);
 
 /**
  * A rendered transcript.
@@ -393,7 +535,7 @@ export type ExportTranscriptResponse = Message<"reelscribe.v1.ExportTranscriptRe
  * Use `create(ExportTranscriptResponseSchema)` to create a new message.
  */
 export const ExportTranscriptResponseSchema: GenMessage<ExportTranscriptResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 7);
+  messageDesc(file_reelscribe_v1_transcript_service, 9);
 
 /**
  * Reads a summary.
@@ -421,7 +563,7 @@ export type GetSummaryRequest = Message<"reelscribe.v1.GetSummaryRequest"> & {
  * Use `create(GetSummaryRequestSchema)` to create a new message.
  */
 export const GetSummaryRequestSchema: GenMessage<GetSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 8);
+  messageDesc(file_reelscribe_v1_transcript_service, 10);
 
 /**
  * A summary.
@@ -456,7 +598,7 @@ export type GetSummaryResponse = Message<"reelscribe.v1.GetSummaryResponse"> & {
  * Use `create(GetSummaryResponseSchema)` to create a new message.
  */
 export const GetSummaryResponseSchema: GenMessage<GetSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 9);
+  messageDesc(file_reelscribe_v1_transcript_service, 11);
 
 /**
  * Lists chapters.
@@ -477,7 +619,7 @@ export type ListChaptersRequest = Message<"reelscribe.v1.ListChaptersRequest"> &
  * Use `create(ListChaptersRequestSchema)` to create a new message.
  */
 export const ListChaptersRequestSchema: GenMessage<ListChaptersRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 10);
+  messageDesc(file_reelscribe_v1_transcript_service, 12);
 
 /**
  * A job's chapters.
@@ -498,7 +640,7 @@ export type ListChaptersResponse = Message<"reelscribe.v1.ListChaptersResponse">
  * Use `create(ListChaptersResponseSchema)` to create a new message.
  */
 export const ListChaptersResponseSchema: GenMessage<ListChaptersResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 11);
+  messageDesc(file_reelscribe_v1_transcript_service, 13);
 
 /**
  * A titled part of a recording.
@@ -533,7 +675,7 @@ export type Chapter = Message<"reelscribe.v1.Chapter"> & {
  * Use `create(ChapterSchema)` to create a new message.
  */
 export const ChapterSchema: GenMessage<Chapter> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 12);
+  messageDesc(file_reelscribe_v1_transcript_service, 14);
 
 /**
  * Lists highlights.
@@ -554,7 +696,7 @@ export type ListHighlightsRequest = Message<"reelscribe.v1.ListHighlightsRequest
  * Use `create(ListHighlightsRequestSchema)` to create a new message.
  */
 export const ListHighlightsRequestSchema: GenMessage<ListHighlightsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 13);
+  messageDesc(file_reelscribe_v1_transcript_service, 15);
 
 /**
  * A job's highlights.
@@ -575,7 +717,7 @@ export type ListHighlightsResponse = Message<"reelscribe.v1.ListHighlightsRespon
  * Use `create(ListHighlightsResponseSchema)` to create a new message.
  */
 export const ListHighlightsResponseSchema: GenMessage<ListHighlightsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 14);
+  messageDesc(file_reelscribe_v1_transcript_service, 16);
 
 /**
  * A moment worth watching, with its rendered clip.
@@ -645,6 +787,14 @@ export type Highlight = Message<"reelscribe.v1.Highlight"> & {
    * @generated from field: string captions_srt = 9;
    */
   captionsSrt: string;
+
+  /**
+   * Display name of the speaker who speaks most in it, when speakers were
+   * labelled.
+   *
+   * @generated from field: string speaker = 10;
+   */
+  speaker: string;
 };
 
 /**
@@ -652,7 +802,7 @@ export type Highlight = Message<"reelscribe.v1.Highlight"> & {
  * Use `create(HighlightSchema)` to create a new message.
  */
 export const HighlightSchema: GenMessage<Highlight> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 15);
+  messageDesc(file_reelscribe_v1_transcript_service, 17);
 
 /**
  * Reads a clip.
@@ -680,7 +830,7 @@ export type ReadClipRequest = Message<"reelscribe.v1.ReadClipRequest"> & {
  * Use `create(ReadClipRequestSchema)` to create a new message.
  */
 export const ReadClipRequestSchema: GenMessage<ReadClipRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 16);
+  messageDesc(file_reelscribe_v1_transcript_service, 18);
 
 /**
  * A piece of a clip.
@@ -715,7 +865,7 @@ export type ReadClipResponse = Message<"reelscribe.v1.ReadClipResponse"> & {
  * Use `create(ReadClipResponseSchema)` to create a new message.
  */
 export const ReadClipResponseSchema: GenMessage<ReadClipResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 17);
+  messageDesc(file_reelscribe_v1_transcript_service, 19);
 
 /**
  * Asks a question.
@@ -743,7 +893,7 @@ export type AskQuestionRequest = Message<"reelscribe.v1.AskQuestionRequest"> & {
  * Use `create(AskQuestionRequestSchema)` to create a new message.
  */
 export const AskQuestionRequestSchema: GenMessage<AskQuestionRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 18);
+  messageDesc(file_reelscribe_v1_transcript_service, 20);
 
 /**
  * An answer with its sources.
@@ -778,7 +928,7 @@ export type AskQuestionResponse = Message<"reelscribe.v1.AskQuestionResponse"> &
  * Use `create(AskQuestionResponseSchema)` to create a new message.
  */
 export const AskQuestionResponseSchema: GenMessage<AskQuestionResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 19);
+  messageDesc(file_reelscribe_v1_transcript_service, 21);
 
 /**
  * A transcript passage an answer relies on.
@@ -813,6 +963,14 @@ export type Citation = Message<"reelscribe.v1.Citation"> & {
    * @generated from field: string text = 4;
    */
   text: string;
+
+  /**
+   * Display name of the speaker who speaks most in it, when speakers were
+   * labelled.
+   *
+   * @generated from field: string speaker = 5;
+   */
+  speaker: string;
 };
 
 /**
@@ -820,7 +978,56 @@ export type Citation = Message<"reelscribe.v1.Citation"> & {
  * Use `create(CitationSchema)` to create a new message.
  */
 export const CitationSchema: GenMessage<Citation> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 20);
+  messageDesc(file_reelscribe_v1_transcript_service, 22);
+
+/**
+ * Names a speaker.
+ *
+ * @generated from message reelscribe.v1.RenameSpeakerRequest
+ */
+export type RenameSpeakerRequest = Message<"reelscribe.v1.RenameSpeakerRequest"> & {
+  /**
+   * The speaker, `jobs/{job}/speakers/{speaker}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The new name, 1 to 100 characters; empty restores `Speaker N`.
+   *
+   * @generated from field: string display_name = 2;
+   */
+  displayName: string;
+};
+
+/**
+ * Describes the message reelscribe.v1.RenameSpeakerRequest.
+ * Use `create(RenameSpeakerRequestSchema)` to create a new message.
+ */
+export const RenameSpeakerRequestSchema: GenMessage<RenameSpeakerRequest> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 23);
+
+/**
+ * The renamed speaker.
+ *
+ * @generated from message reelscribe.v1.RenameSpeakerResponse
+ */
+export type RenameSpeakerResponse = Message<"reelscribe.v1.RenameSpeakerResponse"> & {
+  /**
+   * The speaker with its new name.
+   *
+   * @generated from field: reelscribe.v1.Speaker speaker = 1;
+   */
+  speaker?: Speaker | undefined;
+};
+
+/**
+ * Describes the message reelscribe.v1.RenameSpeakerResponse.
+ * Use `create(RenameSpeakerResponseSchema)` to create a new message.
+ */
+export const RenameSpeakerResponseSchema: GenMessage<RenameSpeakerResponse> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 24);
 
 /**
  * Export formats.
@@ -988,6 +1195,17 @@ export const TranscriptService: GenService<{
     methodKind: "unary";
     input: typeof AskQuestionRequestSchema;
     output: typeof AskQuestionResponseSchema;
+  },
+  /**
+   * Names a speaker, for example `Speaker 2` → `Dr Lee`; results and exports
+   * show the new name at once, nothing is recomputed.
+   *
+   * @generated from rpc reelscribe.v1.TranscriptService.RenameSpeaker
+   */
+  renameSpeaker: {
+    methodKind: "unary";
+    input: typeof RenameSpeakerRequestSchema;
+    output: typeof RenameSpeakerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_reelscribe_v1_transcript_service, 0);

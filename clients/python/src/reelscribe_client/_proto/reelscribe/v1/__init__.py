@@ -40,22 +40,30 @@ __all__ = (
     "JobEventKind",
     "JobOptions",
     "JobState",
+    "JobWarning",
+    "LanguageShare",
     "ListChaptersRequest",
     "ListChaptersResponse",
     "ListHighlightsRequest",
     "ListHighlightsResponse",
     "ListJobsRequest",
     "ListJobsResponse",
+    "ListModelsRequest",
+    "ListModelsResponse",
     "ListWebhookDeliveriesRequest",
     "ListWebhookDeliveriesResponse",
     "Media",
     "ReadClipRequest",
     "ReadClipResponse",
+    "RenameSpeakerRequest",
+    "RenameSpeakerResponse",
     "SearchHit",
     "SearchMode",
     "SearchRequest",
     "SearchResponse",
     "Segment",
+    "Speaker",
+    "SpeechModel",
     "Stage",
     "SummaryFormat",
     "Transcript",
@@ -386,6 +394,11 @@ class Stage(betterproto2.Enum):
     Storing results and closing the job.
     """
 
+    DIARIZE = 15
+    """
+    Labelling who speaks when.
+    """
+
     @classmethod
     def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
         return {
@@ -404,6 +417,7 @@ class Stage(betterproto2.Enum):
             12: "STAGE_TRANSLATE",
             13: "STAGE_ROMANIZE",
             14: "STAGE_FINALIZE",
+            15: "STAGE_DIARIZE",
         }
 
     @classmethod
@@ -424,6 +438,7 @@ class Stage(betterproto2.Enum):
             "STAGE_TRANSLATE": 12,
             "STAGE_ROMANIZE": 13,
             "STAGE_FINALIZE": 14,
+            "STAGE_DIARIZE": 15,
         }
 
 
@@ -625,6 +640,12 @@ class Citation(betterproto2.Message):
     text: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
     The passage.
+    """
+
+    speaker: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    Display name of the speaker who speaks most in it, when speakers were
+    labelled.
     """
 
 
@@ -1174,6 +1195,12 @@ class Highlight(betterproto2.Message):
     SRT captions on the clip's own clock.
     """
 
+    speaker: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+    """
+    Display name of the speaker who speaks most in it, when speakers were
+    labelled.
+    """
+
 
 default_message_pool.register_message("reelscribe.v1", "Highlight", Highlight)
 
@@ -1307,6 +1334,12 @@ class Job(betterproto2.Message):
     )
     """
     Opaque client-chosen labels, returned unchanged.
+    """
+
+    warnings: "list[JobWarning]" = betterproto2.field(21, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Things the user should know about the result, for example that an
+    English-only model heard speech that is probably in another language.
     """
 
 
@@ -1472,8 +1505,64 @@ class JobOptions(betterproto2.Message):
     Render clips in 9:16 (video only).
     """
 
+    diarize: "bool" = betterproto2.field(12, betterproto2.TYPE_BOOL)
+    """
+    Label who speaks when; setting it requests STAGE_DIARIZE.
+    """
+
+    speaker_count: "int" = betterproto2.field(13, betterproto2.TYPE_INT32)
+    """
+    Number of speakers when known, 1 to 20; 0 means detect (up to
+    `max_speakers`). Setting it requests STAGE_DIARIZE.
+    """
+
+    max_speakers: "int" = betterproto2.field(14, betterproto2.TYPE_INT32)
+    """
+    Most speakers automatic detection may find, 1 to 20; 0 means 8.
+    """
+
 
 default_message_pool.register_message("reelscribe.v1", "JobOptions", JobOptions)
+
+
+@dataclass(eq=False, repr=False)
+class JobWarning(betterproto2.Message):
+    """
+    Something about a finished job's result the user should know.
+    """
+
+    code: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Machine-readable code, for example `OTHER_LANGUAGE_SUSPECTED`.
+    """
+
+    message: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    What happened and what to do, for people.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "JobWarning", JobWarning)
+
+
+@dataclass(eq=False, repr=False)
+class LanguageShare(betterproto2.Message):
+    """
+    How much of a transcript's speech is in one language.
+    """
+
+    language: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    BCP-47 language.
+    """
+
+    share: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
+    """
+    Fraction of the transcribed speech time, 0.0 to 1.0.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "LanguageShare", LanguageShare)
 
 
 @dataclass(eq=False, repr=False)
@@ -1588,6 +1677,33 @@ class ListJobsResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("reelscribe.v1", "ListJobsResponse", ListJobsResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ListModelsRequest(betterproto2.Message):
+    """
+    Lists the speech models.
+    """
+
+    pass
+
+
+default_message_pool.register_message("reelscribe.v1", "ListModelsRequest", ListModelsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListModelsResponse(betterproto2.Message):
+    """
+    The installed speech models.
+    """
+
+    models: "list[SpeechModel]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Every installed model; the default one has `default_model` set.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "ListModelsResponse", ListModelsResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -1724,6 +1840,43 @@ default_message_pool.register_message("reelscribe.v1", "ReadClipResponse", ReadC
 
 
 @dataclass(eq=False, repr=False)
+class RenameSpeakerRequest(betterproto2.Message):
+    """
+    Names a speaker.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The speaker, `jobs/{job}/speakers/{speaker}`.
+    """
+
+    display_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The new name, 1 to 100 characters; empty restores `Speaker N`.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "RenameSpeakerRequest", RenameSpeakerRequest)
+
+
+@dataclass(eq=False, repr=False)
+class RenameSpeakerResponse(betterproto2.Message):
+    """
+    The renamed speaker.
+    """
+
+    speaker: "Speaker | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The speaker with its new name.
+    """
+
+
+default_message_pool.register_message(
+    "reelscribe.v1", "RenameSpeakerResponse", RenameSpeakerResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class SearchHit(betterproto2.Message):
     """
     A matching moment.
@@ -1769,6 +1922,12 @@ class SearchHit(betterproto2.Message):
     The semantic signal's own score: cosine similarity of the query's and the
     passage's all-MiniLM-L6-v2 embeddings (-1..1, in practice 0..1), 0 when
     the semantic signal did not find it.
+    """
+
+    speaker: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+    """
+    Display name of the speaker who speaks most in the passage, when speakers
+    were labelled.
     """
 
 
@@ -1913,8 +2072,103 @@ class Segment(betterproto2.Message):
     Yale romanization, for Cantonese transcripts.
     """
 
+    language: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+    """
+    Language detected in this segment (BCP-47); with an English-only model,
+    the language assumed.
+    """
+
+    language_probability: "float" = betterproto2.field(12, betterproto2.TYPE_DOUBLE)
+    """
+    The model's probability of `language` for this segment's window, 0.0 to
+    1.0; 0 when not detected (requested or assumed).
+    """
+
+    other_language_suspected: "bool" = betterproto2.field(13, betterproto2.TYPE_BOOL)
+    """
+    True when an English-only model probably heard another language here
+    (judged from the decoding's log-probability and compression ratio).
+    """
+
+    speaker: "str" = betterproto2.field(14, betterproto2.TYPE_STRING)
+    """
+    The speaker's display name, when speakers were labelled.
+    """
+
+    speaker_id: "str" = betterproto2.field(15, betterproto2.TYPE_STRING)
+    """
+    The speaker's id, the last part of its `Speaker.name`.
+    """
+
 
 default_message_pool.register_message("reelscribe.v1", "Segment", Segment)
+
+
+@dataclass(eq=False, repr=False)
+class Speaker(betterproto2.Message):
+    """
+    One voice in a recording.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Resource name, `jobs/{job}/speakers/{speaker}`, for example
+    `jobs/123/speakers/2`.
+    """
+
+    display_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    What exports and results show: `Speaker 2` until renamed.
+    """
+
+    speaking_seconds: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
+    """
+    Seconds of speech attributed to this speaker.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "Speaker", Speaker)
+
+
+@dataclass(eq=False, repr=False)
+class SpeechModel(betterproto2.Message):
+    """
+    A speech model a job may ask for in `JobOptions.model`.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The name to ask for, for example `base` or `tiny.en`.
+    """
+
+    description: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    One line for people choosing.
+    """
+
+    languages: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
+    """
+    BCP-47 languages it transcribes (`yue` through Chinese decoding).
+    """
+
+    multilingual: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
+    """
+    True when it detects the language and can translate speech to English.
+    """
+
+    relative_time: "float" = betterproto2.field(5, betterproto2.TYPE_DOUBLE)
+    """
+    Transcription time relative to `tiny.en` on the same audio, as measured
+    by `bench.models` (see BENCHMARKS.md).
+    """
+
+    default_model: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
+    """
+    True for the model jobs get when they name none.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "SpeechModel", SpeechModel)
 
 
 @dataclass(eq=False, repr=False)
@@ -1930,12 +2184,16 @@ class Transcript(betterproto2.Message):
 
     language: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
-    Detected (or requested) BCP-47 language, for example `en`.
+    The dominant language of the speech (BCP-47, for example `en`): the one
+    most of the speech was detected in, the one requested, or, with an
+    English-only model, `en` assumed (see `language_assumed`).
     """
 
     language_probability: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
     """
-    Confidence of the language detection, 0.0 to 1.0.
+    How sure the detection is, 0.0 to 1.0: the model's probability of
+    `language`, averaged over the speech detected in it. 0 when the language was
+    not detected (requested, or assumed).
     """
 
     duration_seconds: "float" = betterproto2.field(4, betterproto2.TYPE_DOUBLE)
@@ -1963,6 +2221,24 @@ class Transcript(betterproto2.Message):
     )
     """
     When the transcript was stored.
+    """
+
+    language_assumed: "bool" = betterproto2.field(9, betterproto2.TYPE_BOOL)
+    """
+    True when `language` was not detected but assumed: the model transcribes
+    one language only and cannot tell which one was spoken.
+    """
+
+    languages: "list[LanguageShare]" = betterproto2.field(
+        10, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    Share of the speech in each language detected, largest first.
+    """
+
+    speakers: "list[Speaker]" = betterproto2.field(11, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The speakers found, when the job labelled speakers (STAGE_DIARIZE).
     """
 
 
@@ -2195,6 +2471,16 @@ class Word(betterproto2.Message):
     jyutping: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
     """
     Jyutping romanization, for Cantonese words.
+    """
+
+    yale: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    Yale romanization, for Cantonese words.
+    """
+
+    speaker_id: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    The speaker's id, when speakers were labelled.
     """
 
 
