@@ -95,12 +95,20 @@ def translate(
 
 def romanize(transcript: Transcript) -> dict[str, Any]:
     """The stored form of a Cantonese transcript's romanization (Jyutping and
-    Yale per segment, Jyutping per word)."""
+    Yale per segment and per word)."""
     segments = []
     for seg in transcript.segments:
         jyutping, yale = cantonese.romanize_text(seg.text)
-        words = cantonese.romanize_words(transcript.words.get(seg.index, []))
-        segments.append({"index": seg.index, "jyutping": jyutping, "yale": yale, "words": words})
+        texts = transcript.words.get(seg.index, [])
+        segments.append(
+            {
+                "index": seg.index,
+                "jyutping": jyutping,
+                "yale": yale,
+                "words": cantonese.romanize_words(texts),
+                "words_yale": cantonese.romanize_words(texts, yale=True),
+            }
+        )
     return {"segments": segments}
 
 

@@ -337,6 +337,8 @@ async def _complete_from_cache(
             "progress": 1.0,
             "cache_hit": True,
             "media_duration_s": await jobs_db.media_duration_s(conn, source_id),
+            # The same transcript, so the same things to know about it.
+            "warnings": await jobs_db.warnings(conn, source_id),
             "start_time": events.NOW,
             "end_time": events.NOW,
         },
