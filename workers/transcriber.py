@@ -172,6 +172,29 @@ def multilingual_model(settings: Settings) -> WhisperModel | None:
     )
 
 
+def translate(model: WhisperModel, audio: npt.NDArray[np.float32]) -> list[RawSegment]:
+    """English text of the speech in `audio` (Whisper's translate task), deterministic."""
+    segments, _ = model.transcribe(
+        audio,
+        task="translate",
+        temperature=0.0,
+        condition_on_previous_text=False,
+        beam_size=FALLBACK_BEAM_SIZE,
+    )
+    return [
+        RawSegment(
+            start_s=seg.start,
+            end_s=seg.end,
+            text=seg.text.strip(),
+            avg_logprob=seg.avg_logprob,
+            no_speech_prob=seg.no_speech_prob,
+            compression_ratio=seg.compression_ratio,
+            words=(),
+        )
+        for seg in segments
+    ]
+
+
 def is_multilingual(model: WhisperModel) -> bool:
     """Whether the model identifies languages (English-only models do not)."""
     return bool(model.model.is_multilingual)
