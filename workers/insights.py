@@ -248,7 +248,9 @@ def _translate(st: _RunState) -> Usage:
         workdir = st.ctx.workdir(st.row["owner"])
         workdir.mkdir(parents=True, exist_ok=True)
         audio = translation.job_audio(st.ctx, st.row, lambda: _media_file(st, workdir))
-        spoken = translation.translate(st.ctx, audio, st.transcript.segments)
+        spoken = translation.translate(
+            st.ctx, audio, st.transcript.segments, language_assumed=st.transcript.language_assumed
+        )
         st.store(kind, translation.PROVIDER, spoken)
         return Usage()
     provider = insights.get_provider(st.ctx.settings)

@@ -172,11 +172,15 @@ def multilingual_model(settings: Settings) -> WhisperModel | None:
     )
 
 
-def translate(model: WhisperModel, audio: npt.NDArray[np.float32]) -> list[RawSegment]:
-    """English text of the speech in `audio` (Whisper's translate task), deterministic."""
+def translate(
+    model: WhisperModel, audio: npt.NDArray[np.float32], *, language: str | None
+) -> list[RawSegment]:
+    """English text of the speech in `audio` (Whisper's translate task), deterministic;
+    `language` is what is spoken (None: detect)."""
     segments, _ = model.transcribe(
         audio,
         task="translate",
+        language=language or None,
         temperature=0.0,
         condition_on_previous_text=False,
         beam_size=FALLBACK_BEAM_SIZE,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from reelscribe import speech
+from reelscribe import speech, speech_models
 from reelscribe.config import Settings
 from reelscribe.errors import MediaError
 from reelscribe.insights import providers
@@ -53,18 +53,29 @@ def job_audio(ctx: JobContext, row: Any, media: Callable[[], Path]) -> np.ndarra
 
 
 def windows(segments: Sequence[Seg]) -> list[list[Seg]]:
-    """Consecutive segments packed into windows of at most `_WINDOW_S`."""
+    """Consecutive segments in one language packed into windows of at most `_WINDOW_S`."""
     out: list[list[Seg]] = []
     for seg in segments:
-        if out and seg.end_s - out[-1][0].start_s + 2 * _MARGIN_S <= _WINDOW_S:
+        if (
+            out
+            and seg.language == out[-1][0].language
+            and seg.end_s - out[-1][0].start_s + 2 * _MARGIN_S <= _WINDOW_S
+        ):
             out[-1].append(seg)
         else:
             out.append([seg])
     return out
 
 
-def translate(ctx: JobContext, audio: np.ndarray, segments: Sequence[Seg]) -> dict[str, Any]:
-    """The stored form of the English translation (one text per transcript segment)."""
+def translate(
+    ctx: JobContext, audio: np.ndarray, segments: Sequence[Seg], *, language_assumed: bool
+) -> dict[str, Any]:
+    """The stored form of the English translation (one text per transcript segment).
+
+    Each window is decoded in its segments' language (Whisper's translation
+    starts from the language it believes it hears); an assumed language (an
+    English-only model's `en`) is no evidence, so the model detects it then.
+    """
     model = transcriber.multilingual_model(ctx.settings)
     if model is None:
         raise MediaError(
@@ -80,7 +91,8 @@ def translate(ctx: JobContext, audio: np.ndarray, segments: Sequence[Seg]) -> di
         clip = np.asarray(audio[round(start_s * rate) : round(end_s * rate)], dtype=np.float32)
         if clip.size == 0:
             continue
-        for piece in transcriber.translate(model, clip):
+        spoken = None if language_assumed else speech_models.whisper_language(group[0].language)
+        for piece in transcriber.translate(model, clip, language=spoken):
             a, b = start_s + piece.start_s, start_s + piece.end_s
             best = max(group, key=lambda s: min(b, s.end_s) - max(a, s.start_s))
             if piece.text:

@@ -31,6 +31,8 @@ class Transcript:
     segments: list[Seg]
     #: Word texts by segment index (empty when loaded without words).
     words: dict[int, list[str]] = field(default_factory=dict)
+    #: The language was assumed (an English-only model), not detected.
+    language_assumed: bool = False
 
     @classmethod
     def from_rows(
@@ -46,8 +48,11 @@ class Transcript:
         return cls(
             language=row["language"],
             duration_s=float(row["duration_s"] or 0.0),
-            segments=[Seg(s["idx"], s["start_s"], s["end_s"], s["text"]) for s in segments],
+            segments=[
+                Seg(s["idx"], s["start_s"], s["end_s"], s["text"], s["language"]) for s in segments
+            ],
             words=by_segment,
+            language_assumed=bool(row["language_assumed"]),
         )
 
 
