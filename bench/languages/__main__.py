@@ -104,7 +104,7 @@ async def _transcripts(token: str, paths: list[Path]) -> list[v1.Transcript]:
             final = None
             async for event in client.watch(job.name):
                 final = event.job or final
-            assert final is not None and final.state == v1.JOB_STATE_SUCCEEDED, final
+            assert final is not None and final.state == v1.JobState.SUCCEEDED, final
             out.append(await client.transcript(job.name, omit_words=True))
     return out
 
