@@ -15,6 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from faster_whisper import WhisperModel
 
+from reelscribe import speech_models
+from reelscribe.config import Settings
+
 
 @dataclass(frozen=True)
 class RawWord:
@@ -154,6 +157,61 @@ def transcribe(
         if _score(wider) >= _score(segments):
             info, segments = info2, wider
     return info, iter(segments)
+
+
+def multilingual_model(settings: Settings) -> WhisperModel | None:
+    """An installed multilingual model (loaded once), or None when none is installed.
+
+    Raises `speech_models.ModelError` when its files are damaged.
+    """
+    name = next((m.name for m in speech_models.installed() if m.multilingual), None)
+    if name is None:
+        return None
+    return load_model(
+        settings.speech_model_dir(name), settings.whisper_compute_type, settings.whisper_cpu_threads
+    )
+
+
+def translate(
+    model: WhisperModel, audio: npt.NDArray[np.float32], *, language: str | None
+) -> list[RawSegment]:
+    """English text of the speech in `audio` (Whisper's translate task), deterministic;
+    `language` is what is spoken (None: detect)."""
+    segments, _ = model.transcribe(
+        audio,
+        task="translate",
+        language=language or None,
+        temperature=0.0,
+        condition_on_previous_text=False,
+        beam_size=FALLBACK_BEAM_SIZE,
+    )
+    return [
+        RawSegment(
+            start_s=seg.start,
+            end_s=seg.end,
+            text=seg.text.strip(),
+            avg_logprob=seg.avg_logprob,
+            no_speech_prob=seg.no_speech_prob,
+            compression_ratio=seg.compression_ratio,
+            words=(),
+        )
+        for seg in segments
+    ]
+
+
+def is_multilingual(model: WhisperModel) -> bool:
+    """Whether the model identifies languages (English-only models do not)."""
+    return bool(model.model.is_multilingual)
+
+
+def identify(model: WhisperModel, audio: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
+    """The languages of `audio` (at most 30 s), most probable first, with probabilities.
+
+    One encoder pass of the model over the (padded) window: the model's own
+    language-token probabilities, measured, never thresholded here.
+    """
+    _, _, ranked = model.detect_language(audio=audio, language_detection_segments=1)
+    return [(language, float(p)) for language, p in ranked]
 
 
 def _score(segments: list[RawSegment]) -> float:
