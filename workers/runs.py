@@ -66,6 +66,7 @@ def decode_run(
         language=speech_models.whisper_language(run.language) or None,
         word_timestamps=not options.disable_word_timestamps,
         beam_size=settings.whisper_beam_size,
+        between_segments=ctx.check_cancelled,
     )
     # Cantonese decodes as Chinese; its text is kept in traditional characters.
     cantonese_text = speech_models.primary_language(run.language) == speech_models.CANTONESE

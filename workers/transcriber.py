@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +91,7 @@ def _decode(
     language: str | None,
     word_timestamps: bool,
     beam_size: int,
+    between_segments: Callable[[], None],
 ) -> tuple[TranscriptionInfo, list[RawSegment]]:
     segments, info = model.transcribe(
         audio,
@@ -106,21 +107,25 @@ def _decode(
         # hallucinations from one window to the next.
         condition_on_previous_text=False,
     )
-    raw = [
-        RawSegment(
-            start_s=seg.start,
-            end_s=seg.end,
-            text=seg.text.strip(),
-            avg_logprob=seg.avg_logprob,
-            no_speech_prob=seg.no_speech_prob,
-            compression_ratio=seg.compression_ratio,
-            words=tuple(
-                RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
-                for w in (seg.words or ())
-            ),
+    raw = []
+    # Segments come lazily, one decoding window at a time: the hook runs
+    # between them so a cancelled job stops within a window, not a chunk.
+    for seg in segments:
+        between_segments()
+        raw.append(
+            RawSegment(
+                start_s=seg.start,
+                end_s=seg.end,
+                text=seg.text.strip(),
+                avg_logprob=seg.avg_logprob,
+                no_speech_prob=seg.no_speech_prob,
+                compression_ratio=seg.compression_ratio,
+                words=tuple(
+                    RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
+                    for w in (seg.words or ())
+                ),
+            )
         )
-        for seg in segments
-    ]
     return (
         TranscriptionInfo(language=info.language, language_probability=info.language_probability),
         raw,
@@ -134,8 +139,12 @@ def transcribe(
     language: str | None,
     word_timestamps: bool,
     beam_size: int,
+    between_segments: Callable[[], None] = lambda: None,
 ) -> tuple[TranscriptionInfo, Iterator[RawSegment]]:
     """The language detected and the segments of `audio`, decoded deterministically.
+
+    `between_segments` runs before each segment is taken from the decoder (a
+    cancellation check may raise there).
 
     The first pass uses `beam_size` (greedy by default, the fastest). When any
     of its segments fails Whisper's quality thresholds, the whole clip is
@@ -144,7 +153,12 @@ def transcribe(
     same audio therefore always gives the same transcript.
     """
     info, segments = _decode(
-        model, audio, language=language, word_timestamps=word_timestamps, beam_size=beam_size
+        model,
+        audio,
+        language=language,
+        word_timestamps=word_timestamps,
+        beam_size=beam_size,
+        between_segments=between_segments,
     )
     if beam_size < FALLBACK_BEAM_SIZE and any(_decoded_poorly(s) for s in segments):
         info2, wider = _decode(
@@ -153,6 +167,7 @@ def transcribe(
             language=language,
             word_timestamps=word_timestamps,
             beam_size=FALLBACK_BEAM_SIZE,
+            between_segments=between_segments,
         )
         if _score(wider) >= _score(segments):
             info, segments = info2, wider
