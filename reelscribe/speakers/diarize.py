@@ -44,10 +44,11 @@ FRAME_S = 0.1
 #: Tuned on espeak-ng conversations (bench/speakers) and real-speech figures
 #: (same speaker about 0.18 apart, different speakers about 0.34).
 DISTANCE_THRESHOLD = 0.26
-#: In automatic mode, a cluster holding less than this share of the windows
-#: (and fewer than `MIN_CLUSTER_WINDOWS`) is noise and joins its nearest cluster.
+#: A cluster holding fewer windows than this share (and than
+#: `MIN_CLUSTER_WINDOWS`, about 4 s of speech) is not a speaker: mostly windows
+#: that straddle a change of speaker. It joins its nearest large cluster.
 MIN_CLUSTER_SHARE = 0.05
-MIN_CLUSTER_WINDOWS = 3
+MIN_CLUSTER_WINDOWS = 4
 #: A window is lateralized when one channel is this much louder (dB).
 CHANNEL_DB = 6.0
 #: Channels carry different people when this share of speech windows is lateralized.
@@ -198,31 +199,52 @@ def channel_labels(wins: Sequence[_Window], energy: npt.NDArray[np.float32]) -> 
 def cluster(
     vectors: npt.NDArray[np.float32], *, speaker_count: int = 0, max_speakers: int = 8
 ) -> list[int]:
-    """Speaker labels of L2-normalized embeddings: exactly `speaker_count`
-    clusters, or (when 0) clusters closer than `DISTANCE_THRESHOLD` merged, at
-    most `max_speakers`."""
+    """Speaker labels of L2-normalized embeddings.
+
+    Clusters closer than `DISTANCE_THRESHOLD` are merged; clusters too small
+    to be a speaker (mostly windows that straddle a change of speaker) join
+    their nearest large cluster; then the clusters' centres are merged until
+    there are `speaker_count` of them (when given) or at most `max_speakers`.
+    A given count the clusters fall short of is forced on all the windows.
+    """
     from sklearn.cluster import AgglomerativeClustering
 
     n = len(vectors)
     if n == 1 or speaker_count == 1 or max_speakers == 1:
         return [0] * n
-    if speaker_count:
-        model = AgglomerativeClustering(
-            n_clusters=min(speaker_count, n), metric="cosine", linkage="average"
-        )
-        return [int(x) for x in model.fit_predict(vectors)]
     model = AgglomerativeClustering(
         n_clusters=None, distance_threshold=DISTANCE_THRESHOLD, metric="cosine", linkage="average"
     )
-    labels = model.fit_predict(vectors)
-    if len(set(labels)) > max_speakers:
-        model = AgglomerativeClustering(n_clusters=max_speakers, metric="cosine", linkage="average")
-        labels = model.fit_predict(vectors)
-    return _absorb_small(vectors, [int(x) for x in labels])
+    labels = _absorb_small(vectors, [int(x) for x in model.fit_predict(vectors)])
+    found = len(set(labels))
+    if speaker_count and found < speaker_count:
+        forced = AgglomerativeClustering(
+            n_clusters=min(speaker_count, n), metric="cosine", linkage="average"
+        )
+        return [int(x) for x in forced.fit_predict(vectors)]
+    target = speaker_count or max_speakers
+    if found > target:
+        labels = _merge_centres(vectors, labels, target)
+    return labels
+
+
+def _merge_centres(vectors: npt.NDArray[np.float32], labels: list[int], target: int) -> list[int]:
+    """Merge clusters (by their centres, average linkage) down to `target`."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    ids = sorted(set(labels))
+    arr = np.asarray(labels)
+    centres = np.stack([vectors[arr == c].mean(axis=0) for c in ids])
+    merged = AgglomerativeClustering(
+        n_clusters=target, metric="cosine", linkage="average"
+    ).fit_predict(centres)
+    to = {c: int(m) for c, m in zip(ids, merged, strict=True)}
+    return [to[c] for c in labels]
 
 
 def _absorb_small(vectors: npt.NDArray[np.float32], labels: list[int]) -> list[int]:
-    """Clusters too small to be a speaker join the nearest large one."""
+    """Clusters too small to be a speaker join the nearest large one (all stay
+    when none is large)."""
     counts = {c: labels.count(c) for c in set(labels)}
     floor = max(MIN_CLUSTER_WINDOWS, MIN_CLUSTER_SHARE * len(labels))
     large = [c for c, k in counts.items() if k >= floor]
