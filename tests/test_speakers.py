@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench.speakers.conversation import RATE, Conversation, build, stereo
+from bench.speakers.der import der
 from reelscribe import captions
 from reelscribe.options import JobOptions
 from reelscribe.v1 import job_pb2, search_service_pb2
@@ -142,6 +143,18 @@ async def test_two_people_are_told_apart_named_and_renamed(
     assert hits.hits and {h.speaker for h in hits.hits} <= {"Dr Lee", "Speaker 2"}
     assert any(h.speaker for h in hits.hits)
 
+    highlights = await api.transcripts.ListHighlights(
+        tpb.ListHighlightsRequest(name=job.name), metadata=api.metadata, timeout=120
+    )
+    assert highlights.highlights
+    assert all(h.speaker in ("Dr Lee", "Speaker 2") for h in highlights.highlights)
+    answer = await api.transcripts.AskQuestion(
+        tpb.AskQuestionRequest(name=job.name, question="When will the garden open?"),
+        metadata=api.metadata,
+        timeout=120,
+    )
+    assert all(c.speaker in ("Dr Lee", "Speaker 2") for c in answer.citations)
+
     # Someone else's speaker does not exist for them; bad names are refused.
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await other_api.transcripts.RenameSpeaker(
@@ -231,3 +244,47 @@ def test_speaker_options_survive_the_column_and_the_wire() -> None:
     # DIARIZE runs before the stages that read speakers.
     both = JobOptions.from_pb(job_pb2.JobOptions(diarize=True, highlight_count=2))
     assert [s.value for s in both.requested_stages()] == ["DIARIZE", "ANALYZE", "HIGHLIGHTS"]
+
+
+def test_der_counts_misses_false_alarms_and_confusion_outside_the_collar() -> None:
+    ref = [(0.0, 10.0, 0), (10.0, 20.0, 1)]
+    assert der(ref, ref).rate == 0.0
+    # Labels are mapped: swapped names are no error.
+    assert der(ref, [(0.0, 10.0, 7), (10.0, 20.0, 3)]).rate == 0.0
+    # 0.25 s either side of the boundaries at 0, 10 and 20 is not scored: 19 s are.
+    one = der(ref, [(0.0, 20.0, 0)])
+    assert one.reference_s == pytest.approx(19.0) and one.confusion_s == pytest.approx(9.5)
+    assert one.rate == pytest.approx(0.5)
+    missed = der(ref, [(0.0, 10.0, 0)])
+    assert missed.missed_s == pytest.approx(9.5) and missed.rate == pytest.approx(0.5)
+    both = der(ref, [(0.0, 20.0, 0), (0.0, 20.0, 1)])
+    assert both.false_alarm_s == pytest.approx(19.0) and both.confusion_s == 0.0
+
+
+def test_captions_never_mix_speakers_and_srt_prefixes_fit_the_line() -> None:
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    segments = [
+        tpb.Segment(
+            start_seconds=start,
+            end_seconds=start + 3,
+            text=" ".join(words),
+            speaker=name,
+            speaker_id=sid,
+            words=[
+                tpb.Word(
+                    start_seconds=start + i * 0.3, end_seconds=start + i * 0.3 + 0.25, text=f" {w}"
+                )
+                for i, w in enumerate(words)
+            ],
+        )
+        for start, name, sid in ((0.0, "Dr Lee", "1"), (3.0, "Speaker 2", "2"))
+    ]
+    lay = captions.CaptionLayout(max_chars_per_line=20, max_lines=2)
+    caps = captions.layout(segments, lay, speaker_prefix=True)
+    assert caps[0].speaker == "Dr Lee" and caps[-1].speaker == "Speaker 2"
+    # The second speaker's first word (at 3.0 s) starts a caption of its own.
+    assert all(c.end_s <= 3.0 for c in caps if c.speaker == "Dr Lee")
+    assert sum(" ".join(c.lines).count("ten") for c in caps if c.speaker == "Dr Lee") == 1
+    assert all(len(line) <= 20 for c in caps for line in c.lines)
+    assert all(c.lines[0].startswith(f"{c.speaker}: ") for c in caps)
+    assert captions.to_vtt(captions.layout(segments, lay)).count("<v Dr Lee>") >= 1
