@@ -41,6 +41,7 @@ class Case:
 
 
 CASES = (
+    Case("1 voice (no one to tell apart)", 1, 8, 0.6, (VOICES[0],), offset=1),
     Case("2 voices (male, female)", 2, 10, 0.6, (VOICES[0], VOICES[1])),
     Case("2 voices (two male)", 2, 10, 0.6, (VOICES[0], VOICES[2]), offset=3),
     Case("2 voices (female, male)", 2, 10, 0.6, (VOICES[1], VOICES[2]), offset=6),
