@@ -271,6 +271,17 @@ def _smoothed(wins: Sequence[_Window], labels: Sequence[int]) -> list[int]:
     return out
 
 
+def _nearest(
+    centres: npt.NDArray[np.float64], times: npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
+    """Index of the centre nearest each time (`centres` ascending): a binary
+    search, so hours of audio cost no more than their windows."""
+    right = np.clip(np.searchsorted(centres, times), 0, len(centres) - 1)
+    left = np.clip(right - 1, 0, len(centres) - 1)
+    closer_left = np.abs(times - centres[left]) <= np.abs(centres[right] - times)
+    return np.where(closer_left, left, right)
+
+
 def _turns(
     regions: Sequence[Region], wins: Sequence[_Window], labels: Sequence[int], method: str
 ) -> Diarization:
@@ -286,7 +297,7 @@ def _turns(
             continue
         edges = np.arange(r.start_s, r.end_s, FRAME_S)
         mids = np.minimum(edges + FRAME_S / 2, r.end_s)
-        nearest = np.abs(centres[None, :] - mids[:, None]).argmin(axis=1)
+        nearest = _nearest(centres, mids)
         frame_labels = [labels[i] for i in nearest.tolist()]
         start = r.start_s
         for k in range(1, len(frame_labels) + 1):
