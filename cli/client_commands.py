@@ -4,7 +4,7 @@ They are defined by concern, each with `@command()` from `cli.remote`, which
 records it in `COMMANDS`; `cli.main` adds every one of them to the group:
 
     cli.job_commands      submit, watch, job, jobs, cancel, delete, deliveries
-    cli.result_commands   transcript, summary, highlights
+    cli.result_commands   transcript, summary, highlights, speakers
     cli.library_commands  upload, delete-media, search, ask, usage, costs
 
 To add a command, define it in the module of its concern with `@command()` and

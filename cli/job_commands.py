@@ -27,6 +27,7 @@ STAGES = {
     "render-clips": v1.Stage.RENDER_CLIPS,
     "translate": v1.Stage.TRANSLATE,
     "romanize": v1.Stage.ROMANIZE,
+    "diarize": v1.Stage.DIARIZE,
 }
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 _STATES = {s.name.lower(): s for s in v1.JobState if s != v1.JobState.UNSPECIFIED}
@@ -114,6 +115,17 @@ def submit_and_show(address: str, tok: str, path: Path) -> None:
 )
 @click.option("--highlights", "highlight_count", type=int, default=0, help="highlights to choose")
 @click.option("--translate-to", default="", metavar="LANG", help="translate into LANG")
+@click.option("--speakers", "diarize", is_flag=True, help="label who speaks when")
+@click.option(
+    "--speaker-count",
+    type=int,
+    default=0,
+    metavar="N",
+    help="speakers in the recording, 1-20 (implies --speakers; default: detect)",
+)
+@click.option(
+    "--max-speakers", type=int, default=0, metavar="N", help="most speakers to detect (8)"
+)
 @click.option("--clips", is_flag=True, help="render highlight clips (--stage render-clips)")
 @click.option(
     "--burn-captions", is_flag=True, help="burn captions into the clips (implies --clips)"
@@ -135,6 +147,9 @@ def submit(
     stages: tuple[str, ...],
     highlight_count: int,
     translate_to: str,
+    diarize: bool,
+    speaker_count: int,
+    max_speakers: int,
     clips: bool,
     burn_captions: bool,
     vertical: bool,
@@ -161,6 +176,9 @@ def submit(
         extra_stages=list(dict.fromkeys(extra)),
         highlight_count=highlight_count,
         translate_to=translate_to,
+        diarize=diarize,
+        speaker_count=speaker_count,
+        max_speakers=max_speakers,
         clip_burn_captions=burn_captions,
         clip_vertical=vertical,
         callback_uri=callback,
@@ -215,6 +233,9 @@ def _options(opts: v1.JobOptions | None) -> str:
         else "",
         f"highlights={opts.highlight_count}" if opts.highlight_count else "",
         f"translate-to={opts.translate_to}" if opts.translate_to else "",
+        "speakers" if opts.diarize else "",
+        f"speaker-count={opts.speaker_count}" if opts.speaker_count else "",
+        f"max-speakers={opts.max_speakers}" if opts.max_speakers else "",
         "burn-captions" if opts.clip_burn_captions else "",
         "vertical" if opts.clip_vertical else "",
         f"callback={opts.callback_uri}" if opts.callback_uri else "",

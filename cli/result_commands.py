@@ -1,10 +1,12 @@
-"""Client commands that read one job's results: transcript, summary, highlights."""
+"""Client commands that read one job's results: transcript, summary, highlights,
+speakers."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 from reelscribe_client import ReelscribeClient, v1
@@ -91,7 +93,8 @@ def highlights(job: str, download: Path | None, address: str) -> None:
         if not found:
             nothing(f"{job} has no highlights (nothing in it stood out)")
         for h in found:
-            click.echo(f"{span(h.start_seconds, h.end_seconds)}  {h.score:.2f}  {h.text}")
+            who = f"{h.speaker}: " if h.speaker else ""
+            click.echo(f"{span(h.start_seconds, h.end_seconds)}  {h.score:.2f}  {who}{h.text}")
         if download is None:
             return
         rendered = [h for h in found if h.clip_size_bytes]
@@ -109,5 +112,44 @@ def highlights(job: str, download: Path | None, address: str) -> None:
                 captions = dest.with_suffix(".srt")
                 await asyncio.to_thread(captions.write_text, h.captions_srt, encoding="utf-8")
                 click.echo(f"saved {captions}")
+
+    run(address, token(), _work)
+
+
+def _speakers() -> None:
+    """List or name the speakers of a job that labelled them (submit --speakers)."""
+
+
+speakers = cast(click.Group, command(name="speakers", cls=click.Group)(_speakers))
+
+
+@speakers.command("list")
+@click.argument("job")
+@address_option
+def list_speakers(job: str, address: str) -> None:
+    """Print JOB's speakers: number, name and speaking time."""
+
+    async def _work(client: ReelscribeClient) -> None:
+        found = (await client.transcript(job, omit_words=True)).speakers
+        if not found:
+            nothing(f"{job} has no speakers (submit it with --speakers to label them)")
+        for s in found:
+            number = s.name.rsplit("/", 1)[-1]
+            click.echo(f"{number}  {s.display_name}  {s.speaking_seconds:.1f} s")
+
+    run(address, token(), _work)
+
+
+@speakers.command("rename")
+@click.argument("job")
+@click.argument("number", type=int)
+@click.argument("display_name", metavar="NAME")
+@address_option
+def rename_speaker(job: str, number: int, display_name: str, address: str) -> None:
+    """Name speaker NUMBER of JOB (an empty NAME restores `Speaker NUMBER`)."""
+
+    async def _work(client: ReelscribeClient) -> None:
+        speaker = await client.rename_speaker(f"{job}/speakers/{number}", display_name)
+        click.echo(f"{speaker.name}  {speaker.display_name}")
 
     run(address, token(), _work)

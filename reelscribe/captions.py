@@ -11,6 +11,11 @@ joined without spaces (and may break anywhere between them). Every caption
 stays on screen for at least `MIN_DURATION_S`, even when its words' timestamps
 are degenerate.
 
+When speakers were labelled, a caption never mixes two speakers: WebVTT
+names the speaker in a voice span (`<v Speaker 1>`), and SRT (which has no
+markup for it) starts each caption with `Speaker 1: `, counted against the
+line length like any other text.
+
 Every caption output goes through `layout`: exports, exports with a
 romanization line under each line of text (a `Romanizer` gives the readings,
 and both lines count against the limits), and clips (a `span` of the
@@ -66,6 +71,8 @@ class Caption:
     start_s: float
     end_s: float
     lines: tuple[str, ...]
+    #: Display name of who speaks, when speakers were labelled.
+    speaker: str = ""
 
 
 class Romanizer(Protocol):
@@ -94,6 +101,8 @@ class _Word:
     joiner: str = " "
     #: Its romanization, when captions carry a romanization line.
     reading: str | None = None
+    #: Who says it, when speakers were labelled.
+    speaker: str = ""
 
 
 def _joined(words: Sequence[_Word]) -> str:
@@ -145,20 +154,27 @@ def _unspaced(text: str) -> bool:
     return bool(_UNSPACED.match(text))
 
 
-def _append(out: list[_Word], start_s: float, end_s: float, raw: str, reading: str | None) -> None:
+def _append(
+    out: list[_Word],
+    start_s: float,
+    end_s: float,
+    raw: str,
+    reading: str | None,
+    speaker: str = "",
+) -> None:
     """Add one timed piece of text, attaching it to the previous word when
     Whisper wrote it without a leading space (the rest of a word)."""
     text = raw.strip()
     if not text:
         return
-    attached = bool(out) and not raw[:1].isspace()
+    attached = bool(out) and not raw[:1].isspace() and out[-1].speaker == speaker
     if attached and not (_unspaced(text) or _unspaced(out[-1].text[-1:])):
         prev = out[-1]
         joined = None if prev.reading is None or reading is None else prev.reading + reading
-        out[-1] = _Word(prev.start_s, max(prev.end_s, end_s), prev.text + text, prev.joiner, joined)
+        out[-1] = replace(prev, end_s=max(prev.end_s, end_s), text=prev.text + text, reading=joined)
         return
     joiner = "" if out and (_unspaced(text) or _unspaced(out[-1].text[-1:])) else " "
-    out.append(_Word(start_s, end_s, text, joiner, reading))
+    out.append(_Word(start_s, end_s, text, joiner, reading, speaker))
 
 
 def _units(token: str) -> list[str]:
@@ -195,7 +211,7 @@ def _words(segments: Iterable[tpb.Segment], romanizer: Romanizer | None) -> list
         if romanizer is not None:
             readings = romanizer.readings(seg, [text for _, _, text in pieces])
         for (start_s, end_s, text), reading in zip(pieces, readings, strict=True):
-            _append(out, start_s, end_s, text, reading)
+            _append(out, start_s, end_s, text, reading, seg.speaker)
     return out
 
 
@@ -215,8 +231,13 @@ def layout(
     *,
     romanizer: Romanizer | None = None,
     span: tuple[float, float] | None = None,
+    speaker_prefix: bool = False,
 ) -> list[Caption]:
     """Group words into captions that respect `lay`.
+
+    A new caption starts where the speaker changes; with `speaker_prefix`
+    each caption of a labelled speaker starts with `Name: ` (SRT), within
+    the limits.
 
     With a `romanizer`, every line of text has its romanization line under it
     (when the two differ), and `lay.max_lines` counts both: 2 lines are one
@@ -231,10 +252,17 @@ def layout(
     max_chars = lay.max_chars_per_line
     max_lines = max(lay.max_lines, 2) if romanizer is not None else lay.max_lines
 
+    def shown(words: list[_Word]) -> list[_Word]:
+        """The words as shown: after the speaker's name when it is prefixed."""
+        if not speaker_prefix or not words[0].speaker:
+            return words
+        first = words[0]
+        return [_Word(first.start_s, first.start_s, f"{first.speaker}:", reading=""), *words]
+
     def flush() -> None:
         if group:
-            lines = _lines(group, max_chars, romanizer)
-            captions.append(Caption(group[0].start_s, group[-1].end_s, lines))
+            lines = _lines(shown(group), max_chars, romanizer)
+            captions.append(Caption(group[0].start_s, group[-1].end_s, lines, group[0].speaker))
             group.clear()
 
     words = _words(segments, romanizer)
@@ -242,10 +270,11 @@ def layout(
         words = _within(words, span)
     for word in words:
         if group:
-            fits = len(_lines([*group, word], max_chars, romanizer)) <= max_lines
+            fits = len(_lines(shown([*group, word]), max_chars, romanizer)) <= max_lines
             short_enough = word.end_s - group[0].start_s <= lay.max_duration_s
             paused = word.start_s - group[-1].end_s >= PAUSE_S
-            if not fits or not short_enough or paused:
+            other_speaker = word.speaker != group[-1].speaker
+            if not fits or not short_enough or paused or other_speaker:
                 flush()
         group.append(word)
         if word.text.endswith(_SENTENCE_END):
@@ -268,7 +297,7 @@ def _spaced(captions: Sequence[Caption], until_s: float) -> list[Caption]:
         if end > until_s:
             end = until_s
             start = max(floor, min(start, end - MIN_DURATION_S))
-        fixed.append(Caption(start, end, cap.lines))
+        fixed.append(Caption(start, end, cap.lines, cap.speaker))
         floor = end
     return fixed
 
@@ -291,9 +320,11 @@ def to_srt(captions: Sequence[Caption]) -> str:
 
 
 def to_vtt(captions: Sequence[Caption]) -> str:
-    """WebVTT text (cue text escaped: it is markup there)."""
+    """WebVTT text (cue text escaped: it is markup there); a labelled
+    speaker's cue is a voice span, `<v Speaker 1>...`."""
     blocks = [
         f"{_clock(c.start_s, '.')} --> {_clock(c.end_s, '.')}\n"
+        + (f"<v {vtt_escape(c.speaker)}>" if c.speaker else "")
         + "\n".join(vtt_escape(line) for line in c.lines)
         + "\n"
         for c in captions

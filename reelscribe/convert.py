@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -12,6 +12,9 @@ from reelscribe import names
 from reelscribe.options import JobOptions
 from reelscribe.states import JobState, Stage
 from reelscribe.v1 import job_pb2, transcript_service_pb2
+
+if TYPE_CHECKING:
+    from reelscribe.db.speakers import SpeakerRow
 
 Row = Mapping[str, Any]
 
@@ -96,9 +99,14 @@ def media_to_pb(row: Row) -> job_pb2.Media:
 
 
 def transcript_to_pb(
-    row: Row, segments: list[Row], words: list[Row] | None
+    row: Row,
+    segments: list[Row],
+    words: list[Row] | None,
+    speakers: Sequence[SpeakerRow] = (),
 ) -> transcript_service_pb2.Transcript:
-    """A `Transcript` from its row, its segments and (optionally) its words."""
+    """A `Transcript` from its row, its segments, (optionally) its words and
+    its `speakers` (their current names label segments; without them, no
+    speaker fields are set)."""
     by_segment: dict[int, list[Row]] = {}
     for word in words or []:
         by_segment.setdefault(word["segment_idx"], []).append(word)
@@ -118,6 +126,15 @@ def transcript_to_pb(
     ts = timestamp(row["create_time"])
     if ts is not None:
         transcript.create_time.CopyFrom(ts)
+    names_by_idx = {sp.idx: sp.display_name for sp in speakers}
+    for sp in speakers:
+        transcript.speakers.append(
+            transcript_service_pb2.Speaker(
+                name=names.speaker_name(row["job_id"], sp.idx),
+                display_name=sp.display_name,
+                speaking_seconds=sp.speaking_s,
+            )
+        )
     for seg in segments:
         transcript.segments.append(
             transcript_service_pb2.Segment(
@@ -142,7 +159,24 @@ def transcript_to_pb(
                 ],
             )
         )
+        if names_by_idx:
+            _label(transcript.segments[-1], seg, by_segment.get(seg["idx"], []), names_by_idx)
     return transcript
+
+
+def _label(
+    segment: transcript_service_pb2.Segment,
+    row: Row,
+    words: list[Row],
+    names_by_idx: Mapping[int, str],
+) -> None:
+    """Put the speaker labels of a segment's rows on its message."""
+    idx = row.get("speaker_idx")
+    if idx is not None and idx in names_by_idx:
+        segment.speaker, segment.speaker_id = names_by_idx[idx], str(idx)
+    for word, word_row in zip(segment.words, words, strict=True):
+        if word_row.get("speaker_idx") is not None:
+            word.speaker_id = str(word_row["speaker_idx"])
 
 
 def highlight_to_pb(row: Row) -> transcript_service_pb2.Highlight:

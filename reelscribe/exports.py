@@ -11,8 +11,13 @@ from reelscribe.v1 import transcript_service_pb2 as tpb
 
 
 def to_text(transcript: tpb.Transcript) -> str:
-    """Plain text, one segment per line."""
-    return "".join(f"{s.text.strip()}\n" for s in transcript.segments if s.text.strip())
+    """Plain text, one segment per line; `Speaker 1: ` before each when
+    speakers were labelled."""
+    return "".join(
+        f"{s.speaker + ': ' if s.speaker else ''}{s.text.strip()}\n"
+        for s in transcript.segments
+        if s.text.strip()
+    )
 
 
 def to_json(transcript: tpb.Transcript) -> str:

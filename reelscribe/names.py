@@ -72,3 +72,18 @@ def parse_highlight_name(value: str, field: str = "name") -> tuple[uuid.UUID, in
             field, f"expected `jobs/{{job}}/highlights/{{n}}`, got {value[:80]!r}"
         )
     return parse_job_name(head, field), int(tail)
+
+
+def speaker_name(job_id: uuid.UUID, idx: int) -> str:
+    """`jobs/{id}/speakers/{n}`."""
+    return f"jobs/{job_id}/speakers/{idx}"
+
+
+def parse_speaker_name(value: str, field: str = "name") -> tuple[uuid.UUID, int]:
+    """The job id and speaker number in `jobs/{id}/speakers/{n}`."""
+    head, sep, tail = value.rpartition("/speakers/")
+    if not sep or not _INDEX.fullmatch(tail):
+        raise InvalidArgument.field(
+            field, f"expected `jobs/{{job}}/speakers/{{n}}`, got {value[:80]!r}"
+        )
+    return parse_job_name(head, field), int(tail)

@@ -24,8 +24,14 @@ from reelscribe.insights import plan
 from reelscribe.states import Stage
 from reelscribe.v1 import job_pb2
 
+#: What 0 means for each speaker option.
+_ZERO = {"speaker_count": "detect", "max_speakers": "8"}
 #: Most highlights one job may ask for.
 MAX_HIGHLIGHTS = 20
+#: Most speakers a job may ask for (or detection may find).
+MAX_SPEAKERS = 20
+#: Most speakers automatic detection finds when `max_speakers` is 0.
+DEFAULT_MAX_SPEAKERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,12 @@ class JobOptions:
     translate_to: str = ""
     clip_burn_captions: bool = False
     clip_vertical: bool = False
+    #: Label who speaks when (STAGE_DIARIZE).
+    diarize: bool = False
+    #: Speakers in the recording when known (1-20); 0 means detect.
+    speaker_count: int = 0
+    #: Most speakers detection may find (1-20); 0 means `DEFAULT_MAX_SPEAKERS`.
+    max_speakers: int = 0
 
     # -- from and to the request ----------------------------------------------------
 
@@ -95,6 +107,21 @@ class JobOptions:
         if not 0 <= pb.highlight_count <= MAX_HIGHLIGHTS:
             out.append(FieldViolation("options.highlight_count", f"0-{MAX_HIGHLIGHTS}"))
         out += validation.known_language(pb.translate_to, "options.translate_to")
+        for name, count in (
+            ("speaker_count", pb.speaker_count),
+            ("max_speakers", pb.max_speakers),
+        ):
+            if not 0 <= count <= MAX_SPEAKERS:
+                out.append(
+                    FieldViolation(f"options.{name}", f"1-{MAX_SPEAKERS}, or 0 for {_ZERO[name]}")
+                )
+        if 0 < pb.max_speakers < pb.speaker_count <= MAX_SPEAKERS:
+            out.append(
+                FieldViolation(
+                    "options.speaker_count",
+                    f"{pb.speaker_count} speakers is more than max_speakers ({pb.max_speakers})",
+                )
+            )
         return out
 
     @classmethod
@@ -113,6 +140,9 @@ class JobOptions:
             translate_to=pb.translate_to,
             clip_burn_captions=pb.clip_burn_captions,
             clip_vertical=pb.clip_vertical,
+            diarize=pb.diarize,
+            speaker_count=pb.speaker_count,
+            max_speakers=pb.max_speakers,
         )
 
     def to_pb(self) -> job_pb2.JobOptions:
@@ -129,6 +159,9 @@ class JobOptions:
             translate_to=self.translate_to,
             clip_burn_captions=self.clip_burn_captions,
             clip_vertical=self.clip_vertical,
+            diarize=self.diarize,
+            speaker_count=self.speaker_count,
+            max_speakers=self.max_speakers,
         )
 
     def for_child(self) -> JobOptions:
@@ -154,6 +187,9 @@ class JobOptions:
             "translate_to": self.translate_to,
             "clip_burn_captions": self.clip_burn_captions,
             "clip_vertical": self.clip_vertical,
+            "diarize": self.diarize,
+            "speaker_count": self.speaker_count,
+            "max_speakers": self.max_speakers,
         }
 
     @classmethod
@@ -187,15 +223,25 @@ class JobOptions:
             translate_to=text("translate_to"),
             clip_burn_captions=flag("clip_burn_captions"),
             clip_vertical=flag("clip_vertical"),
+            diarize=flag("diarize"),
+            speaker_count=int(data.get("speaker_count") or 0),
+            max_speakers=int(data.get("max_speakers") or 0),
         )
 
     # -- what the options ask for ---------------------------------------------------------
 
+    @property
+    def speaker_limit(self) -> int:
+        """Most speakers automatic detection may find."""
+        return self.max_speakers or DEFAULT_MAX_SPEAKERS
+
     def requested_stages(self) -> list[Stage]:
         """The post-transcription stages these options ask for, with what they
         need, in running order (`highlight_count` asks for HIGHLIGHTS,
-        `translate_to` for TRANSLATE)."""
+        `translate_to` for TRANSLATE, `diarize` or `speaker_count` for DIARIZE)."""
         wanted = set(self.extra_stages)
+        if self.diarize or self.speaker_count:
+            wanted.add(Stage.DIARIZE)
         if self.highlight_count:
             wanted.add(Stage.HIGHLIGHTS)
         if self.translate_to:

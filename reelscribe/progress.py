@@ -31,6 +31,7 @@ STAGE_WEIGHTS: Mapping[Stage, float] = MappingProxyType(
         Stage.TRANSCRIBE: 70.0,
         Stage.MERGE: 2.0,
         Stage.INDEX: 4.0,
+        Stage.DIARIZE: 10.0,
         Stage.ANALYZE: 8.0,
         Stage.HIGHLIGHTS: 3.0,
         Stage.RENDER_CLIPS: 8.0,

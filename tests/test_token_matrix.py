@@ -226,6 +226,11 @@ def _every_rpc(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...])
         "ListHighlights": tr.ListHighlights(
             transcript_service_pb2.ListHighlightsRequest(name=name), metadata=m, timeout=t
         ),
+        "RenameSpeaker": tr.RenameSpeaker(
+            transcript_service_pb2.RenameSpeakerRequest(name=f"{name}/speakers/1"),
+            metadata=m,
+            timeout=t,
+        ),
         "ReadClip": drain(
             tr.ReadClip(transcript_service_pb2.ReadClipRequest(name=name), metadata=m, timeout=t)
         ),

@@ -1,5 +1,6 @@
-"""The insight stages after transcription: analysis, highlights, clips,
-translation, romanization (the engine is `reelscribe.insights`).
+"""The insight stages after transcription: speakers, analysis, highlights,
+clips, translation, romanization (the engine is `reelscribe.insights`;
+speakers are `workers.diarization`).
 
 They run in the job that transcribed (when its options ask for them), or in a
 child job created with `parent`, which copies the parent's transcript and
@@ -21,13 +22,14 @@ from reelscribe import blobs, clips, convert, events, fetch, insights
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import insights as insights_db
+from reelscribe.db import speakers as speakers_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import MediaError
 from reelscribe.insights import Analysis, ProviderError, Usage, engine, plan
 from reelscribe.insights.engine import Transcript
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
-from workers import translation
+from workers import diarization, translation
 from workers.context import FINISHED, STARTED, STATE, Cancelled, JobContext
 from workers.runtime import Runtime
 
@@ -108,6 +110,7 @@ def run(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
 
 
 _STARTED_MESSAGES = {
+    Stage.DIARIZE: "finding who speaks when",
     Stage.ANALYZE: "writing summaries and chapters",
     Stage.HIGHLIGHTS: "choosing highlights",
     Stage.RENDER_CLIPS: "rendering clips",
@@ -126,6 +129,7 @@ def _ensure_transcript(ctx: JobContext, row: Any) -> Transcript:
             if found is None and row["parent_id"] is not None:
                 async with conn.transaction():
                     await transcripts_db.copy_transcript(conn, row["parent_id"], job_id)
+                    await speakers_db.copy_speakers(conn, row["parent_id"], job_id)
                 found = await transcripts_db.get_transcript(conn, job_id, with_words=True)
             return None if found is None else Transcript.from_rows(*found)
 
@@ -156,6 +160,13 @@ class _RunState:
             tokens=tokens,
             ttl_s=None,
         )
+
+
+def _diarize(st: _RunState) -> Usage:
+    workdir = st.ctx.workdir(st.row["owner"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    diarization.diarize_job(st.ctx, st.row, st.options, lambda: _media_file(st, workdir), workdir)
+    return Usage()
 
 
 def _analyze(st: _RunState) -> Usage:
@@ -233,7 +244,7 @@ def _media_file(st: _RunState, workdir: Path) -> Path:
         return ctx.uploaded_media(row)[0]
     # A child job carries its parent's source, so a URL job's media is fetched again.
     if not row["source_uri"]:
-        raise StageFailed("MEDIA_MISSING", "the job has no media to cut clips from")
+        raise StageFailed("MEDIA_MISSING", "the job has no media to read again")
     dest = workdir / "source"
     if not dest.exists():
         fetch.download(row["source_uri"], dest, ctx.download_limits())
@@ -271,6 +282,7 @@ def _romanize(st: _RunState) -> Usage:
 
 
 _RUNNERS = {
+    Stage.DIARIZE: _diarize,
     Stage.ANALYZE: _analyze,
     Stage.HIGHLIGHTS: _highlights,
     Stage.RENDER_CLIPS: _render_clips,

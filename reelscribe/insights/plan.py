@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 #: Post-transcription stages in the order they run; the only ones a job may
 #: ask for in `extra_stages`.
 ORDER: tuple[Stage, ...] = (
+    # First: analysis, highlights and search results can then name speakers.
+    Stage.DIARIZE,
     Stage.ANALYZE,
     Stage.HIGHLIGHTS,
     Stage.RENDER_CLIPS,

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from reelscribe import embeddings, names, validation
 from reelscribe.db import search as search_db
+from reelscribe.db import speakers as speakers_db
 from reelscribe.errors import FieldViolation, InvalidArgument
 from reelscribe.v1 import search_service_pb2 as spb
 from reelscribe.v1 import search_service_pb2_grpc
@@ -93,6 +94,9 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
                 snippets = [h.headline or h.text for h in page]
             else:
                 snippets = await search_db.headlines(conn, query, [h.text for h in page])
+            speakers = await speakers_db.dominant_names(
+                conn, [(h.job_id, h.start_s, h.end_s) for h in page]
+            )
         reply = spb.SearchResponse(
             hits=[
                 spb.SearchHit(
@@ -103,8 +107,9 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
                     score=h.score,
                     keyword_score=h.keyword,
                     semantic_score=h.semantic,
+                    speaker=speaker,
                 )
-                for h, snippet in zip(page, snippets, strict=True)
+                for h, snippet, speaker in zip(page, snippets, speakers, strict=True)
             ]
         )
         if len(hits) > offset + size and offset + size <= MAX_OFFSET:

@@ -16,6 +16,7 @@ from reelscribe import cantonese, captions, convert, exports, library, names, va
 from reelscribe.db import insights as insights_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import search as search_db
+from reelscribe.db import speakers as speakers_db
 from reelscribe.db import transcripts as transcripts_db
 from reelscribe.errors import (
     FailedPrecondition,
@@ -129,7 +130,9 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                 # A Jyutping line under each Chinese line; pycantonese is slow to load.
                 caps = await asyncio.to_thread(cantonese.romanized_layout, transcript.segments, lay)
             else:
-                caps = captions.layout(transcript.segments, lay)
+                caps = captions.layout(
+                    transcript.segments, lay, speaker_prefix=fmt == tpb.EXPORT_FORMAT_SRT
+                )
             if fmt == tpb.EXPORT_FORMAT_SRT:
                 content, mime, ext = captions.to_srt(caps), "application/x-subrip", "srt"
             else:
@@ -166,7 +169,45 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
     ) -> tpb.ListHighlightsResponse:
         job = await self._job(request.name)
         rows = await self._insights.highlights(job)
-        return tpb.ListHighlightsResponse(highlights=[convert.highlight_to_pb(r) for r in rows])
+        highlights = [convert.highlight_to_pb(r) for r in rows]
+        async with self._deps.pool.acquire() as conn:
+            speakers = await speakers_db.dominant_names(
+                conn, [(job["id"], r["start_s"], r["end_s"]) for r in rows]
+            )
+        for highlight, speaker in zip(highlights, speakers, strict=True):
+            highlight.speaker = speaker
+        return tpb.ListHighlightsResponse(highlights=highlights)
+
+    async def RenameSpeaker(
+        self, request: tpb.RenameSpeakerRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.RenameSpeakerResponse:
+        job_id, idx = names.parse_speaker_name(request.name)
+        display_name = request.display_name.strip()
+        if len(display_name) > MAX_SPEAKER_NAME_CHARS:
+            raise InvalidArgument.field(
+                "display_name",
+                f"1-{MAX_SPEAKER_NAME_CHARS} characters (empty restores the default)",
+            )
+        if any(not c.isprintable() for c in display_name):
+            raise InvalidArgument.field("display_name", "must not contain control characters")
+        principal = current_principal()
+        async with self._deps.pool.acquire() as conn:
+            # Only the owner names speakers; another user's job does not exist for them.
+            job = await jobs_db.get_job(conn, job_id, owner=principal.subject)
+            if job is None:
+                raise NotFound(f"{request.name} not found", reason="JOB_NOT_FOUND")
+            row = await speakers_db.rename(conn, job_id, idx, display_name)
+        if row is None:
+            raise NotFound(f"{request.name} not found", reason="SPEAKER_NOT_FOUND")
+        # The cached transcript carries names: the next read builds it again.
+        await transcripts_db.invalidate_cache(self._deps.redis, job["owner"], job_id)
+        return tpb.RenameSpeakerResponse(
+            speaker=tpb.Speaker(
+                name=names.speaker_name(job_id, row.idx),
+                display_name=row.display_name,
+                speaking_seconds=row.speaking_s,
+            )
+        )
 
     async def ReadClip(
         self, request: tpb.ReadClipRequest, context: grpc.aio.ServicerContext
@@ -226,7 +267,7 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         key = await self._answer_key(owner, question, job_id)
         cached = await _cache_get(self._deps.redis, key, tpb.AskQuestionResponse) if key else None
         if cached is not None:
-            return cached
+            return await self._with_speakers(cached)
         filters = search_db.Filters(owner=owner, job_ids=[job_id] if job_id else [])
         async with self._deps.pool.acquire() as conn:
             hits = await self._search.retrieve(
@@ -251,6 +292,19 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         )
         if key:
             await _cache_put(self._deps.redis, key, reply, self._deps.settings.answer_cache_ttl_s)
+        return await self._with_speakers(reply)
+
+    async def _with_speakers(self, reply: tpb.AskQuestionResponse) -> tpb.AskQuestionResponse:
+        """The citations with their speakers' current names (never cached: a
+        rename shows at once)."""
+        spans = [
+            (names.parse_job_name(c.job, "job"), c.start_seconds, c.end_seconds)
+            for c in reply.citations
+        ]
+        async with self._deps.pool.acquire() as conn:
+            speakers = await speakers_db.dominant_names(conn, spans)
+        for citation, speaker in zip(reply.citations, speakers, strict=True):
+            citation.speaker = speaker
         return reply
 
     async def _answer_key(self, owner: str, question: str, job_id: uuid.UUID | None) -> str:
@@ -273,6 +327,8 @@ _SUMMARY_FORMATS = {
 CLIP_CHUNK_BYTES = 512 * 1024
 #: Passages an answer is drawn from.
 ANSWER_PASSAGES = 5
+#: Longest speaker name.
+MAX_SPEAKER_NAME_CHARS = 100
 
 
 M = TypeVar("M", bound=Message)
@@ -342,4 +398,5 @@ async def _read(
     if found is None:
         return None
     row, segments, words = found
-    return convert.transcript_to_pb(row, segments, words)
+    speakers = await speakers_db.list_speakers(conn, job_id)
+    return convert.transcript_to_pb(row, segments, words, speakers)

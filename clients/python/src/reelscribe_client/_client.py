@@ -459,6 +459,19 @@ class ReelscribeClient:
         )
         return list(reply.highlights)
 
+    async def rename_speaker(self, name: str, display_name: str) -> v1.Speaker:
+        """Name a speaker, `jobs/{job}/speakers/{n}` (empty restores `Speaker n`);
+        transcripts, exports and results show the new name at once."""
+        reply = await self._unary(
+            "TranscriptService",
+            "RenameSpeaker",
+            v1.RenameSpeakerRequest(name=name, display_name=display_name),
+            v1.RenameSpeakerResponse,
+            idempotent=True,
+        )
+        assert reply.speaker is not None
+        return reply.speaker
+
     async def download_clip(self, name: str, dest: str | os.PathLike[str]) -> int:
         """Write a highlight's clip to `dest` (a `str` or `Path`); a dropped stream
         resumes where it stopped. Returns the size in bytes."""

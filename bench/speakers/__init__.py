@@ -1,0 +1,1 @@
+"""Diarization error rate on conversations built from espeak-ng voices."""
