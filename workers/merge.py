@@ -88,10 +88,12 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
             return
         if recorded is None:
             raise Cancelled()
-        rt.publish(recorded)
         rt.call(transcripts_db.invalidate_cache(rt.redis, owner, job_id))
-        # Newly searchable: answers cached before may now be incomplete.
+        # Newly searchable: answers cached before may now be incomplete. Recorded
+        # before the success is published, so a client that asks as soon as it
+        # sees the job succeed never gets an answer cached without it.
         rt.call(library.changed(rt.redis, owner, remember_s=ctx.settings.answer_cache_ttl_s))
+        rt.publish(recorded)
         if more:
             send_job_message(ctx, queue.DERIVE_JOB)
             log.info("transcript stored", job_id=str(job_id), next_stages=more)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
 
 import asyncpg
 import grpc
 import structlog
-from google.protobuf.message import Message
 
 from reelscribe import cantonese, captions, convert, exports, library, names, validation
 from reelscribe.db import insights as insights_db
@@ -30,6 +28,7 @@ from reelscribe.states import JobState
 from reelscribe.v1 import search_service_pb2 as spb
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from reelscribe.v1 import transcript_service_pb2_grpc
+from server import cache
 from server.context import current_principal
 from server.deps import Deps
 from server.insights import Insights, summary_of
@@ -53,14 +52,16 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         async with self._deps.pool.acquire() as conn:
             job = await jobs_db.get_visible_job(conn, job_id, current_principal(), name)
             key = transcripts_db.redis_key(job["owner"], job_id)
-            found = await _cache_get(self._deps.redis, key, tpb.Transcript)
+            found = await cache.get_message(self._deps.redis, key, tpb.Transcript)
             if found is None:
                 found = await _read(conn, job_id, with_words=True)
                 if found is not None:
                     # Cached with its romanization: the ROMANIZE stage invalidates
                     # the cache when its job ends.
                     await _overlay_romanization(conn, job_id, found)
-                    await _cache_put(self._deps.redis, key, found, transcripts_db.CACHE_TTL_S)
+                    await cache.put_message(
+                        self._deps.redis, key, found, transcripts_db.CACHE_TTL_S
+                    )
             if found is None and job["state"] != JobState.SUCCEEDED:
                 # A job that failed in a stage after transcription keeps its
                 # transcript; before that there is nothing to read.
@@ -265,7 +266,9 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
         if request.name:
             job_id = (await self._job(request.name))["id"]
         key = await self._answer_key(owner, question, job_id)
-        cached = await _cache_get(self._deps.redis, key, tpb.AskQuestionResponse) if key else None
+        cached = (
+            await cache.get_message(self._deps.redis, key, tpb.AskQuestionResponse) if key else None
+        )
         if cached is not None:
             return await self._with_speakers(cached)
         filters = search_db.Filters(owner=owner, job_ids=[job_id] if job_id else [])
@@ -291,7 +294,9 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
             ],
         )
         if key:
-            await _cache_put(self._deps.redis, key, reply, self._deps.settings.answer_cache_ttl_s)
+            await cache.put_message(
+                self._deps.redis, key, reply, self._deps.settings.answer_cache_ttl_s
+            )
         return await self._with_speakers(reply)
 
     async def _with_speakers(self, reply: tpb.AskQuestionResponse) -> tpb.AskQuestionResponse:
@@ -329,30 +334,6 @@ CLIP_CHUNK_BYTES = 512 * 1024
 ANSWER_PASSAGES = 5
 #: Longest speaker name.
 MAX_SPEAKER_NAME_CHARS = 100
-
-
-M = TypeVar("M", bound=Message)
-
-
-async def _cache_get(redis: Any, key: str, message_type: type[M]) -> M | None:
-    """A message cached in Redis; None when absent or when Redis is away (the
-    cache only saves time, callers read Postgres instead)."""
-    try:
-        raw = await redis.get(key)
-    except Exception as exc:
-        log.warning("cache unavailable", key_kind=key.split(":")[1], error=repr(exc))
-        return None
-    if not raw:
-        return None
-    return message_type.FromString(raw if isinstance(raw, bytes) else raw.encode())
-
-
-async def _cache_put(redis: Any, key: str, message: Message, ttl_s: float) -> None:
-    """Cache a message in Redis for `ttl_s` (best effort)."""
-    try:
-        await redis.set(key, message.SerializeToString(), ex=int(ttl_s))
-    except Exception as exc:
-        log.warning("cache unavailable", key_kind=key.split(":")[1], error=repr(exc))
 
 
 async def _overlay_romanization(
