@@ -178,8 +178,13 @@ def model_dir(model: SpeechModel, cache_dir: Path) -> Path:
         path = model.files["model.bin"][0].path()
         assert path is not None
         return path.parent
-    target = cache_dir / f"{model.name}-{model.sha256[:12]}"
+    target = _cache_target(model, cache_dir)
     if not (target / "model.bin").is_file():
+        if target.exists():
+            raise ModelError(
+                f"model {model.name}: {target / 'model.bin'} is missing; delete {target} "
+                "and run `reelscribe models --install`"
+            )
         _assemble(model, target)
     elif (size := (target / "model.bin").stat().st_size) != model.size_bytes:
         raise ModelError(
@@ -200,6 +205,54 @@ def verify(model: SpeechModel, cache_dir: Path) -> Path:
                 f"not {model.sha256[:16]}…; delete {path} and run `reelscribe models --install`"
             )
     return path
+
+
+def check_installed(default: str, cache_dir: Path) -> list[tuple[SpeechModel, Path]]:
+    """Every installed model `verify`-ed, with its directory; `default` must be one.
+
+    What a worker checks before it starts and `reelscribe doctor` shows: raises
+    ModelError naming the first missing or damaged file and the fix.
+    """
+    available = installed()
+    model = get(default)
+    if model is None or model not in available:
+        names = ", ".join(m.name for m in available) or "none"
+        raise ModelError(
+            f"the default model {default!r} is not installed (installed: {names}); set "
+            "REELSCRIBE_WHISPER_MODEL_NAME to an installed model, or run `make setup`"
+        )
+    checked = []
+    for m in available:
+        path = verify(m, cache_dir)
+        lacking = [name for name in m.files if not (path / name).is_file()]
+        if lacking:
+            raise ModelError(
+                f"model {m.name}: {path} lacks {', '.join(lacking)}; delete {path} "
+                "and run `reelscribe models --install`"
+            )
+        checked.append((m, path))
+    return checked
+
+
+def install(model: SpeechModel, cache_dir: Path) -> Path:
+    """`verify`, after joining the model into the cache if it is not there yet; a
+    damaged joined copy is replaced. Raises ModelError when its packages are missing
+    or their parts do not join into the right file."""
+    try:
+        return verify(model, cache_dir)
+    except ModelError:
+        target = _cache_target(model, cache_dir)
+        if not model.assembled or _missing_parts(model) or not target.exists():
+            raise
+    # Move the damaged copy aside first: a process that has it open keeps its file.
+    doomed = target.parent / f".{target.name}.damaged.{uuid.uuid4().hex}"
+    os.rename(target, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return verify(model, cache_dir)
+
+
+def _cache_target(model: SpeechModel, cache_dir: Path) -> Path:
+    return cache_dir / f"{model.name}-{model.sha256[:12]}"
 
 
 def _sha256(path: Path) -> str:
