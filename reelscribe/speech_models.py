@@ -78,8 +78,10 @@ class SpeechModel:
     description: str
     #: Whether it detects and transcribes many languages (else English only).
     multilingual: bool
-    #: Transcription time relative to tiny.en on the same audio, measured by
-    #: `bench.models` (BENCHMARKS.md).
+    #: Transcription time relative to tiny.en on the same audio: standalone
+    #: faster-whisper with this model over standalone with tiny.en, on the same
+    #: 10.65-minute lecture in one run of `python -m bench.models` (BENCHMARKS.md,
+    #: "Speech models"; 2 cores, 2026-11-29: base 69.4 s / tiny.en 27.6 s = 2.51).
     relative_time: float
     #: Size of its weights (`model.bin`) in bytes.
     size_bytes: int
@@ -120,7 +122,7 @@ _BASE = SpeechModel(
     name="base",
     description="Whisper base, 99 languages with detection and translation to English",
     multilingual=True,
-    relative_time=2.3,
+    relative_time=2.5,  # measured: see SpeechModel.relative_time
     size_bytes=145_217_532,
     sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
     files={
