@@ -82,6 +82,27 @@ def needs_romanization(language: str, text: str) -> bool:
     return base in CANTONESE_LANGUAGES and is_chinese(text)
 
 
+_opencc_lock = threading.Lock()
+_opencc: list[Callable[[str], str]] = []
+
+
+def to_traditional(text: str) -> str:
+    """`text` in Hong Kong traditional characters (OpenCC `s2hk`).
+
+    Whisper writes Chinese in simplified characters more often than not, and
+    pycantonese reads traditional ones; text already traditional, and text
+    that is not Chinese, comes back unchanged.
+    """
+    if not is_chinese(text):
+        return text
+    with _opencc_lock:
+        if not _opencc:
+            import opencc  # Deferred: loading its dictionaries takes a moment.
+
+            _opencc.append(opencc.OpenCC("s2hk").convert)
+        return _opencc[0](text)
+
+
 def preload() -> None:
     """Load pycantonese's data now rather than on the first romanization."""
     _lookup("香")
@@ -103,7 +124,7 @@ def romanize_text(text: str) -> tuple[str, str]:
     )
 
 
-def romanize_words(words: Sequence[str]) -> list[str]:
+def romanize_words(words: Sequence[str], *, yale: bool = False) -> list[str]:
     """Jyutping per recognized word, one entry per entry of `words`.
 
     The words are read in the context of the whole sequence (Whisper often cuts
@@ -111,7 +132,8 @@ def romanize_words(words: Sequence[str]) -> list[str]:
     "haang4"). The words are concatenated as given, so they should carry their
     own leading spaces as Whisper emits them. Each result is stripped and its
     tokens are spaced as in `romanize_text`; a word with no ideograph keeps its
-    text. Pass the words of one segment at a time.
+    text. Pass the words of one segment at a time. With `yale`, Yale instead of
+    Jyutping (read the same way).
     """
     text = "".join(words)
     readings: _Readings = _readings(text) if is_chinese(text) else [None] * len(text)
@@ -119,7 +141,7 @@ def romanize_words(words: Sequence[str]) -> list[str]:
     start = 0
     for word in words:
         end = start + len(word)
-        out.append(_join(_tokens(text, readings, start, end)))
+        out.append(_join(_tokens(text, readings, start, end, _yale if yale else str)))
         start = end
     return out
 

@@ -65,6 +65,8 @@ def job_to_pb(row: Row) -> job_pb2.Job:
             getattr(job, field).CopyFrom(ts)
     if row["media_duration_s"] is not None:
         job.media_duration.CopyFrom(duration(row["media_duration_s"]))
+    for warning in row.get("warnings") or ():
+        job.warnings.append(job_pb2.JobWarning(code=warning["code"], message=warning["message"]))
     return job
 
 
@@ -107,6 +109,11 @@ def transcript_to_pb(
         duration_seconds=row["duration_s"],
         text=row["text"],
         model=row["model"],
+        language_assumed=row["language_assumed"],
+        languages=[
+            transcript_service_pb2.LanguageShare(language=x["language"], share=x["share"])
+            for x in row["languages"] or ()
+        ],
     )
     ts = timestamp(row["create_time"])
     if ts is not None:
@@ -121,6 +128,9 @@ def transcript_to_pb(
                 confidence=seg["confidence"],
                 low_confidence=seg["low_confidence"],
                 suspected_hallucination=seg["suspected_hallucination"],
+                language=seg["language"],
+                language_probability=seg["language_probability"],
+                other_language_suspected=seg["other_language_suspected"],
                 words=[
                     transcript_service_pb2.Word(
                         start_seconds=w["start_s"],

@@ -27,6 +27,7 @@ from reelscribe.insights import Analysis, ProviderError, Usage, engine, plan
 from reelscribe.insights.engine import Transcript
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
+from workers import translation
 from workers.context import FINISHED, STARTED, STATE, Cancelled, JobContext
 from workers.runtime import Runtime
 
@@ -241,8 +242,18 @@ def _media_file(st: _RunState, workdir: Path) -> Path:
 
 def _translate(st: _RunState) -> Usage:
     language = st.options.translate_to
-    provider = insights.get_provider(st.ctx.settings)
     kind = insights_db.translation_kind(language)
+    if translation.offline(st.ctx.settings, language):
+        # Speech to English with Whisper: no key, from the audio itself.
+        workdir = st.ctx.workdir(st.row["owner"])
+        workdir.mkdir(parents=True, exist_ok=True)
+        audio = translation.job_audio(st.ctx, st.row, lambda: _media_file(st, workdir))
+        spoken = translation.translate(
+            st.ctx, audio, st.transcript.segments, language_assumed=st.transcript.language_assumed
+        )
+        st.store(kind, translation.PROVIDER, spoken)
+        return Usage()
+    provider = insights.get_provider(st.ctx.settings)
     ttl = st.ctx.settings.analysis_cache_ttl_s
 
     payload = st.ctx.db(insights_db.find_for_transcript, st.ctx.job_id, kind, provider.name, ttl)

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from reelscribe import embeddings, library, quality, queue, speech
+from reelscribe import embeddings, library, quality, queue, speech, speech_models
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import media as media_db
@@ -110,14 +110,9 @@ def _merged_transcript(ctx: JobContext, row: Any) -> transcripts_db.TranscriptDa
     chunk_rows, segment_rows = rt.call(chunks_db.load_results(rt.pool, ctx.job_id))
     regions = rt.call(chunks_db.load_regions(rt.pool, ctx.job_id))
     duration_s = float(row["media_duration_s"] or (regions[-1].end_s if regions else 0.0))
-    # Language: the one detected over the most chunk time.
-    votes: dict[str, float] = {}
-    for c in chunk_rows:
-        if c["language"]:
-            votes[c["language"]] = votes.get(c["language"], 0.0) + c["end_s"] - c["start_s"]
     options = JobOptions.from_json(row["options"])
-    language = options.language or (max(votes, key=votes.__getitem__) if votes else "en")
-    probabilities = [c["language_probability"] for c in chunk_rows if c["language"] == language]
+    # Chunks transcribed before segments carried a language recorded it per chunk.
+    chunk_language = {c["idx"]: c["language"] or "" for c in chunk_rows}
     segments: list[transcripts_db.SegmentData] = []
     texts: list[str] = []
     # Every word gets a real duration, taken from the silence or its neighbours.
@@ -156,13 +151,72 @@ def _merged_transcript(ctx: JobContext, row: Any) -> transcripts_db.TranscriptDa
                     regions=regions,
                 ),
                 words=tuple(words),
+                # Rows from before per-segment languages have "": the chunk's.
+                language=s["language"] or chunk_language.get(s["chunk_idx"], ""),
+                language_probability=s["language_probability"],
+                other_language_suspected=s["other_language_suspected"],
             )
         )
         texts.append(s["text"])
+    return _with_languages(
+        segments, options, duration_s, options.model or ctx.settings.whisper_model_name
+    )
+
+
+def _with_languages(
+    segments: list[transcripts_db.SegmentData],
+    options: JobOptions,
+    duration_s: float,
+    model: str,
+) -> transcripts_db.TranscriptData:
+    """The transcript with its languages: the dominant one by speech time, with
+    the model's probability averaged over that speech (time-weighted), and the
+    share of each; assumed `en` (probability 0) for an English-only model."""
+    time_by: dict[str, float] = {}
+    weighted: dict[str, float] = {}
+    for seg in segments:
+        span = max(seg.end_s - seg.start_s, 0.0)
+        time_by[seg.language] = time_by.get(seg.language, 0.0) + span
+        weighted[seg.language] = weighted.get(seg.language, 0.0) + span * seg.language_probability
+    total = sum(time_by.values())
+    shares = sorted(
+        ((lang, t / total) for lang, t in time_by.items() if lang and total > 0),
+        key=lambda x: (-x[1], x[0]),
+    )
+    known = speech_models.get(model)
+    assumed = not options.language and known is not None and not known.multilingual
+    if options.language:
+        language, probability = options.language, 0.0  # requested, not detected
+    elif assumed:
+        language, probability = "en", 0.0
+    elif shares:
+        language = shares[0][0]
+        probability = weighted[language] / time_by[language] if time_by[language] else 0.0
+    else:
+        # Nothing was said: no language to detect. `und` is BCP-47's "undetermined".
+        language, probability = "und", 0.0
+    warnings: list[dict[str, str]] = []
+    suspected = [s for s in segments if s.other_language_suspected]
+    if suspected:
+        seconds = sum(s.end_s - s.start_s for s in suspected)
+        better = next((m.name for m in speech_models.installed() if m.multilingual), "base")
+        warnings.append(
+            {
+                "code": "OTHER_LANGUAGE_SUSPECTED",
+                "message": (
+                    f"{len(suspected)} segment(s) ({seconds:.0f} s) were probably not English, "
+                    f"but model {model} transcribes English only; run the job again with "
+                    f"model {better!r} to detect and transcribe every language"
+                ),
+            }
+        )
     return transcripts_db.TranscriptData(
         language=language,
-        language_probability=max(probabilities) if probabilities else 0.0,
+        language_probability=probability,
         duration_s=duration_s,
-        model=options.model or ctx.settings.whisper_model_name,
+        model=model,
         segments=segments,
+        language_assumed=assumed,
+        languages=shares,
+        warnings=warnings,
     )

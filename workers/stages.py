@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 import structlog
 
-from reelscribe import fetch, media, queue, speech, speech_models
+from reelscribe import fetch, media, queue, speech
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.errors import MediaError
 from reelscribe.metrics import COST_USD
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
-from workers import decoding, transcriber
+from workers import decoding, runs, transcriber
 from workers.context import (
     FINISHED,
     PARTIAL,
@@ -273,59 +273,31 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
         raise MediaError("AUDIO_MISSING", "decoded audio is gone; the job must be resubmitted")
     audio = np.memmap(path, dtype=np.float32, mode="r")
     regions = rt.call(chunks_db.load_regions(rt.pool, ctx.job_id))
-    clip, time_map = speech.compact(
-        audio, chunk["start_s"], chunk["end_s"], regions, keep_silence_s=settings.keep_silence_s
-    )
-    del audio
     options = JobOptions.from_json(row["options"])
     model = transcriber.load_model(
         settings.speech_model_dir(options.model),
         settings.whisper_compute_type,
         settings.whisper_cpu_threads,
     )
-    info, segments = transcriber.transcribe(
-        model,
-        clip,
-        language=speech_models.whisper_language(options.language),
-        word_timestamps=not options.disable_word_timestamps,
-        beam_size=settings.whisper_beam_size,
-    )
+    start_s, end_s = chunk["start_s"], chunk["end_s"]
     stored: list[dict[str, Any]] = []
-    for seg in segments:
-        ctx.check_cancelled()
-        start = time_map.to_original(seg.start_s)
-        end = time_map.to_original(seg.end_s)
-        words: list[dict[str, Any]] = []
-        for w in seg.words:
-            w_start = time_map.to_original(w.start_s)
-            # A word ends where its speech ends, never inside the next silence.
-            w_end = max(
-                w_start,
-                min(time_map.to_original(w.end_s), speech.speech_end_after(regions, w_start)),
-            )
-            words.append(
-                {"start_s": w_start, "end_s": w_end, "text": w.text, "probability": w.probability}
-            )
-        if words:
-            end = max(min(end, float(words[-1]["end_s"])), start)
-        stored.append(
-            {
-                "start_s": start,
-                "end_s": end,
-                "text": seg.text,
-                "avg_logprob": seg.avg_logprob,
-                "no_speech_prob": seg.no_speech_prob,
-                "compression_ratio": seg.compression_ratio,
-                "words": words,
-            }
-        )
+    # Decoded one run of same-language speech at a time (workers.languages):
+    # with a requested language or an English-only model, the chunk is one run.
+    detect = not options.language and transcriber.is_multilingual(model)
+    for run in runs.language_runs(model, audio, regions, start_s, end_s, options):
+        decoded = runs.decode_run(ctx, model, audio, regions, run, options)
+        if detect:
+            decoded = runs.recheck_doubtful(ctx, model, audio, regions, run, decoded, options)
+        stored.extend(decoded)
+    del audio
+    if not options.language and not transcriber.is_multilingual(model):
+        runs.flag_other_languages(ctx, path, stored)
+    language, probability = runs.chunk_language(stored)
     ctx.check_cancelled(force=True)
     # Chunks add up; counted before completion so the merge never runs ahead of it.
     ctx.record_cost(row["owner"], Stage.TRANSCRIBE, time.process_time() - cpu_start, add=True)
     done = rt.call(
-        chunks_db.complete(
-            rt.pool, ctx.job_id, chunk["idx"], stored, info.language, info.language_probability
-        )
+        chunks_db.complete(rt.pool, ctx.job_id, chunk["idx"], stored, language, probability)
     )
     if not done.newly:
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +14,9 @@ import numpy.typing as npt
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from faster_whisper import WhisperModel
+
+from reelscribe import speech_models
+from reelscribe.config import Settings
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ def _decode(
     language: str | None,
     word_timestamps: bool,
     beam_size: int,
+    between_segments: Callable[[], None],
 ) -> tuple[TranscriptionInfo, list[RawSegment]]:
     segments, info = model.transcribe(
         audio,
@@ -103,21 +107,25 @@ def _decode(
         # hallucinations from one window to the next.
         condition_on_previous_text=False,
     )
-    raw = [
-        RawSegment(
-            start_s=seg.start,
-            end_s=seg.end,
-            text=seg.text.strip(),
-            avg_logprob=seg.avg_logprob,
-            no_speech_prob=seg.no_speech_prob,
-            compression_ratio=seg.compression_ratio,
-            words=tuple(
-                RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
-                for w in (seg.words or ())
-            ),
+    raw = []
+    # Segments come lazily, one decoding window at a time: the hook runs
+    # between them so a cancelled job stops within a window, not a chunk.
+    for seg in segments:
+        between_segments()
+        raw.append(
+            RawSegment(
+                start_s=seg.start,
+                end_s=seg.end,
+                text=seg.text.strip(),
+                avg_logprob=seg.avg_logprob,
+                no_speech_prob=seg.no_speech_prob,
+                compression_ratio=seg.compression_ratio,
+                words=tuple(
+                    RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
+                    for w in (seg.words or ())
+                ),
+            )
         )
-        for seg in segments
-    ]
     return (
         TranscriptionInfo(language=info.language, language_probability=info.language_probability),
         raw,
@@ -131,8 +139,12 @@ def transcribe(
     language: str | None,
     word_timestamps: bool,
     beam_size: int,
+    between_segments: Callable[[], None] = lambda: None,
 ) -> tuple[TranscriptionInfo, Iterator[RawSegment]]:
     """The language detected and the segments of `audio`, decoded deterministically.
+
+    `between_segments` runs before each segment is taken from the decoder (a
+    cancellation check may raise there).
 
     The first pass uses `beam_size` (greedy by default, the fastest). When any
     of its segments fails Whisper's quality thresholds, the whole clip is
@@ -141,7 +153,12 @@ def transcribe(
     same audio therefore always gives the same transcript.
     """
     info, segments = _decode(
-        model, audio, language=language, word_timestamps=word_timestamps, beam_size=beam_size
+        model,
+        audio,
+        language=language,
+        word_timestamps=word_timestamps,
+        beam_size=beam_size,
+        between_segments=between_segments,
     )
     if beam_size < FALLBACK_BEAM_SIZE and any(_decoded_poorly(s) for s in segments):
         info2, wider = _decode(
@@ -150,10 +167,66 @@ def transcribe(
             language=language,
             word_timestamps=word_timestamps,
             beam_size=FALLBACK_BEAM_SIZE,
+            between_segments=between_segments,
         )
         if _score(wider) >= _score(segments):
             info, segments = info2, wider
     return info, iter(segments)
+
+
+def multilingual_model(settings: Settings) -> WhisperModel | None:
+    """An installed multilingual model (loaded once), or None when none is installed.
+
+    Raises `speech_models.ModelError` when its files are damaged.
+    """
+    name = next((m.name for m in speech_models.installed() if m.multilingual), None)
+    if name is None:
+        return None
+    return load_model(
+        settings.speech_model_dir(name), settings.whisper_compute_type, settings.whisper_cpu_threads
+    )
+
+
+def translate(
+    model: WhisperModel, audio: npt.NDArray[np.float32], *, language: str | None
+) -> list[RawSegment]:
+    """English text of the speech in `audio` (Whisper's translate task), deterministic;
+    `language` is what is spoken (None: detect)."""
+    segments, _ = model.transcribe(
+        audio,
+        task="translate",
+        language=language or None,
+        temperature=0.0,
+        condition_on_previous_text=False,
+        beam_size=FALLBACK_BEAM_SIZE,
+    )
+    return [
+        RawSegment(
+            start_s=seg.start,
+            end_s=seg.end,
+            text=seg.text.strip(),
+            avg_logprob=seg.avg_logprob,
+            no_speech_prob=seg.no_speech_prob,
+            compression_ratio=seg.compression_ratio,
+            words=(),
+        )
+        for seg in segments
+    ]
+
+
+def is_multilingual(model: WhisperModel) -> bool:
+    """Whether the model identifies languages (English-only models do not)."""
+    return bool(model.model.is_multilingual)
+
+
+def identify(model: WhisperModel, audio: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
+    """The languages of `audio` (at most 30 s), most probable first, with probabilities.
+
+    One encoder pass of the model over the (padded) window: the model's own
+    language-token probabilities, measured, never thresholded here.
+    """
+    _, _, ranked = model.detect_language(audio=audio, language_detection_segments=1)
+    return [(language, float(p)) for language, p in ranked]
 
 
 def _score(segments: list[RawSegment]) -> float:

@@ -143,8 +143,9 @@ async def complete(
             )
             await conn.executemany(
                 "INSERT INTO chunk_segments (job_id, chunk_idx, idx, start_s, end_s, text,"
-                " avg_logprob, no_speech_prob, compression_ratio, words)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                " avg_logprob, no_speech_prob, compression_ratio, words, language,"
+                " language_probability, other_language_suspected)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 [
                     (
                         job_id,
@@ -157,6 +158,9 @@ async def complete(
                         s["no_speech_prob"],
                         s["compression_ratio"],
                         s["words"],
+                        s["language"],
+                        s["language_probability"],
+                        s["other_language_suspected"],
                     )
                     for i, s in enumerate(segments)
                 ],

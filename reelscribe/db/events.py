@@ -39,6 +39,7 @@ _SETTABLE = frozenset(
         "media_duration_s",
         "start_time",
         "end_time",
+        "warnings",
     }
 )
 

@@ -155,6 +155,11 @@ async def media_duration_s(conn: asyncpg.Connection, job_id: uuid.UUID) -> float
     return None if value is None else float(value)
 
 
+async def warnings(conn: asyncpg.Connection, job_id: uuid.UUID) -> list[dict[str, str]]:
+    """The job's warnings about its result ({"code", "message"} each)."""
+    return list(await conn.fetchval("SELECT warnings FROM jobs WHERE id = $1", job_id) or [])
+
+
 async def record_enqueued(
     conn: asyncpg.Connection, job_id: uuid.UUID, message_id: str, queue: str
 ) -> None:

@@ -18,7 +18,7 @@ from reelscribe.states import JobState, Stage
 from reelscribe.v1 import job_pb2
 
 #: Bump when a pipeline change makes old transcripts stale for the cache.
-PIPELINE_VERSION = 3
+PIPELINE_VERSION = 4
 #: Hot transcripts stay in Redis this long after their last write.
 CACHE_TTL_S = 30 * 24 * 3600
 
@@ -46,6 +46,12 @@ class SegmentData:
     low_confidence: bool = False
     suspected_hallucination: bool = False
     words: Sequence[WordData] = field(default_factory=tuple)
+    #: Language of the segment (BCP-47) and the model's probability of it
+    #: (0: requested or assumed, not detected).
+    language: str = ""
+    language_probability: float = 0.0
+    #: An English-only model probably heard another language here.
+    other_language_suspected: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,12 @@ class TranscriptData:
     duration_s: float
     model: str
     segments: Sequence[SegmentData]
+    #: `language` was assumed (an English-only model), not detected.
+    language_assumed: bool = False
+    #: Share of the speech time per language, largest first: [(language, share)].
+    languages: Sequence[tuple[str, float]] = ()
+    #: Job warnings ({"code", "message"}) stored with the transcript.
+    warnings: Sequence[dict[str, str]] = ()
 
     @property
     def text(self) -> str:
@@ -106,7 +118,8 @@ async def store_transcript(
     await conn.execute("DELETE FROM transcripts WHERE job_id = $1", job_id)
     await conn.execute(
         "INSERT INTO transcripts (job_id, language, language_probability, duration_s, text,"
-        " model, cache_key) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " model, cache_key, language_assumed, languages)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         job_id,
         data.language,
         data.language_probability,
@@ -114,6 +127,8 @@ async def store_transcript(
         data.text,
         data.model,
         key or None,
+        data.language_assumed,
+        [{"language": lang, "share": share} for lang, share in data.languages],
     )
     await conn.copy_records_to_table(
         "segments",
@@ -128,6 +143,9 @@ async def store_transcript(
             "no_speech_prob",
             "low_confidence",
             "suspected_hallucination",
+            "language",
+            "language_probability",
+            "other_language_suspected",
         ],
         records=[
             (
@@ -141,6 +159,9 @@ async def store_transcript(
                 s.no_speech_prob,
                 s.low_confidence,
                 s.suspected_hallucination,
+                s.language,
+                s.language_probability,
+                s.other_language_suspected,
             )
             for i, s in enumerate(data.segments)
         ],
@@ -229,6 +250,8 @@ async def store_and_succeed(
                 else:
                     kind = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
                     fields = {"progress": progress}
+                if data.warnings:
+                    fields["warnings"] = list(data.warnings)
                 recorded = await events_db.append_event(
                     conn,
                     job_id,
@@ -267,15 +290,19 @@ async def copy_transcript(conn: asyncpg.Connection, source: uuid.UUID, target: u
     await conn.execute("DELETE FROM transcripts WHERE job_id = $1", target)
     await conn.execute(
         "INSERT INTO transcripts (job_id, language, language_probability, duration_s, text,"
-        " model, cache_key) SELECT $2::uuid, language, language_probability, duration_s, text,"
-        " model, cache_key FROM transcripts WHERE job_id = $1",
+        " model, cache_key, language_assumed, languages) SELECT $2::uuid, language,"
+        " language_probability, duration_s, text, model, cache_key, language_assumed, languages"
+        " FROM transcripts WHERE job_id = $1",
         source,
         target,
     )
     await conn.execute(
-        "INSERT INTO segments SELECT $2::uuid, idx, start_s, end_s, text, confidence, avg_logprob,"
-        " no_speech_prob, low_confidence, suspected_hallucination FROM segments"
-        " WHERE job_id = $1",
+        "INSERT INTO segments (job_id, idx, start_s, end_s, text, confidence, avg_logprob,"
+        " no_speech_prob, low_confidence, suspected_hallucination, language,"
+        " language_probability, other_language_suspected) SELECT $2::uuid, idx, start_s,"
+        " end_s, text, confidence, avg_logprob, no_speech_prob, low_confidence,"
+        " suspected_hallucination, language, language_probability, other_language_suspected"
+        " FROM segments WHERE job_id = $1",
         source,
         target,
     )

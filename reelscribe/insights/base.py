@@ -24,6 +24,8 @@ class Seg:
     start_s: float
     end_s: float
     text: str
+    #: The segment's language (BCP-47; "" when unknown).
+    language: str = ""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class Transcript:
     segments: list[Seg]
     #: Word texts by segment index (empty when loaded without words).
     words: dict[int, list[str]] = field(default_factory=dict)
+    #: The language was assumed (an English-only model), not detected.
+    language_assumed: bool = False
 
     @classmethod
     def from_rows(
@@ -46,8 +48,11 @@ class Transcript:
         return cls(
             language=row["language"],
             duration_s=float(row["duration_s"] or 0.0),
-            segments=[Seg(s["idx"], s["start_s"], s["end_s"], s["text"]) for s in segments],
+            segments=[
+                Seg(s["idx"], s["start_s"], s["end_s"], s["text"], s["language"]) for s in segments
+            ],
             words=by_segment,
+            language_assumed=bool(row["language_assumed"]),
         )
 
 
@@ -95,12 +100,20 @@ def translate(
 
 def romanize(transcript: Transcript) -> dict[str, Any]:
     """The stored form of a Cantonese transcript's romanization (Jyutping and
-    Yale per segment, Jyutping per word)."""
+    Yale per segment and per word)."""
     segments = []
     for seg in transcript.segments:
         jyutping, yale = cantonese.romanize_text(seg.text)
-        words = cantonese.romanize_words(transcript.words.get(seg.index, []))
-        segments.append({"index": seg.index, "jyutping": jyutping, "yale": yale, "words": words})
+        texts = transcript.words.get(seg.index, [])
+        segments.append(
+            {
+                "index": seg.index,
+                "jyutping": jyutping,
+                "yale": yale,
+                "words": cantonese.romanize_words(texts),
+                "words_yale": cantonese.romanize_words(texts, yale=True),
+            }
+        )
     return {"segments": segments}
 
 

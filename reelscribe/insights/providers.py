@@ -21,6 +21,18 @@ def provider_name(settings: Settings) -> str:
     return choice
 
 
+#: Targets translated offline from the speech itself (Whisper's translate task
+#: writes English only), when no model provider (Gemini) is configured.
+SPEECH_TRANSLATION_TARGETS = frozenset({"en"})
+
+
+def translates_speech(settings: Settings, language: str) -> bool:
+    """Whether a translation into `language` comes from Whisper (offline, from
+    the audio) rather than from the model provider (from the transcript text)."""
+    target = language.split("-")[0].lower()
+    return target in SPEECH_TRANSLATION_TARGETS and provider_name(settings) == "local"
+
+
 def get_provider(settings: Settings) -> Provider:
     """The process-wide provider the settings select (built once)."""
     name = provider_name(settings)

@@ -29,8 +29,19 @@ from functools import partial
 import asyncpg
 import structlog
 
-from reelscribe import convert, events, fetch, insights, media, names, queue, validation
+from reelscribe import (
+    convert,
+    events,
+    fetch,
+    insights,
+    media,
+    names,
+    queue,
+    speech_models,
+    validation,
+)
 from reelscribe.auth import Principal
+from reelscribe.config import Settings
 from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.db import media as media_db
@@ -46,6 +57,7 @@ from reelscribe.errors import (
     NotFound,
     Unavailable,
 )
+from reelscribe.insights import providers
 from reelscribe.options import JobOptions
 from reelscribe.states import JobState, Stage
 from reelscribe.v1 import job_pb2, job_service_pb2
@@ -86,12 +98,7 @@ class JobCreation:
             + JobOptions.violations(request.options, default_model=settings.whisper_model_name)
             + validation.labels(dict(request.labels), "labels")
         )
-        if request.options.translate_to and insights.provider_name(settings) == "local":
-            raise FailedPrecondition(
-                "translation needs a model provider: the local provider cannot translate "
-                "(set GEMINI_API_KEY on the workers and servers)",
-                reason="TRANSLATION_UNAVAILABLE",
-            )
+        _check_translation(settings, request.options.translate_to)
         options = JobOptions.from_pb(request.options, default_model=settings.whisper_model_name)
         admit: Callable[[], Awaitable[_Admitted]]
         source = request.WhichOneof("source")
@@ -337,6 +344,8 @@ async def _complete_from_cache(
             "progress": 1.0,
             "cache_hit": True,
             "media_duration_s": await jobs_db.media_duration_s(conn, source_id),
+            # The same transcript, so the same things to know about it.
+            "warnings": await jobs_db.warnings(conn, source_id),
             "start_time": events.NOW,
             "end_time": events.NOW,
         },
@@ -344,6 +353,26 @@ async def _complete_from_cache(
     )
     assert recorded is not None
     return recorded
+
+
+def _check_translation(settings: Settings, language: str) -> None:
+    """FAILED_PRECONDITION unless something can translate into `language`: Whisper
+    (offline, English only, needs the multilingual model) or the model provider."""
+    if not language or insights.provider_name(settings) != "local":
+        return
+    if not providers.translates_speech(settings, language):
+        raise FailedPrecondition(
+            f"translation into {language!r} needs a model provider: offline, speech is "
+            "translated into English ('en') only (set GEMINI_API_KEY on the workers and "
+            "servers for other languages)",
+            reason="TRANSLATION_UNAVAILABLE",
+        )
+    if not any(m.multilingual for m in speech_models.installed()):
+        raise FailedPrecondition(
+            "translation into 'en' needs the multilingual speech model, which is not "
+            "installed (`make setup` installs it), or GEMINI_API_KEY",
+            reason="TRANSLATION_UNAVAILABLE",
+        )
 
 
 def _request_hash(request: job_service_pb2.CreateJobRequest) -> str:

@@ -313,6 +313,9 @@ async def _overlay_romanization(
         segment.jyutping, segment.yale = found["jyutping"], found["yale"]
         for word, jyutping in zip(segment.words, found["words"], strict=False):
             word.jyutping = jyutping
+        # Romanizations stored before words had Yale have none.
+        for word, yale in zip(segment.words, found.get("words_yale", ()), strict=False):
+            word.yale = yale
 
 
 async def _overlay_translation(

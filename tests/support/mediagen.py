@@ -92,3 +92,26 @@ def write_video(path: Path, seconds: float, samples: np.ndarray | None, rate: in
         if samples is not None:
             _encode_audio(out, "aac", rate, samples, audio)
     return path
+
+
+def espeak(text: str, voice: str, path: Path) -> np.ndarray:
+    """`text` spoken by espeak-ng's `voice` (en, de, fr, es, yue, ...), at 16 kHz."""
+    import subprocess
+
+    wav = path.with_suffix(".espeak.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), text], check=True)
+    try:
+        return decode_audio(wav, 16000)
+    finally:
+        wav.unlink(missing_ok=True)
+
+
+def spoken_parts(path: Path, parts: list[tuple[str, str]], pause_s: float = 0.7) -> Path:
+    """A WAV at `path` of each (voice, text) spoken in turn, with `pause_s` between."""
+    pause = np.zeros(round(pause_s * 16000), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    for voice, text in parts:
+        if pieces:
+            pieces.append(pause)
+        pieces.append(espeak(text, voice, path))
+    return write_wav(path, np.concatenate(pieces))
