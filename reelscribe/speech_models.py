@@ -81,7 +81,8 @@ class SpeechModel:
     #: Transcription time relative to tiny.en on the same audio: standalone
     #: faster-whisper with this model over standalone with tiny.en, on the same
     #: 10.65-minute lecture in one run of `python -m bench.models` (BENCHMARKS.md,
-    #: "Speech models"; 2 cores, 2026-11-29: base 69.4 s / tiny.en 27.6 s = 2.51).
+    #: "Speech models"; 2 cores, 2026-11-29: base 37.1 s / tiny.en 21.9 s = 1.69;
+    #: 2.51 in an earlier run on a machine under heavy load).
     relative_time: float
     #: Size of its weights (`model.bin`) in bytes.
     size_bytes: int
@@ -122,7 +123,7 @@ _BASE = SpeechModel(
     name="base",
     description="Whisper base, 99 languages with detection and translation to English",
     multilingual=True,
-    relative_time=2.5,  # measured: see SpeechModel.relative_time
+    relative_time=1.7,  # measured: see SpeechModel.relative_time
     size_bytes=145_217_532,
     sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
     files={
