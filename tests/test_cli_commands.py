@@ -136,9 +136,10 @@ async def test_submit_sends_every_job_option(cli: Cli, api: Api) -> None:
         assert text in shown, shown
     assert "highlights=2" in shown and "no-word-timestamps" in shown
 
+    # A model the server does not have is refused before uploading: a usage error.
+    refused = await cli("submit", str(MEDIA_DIR / "volcano.ogg"), "--model", "huge", code=2)
+    assert "not installed" in refused.stderr and "Traceback" not in refused.stderr
     # Options the server refuses reach it: its reasons come back, exit 1.
-    refused = await cli("submit", str(MEDIA_DIR / "volcano.ogg"), "--model", "huge", code=1)
-    assert "unknown model" in refused.stderr and "Traceback" not in refused.stderr
     refused = await cli("submit", str(MEDIA_DIR / "volcano.ogg"), "--translate-to", "fr", code=1)
     assert "FAILED_PRECONDITION" in refused.stderr or "Gemini" in refused.stderr
     bad = await cli("submit", str(MEDIA_DIR / "volcano.ogg"), "--label", "nolabel", code=2)

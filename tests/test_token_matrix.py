@@ -205,6 +205,7 @@ def _every_rpc(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...])
             jobs.WatchJobs(job_service_pb2.WatchJobsRequest(), metadata=m, timeout=t)
         ),
         "GetUsage": jobs.GetUsage(job_service_pb2.GetUsageRequest(), metadata=m, timeout=t),
+        "ListModels": jobs.ListModels(job_service_pb2.ListModelsRequest(), metadata=m, timeout=t),
         "ListWebhookDeliveries": jobs.ListWebhookDeliveries(
             job_service_pb2.ListWebhookDeliveriesRequest(name=name), metadata=m, timeout=t
         ),

@@ -170,3 +170,20 @@ def test_hallucination_flags() -> None:
     assert quality.is_hallucination(
         "Thanks for watching!", 10, 15, compression_ratio=1.0, previous_texts=[], **silent
     )
+
+
+def test_word_error_rate() -> None:
+    from bench.wer import edit_distance, normalize, wer
+
+    assert normalize("The Earth's ocean — deep, cold!") == [
+        "the",
+        "earth's",
+        "ocean",
+        "deep",
+        "cold",
+    ]
+    assert wer("the ocean is deep", "The ocean is deep.") == 0.0
+    # One substitution, one deletion, one insertion over four reference words.
+    assert wer("the ocean is deep", "a ocean deep and") == 0.75
+    assert edit_distance(["a", "b"], []) == 2 and edit_distance([], ["x"]) == 1
+    assert wer("one two", "three four five six") == 2.0  # insertions can exceed 100 %

@@ -23,6 +23,7 @@ from dramatiq.middleware import CurrentMessage
 from reelscribe import logs, queue
 from reelscribe.config import get_settings
 from workers import insights, merge, stages
+from workers.boot import check_models
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
 from workers.presence import Presence
@@ -32,6 +33,8 @@ from workers.uploadsweep import UploadSweep
 from workers.webhooks import WebhookSender
 
 logs.configure()
+# Before connecting to anything: a worker without intact models takes no job.
+check_models(get_settings())
 _broker = setup_broker()
 _broker.add_middleware(Reconciler())
 _broker.add_middleware(WebhookSender())

@@ -6,7 +6,9 @@ would otherwise stop all processing until someone restarts the worker by hand.
 The supervisor runs the group as its child, restarts it (after a short,
 growing pause) whenever it ends without being asked to, and passes
 SIGTERM/SIGINT on once, so running stages still get their shutdown grace.
-Messages of the processes that died are redelivered by the broker.
+Messages of the processes that died are redelivered by the broker. A group
+that exits with `EX_CONFIG` (a worker refused to start because a model is
+missing or damaged) is not restarted: it would only fail again.
 
 The group stays in the supervisor's process group, so whoever stops the
 supervisor for good (`reelscribe up` after the grace, a container runtime)
@@ -32,6 +34,10 @@ from pathlib import Path
 import structlog
 
 log = structlog.get_logger(__name__)
+
+#: Exit status of a worker that refuses to start for its configuration (its
+#: models, see `workers.boot`; sysexits.h `EX_CONFIG`): not restarted.
+EX_CONFIG = 78
 
 #: Pauses before successive restarts; the last repeats.
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
@@ -76,6 +82,11 @@ class Supervisor:
             # processes) must not run beside the next group.
             _kill_orphans()
             if self._stop.is_set():
+                return code
+            if code == EX_CONFIG:
+                # Its models are missing or damaged (it said which): restarting
+                # cannot help, so stop and let the operator see why.
+                log.error("worker group refuses to start; not restarting", code=code)
                 return code
             failures = 0 if time.monotonic() - started > STABLE_AFTER_S else failures + 1
             pause = self._backoff_s[min(max(failures - 1, 0), len(self._backoff_s) - 1)]

@@ -21,9 +21,6 @@ DISK_WARN_BYTES = 5 * 1024**3
 #: Free space in the data dir below which `disk` FAILs.
 DISK_FAIL_BYTES = 1 * 1024**3
 
-#: Files a CTranslate2 Whisper directory needs for an offline load (without
-#: tokenizer.json faster-whisper fetches the tokenizer from the Hugging Face hub).
-WHISPER_FILES = ("model.bin", "config.json", "tokenizer.json")
 #: Files a sentence-transformers directory needs (plus one weights file).
 EMBEDDING_FILES = ("modules.json", "config.json")
 EMBEDDING_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
@@ -38,33 +35,27 @@ FONT_DIRS = (
 def check_whisper_model(settings: Settings) -> Check:
     """Every installed speech model loads offline: its files are present, and a
     model joined from parts has the right size and SHA-256. The default model
-    must be one of them."""
+    must be one of them. Workers run the same check before they start
+    (`workers.boot`), so both say the same."""
     from reelscribe import speech_models
 
-    default = speech_models.get(settings.whisper_model_name)
-    if default is None or default not in speech_models.installed():
-        installed = ", ".join(m.name for m in speech_models.installed()) or "none"
+    try:
+        checked = speech_models.check_installed(
+            settings.whisper_model_name, settings.model_cache_dir
+        )
+    except speech_models.ModelError as exc:
         return fail(
             "speech models",
-            f"the default model {settings.whisper_model_name!r} is not installed "
-            f"(installed: {installed})",
-            "set REELSCRIBE_WHISPER_MODEL_NAME to an installed model, or run `make setup`",
+            exc.message,
+            "`reelscribe models --install` joins and verifies the models (`make setup` runs it)",
         )
-    found = []
-    for model in speech_models.installed():
-        try:
-            path = speech_models.verify(model, settings.model_cache_dir)
-        except speech_models.ModelError as exc:
-            return fail("speech models", exc.message, "run `reelscribe models --install`")
-        missing = [f for f in WHISPER_FILES if not (path / f).is_file()]
-        if missing:
-            return fail(
-                "speech models",
-                f"model {model.name}: {path} lacks {', '.join(missing)}",
-                "reinstall the model's packages (`make setup`)",
-            )
-        found.append(model.name + (" (default)" if model is default else ""))
-    return ok("speech models", ", ".join(found))
+    return ok(
+        "speech models",
+        ", ".join(
+            m.name + (" (default)" if m.name == settings.whisper_model_name else "")
+            for m, _ in checked
+        ),
+    )
 
 
 def check_embedding_model(settings: Settings) -> Check:

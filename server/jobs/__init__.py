@@ -5,6 +5,7 @@
     records    GetJob, ListJobs, CancelJob, DeleteJob
     watches    WatchJob, WatchJobs: snapshots, then live events
     reports    GetUsage, GetCostReport, ListWebhookDeliveries
+    models     ListModels: the installed speech models
 
 Uploads (UploadMedia, GetUpload) live in `server.uploads`.
 """

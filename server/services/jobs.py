@@ -14,6 +14,7 @@ from reelscribe.v1 import job_service_pb2, job_service_pb2_grpc
 from server.context import current_principal
 from server.deps import Deps
 from server.jobs.creation import JobCreation
+from server.jobs.models import list_models
 from server.jobs.records import JobRecords
 from server.jobs.reports import JobReports
 from server.jobs.watches import JobWatches
@@ -33,6 +34,7 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         self._records = JobRecords(deps)
         self._watches = JobWatches(deps)
         self._reports = JobReports(deps, quotas)
+        self._settings = deps.settings
 
     # -- uploads -------------------------------------------------------------------------
 
@@ -118,3 +120,10 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> job_service_pb2.ListWebhookDeliveriesResponse:
         return await self._reports.webhook_deliveries(current_principal(), request)
+
+    # -- models ----------------------------------------------------------------------------
+
+    async def ListModels(
+        self, request: job_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.ListModelsResponse:
+        return list_models(self._settings)

@@ -371,6 +371,18 @@ class ReelscribeClient:
             "JobService", "GetUsage", v1.GetUsageRequest(), v1.GetUsageResponse, idempotent=True
         )
 
+    async def list_models(self) -> list[v1.SpeechModel]:
+        """The server's installed speech models (`JobOptions.model` names one):
+        languages, relative speed, and which is the default."""
+        reply = await self._unary(
+            "JobService",
+            "ListModels",
+            v1.ListModelsRequest(),
+            v1.ListModelsResponse,
+            idempotent=True,
+        )
+        return list(reply.models)
+
     # -- search -----------------------------------------------------------------------
 
     async def search(
