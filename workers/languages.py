@@ -94,14 +94,17 @@ def speech_spans(
     return spans
 
 
-def _windows(spans: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
-    """Consecutive spans packed into groups of at most `WINDOW_S` of speech."""
+def _windows(
+    spans: list[tuple[float, float]], gap_s: float = 0.2
+) -> list[list[tuple[float, float]]]:
+    """Consecutive spans packed into groups that fit one `WINDOW_S` window
+    with `gap_s` of silence between spans."""
     groups: list[list[tuple[float, float]]] = []
     total = 0.0
     for s, e in spans:
-        if groups and total + (e - s) + _GAP_S <= WINDOW_S:
+        if groups and total + (e - s) + gap_s <= WINDOW_S:
             groups[-1].append((s, e))
-            total += (e - s) + _GAP_S
+            total += (e - s) + gap_s
         else:
             groups.append([(s, e)])
             total = e - s
@@ -131,7 +134,7 @@ def identify_units(
     spans = speech_spans(regions, start_s, end_s)
     if not spans:
         return []
-    groups = _windows(spans)
+    groups = _windows(spans, _GAP_S)
     answers = [identify(_audio_of(audio, g)) for g in groups]
     tops = [a[0] for a in answers]
     units: list[tuple[float, float, list[tuple[str, float]]]] = []

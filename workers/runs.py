@@ -30,21 +30,16 @@ def language_runs(
     end_s: float,
     options: JobOptions,
 ) -> list[languages.Run]:
-    """The chunk's runs of one language each; a language of "" means the
-    model's only language, "assumed" (English-only models)."""
+    """The chunk as one run: in the requested language, or, for English-only
+    models, in the model's only language ("" means assumed)."""
     if options.language:
         # Requested: not detected, so its probability is 0 ("not measured").
         whole = languages.Unit(start_s, end_s, options.language, 0.0)
         return [languages.Run(start_s, end_s, options.language, (whole,))]
-    if not transcriber.is_multilingual(model):
-        assumed = languages.Unit(start_s, end_s, "", 0.0)
-        return [languages.Run(start_s, end_s, "", (assumed,))]
-    units = languages.identify_units(
-        lambda clip: transcriber.identify(model, clip), audio, regions, start_s, end_s
-    )
-    return languages.runs(units, start_s, end_s) or [
-        languages.Run(start_s, end_s, "", (languages.Unit(start_s, end_s, "", 0.0),))
-    ]
+    # English-only model: its one language, assumed. (A multilingual model
+    # with no language requested identifies as it decodes: `decode_detected`.)
+    assumed = languages.Unit(start_s, end_s, "", 0.0)
+    return [languages.Run(start_s, end_s, "", (assumed,))]
 
 
 def decode_run(
@@ -56,20 +51,84 @@ def decode_run(
     options: JobOptions,
 ) -> list[dict[str, Any]]:
     """The segments of one run, on the original timeline, each with its language."""
+    _, stored = _decode_span(
+        ctx, model, audio, regions, run.start_s, run.end_s, run.language, options
+    )
+    for seg in stored:
+        # English-only models: "en", assumed (probability 0).
+        seg["language"] = run.language or "en"
+        seg["language_probability"] = run.probability_at(seg["start_s"], seg["end_s"])
+    return stored
+
+
+def decode_detected(
+    ctx: JobContext,
+    model: Any,
+    audio: Any,
+    regions: list[speech.Region],
+    start_s: float,
+    end_s: float,
+    options: JobOptions,
+) -> list[dict[str, Any]]:
+    """The chunk's segments with a multilingual model and no language requested.
+
+    Whisper identifies the language of each 30 s decoding window from the
+    encoder output it decodes (`transcriber`), so monolingual speech costs no
+    extra encoder pass, and every segment carries its window's language and
+    probability. A window that holds a switch is decoded in one language: its
+    other-language segments come out doubtful and are identified again on
+    their own audio and decoded in their language (`recheck_doubtful`).
+    """
+    _, decoded = _decode_span(ctx, model, audio, regions, start_s, end_s, "", options)
+    out: list[dict[str, Any]] = []
+    i = 0
+    while i < len(decoded):
+        j = i
+        while j + 1 < len(decoded) and decoded[j + 1]["language"] == decoded[i]["language"]:
+            j += 1
+        left = start_s if i == 0 else (decoded[i - 1]["end_s"] + decoded[i]["start_s"]) / 2
+        right = (
+            end_s
+            if j == len(decoded) - 1
+            else (decoded[j]["end_s"] + decoded[j + 1]["start_s"]) / 2
+        )
+        units = tuple(
+            languages.Unit(s["start_s"], s["end_s"], s["language"], s["language_probability"])
+            for s in decoded[i : j + 1]
+        )
+        run = languages.Run(left, right, decoded[i]["language"], units)
+        out.extend(recheck_doubtful(ctx, model, audio, regions, run, decoded[i : j + 1], options))
+        i = j + 1
+    return out
+
+
+def _decode_span(
+    ctx: JobContext,
+    model: Any,
+    audio: Any,
+    regions: list[speech.Region],
+    start_s: float,
+    end_s: float,
+    language: str,
+    options: JobOptions,
+) -> tuple[transcriber.TranscriptionInfo, list[dict[str, Any]]]:
+    """Decode [start_s, end_s] in `language` (empty: detect, or the model's only
+    one): what the model reported, and the segments on the original timeline
+    (their language fields set only when detected)."""
     settings = ctx.settings
     clip, time_map = speech.compact(
-        audio, run.start_s, run.end_s, regions, keep_silence_s=settings.keep_silence_s
+        audio, start_s, end_s, regions, keep_silence_s=settings.keep_silence_s
     )
-    _, segments = transcriber.transcribe(
+    info, segments = transcriber.transcribe(
         model,
         clip,
-        language=speech_models.whisper_language(run.language) or None,
+        language=speech_models.whisper_language(language) or None,
         word_timestamps=not options.disable_word_timestamps,
         beam_size=settings.whisper_beam_size,
         between_segments=ctx.check_cancelled,
     )
     # Cantonese decodes as Chinese; its text is kept in traditional characters.
-    cantonese_text = speech_models.primary_language(run.language) == speech_models.CANTONESE
+    cantonese_text = speech_models.primary_language(language) == speech_models.CANTONESE
     stored: list[dict[str, Any]] = []
     for seg in segments:
         ctx.check_cancelled()
@@ -98,13 +157,13 @@ def decode_run(
                 "no_speech_prob": seg.no_speech_prob,
                 "compression_ratio": seg.compression_ratio,
                 "words": words,
-                # English-only models: "en", assumed (probability 0).
-                "language": run.language or "en",
-                "language_probability": run.probability_at(start, end),
+                # Detected per decoding window when no language was given.
+                "language": seg.language,
+                "language_probability": seg.language_probability,
                 "other_language_suspected": False,
             }
         )
-    return stored
+    return info, stored
 
 
 def recheck_doubtful(

@@ -283,12 +283,11 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
     stored: list[dict[str, Any]] = []
     # Decoded one run of same-language speech at a time (workers.languages):
     # with a requested language or an English-only model, the chunk is one run.
-    detect = not options.language and transcriber.is_multilingual(model)
-    for run in runs.language_runs(model, audio, regions, start_s, end_s, options):
-        decoded = runs.decode_run(ctx, model, audio, regions, run, options)
-        if detect:
-            decoded = runs.recheck_doubtful(ctx, model, audio, regions, run, decoded, options)
-        stored.extend(decoded)
+    if not options.language and transcriber.is_multilingual(model):
+        stored = runs.decode_detected(ctx, model, audio, regions, start_s, end_s, options)
+    else:
+        for run in runs.language_runs(model, audio, regions, start_s, end_s, options):
+            stored.extend(runs.decode_run(ctx, model, audio, regions, run, options))
     del audio
     if not options.language and not transcriber.is_multilingual(model):
         runs.flag_other_languages(ctx, path, stored)

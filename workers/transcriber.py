@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,38 @@ class RawSegment:
     no_speech_prob: float
     compression_ratio: float
     words: tuple[RawWord, ...]
+    #: The language identified for the segment's decoding window, with the
+    #: model's probability; empty when the language was given, not detected.
+    language: str = ""
+    language_probability: float = 0.0
+
+
+class _DetectionRecorder:
+    """The CTranslate2 model, remembering (per thread) the language it last identified.
+
+    With `multilingual=True`, faster-whisper identifies the language of every
+    30 s decoding window from the encoder output it decodes anyway (no extra
+    encoder pass) and decodes the window in it, but does not say which segment
+    got which language. Segments are produced right after their window's
+    identification, so the last one recorded is theirs.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def detect_language(self, *args: Any, **kwargs: Any) -> Any:
+        results = self._inner.detect_language(*args, **kwargs)
+        token, probability = results[0][0]
+        self._local.last = (str(token)[2:-2], float(probability))  # "<|de|>" -> "de"
+        return results
+
+    def last(self) -> tuple[str, float]:
+        """The language last identified on this thread, with its probability."""
+        return cast(tuple[str, float], getattr(self._local, "last", ("", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -59,13 +92,16 @@ def load_model(model_dir: str, compute_type: str, cpu_threads: int) -> WhisperMo
     key = (model_dir, compute_type, cpu_threads)
     with _models_lock:
         if key not in _models:
-            _models[key] = WhisperModel(
+            model = WhisperModel(
                 model_dir,
                 device="cpu",
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
                 local_files_only=True,
             )
+            if model.model.is_multilingual:
+                model.model = _DetectionRecorder(model.model)
+            _models[key] = model
         return _models[key]
 
 
@@ -93,9 +129,15 @@ def _decode(
     beam_size: int,
     between_segments: Callable[[], None],
 ) -> tuple[TranscriptionInfo, list[RawSegment]]:
+    recorder = model.model if isinstance(model.model, _DetectionRecorder) else None
+    detect = recorder is not None and not language
     segments, info = model.transcribe(
         audio,
-        language=language or None,
+        # Identifying per window: the first window is identified like the
+        # others, inside the decoding loop, so the language given here is only
+        # a placeholder that skips faster-whisper's separate (extra) pass.
+        language="en" if detect else (language or None),
+        multilingual=detect,
         word_timestamps=word_timestamps,
         beam_size=beam_size,
         # Temperature 0 only: faster-whisper's default fallback samples at
@@ -112,6 +154,7 @@ def _decode(
     # between them so a cancelled job stops within a window, not a chunk.
     for seg in segments:
         between_segments()
+        heard, probability = recorder.last() if detect and recorder is not None else ("", 0.0)
         raw.append(
             RawSegment(
                 start_s=seg.start,
@@ -124,6 +167,8 @@ def _decode(
                     RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
                     for w in (seg.words or ())
                 ),
+                language=heard,
+                language_probability=probability,
             )
         )
     return (
