@@ -1,16 +1,13 @@
-"""Which language is spoken where: language identification per stretch of speech.
+"""Which language is spoken where, for stretches of speech identified on their own.
 
-Whisper decodes a window in one language, and `faster-whisper`'s own
-`multilingual=True` detects it once per 30 s decoding window without saying
-which segment got which language; a window that holds the end of an English
-part and the start of a German one is decoded wholly as English. So the
-language is identified here first, and the chunk is then decoded one run of
-same-language speech at a time, with the language fixed:
+A chunk is decoded with Whisper identifying each 30 s window as it decodes it
+(`workers.runs.decode_detected`); a window that holds the end of an English
+part and the start of a German one is decoded wholly in one of them, and the
+other part comes out doubtful. Such stretches (and, with an English-only
+model, doubtful segments) are identified here on their own audio:
 
-1. The chunk's speech regions (from the VAD) are packed into *windows* of at
-   most 30 s of speech (Whisper's input) and each window is identified once:
-   monolingual speech costs one encoder pass per 30 s, about what Whisper's
-   own detection costs.
+1. The stretch's speech regions (from the VAD) are packed into *windows* of at
+   most 30 s of speech (Whisper's input) and each window is identified once.
 2. A window that is unsure (top probability under `SURE`) or whose language
    differs from a neighbour's may hold a switch: it is identified again
    region by region (long regions in 30 s pieces).

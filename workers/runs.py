@@ -1,9 +1,11 @@
-"""Decoding one chunk run by run: each run of speech in one language is decoded
-with that language fixed, and the segments carry their language.
+"""Decoding one chunk so that every segment carries its language.
 
-The language identification itself is `workers.languages`; this module puts
-it to work on a chunk (`workers.stages` calls it) and, for English-only
-models, flags the segments probably spoken in another language.
+With a multilingual model and no language requested, Whisper identifies each
+decoding window as it decodes it (`decode_detected`), and doubtful stretches
+are identified again on their own (`workers.languages`) and decoded in the
+language heard. With a requested language or an English-only model the chunk
+is one run in that language; for English-only models the segments probably
+spoken in another language are flagged. `workers.stages` calls this module.
 """
 
 from __future__ import annotations
