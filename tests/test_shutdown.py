@@ -327,6 +327,21 @@ async def test_worker_sigterm_finishes_the_running_stage_and_returns_the_rest(
                     break
                 await asyncio.sleep(0.1)
             assert current.stage == job_pb2.STAGE_TRANSCRIBE, current
+            # ...and a worker thread has claimed it (the stage is set when the
+            # chunk is sent, a little before it starts).
+            conn = await asyncpg.connect(settings.database_url)
+            try:
+                for _ in range(600):
+                    claimed = await conn.fetchval(
+                        "SELECT count(*) FROM chunks WHERE job_id = $1 AND attempts > 0",
+                        uuid.UUID(long.name.split("/")[1]),
+                    )
+                    if claimed:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await conn.close()
+            assert claimed == 1
             short = await api.upload(MEDIA_DIR / "ocean.ogg")
             for _ in range(2):
                 jobs.append((await api.create(short.name, skip_cache=True)).name)
