@@ -91,9 +91,7 @@ def speech_spans(
     return spans
 
 
-def _windows(
-    spans: list[tuple[float, float]], gap_s: float = 0.2
-) -> list[list[tuple[float, float]]]:
+def pack(spans: list[tuple[float, float]], gap_s: float = 0.2) -> list[list[tuple[float, float]]]:
     """Consecutive spans packed into groups that fit one `WINDOW_S` window
     with `gap_s` of silence between spans."""
     groups: list[list[tuple[float, float]]] = []
@@ -131,7 +129,7 @@ def identify_units(
     spans = speech_spans(regions, start_s, end_s)
     if not spans:
         return []
-    groups = _windows(spans, _GAP_S)
+    groups = pack(spans, _GAP_S)
     answers = [identify(_audio_of(audio, g)) for g in groups]
     tops = [a[0] for a in answers]
     units: list[tuple[float, float, list[tuple[str, float]]]] = []
@@ -143,6 +141,13 @@ def identify_units(
         else:
             units.append((group[0][0], group[-1][1], answers[i]))
     return _settle(units)
+
+
+def identify_spans(
+    identify: Identify, audio: npt.NDArray[np.float32], spans: Sequence[tuple[float, float]]
+) -> list[Unit]:
+    """Each span identified on its own (the spans of a window that may hold a switch)."""
+    return _settle([(s, e, identify(_audio_of(audio, [(s, e)]))) for s, e in spans])
 
 
 def _settle(raw: list[tuple[float, float, list[tuple[str, float]]]]) -> list[Unit]:
@@ -201,11 +206,22 @@ def text_compression_ratio(text: str) -> float:
 #: An English-only model's segment whose words it was this unsure of on
 #: average, or whose text repeats itself this much, may be another language.
 SUSPECT_WORD_PROBABILITY = 0.7
+#: A multilingual model's segment decoded in its window's language with words
+#: this unsure on average is identified again on its own. Lower than for
+#: English-only models: each check costs an encoder pass, and on espeak-ng
+#: English about one segment in ten lies between 0.6 and 0.7, while speech
+#: decoded in the wrong language mostly lies below 0.6 (bench.languages).
+RECHECK_WORD_PROBABILITY = 0.6
 SUSPECT_COMPRESSION = 2.4
 
 
-def looks_foreign(text: str, word_probabilities: Sequence[float]) -> bool:
-    """Whether an English-only model's segment is worth checking for another language."""
-    if word_probabilities and float(np.mean(word_probabilities)) < SUSPECT_WORD_PROBABILITY:
+def looks_foreign(
+    text: str,
+    word_probabilities: Sequence[float],
+    threshold: float = SUSPECT_WORD_PROBABILITY,
+) -> bool:
+    """Whether a segment is worth checking for another language: its words
+    were unsure on average (below `threshold`), or its text repeats itself."""
+    if word_probabilities and float(np.mean(word_probabilities)) < threshold:
         return True
     return text_compression_ratio(text) > SUSPECT_COMPRESSION

@@ -74,33 +74,48 @@ def decode_detected(
 ) -> list[dict[str, Any]]:
     """The chunk's segments with a multilingual model and no language requested.
 
-    Whisper identifies the language of each 30 s decoding window from the
-    encoder output it decodes (`transcriber`), so monolingual speech costs no
-    extra encoder pass, and every segment carries its window's language and
-    probability. A window that holds a switch is decoded in one language: its
-    other-language segments come out doubtful and are identified again on
-    their own audio and decoded in their language (`recheck_doubtful`).
+    The speech is packed into windows that fit Whisper's 30 s input; each
+    window is identified (`transcriber.identify`) and then decoded in its
+    language, reusing the encoder output of the identification, so
+    monolingual speech pays no extra encoder pass. A window that may hold a
+    switch (unsure, or a neighbour heard another language) is identified again
+    region by region and decoded run by run (`workers.languages`); doubtful
+    segments are then checked on their own (`recheck_doubtful`).
     """
-    _, decoded = _decode_span(ctx, model, audio, regions, start_s, end_s, "", options)
+    keep_s = ctx.settings.keep_silence_s
+    groups = languages.pack(languages.speech_spans(regions, start_s, end_s), gap_s=keep_s)
+    tops = []
+    for g in groups:
+        clip, _ = speech.compact(audio, g[0][0], g[-1][1], regions, keep_silence_s=keep_s)
+        tops.append(transcriber.identify(model, clip)[0])
     out: list[dict[str, Any]] = []
-    i = 0
-    while i < len(decoded):
-        j = i
-        while j + 1 < len(decoded) and decoded[j + 1]["language"] == decoded[i]["language"]:
-            j += 1
-        left = start_s if i == 0 else (decoded[i - 1]["end_s"] + decoded[i]["start_s"]) / 2
-        right = (
-            end_s
-            if j == len(decoded) - 1
-            else (decoded[j]["end_s"] + decoded[j + 1]["start_s"]) / 2
-        )
-        units = tuple(
-            languages.Unit(s["start_s"], s["end_s"], s["language"], s["language_probability"])
-            for s in decoded[i : j + 1]
-        )
-        run = languages.Run(left, right, decoded[i]["language"], units)
-        out.extend(recheck_doubtful(ctx, model, audio, regions, run, decoded[i : j + 1], options))
-        i = j + 1
+    for i, group in enumerate(groups):
+        language, probability = tops[i]
+        neighbours = {tops[j][0] for j in (i - 1, i + 1) if 0 <= j < len(groups)}
+        mixed = probability < languages.CONFIDENT or bool(neighbours - {language})
+        left = start_s if i == 0 else (groups[i - 1][-1][1] + group[0][0]) / 2
+        right = end_s if i == len(groups) - 1 else (group[-1][1] + groups[i + 1][0][0]) / 2
+        if mixed and len(group) > 1:
+            units = languages.identify_spans(
+                lambda clip: transcriber.identify(model, clip), audio, group
+            )
+            window_runs = languages.runs(units, left, right)
+        else:
+            whole = languages.Unit(group[0][0], group[-1][1], language, probability)
+            window_runs = [languages.Run(left, right, language, (whole,))]
+        for run in window_runs:
+            if len(window_runs) == 1 and run.units[0].start_s == group[0][0]:
+                # The window as identified: the same clip, so its encoder
+                # output is reused.
+                _, decoded = _decode_span(
+                    ctx, model, audio, regions, group[0][0], group[-1][1], run.language, options
+                )
+                for seg in decoded:
+                    seg["language"] = run.language
+                    seg["language_probability"] = run.probability_at(seg["start_s"], seg["end_s"])
+            else:
+                decoded = decode_run(ctx, model, audio, regions, run, options)
+            out.extend(recheck_doubtful(ctx, model, audio, regions, run, decoded, options))
     return out
 
 
@@ -116,7 +131,7 @@ def _decode_span(
 ) -> tuple[transcriber.TranscriptionInfo, list[dict[str, Any]]]:
     """Decode [start_s, end_s] in `language` (empty: detect, or the model's only
     one): what the model reported, and the segments on the original timeline
-    (their language fields set only when detected)."""
+    (without their language fields)."""
     settings = ctx.settings
     clip, time_map = speech.compact(
         audio, start_s, end_s, regions, keep_silence_s=settings.keep_silence_s
@@ -159,9 +174,6 @@ def _decode_span(
                 "no_speech_prob": seg.no_speech_prob,
                 "compression_ratio": seg.compression_ratio,
                 "words": words,
-                # Detected per decoding window when no language was given.
-                "language": seg.language,
-                "language_probability": seg.language_probability,
                 "other_language_suspected": False,
             }
         )
@@ -190,14 +202,12 @@ def recheck_doubtful(
     i = 0
     while i < len(decoded):
         seg = decoded[i]
-        if not languages.looks_foreign(seg["text"], [w["probability"] for w in seg["words"]]):
+        if not _doubtful(seg):
             out.append(seg)
             i += 1
             continue
         j = i
-        while j + 1 < len(decoded) and languages.looks_foreign(
-            decoded[j + 1]["text"], [w["probability"] for w in decoded[j + 1]["words"]]
-        ):
+        while j + 1 < len(decoded) and _doubtful(decoded[j + 1]):
             j += 1
         left = (out[-1]["end_s"] + seg["start_s"]) / 2 if out else run.start_s
         right = (
@@ -220,6 +230,15 @@ def recheck_doubtful(
             out.extend(decoded[i : j + 1])
         i = j + 1
     return out
+
+
+def _doubtful(seg: dict[str, Any]) -> bool:
+    """A multilingual model's segment that may be in another language than its window's."""
+    return languages.looks_foreign(
+        seg["text"],
+        [w["probability"] for w in seg["words"]],
+        threshold=languages.RECHECK_WORD_PROBABILITY,
+    )
 
 
 def flag_other_languages(ctx: JobContext, path: Path, stored: list[dict[str, Any]]) -> None:

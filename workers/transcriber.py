@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +17,7 @@ import numpy.typing as npt
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
 
 from reelscribe import speech_models
 from reelscribe.config import Settings
@@ -41,38 +44,37 @@ class RawSegment:
     no_speech_prob: float
     compression_ratio: float
     words: tuple[RawWord, ...]
-    #: The language identified for the segment's decoding window, with the
-    #: model's probability; empty when the language was given, not detected.
-    language: str = ""
-    language_probability: float = 0.0
 
 
-class _DetectionRecorder:
-    """The CTranslate2 model, remembering (per thread) the language it last identified.
+class _Whisper(WhisperModel):
+    """faster-whisper's model, keeping (per thread) the encoder outputs of the last windows.
 
-    With `multilingual=True`, faster-whisper identifies the language of every
-    30 s decoding window from the encoder output it decodes anyway (no extra
-    encoder pass) and decodes the window in it, but does not say which segment
-    got which language. Segments are produced right after their window's
-    identification, so the last one recorded is theirs.
+    A chunk's windows are identified first (`identify`, from their encoder
+    output) and then decoded, each in its language: faster-whisper would
+    encode every window a second time, which with base costs more than
+    decoding it. The features are compared by digest, so only the very same
+    window reuses an output; a chunk has about five windows.
     """
 
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._local = threading.local()
+    #: Encoder outputs kept per thread (about 3 MB each with base).
+    KEEP = 8
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept = threading.local()
 
-    def detect_language(self, *args: Any, **kwargs: Any) -> Any:
-        results = self._inner.detect_language(*args, **kwargs)
-        token, probability = results[0][0]
-        self._local.last = (str(token)[2:-2], float(probability))  # "<|de|>" -> "de"
-        return results
-
-    def last(self) -> tuple[str, float]:
-        """The language last identified on this thread, with its probability."""
-        return cast(tuple[str, float], getattr(self._local, "last", ("", 0.0)))
+    def encode(self, features: np.ndarray) -> Any:
+        kept: OrderedDict[bytes, Any] = getattr(self._kept, "outputs", None) or OrderedDict()
+        self._kept.outputs = kept
+        key = hashlib.blake2b(np.ascontiguousarray(features).tobytes(), digest_size=16).digest()
+        if key in kept:
+            kept.move_to_end(key)
+            return kept[key]
+        output = super().encode(features)
+        kept[key] = output
+        if len(kept) > self.KEEP:
+            kept.popitem(last=False)
+        return output
 
 
 @dataclass(frozen=True)
@@ -92,16 +94,13 @@ def load_model(model_dir: str, compute_type: str, cpu_threads: int) -> WhisperMo
     key = (model_dir, compute_type, cpu_threads)
     with _models_lock:
         if key not in _models:
-            model = WhisperModel(
+            _models[key] = _Whisper(
                 model_dir,
                 device="cpu",
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
                 local_files_only=True,
             )
-            if model.model.is_multilingual:
-                model.model = _DetectionRecorder(model.model)
-            _models[key] = model
         return _models[key]
 
 
@@ -129,15 +128,9 @@ def _decode(
     beam_size: int,
     between_segments: Callable[[], None],
 ) -> tuple[TranscriptionInfo, list[RawSegment]]:
-    recorder = model.model if isinstance(model.model, _DetectionRecorder) else None
-    detect = recorder is not None and not language
     segments, info = model.transcribe(
         audio,
-        # Identifying per window: the first window is identified like the
-        # others, inside the decoding loop, so the language given here is only
-        # a placeholder that skips faster-whisper's separate (extra) pass.
-        language="en" if detect else (language or None),
-        multilingual=detect,
+        language=language or None,
         word_timestamps=word_timestamps,
         beam_size=beam_size,
         # Temperature 0 only: faster-whisper's default fallback samples at
@@ -154,7 +147,6 @@ def _decode(
     # between them so a cancelled job stops within a window, not a chunk.
     for seg in segments:
         between_segments()
-        heard, probability = recorder.last() if detect and recorder is not None else ("", 0.0)
         raw.append(
             RawSegment(
                 start_s=seg.start,
@@ -167,8 +159,6 @@ def _decode(
                     RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
                     for w in (seg.words or ())
                 ),
-                language=heard,
-                language_probability=probability,
             )
         )
     return (
@@ -268,10 +258,16 @@ def identify(model: WhisperModel, audio: npt.NDArray[np.float32]) -> list[tuple[
     """The languages of `audio` (at most 30 s), most probable first, with probabilities.
 
     One encoder pass of the model over the (padded) window: the model's own
-    language-token probabilities, measured, never thresholded here.
+    language-token probabilities, measured, never thresholded here. The
+    window's features are cut and padded exactly as decoding cuts its first
+    window, so decoding the same audio next reuses the encoder output.
     """
-    _, _, ranked = model.detect_language(audio=audio, language_detection_segments=1)
-    return [(language, float(p)) for language, p in ranked]
+    extractor = model.feature_extractor
+    features = extractor(audio)
+    window = features[:, : max(1, min(extractor.nb_max_frames, features.shape[-1] - 1))]
+    encoded = model.encode(pad_or_trim(window))
+    ranked = model.model.detect_language(encoded)[0]
+    return [(str(token)[2:-2], float(p)) for token, p in ranked]
 
 
 def _score(segments: list[RawSegment]) -> float:
