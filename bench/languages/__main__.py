@@ -160,10 +160,7 @@ def main() -> None:
             "languages",
             title="Language identification per segment (bilingual recordings)",
             command="python -m bench.languages",
-            machine=(
-                f"{cores} cores, {platform.machine()}, Python {platform.python_version()} "
-                "(shared with other work while measured)"
-            ),
+            machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
             day=date.today().isoformat(),
             settings=(
                 f"model base {settings.whisper_compute_type} through the real stack "
