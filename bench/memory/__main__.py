@@ -108,6 +108,18 @@ def _worker_processes(stack: RunningStack) -> list[psutil.Process]:
     return [p for p in tree if p.pid in workers]
 
 
+def _largest(proc: psutil.Process, count: int = 6) -> str:
+    """The mappings holding most of `proc`'s RSS (anonymous memory is the heap:
+    Python objects, model weights read into memory, arenas)."""
+    parts: dict[str, int] = {}
+    for m in proc.memory_maps(grouped=True):
+        path = m.path if m.path.startswith("/") else "anonymous"
+        name = "anonymous" if path == "anonymous" else Path(path).name
+        parts[name] = parts.get(name, 0) + m.rss
+    top = sorted(parts.items(), key=lambda kv: -kv[1])[:count]
+    return ", ".join(f"{name} {rss / MIB:.0f}" for name, rss in top) + " (MB)"
+
+
 def _fmt(sizes: tuple[int, int]) -> str:
     return f"{sizes[0] / MIB:.0f} MB RSS ({sizes[1] / MIB:.0f} MB USS)"
 
@@ -138,6 +150,7 @@ async def _stack_rows(stack: RunningStack, models: list[str]) -> list[tuple[str,
         for model in models:
             await _job(client, uploaded.name, model)
             rows += [(f"worker process after a {model} job", _fmt(_sizes(p))) for p in worker]
+            rows += [(f"  largest parts after the {model} job", _largest(p)) for p in worker]
         rows.append(("server after the jobs", _fmt(_sizes(server))))
         await client.search("ocean", mode=v1.SearchMode.KEYWORD)
         rows.append(("server after a keyword search", _fmt(_sizes(server))))

@@ -4,8 +4,9 @@ and worker process this host lets the doctor see.
 Processes are recognised by their command line, as `reelscribe up`,
 `reelscribe server` and `reelscribe worker` start them (`cli.stack`): a server
 is `python -m server` (or `reelscribe server`/`up`), a worker is a process of
-`dramatiq workers.actors` whose parent runs the same command (Dramatiq's main
-process only forks and watches, and never loads a model). Figures are read
+`dramatiq workers.actors` whose parent runs the same command and which has
+CTranslate2 mapped (Dramatiq's main process only forks and watches, and its
+other forks serve metrics; neither loads a model). Figures are read
 from the kernel (`psutil`), never estimated; when no process is visible, the
 check says so and reports only its own size.
 """
@@ -33,7 +34,7 @@ class ProcessMemory:
 
 
 def _role(proc: psutil.Process) -> str | None:
-    """`server`, `worker`, `dramatiq main` or None (not ours), from the command line."""
+    """`server`, `worker`, `dramatiq main`, `dramatiq fork` or None (not ours)."""
     try:
         cmd = proc.cmdline()
     except (psutil.Error, OSError):
@@ -48,8 +49,22 @@ def _role(proc: psutil.Process) -> str | None:
             forked = parent is not None and parent.cmdline() == cmd
         except (psutil.Error, OSError):
             forked = False
-        return "worker" if forked else "dramatiq main"
+        if not forked:
+            return "dramatiq main"
+        # Dramatiq also forks helper processes with the same command line (the
+        # metrics endpoint); only worker processes import the transcriber,
+        # which maps CTranslate2.
+        return "worker" if _maps(proc.pid, "ctranslate2") else "dramatiq fork"
     return None
+
+
+def _maps(pid: int, library: str) -> bool:
+    """Whether process `pid` has `library` mapped (True when that cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            return any(library in line for line in maps)
+    except OSError:
+        return True
 
 
 def reelscribe_processes(candidates: Iterable[psutil.Process] | None = None) -> list[ProcessMemory]:
