@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     # -- Search ------------------------------------------------------------------------
     #: Sentence-transformers model for search (384-d); empty means the bundled MiniLM.
     embedding_model_dir: str = ""
-    #: Load the search model when the server starts (about 450 MB of torch and
+    #: Load the search model when the server starts (about 500 MB of torch and
     #: MiniLM, a few seconds) instead of on the first search or question that
     #: needs it. Off: a server that is only asked keyword searches never loads it.
     search_model_preload: bool = False
