@@ -50,6 +50,11 @@ class Insights:
         except ValueError as exc:
             raise FailedPrecondition(str(exc), reason="PROVIDER_NOT_CONFIGURED") from exc
 
+    async def _provider(self) -> Provider:
+        """`provider`, built off the event loop: the local provider loads the
+        search model on first use (seconds), which must not stall other calls."""
+        return await asyncio.to_thread(lambda: self.provider)
+
     async def transcript(self, conn: asyncpg.Connection, job: asyncpg.Record) -> Transcript:
         """The job's transcript (without words); FAILED_PRECONDITION until there is one."""
         found = await transcripts_db.get_transcript(conn, job["id"], with_words=False)
@@ -68,7 +73,7 @@ class Insights:
             stored = await insights_db.get_any(conn, job["id"], insights_db.ANALYSIS)
             if stored is not None:
                 return stored[0], insights_db.analysis_from_json(stored[1])
-            provider = self.provider
+            provider = await self._provider()
             cached = await insights_db.find_for_transcript(
                 conn,
                 job["id"],
@@ -114,7 +119,7 @@ class Insights:
 
     async def answer(self, question: str, passages: list[Seg]) -> tuple[str, Answer]:
         """The provider's answer from the retrieved passages."""
-        provider = self.provider
+        provider = await self._provider()
         result, _ = await self._run(lambda: engine.answer(provider, question, passages))
         return provider.name, result
 
