@@ -1,0 +1,55 @@
+"""Heavy modules stay out of processes until they are needed.
+
+torch, sentence-transformers and MiniLM add about 415 MB to a process, the
+voice encoder (resemblyzer, librosa) about 180 MB more (BENCHMARKS.md,
+`bench.memory`): importing the server or the worker must not pull them in;
+the server loads them on the first query that needs them, workers on their
+first indexing or diarization.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "sentence_transformers", "transformers", "resemblyzer", "librosa")
+
+
+def _heavy_after(imports: str, env: dict[str, str] | None = None) -> list[str]:
+    """The heavy modules a fresh interpreter holds after `imports`."""
+    report = f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    code = f"import sys, json\n{imports}\n{report}"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    ).stdout
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    ("imports", "env"),
+    [
+        ("import server.process, server.app", None),
+        # The broker is only configured, never contacted, by importing the actors.
+        ("import workers.actors", {"REELSCRIBE_REDIS_URL": "redis://127.0.0.1:1/0"}),
+    ],
+    ids=["server", "worker"],
+)
+def test_importing_loads_no_model_runtime(imports: str, env: dict[str, str] | None) -> None:
+    assert _heavy_after(imports, env) == []
+
+
+def test_the_check_sees_a_heavy_import() -> None:
+    # The probe itself can fail: importing the embedder's runtime is seen.
+    assert _heavy_after("import torch") == ["torch"]
