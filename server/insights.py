@@ -10,6 +10,7 @@ Answers to questions are cached in Redis for `answer_cache_ttl_s`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import time
 import uuid
@@ -41,6 +42,7 @@ class Insights:
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
+        self._settled = False
 
     @property
     def provider(self) -> Provider:
@@ -53,7 +55,13 @@ class Insights:
     async def _provider(self) -> Provider:
         """`provider`, built off the event loop: the local provider loads the
         search model on first use (seconds), which must not stall other calls."""
-        return await asyncio.to_thread(lambda: self.provider)
+        provider = await asyncio.to_thread(lambda: self.provider)
+        if not self._settled:
+            # The model is millions of long-lived objects: keep the cycle
+            # collector from walking them again (as `server.app` does at start).
+            self._settled = True
+            gc.freeze()
+        return provider
 
     async def transcript(self, conn: asyncpg.Connection, job: asyncpg.Record) -> Transcript:
         """The job's transcript (without words); FAILED_PRECONDITION until there is one."""
