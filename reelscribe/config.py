@@ -113,11 +113,16 @@ class Settings(BaseSettings):
     url_allowed_networks: tuple[str, ...] = ()
 
     # -- Search ------------------------------------------------------------------------
-    #: Sentence-transformers model for search (384-d); empty means the bundled MiniLM.
+    #: Sentence-transformers model for search (384-d, mean pooling); empty means the
+    #: bundled MiniLM. It runs under ONNX Runtime from an ONNX copy exported once
+    #: into `model_cache_dir` (`reelscribe models --install`, or the first use).
     embedding_model_dir: str = ""
-    #: Load the search model when the server starts (about 500 MB of torch and
-    #: MiniLM, a few seconds) instead of on the first search or question that
-    #: needs it. Off: a server that is only asked keyword searches never loads it.
+    #: ONNX Runtime threads of one search-model call (server queries, a worker's
+    #: indexing). One, like Whisper's: workers run one process per core.
+    search_model_threads: int = Field(default=1, ge=1)
+    #: Load the search model when the server starts (about 100 MB, under a second
+    #: once exported) instead of on the first search or question that needs it.
+    #: Off: a server that is only asked keyword searches never loads it.
     search_model_preload: bool = False
     #: Longest accepted search query, in characters.
     max_query_chars: int = 1000

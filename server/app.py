@@ -194,7 +194,7 @@ class ServerApp:
             self.metrics_port = self._metrics.port if self._metrics else 0
         # With `search_model_preload`, load the search model now, off the event
         # loop, not on the first query; by default it waits for the first query
-        # that needs it (torch and MiniLM are most of the server's memory).
+        # that needs it (MiniLM under ONNX Runtime is about 100 MB of the server).
         self._warm_up = asyncio.create_task(
             self._settle(search if settings.search_model_preload else None)
         )
@@ -263,10 +263,11 @@ class ServerApp:
     @staticmethod
     async def _settle(search: SearchService | None) -> None:
         """Load the search model (if `search` is given), then keep the cycle
-        collector out of the way of streams: everything loaded so far (torch and
-        the model: millions of objects, whose full collection stalled every
-        stream for ~300 ms) is exempted, and collections run less often (most
-        garbage here is freed by reference counting anyway). A model loaded
+        collector out of the way of streams: everything loaded so far (the
+        modules and, if preloaded, the model; a full collection over torch's
+        millions of objects once stalled every stream for ~300 ms) is exempted,
+        and collections run less often (most garbage here is freed by reference
+        counting anyway). A model loaded
         later is exempted when it loads (`SearchService`)."""
         if search is not None:
             await search.warm_up()

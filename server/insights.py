@@ -57,7 +57,7 @@ class Insights:
         search model on first use (seconds), which must not stall other calls."""
         provider = await asyncio.to_thread(lambda: self.provider)
         if not self._settled:
-            # The model is millions of long-lived objects: keep the cycle
+            # The model's objects live as long as the process: keep the cycle
             # collector from walking them again (as `server.app` does at start).
             self._settled = True
             gc.freeze()

@@ -1,10 +1,11 @@
 """Heavy modules stay out of processes until they are needed.
 
-torch, sentence-transformers and MiniLM add about 415 MB to a process, the
-voice encoder (resemblyzer, librosa) about 180 MB more (BENCHMARKS.md,
-`bench.memory`): importing the server or the worker must not pull them in;
-the server loads them on the first query that needs them, workers on their
-first indexing or diarization.
+torch and the voice encoder (resemblyzer, librosa) add hundreds of MB to a
+process (BENCHMARKS.md, `bench.memory`): importing the server or the worker must
+not pull them in; workers load them on their first diarization. The search
+model runs under ONNX Runtime without torch (tests/test_embeddings.py), loaded
+by the server on the first query that needs it, by workers on their first
+indexing.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@
 In one run:
 
 1. Components, each in a fresh Python process (RSS after each step, in
-   order): the worker's imports, tiny.en, base, the search embedder (torch,
-   sentence-transformers, MiniLM) and the voice encoder (resemblyzer).
+   order): the worker's imports, tiny.en, base, the search embedder (MiniLM
+   under ONNX Runtime) and the voice encoder (resemblyzer, torch).
    The first model's row is the baseline "bare faster-whisper" figure.
 2. The real stack (embedded Postgres and Valkey, `python -m server`, one
    Dramatiq worker process with one thread) as shipped: the search model is

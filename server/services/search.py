@@ -43,11 +43,11 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
         self._deps = deps
 
     def _embed(self, text: str) -> npt.NDArray[np.float32]:
-        model_dir = self._deps.settings.embedding_model_dir
-        loaded = embeddings.is_loaded(model_dir)
-        vector = embeddings.get_embedder(model_dir).embed([text])[0]
+        settings = self._deps.settings
+        loaded = embeddings.is_loaded(settings)
+        vector = embeddings.get_embedder(settings).embed([text])[0]
         if not loaded:
-            # torch and the model are millions of long-lived objects: keep the
+            # The model's Python objects live as long as the process: keep the
             # cycle collector from walking them again (see `server.app`).
             gc.freeze()
         return vector
