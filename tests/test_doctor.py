@@ -371,6 +371,11 @@ def test_embedding_model_directory(settings: Settings, tmp_path: Path) -> None:
     check = doctor.check_embedding_model(empty)
     _assert_problem(check, Status.FAIL)
     assert "model.safetensors" in check.detail
+    # The ONNX copy that server and workers run: missing from a fresh cache.
+    fresh = settings.model_copy(update={"model_cache_dir": tmp_path / "cache"})
+    check = doctor.check_embedding_model(fresh)
+    _assert_problem(check, Status.WARN)
+    assert "not prepared" in check.detail and "models --install" in check.fix
 
 
 def test_disk_thresholds(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

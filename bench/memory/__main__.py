@@ -7,15 +7,21 @@ In one run:
 1. Components, each in a fresh Python process (RSS after each step, in
    order): the worker's imports, tiny.en, base, the search embedder (MiniLM
    under ONNX Runtime) and the voice encoder (resemblyzer, torch).
-   The first model's row is the baseline "bare faster-whisper" figure.
+   The first model's row is the baseline "bare faster-whisper" figure. Then
+   the baseline for the embedder: a fresh process with the worker's imports,
+   tiny.en and the embedder as it was before ONNX (sentence-transformers on
+   torch, still installed as the tests' reference).
 2. The real stack (embedded Postgres and Valkey, `python -m server`, one
    Dramatiq worker process with one thread) as shipped: the search model is
    loaded on the first query that needs it (`search_model_preload` off).
    RSS of the server and of the worker process idle, after a short tiny.en
    job, after a short base job, after a keyword search and after a hybrid
    search (with the first hybrid query's latency, which pays the load).
-3. The pre-change server (`REELSCRIBE_SEARCH_MODEL_PRELOAD=1`: the model
-   loaded at start), idle, in the same run: the baseline for the server.
+3. The server with `REELSCRIBE_SEARCH_MODEL_PRELOAD=1` (the model loaded at
+   start, as before the load was made lazy), idle.
+
+`--env NAME=VALUE` (repeatable) sets a variable for the whole stack, e.g.
+`MALLOC_ARENA_MAX=2` to measure glibc's arenas.
 
 RSS is read with psutil from the kernel; USS (memory no other process shares)
 is shown beside it. Prints the table; `--record` writes it to BENCHMARKS.md.
@@ -79,11 +85,23 @@ encoder.embed([np.full(16000, 0.01, dtype=np.float32)])
 mark("+ voice encoder")
 """
 
+#: The embedder before ONNX, for the baseline rows (same marks).
+_BASELINE = (
+    _COMPONENTS.split("from reelscribe import embeddings")[0]
+    + r"""
+from sentence_transformers import SentenceTransformer
+from reelscribe.embeddings import default_model_dir
+model = SentenceTransformer(default_model_dir(), device="cpu", local_files_only=True)
+model.encode(["warm up"], normalize_embeddings=True)
+mark("+ search embedder before ONNX (torch, sentence-transformers)")
+"""
+)
 
-def components(models: list[str]) -> list[tuple[str, int, int]]:
+
+def components(models: list[str], script: str = _COMPONENTS) -> list[tuple[str, int, int]]:
     """(step, rss, uss) of a fresh process loading each piece in turn."""
     out = subprocess.run(
-        [sys.executable, "-c", _COMPONENTS, *models],
+        [sys.executable, "-c", script, *models],
         capture_output=True,
         text=True,
         check=True,
@@ -170,16 +188,14 @@ async def _stack_rows(stack: RunningStack, models: list[str]) -> list[tuple[str,
     return rows
 
 
-def _preloaded_server_row() -> tuple[str, str]:
-    """The pre-change server: search model loaded at start, idle."""
-    with bench_stack(ADDRESS, SECRET, extra_env={"REELSCRIBE_SEARCH_MODEL_PRELOAD": "1"}) as (
-        stack,
-        _,
-    ):
+def _preloaded_server_row(env: dict[str, str]) -> tuple[str, str]:
+    """The server with the search model loaded at start, idle."""
+    preload = {**env, "REELSCRIBE_SEARCH_MODEL_PRELOAD": "1"}
+    with bench_stack(ADDRESS, SECRET, extra_env=preload) as (stack, _):
         time.sleep(2.0)
         wait_until_idle(stack.server.pid)
         sizes = _sizes(psutil.Process(stack.server.pid))
-    return ("baseline: server with the model preloaded (before), idle", _fmt(sizes))
+    return ("server with the search model preloaded at start, idle", _fmt(sizes))
 
 
 def main() -> None:
@@ -187,16 +203,27 @@ def main() -> None:
     parser.add_argument("--models", default="tiny.en,base", help="models, in job order")
     parser.add_argument("--note", default="", help="a remark for the record (a busy machine)")
     parser.add_argument("--record", action="store_true", help="write BENCHMARKS.md")
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the stack's processes"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline process")
     args = parser.parse_args()
     models = args.models.split(",")
+    env = dict(item.split("=", 1) for item in args.env)
 
     rows = [
         (f"fresh process: {step}", f"{rss / MIB:.0f} MB RSS ({uss / MIB:.0f} MB USS)")
         for step, rss, uss in components(models)
     ]
-    with bench_stack(ADDRESS, SECRET, workers=(1, 1)) as (stack, _):
+    if not args.no_baseline:
+        rows += [
+            (f"baseline, fresh process: {step}", f"{rss / MIB:.0f} MB RSS ({uss / MIB:.0f} MB USS)")
+            for step, rss, uss in components(models[:1], _BASELINE)
+            if step.startswith("+")
+        ]
+    with bench_stack(ADDRESS, SECRET, workers=(1, 1), extra_env=env) as (stack, _):
         rows += asyncio.run(_stack_rows(stack, models))
-    rows.append(_preloaded_server_row())
+    rows.append(_preloaded_server_row(env))
     rows.append(
         ("goal", f"worker with tiny.en <= {GOAL_WORKER_MB} MB, server <= {GOAL_SERVER_MB} MB")
     )
