@@ -75,6 +75,9 @@ def detect_regions(
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+    from reelscribe.vad import bounded_model
+
+    bounded_model()  # scratch memory bounded (`reelscribe.vad`)
     duration_s = len(audio) / SAMPLE_RATE_HZ
     options = VadOptions(
         min_silence_duration_ms=int(min_silence_s * 1000),

@@ -17,6 +17,11 @@ In one run:
    RSS of the server and of the worker process idle, after a short tiny.en
    job, after a short base job, after a keyword search and after a hybrid
    search (with the first hybrid query's latency, which pays the load).
+   With `--lecture-minutes N` (default 10; 0: skip), also after a tiny.en job
+   on the generated N-minute lecture (run after the short tiny.en job, before
+   base) (`bench.lecture`): a long transcription
+   and the indexing of its hundreds of passages, with the worker's peak RSS
+   during that job (sampled every 0.1 s).
 3. The server with `REELSCRIBE_SEARCH_MODEL_PRELOAD=1` (the model loaded at
    start, as before the load was made lazy), idle.
 
@@ -37,13 +42,16 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psutil
 from reelscribe_client import ReelscribeClient, v1
 
 from bench.harness import bench_stack, wait_until_idle
+from bench.lecture import make_lecture
 from bench.record import record
 from cli.stack import RunningStack
 from reelscribe.auth import mint_token
@@ -52,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = "127.0.0.1:50173"
 SECRET = "bench-secret-" + "r" * 32
 CLIP = ROOT / "tests" / "media" / "ocean.ogg"
+OUT = ROOT / "bench" / "out"
 MIB = 1024**2
 GOAL_WORKER_MB = 500
 GOAL_SERVER_MB = 400
@@ -142,16 +151,65 @@ def _fmt(sizes: tuple[int, int]) -> str:
     return f"{sizes[0] / MIB:.0f} MB RSS ({sizes[1] / MIB:.0f} MB USS)"
 
 
-async def _job(client: ReelscribeClient, media: str, model: str) -> None:
+async def _job(
+    client: ReelscribeClient, media: str, model: str, stage: list[str] | None = None
+) -> None:
+    """Run a job to its end; `stage[0]` follows the stage its events name."""
     job = await client.create_job(media=media, options=v1.JobOptions(model=model, skip_cache=True))
     final = None
     async for event in client.watch(job.name):
         final = event.job or final
+        if stage is not None and event.stage:
+            stage[0] = event.stage.name.lower()
     if final is None or final.state != v1.JobState.SUCCEEDED:
         raise SystemExit(f"{job.name} did not succeed: {final}")
 
 
-async def _stack_rows(stack: RunningStack, models: list[str]) -> list[tuple[str, str]]:
+async def _peaks_during(
+    proc: psutil.Process,
+    work: Coroutine[Any, Any, None],
+    stage: list[str],
+    every_s: float = 0.1,
+) -> dict[str, int]:
+    """The highest RSS of `proc` in each stage (`stage[0]`, as `work` sees it)
+    sampled while `work` runs."""
+    task = asyncio.ensure_future(work)
+    peaks: dict[str, int] = {}
+    while not task.done():
+        rss = proc.memory_info().rss
+        peaks[stage[0]] = max(peaks.get(stage[0], 0), rss)
+        await asyncio.wait({task}, timeout=every_s)
+    await task
+    return peaks
+
+
+async def _lecture_rows(
+    client: ReelscribeClient, worker: list[psutil.Process], lecture: Path
+) -> list[tuple[str, str]]:
+    """A long tiny.en job: RSS after it, and the peak while it ran."""
+    long_media = await client.upload(lecture)
+    (proc,) = worker
+    cpu0, t0 = sum(proc.cpu_times()[:4]), time.perf_counter()
+    stage = ["queued"]
+    peaks = await _peaks_during(proc, _job(client, long_media.name, "tiny.en", stage), stage)
+    wall, cpu = time.perf_counter() - t0, sum(proc.cpu_times()[:4]) - cpu0
+    return [
+        (
+            f"worker process after a tiny.en job on the {lecture.stem}",
+            f"{_fmt(_sizes(proc))}; peak during the job {max(peaks.values()) / MIB:.0f} MB "
+            f"RSS; job {wall:.1f} s wall, worker process {cpu:.1f} CPU-s",
+        ),
+        (
+            "  peak RSS by stage (MB)",
+            ", ".join(f"{name} {rss / MIB:.0f}" for name, rss in peaks.items()),
+        ),
+        (f"  largest parts after the {lecture.stem} job", _largest(proc)),
+    ]
+
+
+async def _stack_rows(
+    stack: RunningStack, models: list[str], lecture: Path | None
+) -> list[tuple[str, str]]:
     server = psutil.Process(stack.server.pid)
     rows: list[tuple[str, str]] = []
     token = mint_token(SECRET, "bench-memory")
@@ -169,6 +227,8 @@ async def _stack_rows(stack: RunningStack, models: list[str]) -> list[tuple[str,
             await _job(client, uploaded.name, model)
             rows += [(f"worker process after a {model} job", _fmt(_sizes(p))) for p in worker]
             rows += [(f"  largest parts after the {model} job", _largest(p)) for p in worker]
+            if model == "tiny.en" and lecture is not None:
+                rows += await _lecture_rows(client, worker, lecture)
         rows.append(("server after the jobs", _fmt(_sizes(server))))
         await client.search("ocean", mode=v1.SearchMode.KEYWORD)
         rows.append(("server after a keyword search", _fmt(_sizes(server))))
@@ -207,6 +267,9 @@ def main() -> None:
         "--env", action="append", default=[], help="NAME=VALUE for the stack's processes"
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the baseline process")
+    parser.add_argument(
+        "--lecture-minutes", type=float, default=10, help="a long tiny.en job (0: skip)"
+    )
     args = parser.parse_args()
     models = args.models.split(",")
     env = dict(item.split("=", 1) for item in args.env)
@@ -222,7 +285,12 @@ def main() -> None:
             if step.startswith("+")
         ]
     with bench_stack(ADDRESS, SECRET, workers=(1, 1), extra_env=env) as (stack, _):
-        rows += asyncio.run(_stack_rows(stack, models))
+        lecture = (
+            make_lecture(OUT / f"lecture-{args.lecture_minutes:g}min.ogg", args.lecture_minutes)
+            if args.lecture_minutes > 0
+            else None
+        )
+        rows += asyncio.run(_stack_rows(stack, models, lecture))
     rows.append(_preloaded_server_row(env))
     rows.append(
         ("goal", f"worker with tiny.en <= {GOAL_WORKER_MB} MB, server <= {GOAL_SERVER_MB} MB")
@@ -241,8 +309,9 @@ def main() -> None:
             machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
             day=date.today().isoformat(),
             settings=(
-                "one worker process x 1 thread; a 4 s clip (tests/media/ocean.ogg) per job, "
-                "skip_cache; psutil RSS and USS after each step; server from `python -m server`"
+                "one worker process x 1 thread; a 4 s clip (tests/media/ocean.ogg) per short "
+                "job, then the generated lecture; skip_cache; psutil RSS and USS after each "
+                "step; server from `python -m server`"
             ),
             rows=rows,
         )
