@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     worker_processes: int = Field(default_factory=lambda: os.cpu_count() or 1)
     #: Threads per worker process.
     worker_threads: int = 1
+    #: After each message, return the worker's free heap pages to the kernel
+    #: (glibc `malloc_trim`): a 10-minute job otherwise leaves its peak's freed
+    #: memory resident for the process's life (BENCHMARKS.md, "Memory per process").
+    worker_trim_heap: bool = True
     #: Wall-clock limit of transcribing one chunk (the other stages have fixed
     #: limits: prepare 30 min, merge 10 min, later stages 1 h).
     stage_time_limit_s: float = 4 * 3600.0

@@ -54,3 +54,37 @@ def test_importing_loads_no_model_runtime(imports: str, env: dict[str, str] | No
 def test_the_check_sees_a_heavy_import() -> None:
     # The probe itself can fail: importing the embedder's runtime is seen.
     assert _heavy_after("import torch") == ["torch"]
+
+
+def test_trim_heap_returns_freed_memory_to_the_kernel() -> None:
+    # A fragmented heap, as a long job leaves it: 1 MB blocks served from the heap
+    # (glibc raised its mmap threshold after a larger block was freed), each pinned
+    # in place by a small live block after it, then the big ones freed.
+    code = (
+        "import numpy as np, psutil\n"
+        "from workers.heap import TrimHeap\n"
+        "me = psutil.Process()\n"
+        "block = np.ones(8 << 20, dtype=np.uint8)\n"
+        "del block  # a freed mmap-ed block: glibc raises its mmap threshold\n"
+        "big, pins = [], []\n"
+        "for _ in range(300):\n"
+        "    big.append(np.ones(1 << 20, dtype=np.uint8))\n"
+        "    pins.append(bytes(4096))  # past pymalloc's 512 bytes: from malloc\n"
+        "del big\n"
+        "before = me.memory_info().rss\n"
+        "trim = TrimHeap()\n"
+        "assert trim.available\n"
+        "trim.after_process_message(None, None)\n"
+        "print((before - me.memory_info().rss) >> 20)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "REELSCRIBE_REDIS_URL": "redis://127.0.0.1:1/0"},
+        timeout=120,
+    ).stdout
+    returned_mb = int(out.strip().splitlines()[-1])
+    assert returned_mb >= 200, f"malloc_trim returned only {returned_mb} MB of 300"
