@@ -193,6 +193,7 @@ async def _lecture_rows(
     stage = ["queued"]
     peaks = await _peaks_during(proc, _job(client, long_media.name, "tiny.en", stage), stage)
     wall, cpu = time.perf_counter() - t0, sum(proc.cpu_times()[:4]) - cpu0
+    wait_until_idle(proc.pid)  # the message's end (and its heap trim) is after the event
     return [
         (
             f"worker process after a tiny.en job on the {lecture.stem}",
@@ -225,6 +226,8 @@ async def _stack_rows(
         rows += [("worker process, idle", _fmt(_sizes(p))) for p in worker]
         for model in models:
             await _job(client, uploaded.name, model)
+            for proc in worker:
+                wait_until_idle(proc.pid)  # the last message ends after the terminal event
             rows += [(f"worker process after a {model} job", _fmt(_sizes(p))) for p in worker]
             rows += [(f"  largest parts after the {model} job", _largest(p)) for p in worker]
             if model == "tiny.en" and lecture is not None:
