@@ -5,7 +5,7 @@ model (`reelscribe.search_model` makes and verifies it), tokenized by the
 model's own `tokenizer.json`, with mean pooling and L2 normalisation as
 sentence-transformers does for all-MiniLM-L6-v2: the vectors match its
 `encode(..., normalize_embeddings=True)` (cosine >= 0.9999, tests/test_embeddings.py).
-No torch in the process: about 60-110 MB instead of 415 MB (`bench.memory`).
+No torch in the process: about 25-85 MB instead of 420 MB (`bench.memory`).
 
 The model is loaded on first use, once per process (`get_embedder`).
 """

@@ -2,7 +2,7 @@
 
 Server and workers embed with ONNX Runtime (`reelscribe.embeddings`), which
 needs no torch: MiniLM under torch and sentence-transformers cost a process
-about 415 MB, under ONNX Runtime about 60-110 MB (`bench.memory`). The ONNX
+about 420 MB, under ONNX Runtime about 25-85 MB (`bench.memory`). The ONNX
 file is made from the sentence-transformers model directory (the bundled
 all-MiniLM-L6-v2 unless `embedding_model_dir` names another) by torch's
 exporter, in a child process so the process that asked never imports torch;
@@ -160,6 +160,10 @@ def prepare(model_dir: Path, cache_dir: Path) -> Path:
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex}"
     try:
         _export_in_child(model_dir, staging)
+        for name in (GRAPH, WEIGHTS):
+            # onnx writes the weights 0600; the cache is read by the service
+            # user too (the image installs it as root), like the speech models.
+            os.chmod(staging / name, 0o644)
         files = {name: _file_record(staging / name) for name in (GRAPH, WEIGHTS)}
         manifest = {"source": _source_identity(model_dir), "files": files}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

@@ -171,6 +171,7 @@ def test_a_worker_refuses_to_start_on_a_damaged_model_and_is_not_restarted(
     assert str(search_copy) in repaired.stdout
     model_dir = Path(embeddings.default_model_dir())
     assert search_model.problem(model_dir, tmp_path) == ""
+    assert (search_copy / search_model.WEIGHTS).stat().st_mode & 0o777 == 0o644
     texts = ["The tide comes in twice a day.", "Waves break on the shore."]
     repaired_vectors = embeddings.get_embedder(
         settings.model_copy(update={"model_cache_dir": tmp_path})
