@@ -19,7 +19,7 @@ loaded (it is built aside and renamed into place).
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -156,7 +156,28 @@ def prepare(model_dir: Path, cache_dir: Path) -> Path:
         return target
     text_config(model_dir)  # refuse an unsupported model before exporting it
     _source_weights(model_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # One export per host at a time: each takes a torch-sized child process,
+        # and every worker process may ask at once on a fresh machine.
+        with (target.parent / f".{target.name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if problem(model_dir, cache_dir):  # not exported while we waited
+                _export_into(model_dir, target)
+    except OSError as exc:
+        raise SearchModelError(
+            f"search model: cannot write its ONNX copy in {cache_dir} ({exc}); run "
+            "`reelscribe models --install` as the cache's owner, or set "
+            "REELSCRIBE_MODEL_CACHE_DIR to a writable directory"
+        ) from exc
+    left = problem(model_dir, cache_dir)
+    if left:
+        raise SearchModelError(f"search model: after export, {left}")
+    return target
+
+
+def _export_into(model_dir: Path, target: Path) -> None:
+    """Export aside, then rename into place (atomic); a damaged copy is moved away."""
     staging = target.parent / f".{target.name}.{uuid.uuid4().hex}"
     try:
         _export_in_child(model_dir, staging)
@@ -170,21 +191,11 @@ def prepare(model_dir: Path, cache_dir: Path) -> Path:
         if target.exists():
             # Move the old copy aside first: a process that has it mapped keeps its files.
             doomed = target.parent / f".{target.name}.damaged.{uuid.uuid4().hex}"
-            with contextlib.suppress(FileNotFoundError):  # another process replaced it
-                os.rename(target, doomed)
+            os.rename(target, doomed)
             shutil.rmtree(doomed, ignore_errors=True)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            # Another process prepared it first; its copy is as good as ours.
-            if problem(model_dir, cache_dir):
-                raise
+        os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    left = problem(model_dir, cache_dir)
-    if left:
-        raise SearchModelError(f"search model: after export, {left}")
-    return target
 
 
 def _export_in_child(model_dir: Path, out_dir: Path) -> None:
