@@ -179,6 +179,10 @@ class Settings(BaseSettings):
     stage_time_limit_s: float = 4 * 3600.0
     #: A job that a worker started this many times without finishing is FAILED.
     max_job_attempts: int = 3
+    #: Longest wait between an idle worker's polls of a queue (Dramatiq's
+    #: `worker_timeout`, whose own default of 1 s adds up to a second to every
+    #: hand-over between stages). Each idle poll costs one small Redis script.
+    queue_poll_max_ms: int = 100
 
     # -- Recovery ----------------------------------------------------------------------
     #: A worker silent this long is presumed dead and its messages redelivered.

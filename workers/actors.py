@@ -22,7 +22,7 @@ from dramatiq.middleware import CurrentMessage
 
 from reelscribe import logs, queue
 from reelscribe.config import get_settings
-from workers import insights, merge, stages
+from workers import inplace, insights, merge, stages
 from workers.boot import check_models
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
@@ -72,8 +72,9 @@ def _queue(actor_name: str) -> dict[str, Any]:
     **_COMMON,
 )
 def prepare_job(job_id: str) -> None:
-    """Claim a job, decode its audio, find speech and fan out chunks."""
-    stages.prepare(get_runtime(), uuid.UUID(job_id))
+    """Claim a job, decode its audio, find speech and fan out chunks (or, when
+    its speech fits one chunk, transcribe and merge it right here)."""
+    stages.prepare(get_runtime(), uuid.UUID(job_id), inplace.run_single_chunk)
 
 
 @dramatiq.actor(
