@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,25 +111,27 @@ def plan_chunks(
     """Cut the timeline into chunks of about `target_s`, only inside silences.
 
     Each cut sits in the middle of the silence closest to the ideal boundary,
-    so no word is split. Audio without any silence stays one chunk.
+    so no word is split. Audio without any silence stays one chunk. The
+    chunks are of even length (at most `target_s` each): chunks run in
+    parallel, and a short last chunk would leave workers idle while the
+    others finish long ones.
     """
     if duration_s <= target_s + min_s:
         return [(0.0, duration_s)]
+    count = math.ceil(duration_s / target_s)
     midpoints = [(r.start_s + r.end_s) / 2 for r in regions if not r.is_speech]
     cuts: list[float] = []
     last = 0.0
-    ideal = target_s
-    while ideal < duration_s - min_s and midpoints:
+    for k in range(1, count):
+        # The ideal boundaries are fixed, so a cut that had to move does not
+        # push every later chunk along with it.
+        ideal = k * duration_s / count
         i = bisect.bisect_left(midpoints, ideal)
         candidates = [midpoints[j] for j in (i - 1, i) if 0 <= j < len(midpoints)]
         candidates = [c for c in candidates if last + min_s <= c <= duration_s - min_s]
-        if not candidates:
-            ideal += target_s / 2
-            continue
-        cut = min(candidates, key=lambda c: abs(c - ideal))
-        cuts.append(cut)
-        last = cut
-        ideal = cut + target_s
+        if candidates:
+            last = min(candidates, key=lambda c: abs(c - ideal))
+            cuts.append(last)
     bounds = [0.0, *cuts, duration_s]
     return list(itertools.pairwise(bounds))
 

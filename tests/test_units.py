@@ -42,6 +42,15 @@ def test_chunks_are_cut_only_inside_silences() -> None:
     assert all(100 <= b - a <= 140 for a, b in plan[:-1])
 
 
+def test_chunks_are_of_even_length() -> None:
+    # 639 s: six chunks of about 106 s, not five of 120 s and a short last one.
+    spans = [(float(t), t + 9.0) for t in range(0, 639, 10)]
+    plan = speech.plan_chunks(_regions(spans, 639.0), 639.0, target_s=120.0)
+    lengths = [b - a for a, b in plan]
+    assert len(plan) == 6 and max(lengths) <= 120.0
+    assert max(lengths) - min(lengths) <= 10.0, lengths
+
+
 def test_short_or_unbroken_audio_is_one_chunk() -> None:
     assert speech.plan_chunks(_regions([(0.0, 90.0)], 90.0), 90.0, target_s=120.0) == [(0.0, 90.0)]
     unbroken = _regions([(0.0, 900.0)], 900.0)

@@ -22,6 +22,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -66,19 +67,33 @@ def bare(settings: Settings, runs: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.fmean(cpus)
 
 
-def _stack_processes(data_dir: Path, roots: list[int]) -> list[psutil.Process]:
-    """Server and worker trees, and the embedded Postgres and Valkey (found by data dir)."""
+def _stack_processes(data_dir: Path, roots: list[int], redis_url: str) -> list[psutil.Process]:
+    """Server and worker trees, the embedded Postgres (found by its data dir) and
+    Valkey (by its port)."""
+    port = redis_url.rsplit(":", 1)[-1].split("/")[0]
     procs: dict[int, psutil.Process] = {}
     for pid in roots:
         root = psutil.Process(pid)
         for p in [root, *root.children(recursive=True)]:
             procs[p.pid] = p
     for p in psutil.process_iter(["cmdline"]):
-        if any(str(data_dir) in part for part in p.info["cmdline"] or ()):
+        cmdline = " ".join(p.info["cmdline"] or ())
+        if str(data_dir) in cmdline or ("valkey" in cmdline and f":{port}" in cmdline):
             procs[p.pid] = p
             for child in p.children(recursive=True):
                 procs[child.pid] = child
     return list(procs.values())
+
+
+def _kind(proc: psutil.Process) -> str:
+    try:
+        cmdline = " ".join(proc.cmdline())
+    except psutil.NoSuchProcess:
+        return "gone"
+    for kind in ("postgres", "valkey", "dramatiq", "server"):
+        if kind in cmdline:
+            return kind
+    return proc.name()
 
 
 def _cpu(procs: list[psutil.Process]) -> float:
@@ -93,8 +108,8 @@ def _cpu(procs: list[psutil.Process]) -> float:
 
 
 async def _jobs(
-    token: str, count: int, data_dir: Path, roots: list[int]
-) -> tuple[list[float], float]:
+    token: str, count: int, data_dir: Path, roots: list[int], redis_url: str
+) -> tuple[list[float], float, str]:
     async with ReelscribeClient(ADDRESS, token, timeout_s=120) as client:
         # Warm both worker processes (model load) first.
         sample = await client.upload(CLIP)
@@ -106,7 +121,9 @@ async def _jobs(
             async for _ in client.watch(job.name):
                 pass
         await asyncio.sleep(2.0)
-        procs = _stack_processes(data_dir, roots)
+        procs = _stack_processes(data_dir, roots, redis_url)
+        kinds = Counter(_kind(p) for p in procs)
+        counted = ", ".join(f"{name} x{n}" for name, n in sorted(kinds.items()))
         cpu0 = _cpu(procs)
         walls = []
         for _ in range(count):
@@ -122,7 +139,7 @@ async def _jobs(
             if final is None or final.state != v1.JobState.SUCCEEDED:
                 raise SystemExit(f"job ended {final and final.state}: {final and final.error}")
         await asyncio.sleep(2.0)  # work after the terminal event (webhooks, metrics) counts too
-        return walls, (_cpu(procs) - cpu0) / count
+        return walls, (_cpu(procs) - cpu0) / count, counted
 
 
 def main() -> None:
@@ -141,8 +158,14 @@ def main() -> None:
         assert stack.worker is not None
         wait_until_idle(stack.server.pid)
         token = mint_token(secret, "bench")
-        walls, stack_cpu = asyncio.run(
-            _jobs(token, args.jobs, data_dir, [stack.server.pid, stack.worker.pid])
+        walls, stack_cpu, counted = asyncio.run(
+            _jobs(
+                token,
+                args.jobs,
+                data_dir,
+                [stack.server.pid, stack.worker.pid],
+                stack.urls.redis_url,
+            )
         )
     wall = statistics.median(walls)
     rows = [
@@ -154,6 +177,7 @@ def main() -> None:
         ),
         ("wall ratio", f"{wall / bare_wall:.2f} (goal <= 1.5)"),
         ("CPU overhead per job", f"{stack_cpu - bare_cpu:.2f} CPU-s (goal <= 0.15)"),
+        ("processes counted", counted),
     ]
     for name, value in rows:
         print(f"{name:<70} {value}")
