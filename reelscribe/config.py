@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     chunk_target_s: float = 120.0
     #: Silences longer than this are shortened to it before transcription.
     keep_silence_s: float = 0.6
+    #: Threads the voice-activity detection of one job uses (it runs before a
+    #: job's chunks fan out, so it is the part of a long job no other worker
+    #: can share; its result does not depend on this).
+    vad_threads: int = 2
 
     # -- URL sources -------------------------------------------------------------------
     #: Wall-clock limit of downloading a URL source.

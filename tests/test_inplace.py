@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from reelscribe import queue
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
+from server.jobs.creation import prepare_actor
 from tests.support.api import TERMINAL, Api
 from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import lecture_wav
@@ -52,6 +54,18 @@ async def test_a_short_job_runs_in_place_with_every_event(api: Api, server: Serv
     )
     assert chunks == 1 and chunk_message is not None and chunk_message == prepare_message
     assert (await api.get(job.name)).attempts == 1
+
+
+def test_media_that_fits_one_chunk_takes_the_short_lane() -> None:
+    assert prepare_actor(None, 30.0, 120.0) == queue.PREPARE_SHORT_JOB
+    assert prepare_actor(None, 120.0, 120.0) == queue.PREPARE_SHORT_JOB
+    assert prepare_actor(None, 121.0, 120.0) == queue.PREPARE_JOB
+    assert prepare_actor(None, None, 120.0) == queue.PREPARE_JOB  # length unknown
+    assert prepare_actor("https://example.com/a.mp3", 5.0, 120.0) == queue.PREPARE_JOB
+    assert queue.queue_for("jobs", queue.PREPARE_SHORT_JOB) == "jobs" + queue.SHORT_SUFFIX
+    # Shortest job first, then the stages of started jobs, then new long jobs.
+    assert queue.PRIORITIES[queue.PREPARE_SHORT_JOB] < queue.PRIORITIES[queue.TRANSCRIBE_CHUNK]
+    assert queue.PRIORITIES[queue.TRANSCRIBE_CHUNK] < queue.NEW_JOB_PRIORITY
 
 
 @pytest.fixture(scope="module")

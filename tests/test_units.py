@@ -10,6 +10,8 @@ import pytest
 from reelscribe import captions, quality, speech
 from reelscribe.speech import Region
 from reelscribe.v1 import transcript_service_pb2 as tpb
+from tests.support.media import LECTURE
+from tests.support.mediagen import speech_samples
 
 
 def _regions(spans: list[tuple[float, float]], duration: float) -> list[Region]:
@@ -196,3 +198,17 @@ def test_word_error_rate() -> None:
     assert wer("the ocean is deep", "a ocean deep and") == 0.75
     assert edit_distance(["a", "b"], []) == 2 and edit_distance([], ["x"]) == 1
     assert wer("one two", "three four five six") == 2.0  # insertions can exceed 100 %
+
+
+def test_vad_pieces_run_in_parallel_with_the_same_result() -> None:
+    # About 130 s of real speech: cut into two pieces at a quiet moment.
+    audio = speech_samples(LECTURE, repeat=6)
+    spans = speech._pieces(audio, 0, len(audio))
+    assert len(spans) == 2 and spans[0][0] == 0 and spans[-1][1] == len(audio)
+    cut = spans[0][1]
+    around = audio[cut - 80 : cut + 80]
+    assert float(np.sqrt(np.mean(around.astype(np.float64) ** 2))) < 0.01  # a quiet moment
+    one = speech.detect_regions(audio, threads=1)
+    two = speech.detect_regions(audio, threads=2)
+    assert one == two
+    assert sum(r.duration_s for r in one if r.is_speech) > 60

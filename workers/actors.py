@@ -61,7 +61,7 @@ def _queue(actor_name: str) -> dict[str, Any]:
     """Queue and priority: stages of started jobs run before new jobs (see queue.py)."""
     return {
         "queue_name": queue.queue_for(_settings.queue_name, actor_name),
-        "priority": 10 if actor_name == queue.PREPARE_JOB else 0,
+        "priority": queue.PRIORITIES.get(actor_name, queue.NEW_JOB_PRIORITY),
     }
 
 
@@ -74,6 +74,17 @@ def _queue(actor_name: str) -> dict[str, Any]:
 def prepare_job(job_id: str) -> None:
     """Claim a job, decode its audio, find speech and fan out chunks (or, when
     its speech fits one chunk, transcribe and merge it right here)."""
+    stages.prepare(get_runtime(), uuid.UUID(job_id), inplace.run_single_chunk)
+
+
+@dramatiq.actor(
+    actor_name=queue.PREPARE_SHORT_JOB,
+    time_limit=30 * 60 * 1000,
+    **_queue(queue.PREPARE_SHORT_JOB),
+    **_COMMON,
+)
+def prepare_short_job(job_id: str) -> None:
+    """`prepare_job` for media that fits one chunk, ahead of every other message."""
     stages.prepare(get_runtime(), uuid.UUID(job_id), inplace.run_single_chunk)
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from dramatiq.middleware import CurrentMessage
 
-from reelscribe import broker_redis
+from reelscribe import broker_redis, queue
 from reelscribe.db import chunks as chunks_db
 from workers import merge, stages
 from workers.context import JobContext
+from workers.observability import inner_stage
 
 
 def run_single_chunk(ctx: JobContext) -> None:
@@ -32,10 +33,12 @@ def run_single_chunk(ctx: JobContext) -> None:
         # While the chunk runs, the message it waits on is this one (in flight).
         held = broker_redis.message_id(message)
         ctx.rt.call(chunks_db.set_message_id(ctx.rt.pool, ctx.job_id, 0, held))
-    stages.transcribe_chunk(ctx.rt, ctx.job_id, 0, then=_merge_here)
-
-
-def _merge_here(ctx: JobContext) -> None:
-    message = CurrentMessage.get_current_message()
-    retries = int(message.options.get("retries", 0)) if message is not None else 0
-    merge.merge(ctx.rt, ctx.job_id, retries)
+    # The merge runs after the chunk's span and duration end, as it would
+    # after the chunk's message; the chunk says whether it was the last.
+    last: list[JobContext] = []
+    with inner_stage(queue.STAGES[queue.TRANSCRIBE_CHUNK], str(ctx.job_id), chunk=0):
+        stages.transcribe_chunk(ctx.rt, ctx.job_id, 0, then=last.append)
+    if last:
+        retries = int(message.options.get("retries", 0)) if message is not None else 0
+        with inner_stage(queue.STAGES[queue.MERGE_JOB], str(ctx.job_id)):
+            merge.merge(ctx.rt, ctx.job_id, retries)

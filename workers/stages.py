@@ -144,7 +144,7 @@ def _prepare(ctx: JobContext, row: Any, in_place: bool) -> bool:
     ctx.running_event(STARTED, set_fields=ctx.at(Stage.DETECT_SPEECH), message="finding speech")
     # The VAD reads the decoded file through a memory map, not a copy in memory.
     audio = np.memmap(workdir / _AUDIO_FILE, dtype=np.float32, mode="r")
-    regions = speech.detect_regions(audio)
+    regions = speech.detect_regions(audio, threads=settings.vad_threads)
     del audio
     plan = speech.plan_chunks(regions, duration_s, target_s=settings.chunk_target_s)
     speech_s = sum(r.duration_s for r in regions if r.is_speech)
