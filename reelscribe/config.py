@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     chunk_target_s: float = 120.0
     #: Silences longer than this are shortened to it before transcription.
     keep_silence_s: float = 0.6
+    #: Threads the voice-activity detection of one job uses (it runs before a
+    #: job's chunks fan out, so it is the part of a long job no other worker
+    #: can share; its result does not depend on this).
+    vad_threads: int = 2
 
     # -- URL sources -------------------------------------------------------------------
     #: Wall-clock limit of downloading a URL source.
@@ -192,6 +196,10 @@ class Settings(BaseSettings):
     stage_time_limit_s: float = 4 * 3600.0
     #: A job that a worker started this many times without finishing is FAILED.
     max_job_attempts: int = 3
+    #: Longest wait between an idle worker's polls of a queue (Dramatiq's
+    #: `worker_timeout`, whose own default of 1 s adds up to a second to every
+    #: hand-over between stages). Each idle poll costs one small Redis script.
+    queue_poll_max_ms: int = 100
 
     # -- Recovery ----------------------------------------------------------------------
     #: A worker silent this long is presumed dead and its messages redelivered.

@@ -23,6 +23,8 @@ from reelscribe.errors import Unavailable
 
 #: Claims a job, decodes its audio, finds speech and plans chunks.
 PREPARE_JOB = "prepare_job"
+#: The same for a job whose media fits one chunk, in a lane of its own.
+PREPARE_SHORT_JOB = "prepare_short_job"
 #: Transcribes one chunk of a job.
 TRANSCRIBE_CHUNK = "transcribe_chunk"
 #: Joins the chunks into the transcript and finishes the job.
@@ -33,6 +35,9 @@ DERIVE_JOB = "derive_job"
 #: The pipeline stage each actor runs (metric labels, span and log fields).
 STAGES = {
     PREPARE_JOB: "prepare",
+    # One message for the whole short job (its chunk and merge, run in place,
+    # are observed as `transcribe` and `merge` too).
+    PREPARE_SHORT_JOB: "short_job",
     TRANSCRIBE_CHUNK: "transcribe",
     MERGE_JOB: "merge",
     DERIVE_JOB: "derive",
@@ -45,10 +50,27 @@ STAGES = {
 #: end. (Dramatiq orders the messages a worker has fetched by actor priority.)
 CONTINUE_SUFFIX = "-next"
 _CONTINUATIONS = frozenset({TRANSCRIBE_CHUNK, MERGE_JOB, DERIVE_JOB})
+#: Short jobs (media that fits one chunk: seconds of work in all) go to a queue
+#: of their own, whose actor runs before any other: shortest job first, so a
+#: 5-second clip never waits behind the chunks of someone's two-hour video.
+#: Each is bounded (one chunk of audio), so long jobs still move between them.
+SHORT_SUFFIX = "-short"
+
+#: Dramatiq priority of each actor: lower runs first among fetched messages.
+PRIORITIES = {PREPARE_SHORT_JOB: 0, TRANSCRIBE_CHUNK: 10, MERGE_JOB: 10, DERIVE_JOB: 10}
+#: Priority of new (not short) jobs: after the stages of started ones.
+NEW_JOB_PRIORITY = 20
+
+
+def queue_names(queue_name: str) -> tuple[str, str, str]:
+    """Every queue of the job queue `queue_name`: new jobs, started jobs' stages, short jobs."""
+    return (queue_name, queue_name + CONTINUE_SUFFIX, queue_name + SHORT_SUFFIX)
 
 
 def queue_for(queue_name: str, actor_name: str) -> str:
     """The queue `actor_name`'s messages go to, for the job queue `queue_name`."""
+    if actor_name == PREPARE_SHORT_JOB:
+        return queue_name + SHORT_SUFFIX
     return queue_name + CONTINUE_SUFFIX if actor_name in _CONTINUATIONS else queue_name
 
 
@@ -81,7 +103,7 @@ class JobQueue:
     def __init__(self, broker: dramatiq.Broker, queue_name: str) -> None:
         self._broker = broker
         self._queue_name = queue_name
-        self._queues = (queue_name, queue_name + CONTINUE_SUFFIX)
+        self._queues = queue_names(queue_name)
         for name in self._queues:
             broker.declare_queue(name)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,30 +65,76 @@ def _audible_spans(audio: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
     return spans
 
 
+#: Audible stretches longer than this are cut (at their quietest moment near
+#: each boundary) into pieces the VAD runs on in parallel.
+_VAD_PIECE_S = 60.0
+#: How far from an ideal boundary a cut may move to find a quiet moment.
+_VAD_CUT_SEARCH_S = 5.0
+
+
 def detect_regions(
-    audio: npt.NDArray[np.float32], *, min_silence_s: float = 0.3, speech_pad_s: float = 0.1
+    audio: npt.NDArray[np.float32],
+    *,
+    min_silence_s: float = 0.3,
+    speech_pad_s: float = 0.1,
+    threads: int = 1,
 ) -> list[Region]:
     """Alternating speech and silence regions covering the whole audio.
 
     Uses the Silero VAD model bundled with faster-whisper (ONNX, on CPU), but
     only on stretches that are not digital silence: an hour of silence costs
-    milliseconds instead of seconds.
+    milliseconds instead of seconds. Long stretches are cut into pieces of
+    about a minute at their quietest moments (where they are cut does not
+    depend on `threads`, so the result does not either), and `threads`
+    pieces run at once.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    from reelscribe.vad import bounded_model
-
-    bounded_model()  # scratch memory bounded (`reelscribe.vad`)
     duration_s = len(audio) / SAMPLE_RATE_HZ
     options = VadOptions(
         min_silence_duration_ms=int(min_silence_s * 1000),
         speech_pad_ms=int(speech_pad_s * 1000),
     )
-    speech: list[tuple[float, float]] = []
-    for a, b in _audible_spans(audio):
-        for s in get_speech_timestamps(audio[a:b], options):
-            speech.append(((a + s["start"]) / SAMPLE_RATE_HZ, (a + s["end"]) / SAMPLE_RATE_HZ))
-    return regions_from_speech(speech, duration_s)
+    pieces = [p for a, b in _audible_spans(audio) for p in _pieces(audio, a, b)]
+
+    def run(piece: tuple[int, int]) -> list[tuple[float, float]]:
+        a, b = piece
+        return [
+            ((a + s["start"]) / SAMPLE_RATE_HZ, (a + s["end"]) / SAMPLE_RATE_HZ)
+            for s in get_speech_timestamps(np.asarray(audio[a:b]), options)
+        ]
+
+    if threads > 1 and len(pieces) > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            found = list(pool.map(run, pieces))
+    else:
+        found = [run(p) for p in pieces]
+    return regions_from_speech([span for spans in found for span in spans], duration_s)
+
+
+def _pieces(audio: npt.NDArray[np.float32], start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) cut into pieces of about `_VAD_PIECE_S`, each cut at the
+    quietest 10 ms within `_VAD_CUT_SEARCH_S` of its ideal place."""
+    piece = int(_VAD_PIECE_S * SAMPLE_RATE_HZ)
+    count = max(1, round((end - start) / piece))
+    if count == 1:
+        return [(start, end)]
+    step = (end - start) / count
+    search = int(_VAD_CUT_SEARCH_S * SAMPLE_RATE_HZ)
+    hop = SAMPLE_RATE_HZ // 100
+    cuts = [start]
+    for k in range(1, count):
+        ideal = start + int(k * step)
+        lo, hi = max(cuts[-1] + hop, ideal - search), min(end - hop, ideal + search)
+        window = np.asarray(audio[lo:hi], dtype=np.float64)
+        frames = len(window) // hop
+        if frames == 0:
+            continue
+        energy = np.mean(window[: frames * hop].reshape(frames, hop) ** 2, axis=1)
+        cuts.append(lo + int(np.argmin(energy)) * hop)
+    return list(itertools.pairwise([*cuts, end]))
 
 
 def regions_from_speech(speech: list[tuple[float, float]], duration_s: float) -> list[Region]:
@@ -113,25 +160,27 @@ def plan_chunks(
     """Cut the timeline into chunks of about `target_s`, only inside silences.
 
     Each cut sits in the middle of the silence closest to the ideal boundary,
-    so no word is split. Audio without any silence stays one chunk.
+    so no word is split. Audio without any silence stays one chunk. The
+    chunks are of even length (at most `target_s` each): chunks run in
+    parallel, and a short last chunk would leave workers idle while the
+    others finish long ones.
     """
     if duration_s <= target_s + min_s:
         return [(0.0, duration_s)]
+    count = math.ceil(duration_s / target_s)
     midpoints = [(r.start_s + r.end_s) / 2 for r in regions if not r.is_speech]
     cuts: list[float] = []
     last = 0.0
-    ideal = target_s
-    while ideal < duration_s - min_s and midpoints:
+    for k in range(1, count):
+        # The ideal boundaries are fixed, so a cut that had to move does not
+        # push every later chunk along with it.
+        ideal = k * duration_s / count
         i = bisect.bisect_left(midpoints, ideal)
         candidates = [midpoints[j] for j in (i - 1, i) if 0 <= j < len(midpoints)]
         candidates = [c for c in candidates if last + min_s <= c <= duration_s - min_s]
-        if not candidates:
-            ideal += target_s / 2
-            continue
-        cut = min(candidates, key=lambda c: abs(c - ideal))
-        cuts.append(cut)
-        last = cut
-        ideal = cut + target_s
+        if candidates:
+            last = min(candidates, key=lambda c: abs(c - ideal))
+            cuts.append(last)
     bounds = [0.0, *cuts, duration_s]
     return list(itertools.pairwise(bounds))
 

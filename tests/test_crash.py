@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reelscribe.queue import queue_names
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
 from tests.support.api import TERMINAL, Api
@@ -101,7 +102,9 @@ async def test_lost_broker_message_is_reconciled(
         # Lose every queued message, as a Redis without persistence would on restart.
         redis = server.deps.redis
         queue_name = server.settings.queue_name
-        deleted = await redis.delete(f"dramatiq:{queue_name}", f"dramatiq:{queue_name}.msgs")
+        deleted = await redis.delete(
+            *(f"dramatiq:{q}{part}" for q in queue_names(queue_name) for part in ("", ".msgs"))
+        )
         assert deleted >= 1
     finally:
         worker.signal_all(signal.SIGCONT)

@@ -227,27 +227,35 @@ async def test_one_trace_from_create_job_through_every_stage_and_worker_metrics(
     assert rpc.attributes["rpc.grpc.status_code"] == 0
     trace_id = f"0x{rpc.context.trace_id:032x}"
     # The enqueue of the first message is a child of the RPC, in this process.
-    enqueued = [s for s in server_spans.get_finished_spans() if s.name == "enqueue prepare_job"]
+    # (A clip that fits one chunk: one message, its chunk and merge run in place.)
+    enqueued = [
+        s for s in server_spans.get_finished_spans() if s.name == "enqueue prepare_short_job"
+    ]
     assert enqueued and enqueued[0].context.trace_id == rpc.context.trace_id
+    wanted = {"stage short_job", "stage transcribe", "stage merge"}
 
     def worker_stages() -> set[str]:
         names = {s["name"] for s in _spans_in(spans_path) if s["context"]["trace_id"] == trace_id}
-        return names if {"stage prepare", "stage transcribe", "stage merge"} <= names else set()
+        return names if wanted <= names else set()
 
     await wait_for(worker_stages, ignore=(OSError, ValueError))
-    stage_spans = [
-        s
+    stage_spans = {
+        s["name"]: s
         for s in _spans_in(spans_path)
         if s["context"]["trace_id"] == trace_id and s["name"].startswith("stage ")
-    ]
-    assert all(s["attributes"]["reelscribe.job_id"] == job_id for s in stage_spans)
-    assert all(s["kind"] == "SpanKind.CONSUMER" for s in stage_spans)
-    prepare = next(s for s in stage_spans if s["name"] == "stage prepare")
-    # `prepare` continues the trace exactly where the RPC left it.
-    assert prepare["parent_id"] == f"0x{rpc.context.span_id:016x}" or prepare["parent_id"] in {
+    }
+    assert all(s["attributes"]["reelscribe.job_id"] == job_id for s in stage_spans.values())
+    message = stage_spans["stage short_job"]
+    assert message["kind"] == "SpanKind.CONSUMER"
+    # The message's span continues the trace exactly where the RPC left it.
+    assert message["parent_id"] == f"0x{rpc.context.span_id:016x}" or message["parent_id"] in {
         f"0x{s.context.span_id:016x}" for s in enqueued
     }
-    assert prepare["resource"]["attributes"]["service.name"] == "reelscribe-worker"
+    assert message["resource"]["attributes"]["service.name"] == "reelscribe-worker"
+    # The stages it ran in place are its children.
+    for inner in ("stage transcribe", "stage merge"):
+        assert stage_spans[inner]["kind"] == "SpanKind.INTERNAL"
+        assert stage_spans[inner]["parent_id"] == message["context"]["span_id"]
 
     # Worker metrics: ours (stage durations) and Dramatiq's, from one endpoint.
     deadline = time.monotonic() + 20
@@ -260,24 +268,23 @@ async def test_one_trace_from_create_job_through_every_stage_and_worker_metrics(
             pass
         assert time.monotonic() < deadline, "worker metrics endpoint did not answer"
         await asyncio.sleep(0.3)
-    for stage in ("prepare", "transcribe", "merge"):
+    for stage in ("short_job", "transcribe", "merge"):
         assert (
             value(samples, "reelscribe_stage_duration_seconds_count", stage=stage, outcome="ok")
             >= 1
         )
     assert (
-        value(samples, "dramatiq_messages_total", queue_name=idle_queue, actor_name="prepare_job")
-        >= 1
-    )
-    assert (
         value(
             samples,
-            "dramatiq_message_duration_milliseconds_count",
-            queue_name=queue.queue_for(idle_queue, "merge_job"),
-            actor_name="merge_job",
+            "dramatiq_messages_total",
+            queue_name=queue.queue_for(idle_queue, queue.PREPARE_SHORT_JOB),
+            actor_name=queue.PREPARE_SHORT_JOB,
         )
         >= 1
     )
+    # No message of its own for the chunk or the merge.
+    merges = queue.queue_for(idle_queue, queue.MERGE_JOB)
+    assert value(samples, "dramatiq_messages_total", queue_name=merges, actor_name="merge_job") == 0
     assert value(samples, "reelscribe_stage_redeliveries_total") == 0
     # The cost counter is exported by workers too.
     assert value(samples, "reelscribe_cost_usd_total") > 0

@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli.stack import worker_command
 from reelscribe.config import Settings
-from reelscribe.queue import CONTINUE_SUFFIX, JobQueue, make_broker
+from reelscribe.queue import JobQueue, make_broker, queue_names
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
 from tests.support.api import Api, error_details
@@ -265,9 +265,9 @@ def test_prefetched_messages_go_back_to_the_queue(settings: Settings, idle_queue
         broker.close()
 
 
-def _queues(queue_name: str) -> tuple[str, str]:
-    """The job queue and the queue of started jobs' stages."""
-    return queue_name, queue_name + CONTINUE_SUFFIX
+def _queues(queue_name: str) -> tuple[str, ...]:
+    """The job queue, the queue of started jobs' stages and the short jobs' lane."""
+    return queue_names(queue_name)
 
 
 def _acks(client: sync_redis.Redis, queue_name: str) -> set[str]:

@@ -10,6 +10,8 @@ import pytest
 from reelscribe import captions, quality, speech
 from reelscribe.speech import Region
 from reelscribe.v1 import transcript_service_pb2 as tpb
+from tests.support.media import LECTURE
+from tests.support.mediagen import speech_samples
 
 
 def _regions(spans: list[tuple[float, float]], duration: float) -> list[Region]:
@@ -40,6 +42,15 @@ def test_chunks_are_cut_only_inside_silences() -> None:
         assert any(r.start_s < end < r.end_s for r in silences)
     assert 4 <= len(plan) <= 6
     assert all(100 <= b - a <= 140 for a, b in plan[:-1])
+
+
+def test_chunks_are_of_even_length() -> None:
+    # 639 s: six chunks of about 106 s, not five of 120 s and a short last one.
+    spans = [(float(t), t + 9.0) for t in range(0, 639, 10)]
+    plan = speech.plan_chunks(_regions(spans, 639.0), 639.0, target_s=120.0)
+    lengths = [b - a for a, b in plan]
+    assert len(plan) == 6 and max(lengths) <= 120.0
+    assert max(lengths) - min(lengths) <= 10.0, lengths
 
 
 def test_short_or_unbroken_audio_is_one_chunk() -> None:
@@ -187,3 +198,17 @@ def test_word_error_rate() -> None:
     assert wer("the ocean is deep", "a ocean deep and") == 0.75
     assert edit_distance(["a", "b"], []) == 2 and edit_distance([], ["x"]) == 1
     assert wer("one two", "three four five six") == 2.0  # insertions can exceed 100 %
+
+
+def test_vad_pieces_run_in_parallel_with_the_same_result() -> None:
+    # About 130 s of real speech: cut into two pieces at a quiet moment.
+    audio = speech_samples(LECTURE, repeat=6)
+    spans = speech._pieces(audio, 0, len(audio))
+    assert len(spans) == 2 and spans[0][0] == 0 and spans[-1][1] == len(audio)
+    cut = spans[0][1]
+    around = audio[cut - 80 : cut + 80]
+    assert float(np.sqrt(np.mean(around.astype(np.float64) ** 2))) < 0.01  # a quiet moment
+    one = speech.detect_regions(audio, threads=1)
+    two = speech.detect_regions(audio, threads=2)
+    assert one == two
+    assert sum(r.duration_s for r in one if r.is_speech) > 60

@@ -22,7 +22,7 @@ from dramatiq.middleware import CurrentMessage
 
 from reelscribe import logs, queue
 from reelscribe.config import get_settings
-from workers import insights, merge, stages
+from workers import inplace, insights, merge, stages
 from workers.boot import check_models
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
@@ -64,7 +64,7 @@ def _queue(actor_name: str) -> dict[str, Any]:
     """Queue and priority: stages of started jobs run before new jobs (see queue.py)."""
     return {
         "queue_name": queue.queue_for(_settings.queue_name, actor_name),
-        "priority": 10 if actor_name == queue.PREPARE_JOB else 0,
+        "priority": queue.PRIORITIES.get(actor_name, queue.NEW_JOB_PRIORITY),
     }
 
 
@@ -75,8 +75,20 @@ def _queue(actor_name: str) -> dict[str, Any]:
     **_COMMON,
 )
 def prepare_job(job_id: str) -> None:
-    """Claim a job, decode its audio, find speech and fan out chunks."""
-    stages.prepare(get_runtime(), uuid.UUID(job_id))
+    """Claim a job, decode its audio, find speech and fan out chunks (or, when
+    its speech fits one chunk, transcribe and merge it right here)."""
+    stages.prepare(get_runtime(), uuid.UUID(job_id), inplace.run_single_chunk)
+
+
+@dramatiq.actor(
+    actor_name=queue.PREPARE_SHORT_JOB,
+    time_limit=30 * 60 * 1000,
+    **_queue(queue.PREPARE_SHORT_JOB),
+    **_COMMON,
+)
+def prepare_short_job(job_id: str) -> None:
+    """`prepare_job` for media that fits one chunk, ahead of every other message."""
+    stages.prepare(get_runtime(), uuid.UUID(job_id), inplace.run_single_chunk)
 
 
 @dramatiq.actor(

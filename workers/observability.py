@@ -232,6 +232,28 @@ class StageObservability(dramatiq.Middleware):
                 redis.delete(_STARTED_KEY.format(broker_id))
 
 
+@contextlib.contextmanager
+def inner_stage(stage: str, job_id: str, chunk: int | None = None) -> Any:
+    """A stage run inside another stage's message (`workers.inplace`): its own
+    span (a child of the message's) and duration, as if it had a message."""
+    attributes: dict[str, Any] = {"reelscribe.job_id": job_id, "reelscribe.stage": stage}
+    if chunk is not None:
+        attributes["reelscribe.chunk"] = chunk
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        with (
+            structlog.contextvars.bound_contextvars(stage=stage),
+            _tracer.start_as_current_span(
+                f"stage {stage}", kind=trace.SpanKind.INTERNAL, attributes=attributes
+            ),
+        ):
+            yield
+        outcome = "ok"
+    finally:
+        metrics.STAGE_DURATION.labels(stage, outcome).observe(time.perf_counter() - started)
+
+
 def requeue_prefetched(worker: Any) -> int:
     """Put messages a consumer fetched but never handed out back on their queue.
 

@@ -20,7 +20,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,17 @@ def open_job(rt: Runtime, job_id: uuid.UUID) -> tuple[JobContext, Any] | None:
 # -- prepare -------------------------------------------------------------------------
 
 
-def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
-    """Claim, decode, detect speech, plan chunks and fan them out."""
+#: Runs a job's only chunk, and what follows it, inside the prepare message
+#: (`workers.inplace`); given the job once its plan and events are recorded.
+InPlace = Callable[[JobContext], None]
+
+
+def prepare(rt: Runtime, job_id: uuid.UUID, in_place: InPlace | None = None) -> None:
+    """Claim, decode, detect speech, plan chunks and fan them out.
+
+    With `in_place`, a job whose speech fits one chunk is not fanned out: the
+    chunk and the merge run right here, without a queue round trip each.
+    """
     opened = open_job(rt, job_id)
     if opened is None:
         return
@@ -84,18 +93,27 @@ def prepare(rt: Runtime, job_id: uuid.UUID) -> None:
         ctx.finish_cancelled(owner)
         return
     try:
-        _prepare(ctx, row)
+        here = _prepare(ctx, row, in_place is not None)
     except Cancelled:
         ctx.finish_cancelled(owner)
+        return
     except MediaError as exc:
         ctx.fail(owner, exc.reason, exc.message)
+        return
     except Exception as exc:
         ctx.give_up_or_retry(
             owner, Stage.EXTRACT_AUDIO, row["attempts"] + 1 >= ctx.settings.max_job_attempts, exc
         )
+        return
+    if here and in_place is not None:
+        # Outside the handlers above: the chunk and the merge handle their own
+        # errors, and what they re-raise retries this message (which resumes
+        # from the stored plan).
+        in_place(ctx)
 
 
-def _prepare(ctx: JobContext, row: Any) -> None:
+def _prepare(ctx: JobContext, row: Any, in_place: bool) -> bool:
+    """Decode, find speech and plan; True when the only chunk is to run here."""
     cpu_start = time.process_time()
     rt, settings, owner = ctx.rt, ctx.settings, row["owner"]
     workdir = ctx.workdir(owner)
@@ -105,7 +123,7 @@ def _prepare(ctx: JobContext, row: Any) -> None:
         # A re-run (the first was killed after planning): keep the plan and what
         # chunks already finished; only the audio and the unsent work are redone.
         _resume_prepare(ctx, row, workdir, pending, has_speech, cpu_start)
-        return
+        return False
     if row["source_uri"]:
         path = _ingest_url(ctx, row["source_uri"], workdir / "source")
     else:
@@ -126,7 +144,7 @@ def _prepare(ctx: JobContext, row: Any) -> None:
     ctx.running_event(STARTED, set_fields=ctx.at(Stage.DETECT_SPEECH), message="finding speech")
     # The VAD reads the decoded file through a memory map, not a copy in memory.
     audio = np.memmap(workdir / _AUDIO_FILE, dtype=np.float32, mode="r")
-    regions = speech.detect_regions(audio)
+    regions = speech.detect_regions(audio, threads=settings.vad_threads)
     del audio
     plan = speech.plan_chunks(regions, duration_s, target_s=settings.chunk_target_s)
     speech_s = sum(r.duration_s for r in regions if r.is_speech)
@@ -142,15 +160,18 @@ def _prepare(ctx: JobContext, row: Any) -> None:
     if speech_s == 0:
         # Nothing was said: an empty transcript, without waking the model.
         enqueue_merge(ctx)
-        return
+        return False
     ctx.running_event(
         STARTED,
         set_fields=ctx.at(Stage.TRANSCRIBE),
         chunk_count=len(plan),
         message=f"transcribing {len(plan)} chunk(s)",
     )
+    if len(plan) == 1 and in_place:
+        return True
     enqueue_chunks(ctx, range(len(plan)))
     _clear_pending(ctx)
+    return False
 
 
 def _resume_prepare(
@@ -249,8 +270,14 @@ def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
 # -- transcribe one chunk -------------------------------------------------------------------
 
 
-def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
-    """Transcribe chunk `idx` of the job; the last chunk enqueues the merge."""
+def transcribe_chunk(
+    rt: Runtime,
+    job_id: uuid.UUID,
+    idx: int,
+    then: Callable[[JobContext], None] | None = None,
+) -> None:
+    """Transcribe chunk `idx` of the job; the last chunk to finish calls `then`
+    (default: enqueue the merge)."""
     opened = open_job(rt, job_id)
     if opened is None:
         return
@@ -268,7 +295,7 @@ def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
         )
         return
     try:
-        _transcribe_chunk(ctx, row, chunk)
+        _transcribe_chunk(ctx, row, chunk, then or enqueue_merge)
     except Cancelled:
         ctx.finish_cancelled(owner)
     except MediaError as exc:
@@ -279,7 +306,9 @@ def transcribe_chunk(rt: Runtime, job_id: uuid.UUID, idx: int) -> None:
         )
 
 
-def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
+def _transcribe_chunk(
+    ctx: JobContext, row: Any, chunk: Any, then: Callable[[JobContext], None]
+) -> None:
     cpu_start = time.process_time()
     rt, settings = ctx.rt, ctx.settings
     path = ctx.workdir(row["owner"]) / _AUDIO_FILE
@@ -332,7 +361,7 @@ def _transcribe_chunk(ctx: JobContext, row: Any, chunk: Any) -> None:
     if recorded is None:
         raise Cancelled()
     if done.done == done.total:
-        enqueue_merge(ctx)
+        then(ctx)
 
 
 def send_job_message(ctx: JobContext, actor_name: str) -> None:

@@ -18,7 +18,7 @@ from reelscribe.states import JobState, Stage
 from reelscribe.v1 import job_pb2
 
 #: Bump when a pipeline change makes old transcripts stale for the cache.
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 #: Hot transcripts stay in Redis this long after their last write.
 CACHE_TTL_S = 30 * 24 * 3600
 

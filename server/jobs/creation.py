@@ -81,6 +81,15 @@ class _Admitted:
     cached_from: uuid.UUID | None = None
 
 
+def prepare_actor(source_uri: str | None, duration_s: float | None, chunk_target_s: float) -> str:
+    """The short jobs' lane for uploaded media whose probed length fits one
+    chunk, else the lane of new jobs. The length a header claims decides only
+    the lane: the worker measures the real length, and a long file fans out
+    as usual."""
+    fits = duration_s is not None and duration_s <= chunk_target_s
+    return queue.PREPARE_SHORT_JOB if source_uri is None and fits else queue.PREPARE_JOB
+
+
 class JobCreation:
     """The CreateJob RPC."""
 
@@ -234,13 +243,16 @@ class JobCreation:
         stages_after = job.options.requested_stages()
         # A child job, or a cache hit with stages to run, starts at the insight
         # stages; a cache hit without any is finished on the spot.
-        first_actor: str | None = queue.PREPARE_JOB
+        first_actor: str | None = prepare_actor(
+            job.source_uri, job.media_duration_s, self._deps.settings.chunk_target_s
+        )
         if job.parent_id is not None or (job.cached_from is not None and stages_after):
             first_actor = queue.DERIVE_JOB
         elif job.cached_from is not None:
             first_actor = None
         # Only a job that transcribes spends audio minutes (not cache hits, not children).
-        reserve_s = (job.media_duration_s or 0.0) if first_actor == queue.PREPARE_JOB else None
+        transcribes = first_actor in (queue.PREPARE_JOB, queue.PREPARE_SHORT_JOB)
+        reserve_s = (job.media_duration_s or 0.0) if transcribes else None
         async with self._deps.pool.acquire() as conn:
             async with conn.transaction():
                 # Under the owner's lock until commit: quota checks and the insert are one step.

@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedValkey, embedded_postgres, embedded_valkey
-from reelscribe.queue import CONTINUE_SUFFIX
+from reelscribe.queue import queue_names
 from server.app import ServerApp
 from tests.support.processes import WorkerProcess
 from tests.support.settings import stack_settings
@@ -215,7 +215,7 @@ class Fleet:
     async def holder(self, message_id: str) -> int | None:
         """Index of the live worker that holds (runs) broker message `message_id`."""
         base = self.stack.settings.queue_name
-        queues = (base, base + CONTINUE_SUFFIX)  # new jobs, and stages of started ones
+        queues = queue_names(base)  # new jobs, stages of started ones, short jobs
         for index, broker_id in list(self.ids.items()):
             proc = self.stack.workers[index].proc
             if proc is None or proc.poll() is not None:
