@@ -175,12 +175,16 @@ def plan_chunks(
         # The ideal boundaries are fixed, so a cut that had to move does not
         # push every later chunk along with it.
         ideal = k * duration_s / count
-        i = bisect.bisect_left(midpoints, ideal)
-        candidates = [midpoints[j] for j in (i - 1, i) if 0 <= j < len(midpoints)]
-        candidates = [c for c in candidates if last + min_s <= c <= duration_s - min_s]
-        if candidates:
-            last = min(candidates, key=lambda c: abs(c - ideal))
-            cuts.append(last)
+        # Among the silences that leave both sides at least `min_s` long, the
+        # one nearest the ideal boundary.
+        lo = bisect.bisect_left(midpoints, last + min_s)
+        hi = bisect.bisect_right(midpoints, duration_s - min_s)
+        if lo >= hi:
+            break
+        i = bisect.bisect_left(midpoints, ideal, lo, hi)
+        candidates = [midpoints[j] for j in (i - 1, i) if lo <= j < hi]
+        last = min(candidates, key=lambda c: abs(c - ideal))
+        cuts.append(last)
     bounds = [0.0, *cuts, duration_s]
     return list(itertools.pairwise(bounds))
 

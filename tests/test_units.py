@@ -53,6 +53,17 @@ def test_chunks_are_of_even_length() -> None:
     assert max(lengths) - min(lengths) <= 10.0, lengths
 
 
+def test_a_cut_is_found_when_the_silences_near_the_ideal_are_too_close() -> None:
+    # Short chunks asked for, but each must be at least 20 s: the only silence
+    # that leaves both sides that long is far from every ideal boundary.
+    silences = [(3.2, 3.5), (7.5, 7.8), (12.0, 12.2), (15.8, 16.0), (19.8, 20.1), (21.5, 21.7)]
+    silences += [(25.0, 25.3), (29.3, 29.6), (33.8, 34.0), (37.6, 37.8), (41.6, 41.9)]
+    bounds = [0.0, *[x for s in silences for x in s], 43.6]
+    spans = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
+    plan = speech.plan_chunks(_regions(spans, 43.6), 43.6, target_s=10.0)
+    assert plan == [(0.0, pytest.approx(21.6)), (pytest.approx(21.6), 43.6)]
+
+
 def test_short_or_unbroken_audio_is_one_chunk() -> None:
     assert speech.plan_chunks(_regions([(0.0, 90.0)], 90.0), 90.0, target_s=120.0) == [(0.0, 90.0)]
     unbroken = _regions([(0.0, 900.0)], 900.0)

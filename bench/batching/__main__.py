@@ -10,6 +10,8 @@ them), in this one process, alternating `--repeats` times:
 - **sequential** — what the workers do: each chunk with long silences
   shortened, decoded window after window (`workers.transcriber.transcribe`:
   greedy, the beam-5 second pass for poorly decoded windows only);
+- **sequential, whole-chunk retry** — what they did before: the same, but a
+  poorly decoded window sent the whole chunk through the beam-5 pass;
 - **batched** — the chunk's speech packed into windows of at most 30 s at
   silences, each window's features stacked, and the batch encoded and
   decoded at once with faster-whisper's `BatchedInferencePipeline.forward`
@@ -112,6 +114,30 @@ def main() -> None:
             texts += [seg.text for seg in segments]
         return texts
 
+    def whole_chunk_retry() -> list[str]:
+        # The decoding before per-window retries: any poor window sent the
+        # whole chunk through the beam-5 pass.
+        texts = []
+        for s, e in plan:
+            clip, _ = speech.compact(audio, s, e, regions, keep_silence_s=keep_s)
+            first = _decode(clip, 1)
+            if any(transcriber._decoded_poorly(seg) for seg in first):
+                wider = _decode(clip, transcriber.FALLBACK_BEAM_SIZE)
+                if transcriber._score(wider) >= transcriber._score(first):
+                    first = wider
+            texts += [seg.text for seg in first]
+        return texts
+
+    def _decode(clip: np.ndarray, beam: int) -> list[transcriber.RawSegment]:
+        return transcriber._decode(
+            model,
+            clip,
+            language="en",
+            word_timestamps=True,
+            beam_size=beam,
+            between_segments=lambda: None,
+        )[1]
+
     def batched() -> list[str]:
         texts = []
         for s, e in plan:
@@ -134,7 +160,11 @@ def main() -> None:
                     texts += [seg["text"].strip() for seg in window]
         return texts
 
-    ways: dict[str, Callable[[], list[str]]] = {"sequential": sequential, "batched": batched}
+    ways: dict[str, Callable[[], list[str]]] = {
+        "sequential": sequential,
+        "sequential, whole-chunk retry (before)": whole_chunk_retry,
+        "batched": batched,
+    }
     best: dict[str, tuple[float, float, float, int]] = {}
     for _ in range(args.repeats):
         for name, way in ways.items():
@@ -151,7 +181,7 @@ def main() -> None:
     )
     for name, (cpu, wall, wer, segments) in best.items():
         print(
-            f"{name:<11} {cpu:6.1f} CPU-s  {wall:6.1f} s wall  WER {wer * 100:4.1f} %  "
+            f"{name:<40} {cpu:6.1f} CPU-s  {wall:6.1f} s wall  WER {wer * 100:4.1f} %  "
             f"{segments} segments"
         )
 
