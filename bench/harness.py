@@ -40,9 +40,10 @@ def bench_stack(
 
 
 def wait_until_idle(pid: int, *, cpu_fraction: float = 0.05, timeout_s: float = 120.0) -> None:
-    """Block until process `pid` stops working on its own (the server loads the
-    search model in the background after it starts serving), so that start-up
-    work does not land in a measurement."""
+    """Block until process `pid` stops working on its own (start-up, or the
+    search model the server loads in the background after it starts serving
+    when `search_model_preload` is on), so that start-up work does not land in
+    a measurement."""
     import time
 
     import psutil

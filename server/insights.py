@@ -10,6 +10,7 @@ Answers to questions are cached in Redis for `answer_cache_ttl_s`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import time
 import uuid
@@ -41,6 +42,7 @@ class Insights:
 
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
+        self._settled = False
 
     @property
     def provider(self) -> Provider:
@@ -49,6 +51,17 @@ class Insights:
             return insights.get_provider(self._deps.settings)
         except ValueError as exc:
             raise FailedPrecondition(str(exc), reason="PROVIDER_NOT_CONFIGURED") from exc
+
+    async def _provider(self) -> Provider:
+        """`provider`, built off the event loop: the local provider loads the
+        search model on first use (seconds), which must not stall other calls."""
+        provider = await asyncio.to_thread(lambda: self.provider)
+        if not self._settled:
+            # The model's objects live as long as the process: keep the cycle
+            # collector from walking them again (as `server.app` does at start).
+            self._settled = True
+            gc.freeze()
+        return provider
 
     async def transcript(self, conn: asyncpg.Connection, job: asyncpg.Record) -> Transcript:
         """The job's transcript (without words); FAILED_PRECONDITION until there is one."""
@@ -68,7 +81,7 @@ class Insights:
             stored = await insights_db.get_any(conn, job["id"], insights_db.ANALYSIS)
             if stored is not None:
                 return stored[0], insights_db.analysis_from_json(stored[1])
-            provider = self.provider
+            provider = await self._provider()
             cached = await insights_db.find_for_transcript(
                 conn,
                 job["id"],
@@ -114,7 +127,7 @@ class Insights:
 
     async def answer(self, question: str, passages: list[Seg]) -> tuple[str, Answer]:
         """The provider's answer from the retrieved passages."""
-        provider = self.provider
+        provider = await self._provider()
         result, _ = await self._run(lambda: engine.answer(provider, question, passages))
         return provider.name, result
 

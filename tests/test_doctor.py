@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import psutil
 import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
@@ -96,10 +99,11 @@ async def test_real_stack_passes(migrated: Settings) -> None:
         "disk",
         "ffmpeg",
         "caption font",
+        "memory",
     ]
     for name in ("jwt", "analysis", "postgres", "migrations", "pgvector", "redis", "broker"):
         assert checks[name].status is Status.OK, checks[name]
-    for name in ("speech models", "embedding model", "ffmpeg"):
+    for name in ("speech models", "embedding model", "ffmpeg", "memory"):
         assert checks[name].status is Status.OK, checks[name]
     # Depends on the machine, but never a failure on one that runs this suite.
     assert checks["disk"].status in (Status.OK, Status.WARN)
@@ -367,6 +371,11 @@ def test_embedding_model_directory(settings: Settings, tmp_path: Path) -> None:
     check = doctor.check_embedding_model(empty)
     _assert_problem(check, Status.FAIL)
     assert "model.safetensors" in check.detail
+    # The ONNX copy that server and workers run: missing from a fresh cache.
+    fresh = settings.model_copy(update={"model_cache_dir": tmp_path / "cache"})
+    check = doctor.check_embedding_model(fresh)
+    _assert_problem(check, Status.WARN)
+    assert "not prepared" in check.detail and "models --install" in check.fix
 
 
 def test_disk_thresholds(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -459,3 +468,40 @@ async def test_command_reports_bad_configuration(settings: Settings) -> None:
     assert code == 1, out
     assert "REELSCRIBE_MAX_UPLOAD_BYTES" in out
     assert "Traceback" not in out
+
+
+# -- memory ---------------------------------------------------------------------------
+
+
+def test_memory_reports_the_rss_of_each_worker_process(worker: WorkerProcess) -> None:
+    worker.ensure_running()
+    assert worker.proc is not None
+    deadline = time.monotonic() + 60
+    while True:  # until the worker process has forked and imported the transcriber
+        forked = psutil.Process(worker.proc.pid).children(recursive=True)
+        found = {p.pid: p for p in doctor.reelscribe_processes()}
+        if any(found.get(c.pid) and found[c.pid].role == "worker" for c in forked):
+            break
+        assert time.monotonic() < deadline, f"no worker process among {forked}"
+        time.sleep(0.2)
+    check = doctor.check_memory()
+    assert check.status is Status.OK
+    workers = [c for c in forked if found[c.pid].role == "worker"]
+    assert len(workers) == 1, found  # the fixture runs one worker process
+    assert all(found[c.pid].role == "dramatiq fork" for c in forked if c not in workers)
+    for child in workers:
+        shown = re.search(rf"worker {child.pid}: (\d+) MB RSS", check.detail)
+        assert shown, check.detail
+        # As the kernel counts it now (a worker's size moves a little between reads).
+        assert int(shown[1]) == pytest.approx(child.memory_info().rss / 1024**2, rel=0.2)
+    assert found[worker.proc.pid].role == "dramatiq main"
+    # The test process is neither (its in-process server is not `python -m server`).
+    assert os.getpid() not in found
+
+
+def test_memory_without_visible_processes_reports_the_doctor_itself() -> None:
+    check = doctor.check_memory([])
+    assert check.status is Status.OK
+    shown = re.search(r"this doctor: (\d+) MB RSS", check.detail)
+    assert shown, check.detail
+    assert int(shown[1]) == pytest.approx(psutil.Process().memory_info().rss / 1024**2, rel=0.2)

@@ -10,17 +10,19 @@ import subprocess
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 from reelscribe_client import ReelscribeClient
 
 from cli.stack import supervised, worker_command
-from reelscribe import speech_models
+from reelscribe import embeddings, search_model, speech_models
 from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
 from tests.support.api import Api
 from tests.support.media import MEDIA_DIR
 from tests.support.processes import CLI, client_env, worker_env
+from tests.support.search_model import damaged_search_copy
 from tests.support.tokens import token_for
 from workers.supervisor import EX_CONFIG
 
@@ -142,6 +144,7 @@ def test_a_worker_refuses_to_start_on_a_damaged_model_and_is_not_restarted(
     settings: Settings, tmp_path: Path
 ) -> None:
     model_bin = _damaged_cache(tmp_path)
+    search_copy = damaged_search_copy(tmp_path)
     env = {**worker_env(settings), "REELSCRIBE_MODEL_CACHE_DIR": str(tmp_path)}
     # As `reelscribe worker` runs it: under the supervisor, which must not restart it.
     done = subprocess.run(
@@ -163,3 +166,14 @@ def test_a_worker_refuses_to_start_on_a_damaged_model_and_is_not_restarted(
     assert repaired.returncode == 0, repaired.stderr
     assert str(model_bin.parent) in repaired.stdout and "SHA-256 verified" in repaired.stdout
     speech_models.verify(speech_models.REGISTRY["base"], tmp_path)
+    # The search model's damaged ONNX copy was exported again, and embeds as the
+    # installed one does.
+    assert str(search_copy) in repaired.stdout
+    model_dir = Path(embeddings.default_model_dir())
+    assert search_model.problem(model_dir, tmp_path) == ""
+    assert (search_copy / search_model.WEIGHTS).stat().st_mode & 0o777 == 0o644
+    texts = ["The tide comes in twice a day.", "Waves break on the shore."]
+    repaired_vectors = embeddings.get_embedder(
+        settings.model_copy(update={"model_cache_dir": tmp_path})
+    ).embed(texts)
+    assert np.allclose(repaired_vectors, embeddings.get_embedder(settings).embed(texts), atol=1e-6)

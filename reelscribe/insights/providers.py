@@ -41,6 +41,7 @@ def get_provider(settings: Settings) -> Provider:
         settings.gemini_model,
         settings.gemini_base_url,
         settings.embedding_model_dir,
+        str(settings.model_cache_dir),
         str(settings.answer_min_similarity),
     )
     with _lock:
@@ -68,6 +69,6 @@ def _build(name: str, settings: Settings) -> Provider:
     from reelscribe.insights.local import LocalProvider
 
     return LocalProvider(
-        embeddings.get_embedder(settings.embedding_model_dir),
+        embeddings.get_embedder(settings),
         answer_min_similarity=settings.answer_min_similarity,
     )

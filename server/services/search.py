@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -42,7 +43,14 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
         self._deps = deps
 
     def _embed(self, text: str) -> npt.NDArray[np.float32]:
-        return embeddings.get_embedder(self._deps.settings.embedding_model_dir).embed([text])[0]
+        settings = self._deps.settings
+        loaded = embeddings.is_loaded(settings)
+        vector = embeddings.get_embedder(settings).embed([text])[0]
+        if not loaded:
+            # The model's Python objects live as long as the process: keep the
+            # cycle collector from walking them again (see `server.app`).
+            gc.freeze()
+        return vector
 
     async def warm_up(self) -> None:
         """Load the embedding model in the background so the first query is fast."""
