@@ -26,16 +26,15 @@ import time
 from datetime import date
 
 import asyncpg
-
 from reelscribe_client import ReelscribeClient, v1
 
 from bench.harness import bench_stack, wait_until_idle
 from bench.record import record
+from bench.search import library
+from bench.search.library import Corpus
 from reelscribe import db
 from reelscribe.auth import mint_token
 from reelscribe.db import search as search_db
-from bench.search import library
-from bench.search.library import Corpus
 
 SECRET = "bench-secret-" + "s" * 32
 ADDRESS = "127.0.0.1:50191"
@@ -159,8 +158,7 @@ async def _measure(
                 await client.search(QUERIES[i % len(QUERIES)], mode=mode)
                 latencies.append(time.perf_counter() - t0)
             value = (
-                f"p50 {_pct(latencies, 50) * 1000:.1f} ms, "
-                f"p95 {_pct(latencies, 95) * 1000:.1f} ms"
+                f"p50 {_pct(latencies, 50) * 1000:.1f} ms, p95 {_pct(latencies, 95) * 1000:.1f} ms"
             )
             if throughput:
                 done = await _throughput(client, mode, seconds=10.0, concurrency=16)

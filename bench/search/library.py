@@ -72,9 +72,7 @@ class Corpus:
 
     def rows(self, picks: npt.NDArray[np.int64], rng: np.random.Generator) -> Iterator[tuple]:
         """(text, encoded vector) for each picked sentence, vectors jittered."""
-        noisy = self.vectors[picks] + rng.normal(0.0, NOISE, (len(picks), _DIM)).astype(
-            np.float32
-        )
+        noisy = self.vectors[picks] + rng.normal(0.0, NOISE, (len(picks), _DIM)).astype(np.float32)
         noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
         for k, i in enumerate(picks.tolist()):
             yield self.texts[i], _encode_vector(noisy[k])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +32,11 @@ WINDOW_SEGMENTS = 3
 #: through the index, which walks every user's matches for common words; at
 #: 20,000 passages the index wins, 7 ms against 13 ms.)
 SCAN_MAX_PASSAGES = 4000
+
+#: A "minimum should match" of k of the query's n terms is also given to the
+#: GIN index as "any k of them, all present" (one AND group per combination),
+#: up to this many groups; longer queries are filtered after the index alone.
+MAX_COVERAGE_GROUPS = 64
 
 
 @dataclass(frozen=True)
@@ -147,15 +154,19 @@ async def keyword(
     Passages matching less than `min_coverage` of the query's distinct terms
     are left out (a "minimum should match").
     """
-    where, args = filters.sql(6)
+    where, args = filters.sql(7)
     # The owner filter is always there; pick the plan by the library's size
     # (counting stops at the threshold, so this costs well under a millisecond).
-    small = await conn.fetchval(
-        "SELECT count(*) < $2 FROM (SELECT 1 FROM search_passages WHERE owner = $1 LIMIT $2) s",
+    # The same round trip reads the query's terms for the coverage groups.
+    facts = await conn.fetchrow(
+        "SELECT (SELECT count(*) < $2 FROM (SELECT 1 FROM search_passages WHERE owner = $1"
+        " LIMIT $2) s) AS small, tsvector_to_array(to_tsvector('english', $3)) AS terms",
         filters.owner,
         SCAN_MAX_PASSAGES,
+        query,
     )
-    materialized = "MATERIALIZED" if small else "NOT MATERIALIZED"
+    materialized = "MATERIALIZED" if facts["small"] else "NOT MATERIALIZED"
+    groups = coverage_groups(list(facts["terms"]), min_coverage)
     return list(
         await conn.fetch(
             f"WITH scope AS {materialized} (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
@@ -163,7 +174,8 @@ async def keyword(
             f" terms AS (SELECT tsvector_to_array(to_tsvector('english', $1)) AS t),"
             f" top AS (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
             f" ts_rank_cd(p.tsv, q) AS score, q FROM scope p, terms,"
-            f" {_ANY_TERM} q WHERE p.tsv @@ q AND ($5::float8 <= 0 OR cardinality(ARRAY("
+            f" {_ANY_TERM} q WHERE p.tsv @@ q AND ($6::tsquery IS NULL OR p.tsv @@ $6::tsquery)"
+            f" AND ($5::float8 <= 0 OR cardinality(ARRAY("
             f"SELECT unnest(tsvector_to_array(p.tsv)) INTERSECT SELECT unnest(terms.t)))"
             f" >= $5::float8 * cardinality(terms.t))"
             f" ORDER BY score DESC, p.job_id, p.idx LIMIT $2),"
@@ -177,9 +189,39 @@ async def keyword(
             headline_from,
             headline_count,
             min_coverage,
+            groups,
             *args,
         )
     )
+
+
+def coverage_groups(terms: Sequence[str], min_coverage: float) -> str | None:
+    """A tsquery true exactly when a passage has at least `min_coverage` of `terms`.
+
+    `terms` are the query's distinct lexemes, as the coverage filter in
+    `keyword` counts them. k is the least whole count that filter accepts
+    (computed with the same float8 product, so the two agree at the
+    boundary); the tsquery is every k-term combination AND-ed, the groups
+    OR-ed, so the GIN index intersects posting lists instead of handing back
+    every passage with any one term. The filter itself stays in the query:
+    the groups only narrow what the index returns. None when there is
+    nothing to narrow (no minimum, or too many combinations).
+    """
+    if min_coverage <= 0 or not terms:
+        return None
+    need = min_coverage * len(terms)
+    k = next((c for c in range(len(terms) + 1) if c >= need), None)
+    if k is None or k <= 1 or math.comb(len(terms), k) > MAX_COVERAGE_GROUPS:
+        return None
+    return " | ".join(
+        "(" + " & ".join(_quoted(t) for t in group) + ")"
+        for group in itertools.combinations(terms, k)
+    )
+
+
+def _quoted(lexeme: str) -> str:
+    """A lexeme as tsquery input: quoted, its quotes and backslashes doubled."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 async def semantic(
