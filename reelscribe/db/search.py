@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import uuid
@@ -153,11 +154,16 @@ async def keyword(
     snippet (`headline`), so a keyword-only page needs one round trip.
     Passages matching less than `min_coverage` of the query's distinct terms
     are left out (a "minimum should match").
+
+    Libraries over SCAN_MAX_PASSAGES go through the owner's own posting lists
+    (`search_owner_terms`, migration 0011), and a minimum of k terms becomes
+    "all of some k" for that index (`coverage_groups`); both are measured in
+    BENCHMARKS.md (bench.search, heavy user).
     """
-    where, args = filters.sql(7)
+    where, args = filters.sql(6)
     # The owner filter is always there; pick the plan by the library's size
     # (counting stops at the threshold, so this costs well under a millisecond).
-    # The same round trip reads the query's terms for the coverage groups.
+    # The same round trip reads the query's terms for the index conditions.
     facts = await conn.fetchrow(
         "SELECT (SELECT count(*) < $2 FROM (SELECT 1 FROM search_passages WHERE owner = $1"
         " LIMIT $2) s) AS small, tsvector_to_array(to_tsvector('english', $3)) AS terms",
@@ -165,8 +171,31 @@ async def keyword(
         SCAN_MAX_PASSAGES,
         query,
     )
+    terms = list(facts["terms"])
+    groups = coverage_groups(terms, min_coverage)
+    # Conditions for the indexes, each exactly equivalent to (the groups) or
+    # implied by (the owner's terms) the conditions of the ranking, so they
+    # narrow what is read, never the result. Written into the SQL only when
+    # present, so that a generic plan can use them too.
+    extra: list[Any] = []
+    narrow = ""
+    # The coverage count per passage, unless the groups (exactly equivalent)
+    # already decide it.
+    coverage = (
+        " AND ($5::float8 <= 0 OR cardinality(ARRAY(SELECT unnest(tsvector_to_array(p.tsv))"
+        " INTERSECT SELECT unnest(terms.t))) >= $5::float8 * cardinality(terms.t))"
+    )
+    if groups:
+        extra.append(tsquery_text(groups))
+        narrow += f" AND p.tsv @@ ${6 + len(args) + len(extra) - 1}::tsquery"
+        coverage = " AND $5::float8 > 0"  # (true here; $5 must appear in the SQL)
+    if not facts["small"] and terms:
+        # Large libraries: the owner's own posting lists (migration 0011).
+        extra.append(tsquery_text(groups or [(t,) for t in terms], owner_prefix(filters.owner)))
+        where += (
+            f" AND search_owner_terms(p.owner, p.tsv) @@ ${6 + len(args) + len(extra) - 1}::tsquery"
+        )
     materialized = "MATERIALIZED" if facts["small"] else "NOT MATERIALIZED"
-    groups = coverage_groups(list(facts["terms"]), min_coverage)
     return list(
         await conn.fetch(
             f"WITH scope AS {materialized} (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
@@ -174,10 +203,8 @@ async def keyword(
             f" terms AS (SELECT tsvector_to_array(to_tsvector('english', $1)) AS t),"
             f" top AS (SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text,"
             f" ts_rank_cd(p.tsv, q) AS score, q FROM scope p, terms,"
-            f" {_ANY_TERM} q WHERE p.tsv @@ q AND ($6::tsquery IS NULL OR p.tsv @@ $6::tsquery)"
-            f" AND ($5::float8 <= 0 OR cardinality(ARRAY("
-            f"SELECT unnest(tsvector_to_array(p.tsv)) INTERSECT SELECT unnest(terms.t)))"
-            f" >= $5::float8 * cardinality(terms.t))"
+            f" {_ANY_TERM} q WHERE p.tsv @@ q{narrow}"
+            f"{coverage}"
             f" ORDER BY score DESC, p.job_id, p.idx LIMIT $2),"
             f" ranked AS (SELECT *, row_number() OVER (ORDER BY score DESC, job_id, idx) - 1"
             f" AS n FROM top)"
@@ -189,21 +216,33 @@ async def keyword(
             headline_from,
             headline_count,
             min_coverage,
-            groups,
             *args,
+            *extra,
         )
     )
 
 
-def coverage_groups(terms: Sequence[str], min_coverage: float) -> str | None:
-    """A tsquery true exactly when a passage has at least `min_coverage` of `terms`.
+def owner_prefix(owner: str) -> str:
+    """What `search_owner_terms` (migration 0011) puts before each of `owner`'s lexemes."""
+    return hashlib.md5(owner.encode()).hexdigest()  # a key, not a secret
+
+
+def tsquery_text(groups: Sequence[Sequence[str]], prefix: str = "") -> str:
+    """tsquery input: the groups OR-ed, each group's lexemes (prefixed) AND-ed."""
+    return " | ".join("(" + " & ".join(_quoted(prefix + t) for t in g) + ")" for g in groups)
+
+
+def coverage_groups(terms: Sequence[str], min_coverage: float) -> list[tuple[str, ...]] | None:
+    """Groups of terms such that a passage holds every term of some group
+    exactly when it holds at least `min_coverage` of `terms`.
 
     `terms` are the query's distinct lexemes, as the coverage filter in
     `keyword` counts them. k is the least whole count that filter accepts
     (computed with the same float8 product, so the two agree at the
-    boundary); the tsquery is every k-term combination AND-ed, the groups
-    OR-ed, so the GIN index intersects posting lists instead of handing back
-    every passage with any one term. The filter itself stays in the query:
+    boundary); the groups are every k-term combination, and as a tsquery
+    (`tsquery_text`: each group AND-ed, the groups OR-ed) they let the GIN
+    index intersect posting lists instead of handing back every passage with
+    any one term. The filter itself stays in the query:
     the groups only narrow what the index returns. None when there is
     nothing to narrow (no minimum, or too many combinations).
     """
@@ -213,10 +252,7 @@ def coverage_groups(terms: Sequence[str], min_coverage: float) -> str | None:
     k = next((c for c in range(len(terms) + 1) if c >= need), None)
     if k is None or k <= 1 or math.comb(len(terms), k) > MAX_COVERAGE_GROUPS:
         return None
-    return " | ".join(
-        "(" + " & ".join(_quoted(t) for t in group) + ")"
-        for group in itertools.combinations(terms, k)
-    )
+    return list(itertools.combinations(terms, k))
 
 
 def _quoted(lexeme: str) -> str:
