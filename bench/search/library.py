@@ -94,9 +94,9 @@ async def create_indexes(conn: asyncpg.Connection, definitions: Sequence[str]) -
     t0 = time.perf_counter()
     await conn.execute("SET maintenance_work_mem = '3GB'")
     for definition in definitions:
-        await conn.execute(definition)
+        await conn.execute(definition, timeout=3600)
     await conn.execute("RESET maintenance_work_mem")
-    await conn.execute("ANALYZE search_passages")
+    await conn.execute("ANALYZE search_passages", timeout=600)
     await conn.execute("ANALYZE jobs")
     return time.perf_counter() - t0
 
