@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from reelscribe import names, queue
 from reelscribe.config import Settings
 from reelscribe.costs import PriceTable, increase_percent
+from reelscribe.db import chunks as chunks_db
 from reelscribe.metrics import COST_ALERTS, DAILY_COST_INCREASE
+from reelscribe.speech import Region
+from reelscribe.v1 import job_pb2
 from server.app import ServerApp
+from tests.support.api import Api
+from tests.support.media import MEDIA_DIR
 from workers import costwatch
 from workers.runtime import Runtime
 
@@ -91,3 +98,36 @@ async def test_no_alert_below_the_threshold(
     before = COST_ALERTS._value.get()
     assert await check(runtime) == pytest.approx(10.0, abs=1.0)
     assert COST_ALERTS._value.get() == before
+
+
+async def test_a_prepare_resumed_after_planning_still_prices_its_stage(
+    api: Api, user: str, server: ServerApp
+) -> None:
+    """A prepare killed between storing its plan and pricing its work is resumed
+    from the plan; the resumed run prices EXTRACT_AUDIO, so no stage goes unbilled."""
+    media = await api.upload(MEDIA_DIR / "ocean.ogg")
+    job_id = uuid.uuid4()
+    async with server.deps.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO jobs (id, owner, request_hash, media_id, options, state, stage, message)"
+            " VALUES ($1, $2, '', $3, $4::text::jsonb, 'QUEUED', 'QUEUED', 'queued')",
+            job_id,
+            user,
+            names.parse_media_name(media.name),
+            json.dumps({"language": "en"}),
+        )
+    # What the killed run left behind: the plan, and no price.
+    await chunks_db.replace_plan(server.deps.pool, job_id, [Region(0.0, 4.0, True)], [(0.0, 4.0)])
+    jq = server.deps.queue
+    jq.enqueue_sync(jq.message(queue.PREPARE_JOB, job_id))
+    name = names.job_name(job_id)
+    events = await api.watch(name)
+    assert events[-1].job.state == job_pb2.JOB_STATE_SUCCEEDED, events[-1].job.error
+    assert any("resuming" in e.job.message for e in events), [e.job.message for e in events]
+    async with server.deps.pool.acquire() as conn:
+        stages = await conn.fetch(
+            "SELECT stage, cpu_seconds FROM job_costs WHERE job_id = $1", job_id
+        )
+    priced = {r["stage"]: r["cpu_seconds"] for r in stages}
+    assert priced.keys() >= {"EXTRACT_AUDIO", "TRANSCRIBE", "MERGE"}, priced
+    assert priced["EXTRACT_AUDIO"] > 0

@@ -104,7 +104,7 @@ def _prepare(ctx: JobContext, row: Any) -> None:
     if has_plan:
         # A re-run (the first was killed after planning): keep the plan and what
         # chunks already finished; only the audio and the unsent work are redone.
-        _resume_prepare(ctx, row, workdir, pending, has_speech)
+        _resume_prepare(ctx, row, workdir, pending, has_speech, cpu_start)
         return
     if row["source_uri"]:
         path = _ingest_url(ctx, row["source_uri"], workdir / "source")
@@ -154,10 +154,16 @@ def _prepare(ctx: JobContext, row: Any) -> None:
 
 
 def _resume_prepare(
-    ctx: JobContext, row: Any, workdir: Path, pending: list[int], has_speech: bool
+    ctx: JobContext,
+    row: Any,
+    workdir: Path,
+    pending: list[int],
+    has_speech: bool,
+    cpu_start: float,
 ) -> None:
     settings = ctx.settings
     if not has_speech:
+        _price_resumed_prepare(ctx, row, cpu_start)
         enqueue_merge(ctx)
         return
     if pending and not (workdir / _AUDIO_FILE).exists():
@@ -170,6 +176,7 @@ def _resume_prepare(
         decoding.redecode_job_audio(ctx, path, workdir, float(measured_s))
         if row["source_uri"]:
             path.unlink(missing_ok=True)
+    _price_resumed_prepare(ctx, row, cpu_start)
     # The job's progress stays where the first run left it (it never decreases).
     ctx.running_event(
         STARTED,
@@ -181,6 +188,13 @@ def _resume_prepare(
     else:
         enqueue_merge(ctx)
     _clear_pending(ctx)
+
+
+def _price_resumed_prepare(ctx: JobContext, row: Any, cpu_start: float) -> None:
+    # The killed run may have died between planning and pricing its work; the
+    # re-run's CPU adds to whatever it did record, so the stage is never missing.
+    cpu_s = time.process_time() - cpu_start
+    ctx.record_cost(row["owner"], Stage.EXTRACT_AUDIO, cpu_s, add=True)
 
 
 def _clear_pending(ctx: JobContext) -> None:

@@ -119,6 +119,22 @@ def _decoded_poorly(seg: RawSegment) -> bool:
     return seg.avg_logprob < LOGPROB_FLOOR or seg.compression_ratio > COMPRESSION_CEILING
 
 
+def _raw(seg: Any) -> RawSegment:
+    """A faster-whisper segment as this module hands it on."""
+    return RawSegment(
+        start_s=seg.start,
+        end_s=seg.end,
+        text=seg.text.strip(),
+        avg_logprob=seg.avg_logprob,
+        no_speech_prob=seg.no_speech_prob,
+        compression_ratio=seg.compression_ratio,
+        words=tuple(
+            RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
+            for w in (seg.words or ())
+        ),
+    )
+
+
 def _decode(
     model: WhisperModel,
     audio: npt.NDArray[np.float32],
@@ -147,20 +163,7 @@ def _decode(
     # between them so a cancelled job stops within a window, not a chunk.
     for seg in segments:
         between_segments()
-        raw.append(
-            RawSegment(
-                start_s=seg.start,
-                end_s=seg.end,
-                text=seg.text.strip(),
-                avg_logprob=seg.avg_logprob,
-                no_speech_prob=seg.no_speech_prob,
-                compression_ratio=seg.compression_ratio,
-                words=tuple(
-                    RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
-                    for w in (seg.words or ())
-                ),
-            )
-        )
+        raw.append(_raw(seg))
     return (
         TranscriptionInfo(language=info.language, language_probability=info.language_probability),
         raw,
@@ -235,18 +238,8 @@ def translate(
         condition_on_previous_text=False,
         beam_size=FALLBACK_BEAM_SIZE,
     )
-    return [
-        RawSegment(
-            start_s=seg.start,
-            end_s=seg.end,
-            text=seg.text.strip(),
-            avg_logprob=seg.avg_logprob,
-            no_speech_prob=seg.no_speech_prob,
-            compression_ratio=seg.compression_ratio,
-            words=(),
-        )
-        for seg in segments
-    ]
+    # Without word_timestamps, translated segments carry no words.
+    return [_raw(seg) for seg in segments]
 
 
 def is_multilingual(model: WhisperModel) -> bool:
