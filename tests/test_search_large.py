@@ -1,10 +1,13 @@
 """Keyword search of a large library returns exactly what the small-library plan returns.
 
 Libraries over `SCAN_MAX_PASSAGES` are read through the owner's own posting
-lists (migration 0011) and a minimum-should-match becomes AND groups for the
-index (`coverage_groups`). Both are only ways to read less: here the same
-queries run both ways over the same real rows and must agree row for row and
-score for score.
+lists (migration 0011), a minimum-should-match becomes AND groups for the
+index (`coverage_groups`), and only the rows that can be among the best are
+ranked (`search_topk`, migration 0012: tiers by how many query terms a row
+holds, rows with a repeated term ranked apart). All are only ways to read
+less: here the same queries run every way over the same real rows and must
+agree row for row and score for score, for page sizes that stop the top-k
+early and late.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pytest
 from reelscribe import db
 from reelscribe.config import Settings
 from reelscribe.db import search as search_db
+from reelscribe.db import search_topk
 
 WORDS = [
     "volcano",
@@ -43,6 +47,7 @@ WORDS = [
     "science",
     "O'Brien's",
     "back\\slash",
+    "well-known",
 ]
 QUERIES = [
     "how volcanoes shape the climate",
@@ -51,6 +56,8 @@ QUERIES = [
     "roman roads trade and rivers melting glaciers",
     "O'Brien's back\\slash theory",
     "the and of",
+    "music music jupiter",
+    "well-known rivers and modern music in the ocean",
 ]
 
 
@@ -92,7 +99,7 @@ async def _library(conn: asyncpg.Connection, owner: str, passages: int, seed: in
         )
 
 
-async def test_large_library_plan_matches_the_scan(
+async def test_large_library_plans_match_the_scan(
     conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     owner, neighbour = f"large-{uuid.uuid4()}", f"neighbour-{uuid.uuid4()}"
@@ -100,24 +107,70 @@ async def test_large_library_plan_matches_the_scan(
     await _library(conn, neighbour, 100, seed=2)
     try:
         await conn.execute("ANALYZE search_passages")
-        filters = search_db.Filters(owner=owner)
+        jobs = [
+            r["job_id"]
+            for r in await conn.fetch(
+                "SELECT DISTINCT job_id FROM search_passages WHERE owner = $1"
+                " ORDER BY job_id LIMIT 9",
+                owner,
+            )
+        ]
         compared = 0
-        for min_coverage in (0.0, 0.51, 0.75):
-            for query in QUERIES:
-                # Reference: the scan, counting each passage's coverage row by row.
-                monkeypatch.setattr(search_db, "SCAN_MAX_PASSAGES", 10**6)
-                monkeypatch.setattr(search_db, "MAX_COVERAGE_GROUPS", 0)
-                scan = await search_db.keyword(conn, query, filters, 500, min_coverage=min_coverage)
-                # The large-library plan: owner's posting lists and coverage groups.
-                monkeypatch.setattr(search_db, "SCAN_MAX_PASSAGES", 1)
-                monkeypatch.setattr(search_db, "MAX_COVERAGE_GROUPS", 64)
-                large = await search_db.keyword(
-                    conn, query, filters, 500, min_coverage=min_coverage
-                )
-                assert [tuple(r) for r in large] == [tuple(r) for r in scan], (query, min_coverage)
-                compared += len(scan)
-        # The comparison covered real matches, not empty lists.
-        assert compared > 500
+        for filters in (
+            search_db.Filters(owner=owner),
+            search_db.Filters(owner=owner, job_ids=jobs, language="en"),
+        ):
+            for min_coverage in (0.0, 0.51, 0.75):
+                for query in QUERIES:
+                    for limit in (3, 20, 500):
+                        # Reference: the scan, ranking and counting every passage.
+                        monkeypatch.setattr(search_db, "SCAN_MAX_PASSAGES", 10**6)
+                        monkeypatch.setattr(search_db, "MAX_COVERAGE_GROUPS", 0)
+                        scan = await search_db.keyword(
+                            conn,
+                            query,
+                            filters,
+                            limit,
+                            min_coverage=min_coverage,
+                            headline_from=1,
+                            headline_count=2,
+                        )
+                        monkeypatch.setattr(search_db, "SCAN_MAX_PASSAGES", 1)
+                        for groups, top_k, walk in (
+                            (64, False, 0),
+                            (64, True, 2000),
+                            (64, True, 7),
+                            (2, True, 7),
+                        ):
+                            # The large-library plans: posting lists and coverage
+                            # groups, ranking every match or only the top tiers
+                            # (each tier walked in key order, or after 7 rows read
+                            # through the posting lists; with 2 groups at most,
+                            # long queries fall back).
+                            monkeypatch.setattr(search_db, "MAX_COVERAGE_GROUPS", groups)
+                            monkeypatch.setattr(search_db, "TOP_K", top_k)
+                            monkeypatch.setattr(search_topk, "WALK_ROWS", walk)
+                            large = await search_db.keyword(
+                                conn,
+                                query,
+                                filters,
+                                limit,
+                                min_coverage=min_coverage,
+                                headline_from=1,
+                                headline_count=2,
+                            )
+                            assert [tuple(r) for r in large] == [tuple(r) for r in scan], (
+                                query,
+                                min_coverage,
+                                limit,
+                                groups,
+                                top_k,
+                                walk,
+                                bool(filters.job_ids),
+                            )
+                        compared += len(scan)
+        # The comparison covered real matches, ties and repeated terms, not empty lists.
+        assert compared > 2000
     finally:
         await conn.execute("DELETE FROM jobs WHERE owner = ANY($1::text[])", [owner, neighbour])
 

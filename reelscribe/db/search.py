@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import uuid
@@ -15,6 +14,7 @@ import asyncpg
 import numpy as np
 import numpy.typing as npt
 
+from reelscribe.db.search_topk import keyword_top, least_terms, owner_prefix, tsquery_text
 from reelscribe.embeddings import to_pgvector
 
 #: The query as a tsquery matching any of its terms.
@@ -38,6 +38,10 @@ SCAN_MAX_PASSAGES = 4000
 #: GIN index as "any k of them, all present" (one AND group per combination),
 #: up to this many groups; longer queries are filtered after the index alone.
 MAX_COVERAGE_GROUPS = 64
+
+#: Large libraries rank only the rows that can be among the best
+#: (reelscribe/db/search_topk.py); False runs the plain plan (tests compare the two).
+TOP_K = True
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,28 @@ async def keyword(
         query,
     )
     terms = list(facts["terms"])
+    if not facts["small"] and terms and TOP_K:
+        # Large libraries: rank only the rows that can be among the best
+        # (search_topk.py); the same rows as the plan below.
+        top_where, top_args = filters.sql(3)
+        async with conn.transaction():
+            # Each of these queries reads a few hundred rows at most; starting
+            # parallel workers would cost more than it saves (5 ms, measured).
+            await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            top = await keyword_top(
+                conn,
+                query=query,
+                terms=terms,
+                prefix=owner_prefix(filters.owner),
+                where=top_where,
+                args=top_args,
+                any_term=_ANY_TERM,
+                limit=limit,
+                min_terms=least_terms(len(terms), min_coverage),
+                max_groups=MAX_COVERAGE_GROUPS,
+            )
+            if top is not None:
+                return await _with_headlines(conn, query, top, headline_from, headline_count)
     groups = coverage_groups(terms, min_coverage)
     # Conditions for the indexes, each exactly equivalent to (the groups) or
     # implied by (the owner's terms) the conditions of the ranking, so they
@@ -222,14 +248,33 @@ async def keyword(
     )
 
 
-def owner_prefix(owner: str) -> str:
-    """What `search_owner_terms` (migration 0011) puts before each of `owner`'s lexemes."""
-    return hashlib.md5(owner.encode()).hexdigest()  # a key, not a secret
-
-
-def tsquery_text(groups: Sequence[Sequence[str]], prefix: str = "") -> str:
-    """tsquery input: the groups OR-ed, each group's lexemes (prefixed) AND-ed."""
-    return " | ".join("(" + " & ".join(_quoted(prefix + t) for t in g) + ")" for g in groups)
+async def _with_headlines(
+    conn: asyncpg.Connection,
+    query: str,
+    ranked: Sequence[tuple[tuple[uuid.UUID, int], float]],
+    headline_from: int,
+    headline_count: int,
+) -> list[asyncpg.Record]:
+    """The passages of `ranked` ((job_id, idx), score), in its order, as `keyword`
+    returns them: rows `headline_from` .. + `headline_count` - 1 also carry
+    their snippet, made by the same SQL as in the plain plan."""
+    return list(
+        await conn.fetch(
+            f"SELECT p.job_id, p.idx, p.start_s, p.end_s, p.text, u.score,"
+            f" CASE WHEN u.n - 1 >= $2 AND u.n - 1 < $2 + $3 THEN ts_headline('english',"
+            f" p.text, q, '{_HEADLINE_OPTIONS}') END AS headline"
+            f" FROM unnest($4::uuid[], $5::int[], $6::real[])"
+            f" WITH ORDINALITY AS u(job_id, idx, score, n)"
+            f" JOIN search_passages p ON p.job_id = u.job_id AND p.idx = u.idx,"
+            f" {_ANY_TERM} q ORDER BY u.n",
+            query,
+            headline_from,
+            headline_count,
+            [key[0] for key, _ in ranked],
+            [key[1] for key, _ in ranked],
+            [score for _, score in ranked],
+        )
+    )
 
 
 def coverage_groups(terms: Sequence[str], min_coverage: float) -> list[tuple[str, ...]] | None:
@@ -253,11 +298,6 @@ def coverage_groups(terms: Sequence[str], min_coverage: float) -> list[tuple[str
     if k is None or k <= 1 or math.comb(len(terms), k) > MAX_COVERAGE_GROUPS:
         return None
     return list(itertools.combinations(terms, k))
-
-
-def _quoted(lexeme: str) -> str:
-    """A lexeme as tsquery input: quoted, its quotes and backslashes doubled."""
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 async def semantic(
