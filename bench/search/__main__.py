@@ -6,13 +6,16 @@ Loads passages for many users and jobs straight into Postgres (see
 bench/search/library.py: real MiniLM embeddings of generated sentences,
 jittered per row), starts the real server, and measures Search through gRPC
 per mode: p50/p95 latency of sequential queries (query embedding included)
-and throughput with 16 concurrent clients.
+and throughput with 16 concurrent clients. Then, without gRPC, each mode's
+SQL on its own (for the heavy user also the keyword plan that ranks every
+match, the baseline of reelscribe/db/search_topk.py), the query embedding on
+its own, and the semantic query's recall@50 against exact search.
 
 First the everyday library (100,000 passages over 100 users; the searching
 user owns 1,000), which is the baseline; then the library grows to 1,000,000
 passages, 100,000 of them one heavy user's, and that user is measured, and
 the everyday user again. `--scale 0.1` divides every count by ten for a quick
-run. Each set also times its keyword query directly in Postgres, without gRPC.
+run.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ import os
 import platform
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import asyncpg
+import numpy as np
 from reelscribe_client import ReelscribeClient, v1
 
 from bench.harness import bench_stack, wait_until_idle
@@ -35,6 +40,7 @@ from bench.search.library import Corpus
 from reelscribe import db
 from reelscribe.auth import mint_token
 from reelscribe.db import search as search_db
+from reelscribe.embeddings import get_embedder, to_pgvector
 
 SECRET = "bench-secret-" + "s" * 32
 ADDRESS = "127.0.0.1:50191"
@@ -140,7 +146,13 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def _measure(
-    address: str, user: str, url: str, label: str, *, throughput: bool = True
+    address: str,
+    user: str,
+    url: str,
+    label: str,
+    *,
+    throughput: bool = True,
+    plain_baseline: bool = False,
 ) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     token = mint_token(SECRET, user)
@@ -164,22 +176,88 @@ async def _measure(
                 done = await _throughput(client, mode, seconds=10.0, concurrency=16)
                 value += f", {done / 10:.0f} queries/s at concurrency 16"
             rows.append((f"{label}: {name} via gRPC", value))
-    pool = await db.create_pool(url, max_size=1)
+    rows += await _sql_alone(url, user, label, plain_baseline=plain_baseline)
+    return rows
+
+
+def _ms(latencies: list[float]) -> str:
+    return f"p50 {_pct(latencies, 50) * 1000:.1f} ms, p95 {_pct(latencies, 95) * 1000:.1f} ms"
+
+
+async def _timed(runs: int, call: Callable[[int], Awaitable[object]]) -> list[float]:
     latencies = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        await call(i)
+        latencies.append(time.perf_counter() - t0)
+    return latencies
+
+
+async def _sql_alone(
+    url: str, user: str, label: str, *, plain_baseline: bool
+) -> list[tuple[str, str]]:
+    """The queries behind each mode timed directly in Postgres, the query
+    embedding on its own, and the semantic query's recall against exact search."""
+    rows: list[tuple[str, str]] = []
+    filters = search_db.Filters(owner=user)
+    embedder = get_embedder()
+    vectors = [np.asarray(v, dtype=np.float32) for v in embedder.embed(QUERIES)]
+    pool = await db.create_pool(url, max_size=1)
     async with pool.acquire() as conn:
-        for i in range(200):
-            t0 = time.perf_counter()
-            await search_db.keyword(
-                conn, QUERIES[i % len(QUERIES)], search_db.Filters(owner=user), 50
+
+        async def keyword(i: int) -> object:
+            return await search_db.keyword(conn, QUERIES[i % len(QUERIES)], filters, 50)
+
+        async def hybrid_keyword(i: int) -> object:
+            return await search_db.keyword(
+                conn, QUERIES[i % len(QUERIES)], filters, 50, min_coverage=0.51
             )
-            latencies.append(time.perf_counter() - t0)
-    await pool.close()
-    rows.append(
-        (
-            f"{label}: keyword SQL alone",
-            f"p50 {_pct(latencies, 50) * 1000:.1f} ms, p95 {_pct(latencies, 95) * 1000:.1f} ms",
+
+        async def semantic(i: int) -> object:
+            return await search_db.semantic(conn, vectors[i % len(vectors)], filters, 50)
+
+        rows.append((f"{label}: keyword SQL alone", _ms(await _timed(200, keyword))))
+        rows.append(
+            (
+                f"{label}: hybrid's keyword SQL alone (> half the words)",
+                _ms(await _timed(200, hybrid_keyword)),
+            )
         )
+        if plain_baseline:
+            # The same queries ranking every match (the plan before top-k).
+            search_db.TOP_K = False
+            try:
+                plain = await _timed(50, keyword)
+            finally:
+                search_db.TOP_K = True
+            rows.append((f"{label}: keyword SQL alone, ranking every match", _ms(plain)))
+        rows.append((f"{label}: semantic SQL alone", _ms(await _timed(100, semantic))))
+        recalls = []
+        for vector in vectors:
+            approximate = await search_db.semantic(conn, vector, filters, 50)
+            async with conn.transaction():
+                await conn.execute("SET LOCAL enable_indexscan = off")  # no HNSW: exact
+                exact = await conn.fetch(
+                    "SELECT job_id, idx FROM search_passages WHERE owner = $2"
+                    " ORDER BY embedding <=> $1::vector, job_id, idx LIMIT 50",
+                    to_pgvector(vector),
+                    user,
+                )
+            wanted = {(r["job_id"], r["idx"]) for r in exact}
+            got = {(r["job_id"], r["idx"]) for r in approximate}
+            recalls.append(len(wanted & got) / max(1, len(wanted)))
+        rows.append(
+            (
+                f"{label}: semantic recall@50 against exact search",
+                f"mean {sum(recalls) / len(recalls):.3f}, lowest {min(recalls):.2f}"
+                f" ({len(recalls)} queries)",
+            )
+        )
+    await pool.close()
+    embeds = await _timed(
+        100, lambda i: asyncio.to_thread(embedder.embed, [QUERIES[i % len(QUERIES)]])
     )
+    rows.append((f"{label}: query embedding alone (same model, bench process)", _ms(embeds)))
     return rows
 
 
@@ -209,7 +287,9 @@ async def _run(args: argparse.Namespace, url: str, pid: int) -> list[tuple[str, 
             f"{total} passages, {args.users + 901} users; heavy user owns {heavy}",
         )
     )
-    rows += await _measure(ADDRESS, user, url, f"heavy user, {heavy} of {total}")
+    rows += await _measure(
+        ADDRESS, user, url, f"heavy user, {heavy} of {total}", plain_baseline=True
+    )
     rows += await _measure(
         ADDRESS,
         small,

@@ -8,9 +8,10 @@ is that embedding plus a little noise, renormalised (cosine about 0.95 to the
 sentence's), so no two rows share a vector (HNSW degrades on exact
 duplicates, which real transcripts do not have).
 
-Rows go in with binary COPY (the vector encoded in pgvector's binary format)
-and the indexes are rebuilt once at the end, which is how a restore would
-build them and far faster than row-by-row inserts into a live HNSW graph.
+Rows go in with binary COPY (the vector encoded in pgvector's binary format;
+the trigger of migration 0012 copies each row's words into search_terms) and
+the indexes are rebuilt once at the end, which is how a restore would build
+them and far faster than row-by-row inserts into a live HNSW graph.
 """
 
 from __future__ import annotations
@@ -79,10 +80,12 @@ class Corpus:
 
 
 async def drop_indexes(conn: asyncpg.Connection) -> list[str]:
-    """Drop the passage table's secondary indexes; returns their definitions."""
+    """Drop the secondary indexes of the passages and their words (search_terms,
+    filled by a trigger as rows arrive); returns their definitions."""
     rows = await conn.fetch(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'search_passages'"
-        " AND indexname <> 'search_passages_pkey'"
+        "SELECT indexname, indexdef FROM pg_indexes"
+        " WHERE tablename IN ('search_passages', 'search_terms')"
+        " AND indexname NOT IN ('search_passages_pkey', 'search_terms_pkey')"
     )
     for r in rows:
         await conn.execute(f"DROP INDEX {r['indexname']}")
@@ -97,6 +100,7 @@ async def create_indexes(conn: asyncpg.Connection, definitions: Sequence[str]) -
         await conn.execute(definition, timeout=3600)
     await conn.execute("RESET maintenance_work_mem")
     await conn.execute("ANALYZE search_passages", timeout=600)
+    await conn.execute("ANALYZE search_terms", timeout=600)
     await conn.execute("ANALYZE jobs")
     return time.perf_counter() - t0
 
