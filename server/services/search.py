@@ -138,23 +138,34 @@ class SearchService(search_service_pb2_grpc.SearchServiceServicer):
         """Passages matching `query`, best first, for one of the search modes."""
         keyword_rows: list[asyncpg.Record] = []
         semantic_rows: list[asyncpg.Record] = []
-        if mode == spb.SEARCH_MODE_KEYWORD:
-            # Keyword only: just the rows needed, snippets in the same query.
-            keyword_rows = await search_db.keyword(
-                conn,
-                query,
-                filters,
-                wanted,
-                headline_from=headline_from,
-                headline_count=headline_count,
-            )
-        elif mode == spb.SEARCH_MODE_HYBRID:
-            keyword_rows = await search_db.keyword(
-                conn, query, filters, max(wanted, CANDIDATES), min_coverage=HYBRID_MIN_COVERAGE
-            )
+        embedding: asyncio.Future[npt.NDArray[np.float32]] | None = None
         if mode in (spb.SEARCH_MODE_HYBRID, spb.SEARCH_MODE_SEMANTIC):
-            vector = await asyncio.to_thread(self._embed, query)
-            semantic_rows = await search_db.semantic(conn, vector, filters, max(wanted, CANDIDATES))
+            # Embed the query in a thread while Postgres runs the keyword query.
+            embedding = asyncio.ensure_future(asyncio.to_thread(self._embed, query))
+        try:
+            if mode == spb.SEARCH_MODE_KEYWORD:
+                # Keyword only: just the rows needed, snippets in the same query.
+                keyword_rows = await search_db.keyword(
+                    conn,
+                    query,
+                    filters,
+                    wanted,
+                    headline_from=headline_from,
+                    headline_count=headline_count,
+                )
+            elif mode == spb.SEARCH_MODE_HYBRID:
+                keyword_rows = await search_db.keyword(
+                    conn, query, filters, max(wanted, CANDIDATES), min_coverage=HYBRID_MIN_COVERAGE
+                )
+            if embedding is not None:
+                vector = await embedding
+                semantic_rows = await search_db.semantic(
+                    conn, vector, filters, max(wanted, CANDIDATES)
+                )
+        except BaseException:
+            if embedding is not None:
+                embedding.cancel()  # its result is no longer wanted
+            raise
         return _rank(mode, keyword_rows, semantic_rows)
 
 
