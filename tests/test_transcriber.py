@@ -1,9 +1,8 @@
-"""Decoding itself, with the real tiny.en model: deterministic, and only the
-windows that decode poorly pay for the wider beam."""
+"""Decoding itself, with the real tiny.en model: deterministic, and a clip that
+decodes poorly is decoded again with a wider beam, the better pass kept."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ def model() -> transcriber.WhisperModel:
     )
 
 
-def test_only_poor_windows_are_decoded_again(
+def test_a_poorly_decoded_clip_gets_the_wider_beam_deterministically(
     model: transcriber.WhisperModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # English the English-only model decodes well, then German it cannot.
@@ -54,29 +53,16 @@ def test_only_poor_windows_are_decoded_again(
         beam_size=1,
         between_segments=lambda: None,
     )
-    poor = {s.window_start_s for s in first if transcriber._decoded_poorly(s)}
-    good = {s.window_start_s for s in first} - poor
-    assert poor and good, [(s.window_start_s, s.avg_logprob, s.text) for s in first]
+    assert any(transcriber._decoded_poorly(s) for s in first)
 
     _, segments = transcriber.transcribe(
         model, audio, language="en", word_timestamps=True, beam_size=1
     )
     result = list(segments)
-    # One greedy pass over everything, then one beam pass per poor window, each
-    # over that window's audio only.
-    assert calls[0] == (len(audio), 1)
-    assert [beam for _, beam in calls[1:]] == [transcriber.FALLBACK_BEAM_SIZE] * len(poor)
-    assert all(n < len(audio) for n, _ in calls[1:])
-    # The good windows are kept exactly as the first pass decoded them.
-    kept = [s for s in result if s.window_start_s in good]
-    assert kept == [s for s in first if s.window_start_s in good]
-    # Everything stays on the clip's clock, in order, inside the audio.
-    assert all(a.start_s <= b.start_s for a, b in itertools.pairwise(result))
+    # A greedy pass, then the beam pass over the same clip; the better one is kept.
+    assert calls == [(len(audio), 1), (len(audio), transcriber.FALLBACK_BEAM_SIZE)]
+    assert transcriber._score(result) >= transcriber._score(first)
     assert result[0].start_s >= 0 and result[-1].end_s <= len(audio) / 16000 + 0.01
-    for seg in result:
-        assert all(
-            seg.start_s - 0.01 <= w.start_s <= w.end_s <= seg.end_s + 0.01 for w in seg.words
-        )
 
     # The same audio gives the same transcript again.
     _, again = transcriber.transcribe(

@@ -10,6 +10,7 @@ spoken in another language are flagged. `workers.stages` calls this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def decode_detected(
     tops = []
     for g in groups:
         clip, _ = speech.compact(audio, g[0][0], g[-1][1], regions, keep_silence_s=keep_s)
-        tops.append(transcriber.identify(model, clip)[0])
+        tops.append(_identifier(ctx, model)(clip)[0])
     out: list[dict[str, Any]] = []
     for i, group in enumerate(groups):
         language, probability = tops[i]
@@ -96,9 +97,7 @@ def decode_detected(
         left = start_s if i == 0 else (groups[i - 1][-1][1] + group[0][0]) / 2
         right = end_s if i == len(groups) - 1 else (group[-1][1] + groups[i + 1][0][0]) / 2
         if mixed and len(group) > 1:
-            units = languages.identify_spans(
-                lambda clip: transcriber.identify(model, clip), audio, group
-            )
+            units = languages.identify_spans(_identifier(ctx, model), audio, group)
             window_runs = languages.runs(units, left, right)
         else:
             whole = languages.Unit(group[0][0], group[-1][1], language, probability)
@@ -215,9 +214,7 @@ def recheck_doubtful(
             if j + 1 < len(decoded)
             else run.end_s
         )
-        units = languages.identify_units(
-            lambda clip: transcriber.identify(model, clip), audio, regions, left, right
-        )
+        units = languages.identify_units(_identifier(ctx, model), audio, regions, left, right)
         heard = max(units, key=lambda u: u.end_s - u.start_s, default=None)
         if (
             heard is not None
@@ -230,6 +227,17 @@ def recheck_doubtful(
             out.extend(decoded[i : j + 1])
         i = j + 1
     return out
+
+
+def _identifier(ctx: JobContext, model: Any) -> Callable[[Any], list[tuple[str, float]]]:
+    """`transcriber.identify` with the model, stopping first if the job was
+    cancelled (each call is an encoder pass: seconds with base on long audio)."""
+
+    def identify(clip: Any) -> list[tuple[str, float]]:
+        ctx.check_cancelled()
+        return transcriber.identify(model, clip)
+
+    return identify
 
 
 def _doubtful(seg: dict[str, Any]) -> bool:
@@ -269,7 +277,7 @@ def flag_other_languages(ctx: JobContext, path: Path, stored: list[dict[str, Any
     audio = np.memmap(path, dtype=np.float32, mode="r")
     spans = [speech.Region(s["start_s"], s["end_s"], True) for s in candidates]
     units = languages.identify_units(
-        lambda clip: transcriber.identify(model, clip),
+        _identifier(ctx, model),
         audio,
         spans,
         spans[0].start_s,

@@ -44,9 +44,6 @@ class RawSegment:
     no_speech_prob: float
     compression_ratio: float
     words: tuple[RawWord, ...]
-    #: Where the decoding window that produced it starts (the clip's clock):
-    #: segments of one window share their scores.
-    window_start_s: float = 0.0
 
 
 class _Whisper(WhisperModel):
@@ -113,11 +110,8 @@ LOGPROB_FLOOR = -1.0
 #: A window whose text compresses better than this repeats itself
 #: (faster-whisper's own `compression_ratio_threshold`).
 COMPRESSION_CEILING = 2.4
-#: Beam width of the second pass over a window the first pass decoded poorly.
+#: Beam width of the second pass over a chunk the first pass decoded poorly.
 FALLBACK_BEAM_SIZE = 5
-#: Whisper's feature frames per second (`Segment.seek` counts them).
-_FRAMES_PER_S = 100
-_SAMPLE_RATE_HZ = 16_000
 
 
 def _decoded_poorly(seg: RawSegment) -> bool:
@@ -138,7 +132,6 @@ def _raw(seg: Any) -> RawSegment:
             RawWord(start_s=w.start, end_s=w.end, text=w.word, probability=w.probability)
             for w in (seg.words or ())
         ),
-        window_start_s=seg.seek / _FRAMES_PER_S,
     )
 
 
@@ -191,12 +184,11 @@ def transcribe(
     `between_segments` runs before each segment is taken from the decoder (a
     cancellation check may raise there).
 
-    The first pass uses `beam_size` (greedy by default, the fastest). Each
-    decoding window whose segments fail Whisper's quality thresholds is
-    decoded again on its own with a beam of `FALLBACK_BEAM_SIZE`, and the
-    pass whose segments score better (duration-weighted log-probability) is
-    kept for that window. Only the doubtful windows pay for the wider beam,
-    and the same audio always gives the same transcript.
+    The first pass uses `beam_size` (greedy by default, the fastest). When any
+    of its segments fails Whisper's quality thresholds, the whole clip is
+    decoded again with a beam of `FALLBACK_BEAM_SIZE`, and the pass whose
+    segments score better (duration-weighted log-probability) is kept. The
+    same audio therefore always gives the same transcript.
     """
     info, segments = _decode(
         model,
@@ -207,70 +199,17 @@ def transcribe(
         between_segments=between_segments,
     )
     if beam_size < FALLBACK_BEAM_SIZE and any(_decoded_poorly(s) for s in segments):
-        segments = _widen_poor_windows(
+        info2, wider = _decode(
             model,
             audio,
-            segments,
-            language=language or info.language,
-            word_timestamps=word_timestamps,
-            between_segments=between_segments,
-        )
-    return info, iter(segments)
-
-
-def _widen_poor_windows(
-    model: WhisperModel,
-    audio: npt.NDArray[np.float32],
-    segments: list[RawSegment],
-    *,
-    language: str,
-    word_timestamps: bool,
-    between_segments: Callable[[], None],
-) -> list[RawSegment]:
-    """`segments` with every poorly decoded window replaced by its beam-search
-    decoding when that scores better."""
-    starts = sorted({s.window_start_s for s in segments})
-    clip_end_s = len(audio) / _SAMPLE_RATE_HZ
-    out: list[RawSegment] = []
-    for i, start_s in enumerate(starts):
-        window = [s for s in segments if s.window_start_s == start_s]
-        if not any(_decoded_poorly(s) for s in window):
-            out.extend(window)
-            continue
-        # The window reaches to where the decoder went on from (the next
-        # window's start), so the second pass sees exactly the same audio.
-        end_s = starts[i + 1] if i + 1 < len(starts) else clip_end_s
-        piece = audio[round(start_s * _SAMPLE_RATE_HZ) : round(end_s * _SAMPLE_RATE_HZ)]
-        _, wider = _decode(
-            model,
-            np.ascontiguousarray(piece, dtype=np.float32),
-            language=language or None,
+            language=language,
             word_timestamps=word_timestamps,
             beam_size=FALLBACK_BEAM_SIZE,
             between_segments=between_segments,
         )
-        if _score(wider) >= _score(window):
-            out.extend(_shifted(seg, start_s) for seg in wider)
-        else:
-            out.extend(window)
-    return out
-
-
-def _shifted(seg: RawSegment, offset_s: float) -> RawSegment:
-    """`seg` (decoded from a piece starting at `offset_s`) on the clip's clock."""
-    return RawSegment(
-        start_s=seg.start_s + offset_s,
-        end_s=seg.end_s + offset_s,
-        text=seg.text,
-        avg_logprob=seg.avg_logprob,
-        no_speech_prob=seg.no_speech_prob,
-        compression_ratio=seg.compression_ratio,
-        words=tuple(
-            RawWord(w.start_s + offset_s, w.end_s + offset_s, w.text, w.probability)
-            for w in seg.words
-        ),
-        window_start_s=seg.window_start_s + offset_s,
-    )
+        if _score(wider) >= _score(segments):
+            info, segments = info2, wider
+    return info, iter(segments)
 
 
 def multilingual_model(settings: Settings) -> WhisperModel | None:

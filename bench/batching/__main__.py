@@ -9,9 +9,7 @@ them), in this one process, alternating `--repeats` times:
 
 - **sequential** — what the workers do: each chunk with long silences
   shortened, decoded window after window (`workers.transcriber.transcribe`:
-  greedy, the beam-5 second pass for poorly decoded windows only);
-- **sequential, whole-chunk retry** — what they did before: the same, but a
-  poorly decoded window sent the whole chunk through the beam-5 pass;
+  greedy, and a chunk with a poorly decoded window decoded again at beam 5);
 - **batched** — the chunk's speech packed into windows of at most 30 s at
   silences, each window's features stacked, and the batch encoded and
   decoded at once with faster-whisper's `BatchedInferencePipeline.forward`
@@ -114,30 +112,6 @@ def main() -> None:
             texts += [seg.text for seg in segments]
         return texts
 
-    def whole_chunk_retry() -> list[str]:
-        # The decoding before per-window retries: any poor window sent the
-        # whole chunk through the beam-5 pass.
-        texts = []
-        for s, e in plan:
-            clip, _ = speech.compact(audio, s, e, regions, keep_silence_s=keep_s)
-            first = _decode(clip, 1)
-            if any(transcriber._decoded_poorly(seg) for seg in first):
-                wider = _decode(clip, transcriber.FALLBACK_BEAM_SIZE)
-                if transcriber._score(wider) >= transcriber._score(first):
-                    first = wider
-            texts += [seg.text for seg in first]
-        return texts
-
-    def _decode(clip: np.ndarray, beam: int) -> list[transcriber.RawSegment]:
-        return transcriber._decode(
-            model,
-            clip,
-            language="en",
-            word_timestamps=True,
-            beam_size=beam,
-            between_segments=lambda: None,
-        )[1]
-
     def batched() -> list[str]:
         texts = []
         for s, e in plan:
@@ -162,7 +136,6 @@ def main() -> None:
 
     ways: dict[str, Callable[[], list[str]]] = {
         "sequential": sequential,
-        "sequential, whole-chunk retry (before)": whole_chunk_retry,
         "batched": batched,
     }
     best: dict[str, tuple[float, float, float, int]] = {}

@@ -682,8 +682,13 @@ def main() -> None:
     parser.add_argument(
         "--long-minutes", type=float, default=5.0, help="length of each of the two long jobs"
     )
+    parser.add_argument(
+        "--model", default="", help="speech model of every job (default: the server's)"
+    )
     parser.add_argument("--record", action="store_true", help="write BENCHMARKS.md")
     args = parser.parse_args()
+    if args.model:
+        RATE_ENV["REELSCRIBE_WHISPER_MODEL_NAME"] = args.model
 
     clips = [Clip.load(ROOT / path, query) for path, query in CLIPS]
     lecture = make_lecture(OUT / f"lecture-{args.long_minutes:g}min.ogg", args.long_minutes)
@@ -711,8 +716,9 @@ def main() -> None:
         cores = os.cpu_count() or 1
         args_text = " ".join(a for a in sys.argv[1:] if a != "--record")
         record(
-            "load",
-            title="Load: concurrent users while long jobs transcribe",
+            f"load-{args.model}" if args.model else "load",
+            title="Load: concurrent users while long jobs transcribe"
+            + (f" ({args.model})" if args.model else " (the server's default model)"),
             command=f"python -m bench.load {args_text}".strip(),
             machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
             day=date.today().isoformat(),

@@ -1,14 +1,15 @@
 """Short jobs: the fixed cost of one job through the whole stack vs bare faster-whisper.
 
-    .venv/bin/python -m bench.shortjobs [--jobs 10] [--record]
+    .venv/bin/python -m bench.shortjobs [--jobs 10] [--model tiny.en --model base] [--record]
 
-Runs `--jobs` sequential jobs on a 5.6 s spoken clip (`tests/media/ocean.ogg`,
+For each model, runs `--jobs` sequential jobs on a 5.6 s spoken clip (`tests/media/ocean.ogg`,
 skip_cache, default stages) through the real stack (embedded Postgres and
 Valkey, gRPC server, Dramatiq workers), each timed from the client's first
 upload byte to the terminal event, and counts the CPU-seconds every process
 of the stack spent (server, workers, Postgres, Valkey). The baseline, in the
 same run, is bare faster-whisper on the same clip with the same model,
-decoding settings and one CTranslate2 thread (a worker's), VAD on.
+decoding settings (temperature 0, no language given) and one CTranslate2
+thread (a worker's), VAD on.
 Goals (issue 16): per job <= 1.5x the bare wall time and <= 0.15 CPU-s of
 overhead (stack CPU minus bare CPU).
 """
@@ -39,13 +40,13 @@ CLIP = ROOT / "tests" / "media" / "ocean.ogg"
 ADDRESS = "127.0.0.1:50171"
 
 
-def bare(settings: Settings, runs: int) -> tuple[float, float]:
+def bare(settings: Settings, model_name: str, runs: int) -> tuple[float, float]:
     """Median wall seconds and mean CPU seconds of bare faster-whisper on the clip."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     from faster_whisper import WhisperModel
 
     model = WhisperModel(
-        settings.speech_model_dir(),
+        settings.speech_model_dir(model_name),
         device="cpu",
         compute_type=settings.whisper_compute_type,
         cpu_threads=settings.whisper_cpu_threads,
@@ -58,6 +59,7 @@ def bare(settings: Settings, runs: int) -> tuple[float, float]:
             beam_size=settings.whisper_beam_size,
             word_timestamps=True,
             condition_on_previous_text=False,
+            temperature=0.0,
             vad_filter=True,
         )
         list(segments)
@@ -108,15 +110,13 @@ def _cpu(procs: list[psutil.Process]) -> float:
 
 
 async def _jobs(
-    token: str, count: int, data_dir: Path, roots: list[int], redis_url: str
+    token: str, model: str, count: int, data_dir: Path, roots: list[int], redis_url: str
 ) -> tuple[list[float], float, str]:
+    options = v1.JobOptions(skip_cache=True, model=model)
     async with ReelscribeClient(ADDRESS, token, timeout_s=120) as client:
         # Warm both worker processes (model load) first.
         sample = await client.upload(CLIP)
-        warm = [
-            await client.create_job(media=sample.name, options=v1.JobOptions(skip_cache=True))
-            for _ in range(4)
-        ]
+        warm = [await client.create_job(media=sample.name, options=options) for _ in range(4)]
         for job in warm:
             async for _ in client.watch(job.name):
                 pass
@@ -129,9 +129,7 @@ async def _jobs(
         for _ in range(count):
             t0 = time.perf_counter()
             uploaded = await client.upload(CLIP)
-            job = await client.create_job(
-                media=uploaded.name, options=v1.JobOptions(skip_cache=True)
-            )
+            job = await client.create_job(media=uploaded.name, options=options)
             final = None
             async for event in client.watch(job.name):
                 final = event.job or final
@@ -145,42 +143,51 @@ async def _jobs(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10)
-    parser.add_argument("--model", default="", help="speech model (default: the settings')")
+    parser.add_argument("--model", action="append", help="speech model (repeatable)")
     parser.add_argument("--record", action="store_true", help="write BENCHMARKS.md")
     args = parser.parse_args()
-    update = {"whisper_model_name": args.model} if args.model else {}
-    settings = Settings().model_copy(update=update)
+    models = args.model or ["tiny.en", "base"]
+    settings = Settings()
     cores = os.cpu_count() or 1
-    bare_wall, bare_cpu = bare(settings, args.jobs)
+    baselines = {m: bare(settings, m, args.jobs) for m in models}
     secret = "bench-secret-" + "s" * 32
-    env = {"REELSCRIBE_WHISPER_MODEL_NAME": settings.whisper_model_name}
-    with bench_stack(ADDRESS, secret, workers=(cores, 1), extra_env=env) as (stack, data_dir):
+    measured: dict[str, tuple[list[float], float]] = {}
+    with bench_stack(ADDRESS, secret, workers=(cores, 1)) as (stack, data_dir):
         assert stack.worker is not None
         wait_until_idle(stack.server.pid)
         token = mint_token(secret, "bench")
-        walls, stack_cpu, counted = asyncio.run(
-            _jobs(
-                token,
-                args.jobs,
-                data_dir,
-                [stack.server.pid, stack.worker.pid],
-                stack.urls.redis_url,
+        for m in models:
+            walls, stack_cpu, counted = asyncio.run(
+                _jobs(
+                    token,
+                    m,
+                    args.jobs,
+                    data_dir,
+                    [stack.server.pid, stack.worker.pid],
+                    stack.urls.redis_url,
+                )
             )
-        )
-    wall = statistics.median(walls)
-    rows = [
-        ("clip", f"{CLIP.name}, 5.6 s of speech"),
-        ("bare faster-whisper (baseline)", f"{bare_wall:.2f} s wall, {bare_cpu:.2f} CPU-s"),
-        (
-            "Reelscribe, per job (median wall; mean CPU of every stack process)",
-            f"{wall:.2f} s wall, {stack_cpu:.2f} CPU-s",
-        ),
-        ("wall ratio", f"{wall / bare_wall:.2f} (goal <= 1.5)"),
-        ("CPU overhead per job", f"{stack_cpu - bare_cpu:.2f} CPU-s (goal <= 0.15)"),
-        ("processes counted", counted),
-    ]
+            measured[m] = (walls, stack_cpu)
+    rows = [("clip", f"{CLIP.name}, 5.6 s of speech")]
+    for m in models:
+        bare_wall, bare_cpu = baselines[m]
+        walls, stack_cpu = measured[m]
+        wall = statistics.median(walls)
+        rows += [
+            (
+                f"{m}: bare faster-whisper (baseline)",
+                f"{bare_wall:.2f} s wall, {bare_cpu:.2f} CPU-s",
+            ),
+            (
+                f"{m}: Reelscribe, per job (median wall; mean CPU of every stack process)",
+                f"{wall:.2f} s wall, {stack_cpu:.2f} CPU-s",
+            ),
+            (f"{m}: wall ratio", f"{wall / bare_wall:.2f} (goal <= 1.5)"),
+            (f"{m}: CPU overhead per job", f"{stack_cpu - bare_cpu:.2f} CPU-s (goal <= 0.15)"),
+        ]
+    rows.append(("processes counted", counted))
     for name, value in rows:
-        print(f"{name:<70} {value}")
+        print(f"{name:<75} {value}")
     if args.record:
         args_text = " ".join(a for a in sys.argv[1:] if a != "--record")
         record(
@@ -190,8 +197,8 @@ def main() -> None:
             machine=f"{cores} cores, {platform.machine()}, Python {platform.python_version()}",
             day=date.today().isoformat(),
             settings=(
-                f"model {settings.whisper_model_name} {settings.whisper_compute_type}, beam "
-                f"{settings.whisper_beam_size}, word timestamps; {args.jobs} sequential jobs, "
+                f"{settings.whisper_compute_type}, beam {settings.whisper_beam_size}, temperature "
+                f"0, word timestamps, no language given; {args.jobs} sequential jobs per model, "
                 f"skip_cache, upload included; {cores} worker processes x 1 thread; bare "
                 f"faster-whisper with {settings.whisper_cpu_threads} CTranslate2 thread, VAD on"
             ),
