@@ -31,6 +31,7 @@ import psutil
 from reelscribe_client import ReelscribeClient, v1
 
 from bench.harness import bench_stack, wait_until_idle
+from bench.load.__main__ import RATE_ENV
 from bench.record import record
 from reelscribe.auth import mint_token
 from reelscribe.config import Settings
@@ -137,7 +138,12 @@ async def _jobs(
             if final is None or final.state != v1.JobState.SUCCEEDED:
                 raise SystemExit(f"job ended {final and final.state}: {final and final.error}")
         await asyncio.sleep(2.0)  # work after the terminal event (webhooks, metrics) counts too
-        return walls, (_cpu(procs) - cpu0) / count, counted
+        cpu = (_cpu(procs) - cpu0) / count
+        # The jobs really transcribed the clip, with the model asked for.
+        transcript = await client.transcript(job.name, omit_words=True)
+        if transcript.model != model or "ocean" not in transcript.text.lower():
+            raise SystemExit(f"unexpected transcript ({transcript.model}): {transcript.text!r}")
+        return walls, cpu, counted
 
 
 def main() -> None:
@@ -152,10 +158,14 @@ def main() -> None:
     baselines = {m: bare(settings, m, args.jobs) for m in models}
     secret = "bench-secret-" + "s" * 32
     measured: dict[str, tuple[list[float], float]] = {}
-    with bench_stack(ADDRESS, secret, workers=(cores, 1)) as (stack, data_dir):
+    # Rate limits raised, as in bench.load: this measures the jobs, not the limiter.
+    with bench_stack(ADDRESS, secret, workers=(cores, 1), extra_env=RATE_ENV) as (
+        stack,
+        data_dir,
+    ):
         assert stack.worker is not None
         wait_until_idle(stack.server.pid)
-        token = mint_token(secret, "bench")
+        token = mint_token(secret, "bench", plan="premium")  # more stored jobs than free
         for m in models:
             walls, stack_cpu, counted = asyncio.run(
                 _jobs(
