@@ -5,12 +5,12 @@ right before it (`<!-- docs-check: ... -->`); a block that fits no class fails
 the check, so a new example cannot go untested by accident. docs/development.md
 ("The docs check") describes the rules for writers.
 
-- `sh`: run with bash in a scratch directory that has `.venv`, `node_modules`
-  and a short `lecture.mp4`; the blocks of one page run in order and share the
-  shell variables they assign, like a reader's terminal. A block of nothing but
-  `export` lines is a configuration example instead: its `REELSCRIBE_*` names
-  must be settings and its values must parse (it does not change the page's
-  terminal: it names production hosts).
+- `sh`: run with bash in a scratch directory that has `.venv`, `node_modules`,
+  a short `lecture.mp4` and a five-minute `long-lecture.wav`; the blocks of one
+  page run in order and share the shell variables they assign, like a reader's
+  terminal. A block of nothing but `export` lines is a configuration example
+  instead: its `REELSCRIBE_*` names must be settings and its values must parse
+  (it does not change the page's terminal: it names production hosts).
 - `console`: the `$ ` lines run like `sh`; the rest is sample output.
 - `python`: run with this interpreter, with the page's exported variables.
 - `json`: parsed.
@@ -56,7 +56,7 @@ from scripts import gen_config_docs
 from server.app import ServerApp
 from tests.support.api import Api
 from tests.support.media import MEDIA_DIR
-from tests.support.mediagen import speech_samples, write_video
+from tests.support.mediagen import lecture_wav, speech_samples, write_video
 from tests.support.ports import free_port
 from tests.support.tokens import JWT_SECRET, token_for
 
@@ -435,6 +435,8 @@ async def docs_world(
     (workdir / "node_modules").symlink_to(ROOT / "node_modules")
     lecture = workdir / "lecture.mp4"
     await asyncio.to_thread(write_video, lecture, 6.0, speech_samples(MEDIA_DIR / "ocean.ogg"))
+    # Long enough to be still running when an example cancels it (about 5 minutes).
+    await asyncio.to_thread(lecture_wav, workdir / "long-lecture.wav", 14)
     user = f"docs-{uuid.uuid4().hex[:8]}"
     api = Api(channel, token_for(user))
     job = await api.run(lecture, extra_stages=[job_pb2.STAGE_RENDER_CLIPS], highlight_count=2)
