@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -225,3 +225,15 @@ async def test_watch_jobs_follows_every_job_and_resumes_by_cursor(
             assert cursors == sorted(set(cursors))
     finally:
         await proxy.stop()
+
+
+async def test_an_upload_refused_by_the_rate_limit_waits_and_succeeds(
+    extra_server: Callable[..., Awaitable[ServerApp]],
+) -> None:
+    """Refused before anything was stored, the upload does not exist yet: the
+    client waits as told and starts it again instead of failing NOT_FOUND."""
+    app = await extra_server(rate_limits={"UploadMedia": (1.0, 1)})
+    async with ReelscribeClient(f"127.0.0.1:{app.port}", token_for("py-client-rl")) as c:
+        first = await c.upload(MEDIA_DIR / "ocean.ogg")
+        second = await c.upload(MEDIA_DIR / "volcano.ogg")  # inside the same second
+    assert first.name != second.name and second.size_bytes > 0

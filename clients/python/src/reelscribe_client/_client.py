@@ -138,10 +138,19 @@ class ReelscribeClient:
                 assert reply.media is not None
                 return reply.media
             except grpc.aio.AioRpcError as exc:
+                error = from_rpc_error(exc)
                 if exc.code() not in _RETRYABLE or n == self._max_attempts:
-                    raise from_rpc_error(exc) from exc
-                await asyncio.sleep(_backoff_s(n, None))
-                status = await self.get_upload(header.upload_id)
+                    raise error from exc
+                await asyncio.sleep(_backoff_s(n, error.retry_after_s))
+                try:
+                    status = await self.get_upload(header.upload_id)
+                except ReelscribeError as missing:
+                    if missing.code != grpc.StatusCode.NOT_FOUND:
+                        raise
+                    # Refused before anything was stored (a rate limit, a
+                    # server that was away): start again from the beginning.
+                    offset = 0
+                    continue
                 if status.media is not None:
                     return status.media
                 offset = status.stored_bytes
