@@ -77,7 +77,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 }
 #: A kill lands a random delay (up to about the group's duration) after the
 #: job is seen in the group, at a random point of the stage.
-KILL_DELAY_S = {"prepare": 0.3, "transcribe": 2.0, "merge": 2.0, "derive": 0.3}
+KILL_DELAY_S = {"prepare": 0.3, "transcribe": 2.0, "merge": 0.3, "derive": 0.3}
 #: Kills go to the least-hit stage group a worker is running; every
 #: PATIENCE_S without one, to groups hit once more.
 PATIENCE_S = 1.0
