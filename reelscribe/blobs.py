@@ -22,6 +22,19 @@ from typing import BinaryIO
 
 from reelscribe.errors import QuotaViolation, ResourceExhausted
 
+#: Bytes read at a time when hashing a file.
+_HASH_BLOCK_BYTES = 8 * 1024 * 1024
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's contents (hex), read a block at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 #: Errors that mean "no space left", for the disk or for the user's quota on it.
 _STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 

@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelscribe.blobs import file_sha256
 from reelscribe.errors import ReelscribeError
 
 #: Files of the prepared copy.
@@ -40,7 +41,6 @@ MANIFEST = "manifest.json"
 EXPORT_VERSION = 1
 #: Source weights, in the order sentence-transformers looks for them.
 SOURCE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-_CHUNK_BYTES = 8 * 1024 * 1024
 _EXPORT_TIMEOUT_S = 900.0
 
 
@@ -113,16 +113,8 @@ def cache_target(model_dir: Path, cache_dir: Path) -> Path:
     return cache_dir / f"search-{model_dir.resolve().name}-{key}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _file_record(path: Path) -> dict[str, object]:
-    return {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def problem(model_dir: Path, cache_dir: Path) -> str:
@@ -143,7 +135,7 @@ def problem(model_dir: Path, cache_dir: Path) -> str:
         want = manifest.get("files", {}).get(name, {})
         if path.stat().st_size != want.get("bytes"):
             return f"{path} has {path.stat().st_size} bytes, not {want.get('bytes')}"
-        if _sha256(path) != want.get("sha256"):
+        if file_sha256(path) != want.get("sha256"):
             return f"{path} does not match its SHA-256 in {MANIFEST}"
     return ""
 

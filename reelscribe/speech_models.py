@@ -22,6 +22,7 @@ from pathlib import Path
 
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
+from reelscribe.blobs import file_sha256
 from reelscribe.errors import ReelscribeError
 
 #: Cantonese. Whisper base has no `yue` token: Cantonese speech is transcribed
@@ -201,7 +202,7 @@ def verify(model: SpeechModel, cache_dir: Path) -> Path:
     """`model_dir`, with the SHA-256 of an assembled `model.bin` checked again."""
     path = model_dir(model, cache_dir)
     if model.sha256:
-        digest = _sha256(path / "model.bin")
+        digest = file_sha256(path / "model.bin")
         if digest != model.sha256:
             raise ModelError(
                 f"model {model.name}: {path / 'model.bin'} has SHA-256 {digest[:16]}…, "
@@ -256,14 +257,6 @@ def install(model: SpeechModel, cache_dir: Path) -> Path:
 
 def _cache_target(model: SpeechModel, cache_dir: Path) -> Path:
     return cache_dir / f"{model.name}-{model.sha256[:12]}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _assemble(model: SpeechModel, target: Path) -> None:

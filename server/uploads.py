@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import os
 import re
 import time
@@ -40,7 +39,7 @@ import structlog
 from reelscribe import blobs, convert, names, validation
 from reelscribe import uploads as upload_store
 from reelscribe.auth import Principal
-from reelscribe.blobs import BlobStore
+from reelscribe.blobs import BlobStore, file_sha256
 from reelscribe.config import Settings
 from reelscribe.db import media as media_db
 from reelscribe.db import uploads as uploads_db
@@ -62,14 +61,6 @@ _MAX_FILENAME = 255
 #: While a stream writes, its progress is recorded (and the upload shown to be
 #: alive, and still there) at least this often.
 _TOUCH_S = 15.0
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Uploads:
@@ -288,7 +279,7 @@ class Uploads:
     async def _complete(
         self, owner: str, upload_id: str, header: job_service_pb2.UploadHeader, part: Path
     ) -> asyncpg.Record:
-        digest = await asyncio.to_thread(_file_sha256, part)
+        digest = await asyncio.to_thread(file_sha256, part)
         if digest != header.sha256:
             await asyncio.to_thread(part.unlink, missing_ok=True)
             await self._record_progress(owner, upload_id, 0)
