@@ -249,6 +249,12 @@ def _doubtful(seg: dict[str, Any]) -> bool:
     )
 
 
+def is_language_check_candidate(seg: dict[str, Any]) -> bool:
+    """Whether an English-only model's segment decoded doubtfully enough to be
+    checked for another language (`flag_other_languages`)."""
+    return languages.looks_foreign(seg["text"], [w["probability"] for w in seg["words"]])
+
+
 def flag_other_languages(ctx: JobContext, path: Path, stored: list[dict[str, Any]]) -> None:
     """Flag the segments an English-only model probably heard in another language.
 
@@ -258,11 +264,7 @@ def flag_other_languages(ctx: JobContext, path: Path, stored: list[dict[str, Any
     candidate speech, only for doubtful segments); without it, the decoding's
     doubt alone flags the segment.
     """
-    candidates = [
-        s
-        for s in stored
-        if languages.looks_foreign(s["text"], [w["probability"] for w in s["words"]])
-    ]
+    candidates = [s for s in stored if is_language_check_candidate(s)]
     if not candidates:
         return
     try:
