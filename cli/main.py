@@ -36,12 +36,19 @@ def main() -> None:
 
 
 @main.command()
-def up() -> None:
+@click.option(
+    "--s3",
+    is_flag=True,
+    help="keep blobs in S3 (an embedded SeaweedFS unless REELSCRIBE_S3_ENDPOINT_URL is set)",
+)
+def up(s3: bool) -> None:
     """Embedded Postgres + Valkey (unless URLs are set), migrations, server and worker."""
     from cli.stack import running_stack
 
     logs.configure()
     settings = get_settings()
+    if s3:
+        settings = settings.model_copy(update={"blob_backend": "s3"})
 
     def _interrupt(*_: object) -> None:
         # Once: the children are being stopped gracefully, within their grace.
@@ -141,7 +148,7 @@ def worker(processes: int | None, threads: int | None) -> None:
 
 @main.command()
 def migrate() -> None:
-    """Apply database migrations to REELSCRIBE_DATABASE_URL."""
+    """Apply database migrations to REELSCRIBE_DATABASE_URL (and, with S3, create the bucket)."""
     from cli.stack import migrate as run_migrate
 
     settings = get_settings()
@@ -149,6 +156,14 @@ def migrate() -> None:
         raise click.UsageError("set REELSCRIBE_DATABASE_URL")
     applied = run_migrate(settings.database_url)
     click.echo(f"applied {applied}" if applied else "up to date")
+    if settings.blob_backend == "s3":
+        from reelscribe.blobs import open_blob_store
+        from reelscribe.s3store import S3BlobStore
+
+        store = open_blob_store(settings)
+        assert isinstance(store, S3BlobStore)
+        store.ensure_bucket()
+        click.echo(f"bucket {settings.s3_bucket!r} ready")
 
 
 @main.command()

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import SecretStr
 
 from reelscribe import db
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedUrls, embedded_stack
+from reelscribe.embedded_s3 import embedded_s3
 
 
 def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str, str]:
@@ -32,9 +34,19 @@ def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str
             "REELSCRIBE_DATA_DIR": str(settings.data_dir),
             "REELSCRIBE_JWT_SECRET": settings.resolved_jwt_secret(),
             "REELSCRIBE_LISTEN_ADDRESS": settings.listen_address,
+            "REELSCRIBE_BLOB_BACKEND": settings.blob_backend,
             "HF_HUB_OFFLINE": "1",
         }
     )
+    if settings.blob_backend == "s3":
+        env.update(
+            {
+                "REELSCRIBE_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+                "REELSCRIBE_S3_BUCKET": settings.s3_bucket,
+                "REELSCRIBE_S3_ACCESS_KEY_ID": settings.s3_access_key_id,
+                "REELSCRIBE_S3_SECRET_ACCESS_KEY": settings.s3_secret_access_key.get_secret_value(),
+            }
+        )
     return env
 
 
@@ -171,9 +183,22 @@ def running_stack(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    with embedded_stack(
-        settings.data_dir, database_url=settings.database_url, redis_url=settings.redis_url
-    ) as urls:
+    with (
+        embedded_stack(
+            settings.data_dir, database_url=settings.database_url, redis_url=settings.redis_url
+        ) as urls,
+        contextlib.ExitStack() as services,
+    ):
+        if settings.blob_backend == "s3" and not settings.s3_endpoint_url:
+            # `up --s3` without a store of its own: SeaweedFS beside Postgres and Valkey.
+            s3 = services.enter_context(embedded_s3(settings.data_dir, bucket=settings.s3_bucket))
+            settings = settings.model_copy(
+                update={
+                    "s3_endpoint_url": s3.endpoint_url,
+                    "s3_access_key_id": s3.access_key_id,
+                    "s3_secret_access_key": SecretStr(s3.secret_access_key),
+                }
+            )
         migrate(urls.database_url)
         env = {**child_env(settings, urls.database_url, urls.redis_url), **(extra_env or {})}
         out = open(log_dir / "stack.log", "ab") if quiet else None  # noqa: SIM115

@@ -1,4 +1,10 @@
-"""Local-filesystem blob store under the data directory.
+"""Blob storage: the interface, and the local-filesystem store under the data directory.
+
+`open_blob_store(settings)` picks the backend: this module's `BlobStore`
+(files under `<data_dir>/blobs`, the embedded default) or
+`reelscribe.s3store.S3BlobStore` (any S3-compatible store), both behind the
+`Blobs` protocol. Uploads, clips and, with S3, the audio a job's stages hand
+each other go through it; scratch files stay on each machine.
 
 Keys always start with a hash of the owner, so one user's blobs can never be
 addressed through another user's key. Writes go to a temporary file that is
@@ -17,10 +23,14 @@ import errno
 import hashlib
 import os
 import uuid
+from collections.abc import Generator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from reelscribe.errors import QuotaViolation, ResourceExhausted
+
+if TYPE_CHECKING:
+    from reelscribe.config import Settings
 
 #: Bytes read at a time when hashing a file.
 _HASH_BLOCK_BYTES = 8 * 1024 * 1024
@@ -116,8 +126,72 @@ class BlobWriter:
         self._tmp.unlink(missing_ok=True)
 
 
+class Blobs(Protocol):
+    """What every blob store does (keys are the same in every backend)."""
+
+    #: True when blobs are files on this machine (`path` works).
+    is_local: bool
+
+    def media_key(self, owner: str, media_id: uuid.UUID) -> str:
+        """Key of an uploaded media file."""
+        ...
+
+    def put_file(self, key: str, src: Path) -> None:
+        """Move the file at `src` into the store under `key`."""
+        ...
+
+    def media_source(self, key: str) -> Path | str:
+        """Where FFmpeg can read the blob in place: a path, or a presigned URL."""
+        ...
+
+    def size(self, key: str) -> int | None:
+        """The blob's size in bytes, or None when there is no such blob."""
+        ...
+
+    def download(self, key: str, dest: Path, *, start: int = 0, length: int | None = None) -> int:
+        """Copy bytes [start, start + length) of the blob into `dest` at the same offset."""
+        ...
+
+    def stream(self, key: str, *, start: int = 0) -> Generator[bytes, None, None]:
+        """The blob's bytes from `start`, a block at a time (FileNotFoundError if gone)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove a blob if present."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every blob under `prefix`; returns how many."""
+        ...
+
+    def check(self) -> None:
+        """Raise if the store cannot be used with this configuration."""
+        ...
+
+
+def open_blob_store(settings: Settings) -> Blobs:
+    """The configured blob store (`blob_backend`)."""
+    if settings.blob_backend == "s3":
+        from reelscribe.s3store import S3BlobStore
+
+        return S3BlobStore(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        )
+    return BlobStore(settings.blob_dir)
+
+
+#: Bytes per read of a streamed local blob.
+_STREAM_BLOCK_BYTES = 1024 * 1024
+
+
 class BlobStore:
     """Blobs as files below `root`."""
+
+    is_local = True
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -140,3 +214,65 @@ class BlobStore:
     def delete(self, key: str) -> None:
         """Remove a blob if present."""
         self.path(key).unlink(missing_ok=True)
+
+    def media_source(self, key: str) -> Path:
+        """The blob's file."""
+        return self.path(key)
+
+    def put_file(self, key: str, src: Path) -> None:
+        """Move the file at `src` into place under `key` (a rename on one disk)."""
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, final)
+
+    def size(self, key: str) -> int | None:
+        """The blob's size in bytes, or None when there is no such blob."""
+        try:
+            return self.path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def download(self, key: str, dest: Path, *, start: int = 0, length: int | None = None) -> int:
+        """Copy bytes [start, start + length) of the blob into `dest` at the same offset."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        with self.path(key).open("rb") as src, dest.open("r+b" if dest.exists() else "wb") as out:
+            src.seek(start)
+            out.seek(start)
+            left = length
+            while left is None or left > 0:
+                block = src.read(
+                    _STREAM_BLOCK_BYTES if left is None else min(left, _STREAM_BLOCK_BYTES)
+                )
+                if not block:
+                    break
+                out.write(block)
+                written += len(block)
+                if left is not None:
+                    left -= len(block)
+        return written
+
+    def stream(self, key: str, *, start: int = 0) -> Generator[bytes, None, None]:
+        """The blob's bytes from `start`, a block at a time."""
+        with self.path(key).open("rb") as src:
+            src.seek(start)
+            while block := src.read(_STREAM_BLOCK_BYTES):
+                yield block
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every blob whose key starts with `prefix` (a directory prefix)."""
+        import shutil
+
+        target = self.path(prefix.rstrip("/"))
+        if not target.exists():
+            return 0
+        count = sum(1 for p in target.rglob("*") if p.is_file()) if target.is_dir() else 1
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+        return count
+
+    def check(self) -> None:
+        """The root exists and is writable (created if missing)."""
+        self.root.mkdir(parents=True, exist_ok=True)

@@ -64,6 +64,25 @@ class Settings(BaseSettings):
     #: longer-lived tokens are refused.
     jwt_max_lifetime_s: float = 30 * 24 * 3600.0
 
+    # -- Blob storage ------------------------------------------------------------------
+    #: Where uploads, clips and the audio a job's stages hand each other live:
+    #: `local` (files under `<data_dir>/blobs`; one machine, or several on a shared
+    #: disk) or `s3` (any S3-compatible store: servers and workers then share
+    #: nothing but Postgres, Redis and the bucket). `reelscribe up --s3` with no
+    #: `s3_endpoint_url` starts an embedded SeaweedFS.
+    blob_backend: Literal["local", "s3"] = "local"
+    #: S3 endpoint URL, e.g. `http://127.0.0.1:8333` for SeaweedFS or MinIO;
+    #: empty means AWS S3 itself (or, under `reelscribe up`, the embedded SeaweedFS).
+    s3_endpoint_url: str = ""
+    #: Bucket holding every blob (keys start with a hash of the owner).
+    s3_bucket: str = "reelscribe"
+    #: Region the bucket is in (self-hosted stores accept any).
+    s3_region: str = "us-east-1"
+    #: Access key id; empty means boto3's own lookup (environment, instance role).
+    s3_access_key_id: str = ""
+    #: Secret access key for `s3_access_key_id`.
+    s3_secret_access_key: SecretStr = SecretStr("")
+
     # -- Uploads -----------------------------------------------------------------------
     #: Largest accepted upload (and URL download); larger ones are RESOURCE_EXHAUSTED.
     max_upload_bytes: int = 2 * 1024**3
@@ -78,6 +97,9 @@ class Settings(BaseSettings):
     upload_expiry_s: float = 24 * 3600.0
     #: How often a worker removes expired uploads (one worker at a time).
     upload_sweep_interval_s: float = 600.0
+    #: How often each worker removes the scratch files of ended jobs (also at start):
+    #: what a worker killed mid-stage left on its own disk.
+    scratch_sweep_interval_s: float = 600.0
 
     # -- Speech to text ----------------------------------------------------------------
     #: Speech model of jobs that do not name one: `base` (multilingual, detects the

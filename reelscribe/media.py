@@ -72,6 +72,8 @@ ALLOWED_AUDIO_CODECS = frozenset(
     }
 )
 #: FFmpeg options for every open: only local files, bounded probing.
+#: Protocols FFmpeg may use for a URL of a stored blob (never for user input).
+_URL_PROTOCOLS = "http,https,tcp,tls"
 _OPEN_OPTIONS = {
     "protocol_whitelist": "file",
     "format_whitelist": ",".join(ALLOWED_DEMUXERS),
@@ -112,15 +114,18 @@ def plausible_duration_s(claimed_s: float | None, size_bytes: int) -> float | No
     return claimed_s
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise MediaError("MEDIA_MISSING", "the media file is not in the blob store")
-    if os.path.getsize(path) == 0:
-        raise MediaError("EMPTY_FILE", "the file is empty (0 bytes)")
+def _open(path: Path | str) -> av.container.InputContainer:
+    """Open a local file, or (a str) a URL this process made, e.g. a presigned GET."""
+    if isinstance(path, Path):
+        if not path.exists():
+            raise MediaError("MEDIA_MISSING", "the media file is not in the blob store")
+        if os.path.getsize(path) == 0:
+            raise MediaError("EMPTY_FILE", "the file is empty (0 bytes)")
+    options = dict(_OPEN_OPTIONS)
+    if isinstance(path, str):
+        options["protocol_whitelist"] = _URL_PROTOCOLS
     try:
-        container = av.open(
-            str(path), mode="r", metadata_errors="ignore", options=dict(_OPEN_OPTIONS)
-        )
+        container = av.open(str(path), mode="r", metadata_errors="ignore", options=options)
     except (av.error.InvalidDataError, UnicodeDecodeError) as exc:
         raise MediaError("NOT_MEDIA", "the file is not a media file FFmpeg can read") from exc
     except av.error.FFmpegError as exc:
@@ -133,8 +138,15 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-def probe(path: Path) -> MediaInfo:
-    """Container format, claimed duration and streams; MediaError if unusable."""
+def probe(path: Path | str, *, size_bytes: int | None = None) -> MediaInfo:
+    """Container format, claimed duration and streams; MediaError if unusable.
+
+    `path` may be a URL (str) of a stored blob, with its `size_bytes`.
+    """
+    if size_bytes is None:
+        size_bytes = os.path.getsize(path) if isinstance(path, Path) and path.exists() else 0
+    if isinstance(path, str) and size_bytes == 0:
+        raise MediaError("EMPTY_FILE", "the file is empty (0 bytes)")
     with _open(path) as container:
         if not container.streams.audio:
             raise MediaError("NO_AUDIO_STREAM", "the file has no audio stream")
@@ -146,7 +158,7 @@ def probe(path: Path) -> MediaInfo:
             claimed_s = float(audio.duration * audio.time_base)
         return MediaInfo(
             format_name=container.format.name,
-            duration_s=plausible_duration_s(claimed_s, os.path.getsize(path)),
+            duration_s=plausible_duration_s(claimed_s, size_bytes),
             audio_codec=audio.codec_context.name,
             has_video=bool(container.streams.video),
         )

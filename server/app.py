@@ -19,9 +19,10 @@ from prometheus_client.registry import CollectorRegistry
 
 from reelscribe import db, metrics, redis_client, tracing
 from reelscribe.auth import JwksCache, TokenVerifier
-from reelscribe.blobs import BlobStore
+from reelscribe.blobs import open_blob_store
 from reelscribe.config import Settings
 from reelscribe.db import jobs as jobs_db
+from reelscribe.errors import Unavailable
 from reelscribe.queue import JobQueue, make_broker
 from reelscribe.ratelimit import Rate, RateLimiter
 from reelscribe.states import JobState
@@ -103,6 +104,14 @@ class ServerApp:
         redis = redis_client.connect(settings.redis_url)
         hub = EventHub(redis, buffer_events=settings.watch_buffer_events)
         await hub.start()
+        blobs = open_blob_store(settings)
+        try:
+            # A store that refuses this configuration (credentials, bucket) stops
+            # the start (S3ConfigError names the setting); one that cannot be
+            # reached yet only makes uploads UNAVAILABLE until it is back.
+            await asyncio.to_thread(blobs.check)
+        except Unavailable as exc:
+            log.warning("blob store unreachable", error=exc.message)
         self._deps = Deps(
             settings=settings,
             pool=pool,
@@ -115,7 +124,7 @@ class ServerApp:
                 ),
                 settings.queue_name,
             ),
-            blobs=BlobStore(settings.blob_dir),
+            blobs=blobs,
             hub=hub,
         )
         verifier = TokenVerifier(

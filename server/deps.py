@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 import redis.asyncio as aioredis
 
-from reelscribe.blobs import BlobStore
+from reelscribe.blobs import Blobs
 from reelscribe.config import Settings
 from reelscribe.queue import JobQueue
 from server.hub import EventHub
@@ -21,5 +21,5 @@ class Deps:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     queue: JobQueue
-    blobs: BlobStore
+    blobs: Blobs
     hub: EventHub

@@ -13,6 +13,7 @@ import threading
 
 from reelscribe import logs
 from reelscribe.config import Settings, get_settings
+from reelscribe.s3store import S3ConfigError
 from server.app import ListenError, serve
 
 
@@ -31,7 +32,7 @@ def main(settings: Settings | None = None) -> None:
     failed = False
     try:
         loop.run_until_complete(serve(settings or get_settings()))
-    except ListenError as exc:
+    except (ListenError, S3ConfigError) as exc:
         # An operator's mistake, not a crash: say so without a traceback.
         print(f"reelscribe server: {exc}", file=sys.stderr)
         failed = True

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 import re
 import time
 import uuid
@@ -39,7 +38,7 @@ import structlog
 from reelscribe import blobs, convert, names, validation
 from reelscribe import uploads as upload_store
 from reelscribe.auth import Principal
-from reelscribe.blobs import BlobStore, file_sha256
+from reelscribe.blobs import Blobs, BlobStore, file_sha256
 from reelscribe.config import Settings
 from reelscribe.db import media as media_db
 from reelscribe.db import uploads as uploads_db
@@ -71,13 +70,16 @@ class Uploads:
         settings: Settings,
         pool: asyncpg.Pool,
         redis: aioredis.Redis,
-        store: BlobStore,
+        store: Blobs,
         quotas: Quotas,
     ) -> None:
         self._settings = settings
         self._pool = pool
         self._redis = redis
         self._store = store
+        # Uploads in progress are files on this server's disk until complete,
+        # whichever store then keeps the media.
+        self._parts = BlobStore(settings.blob_dir)
         self._quotas = quotas
 
     def _validate(self, header: job_service_pb2.UploadHeader) -> None:
@@ -149,7 +151,7 @@ class Uploads:
             await self._redis.delete(lock)
 
     async def _forget(self, owner: str, upload_id: str) -> None:
-        upload_store.part_path(self._store, owner, upload_id).unlink(missing_ok=True)
+        upload_store.part_path(self._parts, owner, upload_id).unlink(missing_ok=True)
         async with self._pool.acquire() as conn:
             await uploads_db.forget_upload(conn, owner, upload_id)
 
@@ -164,7 +166,7 @@ class Uploads:
         if stale:
             # As if the sweeper had come first (this stream holds the lock it takes).
             await upload_store.expire(
-                self._pool, self._redis, self._store, owner, upload_id, idle_s
+                self._pool, self._redis, self._parts, owner, upload_id, idle_s
             )
         async with self._pool.acquire() as conn, conn.transaction():
             if found is None or stale:
@@ -199,7 +201,7 @@ class Uploads:
             media = await self._media(owner, row["media_id"])
             if media is not None:
                 return media
-        part = upload_store.part_path(self._store, owner, upload_id)
+        part = upload_store.part_path(self._parts, owner, upload_id)
         try:
             await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
@@ -288,10 +290,9 @@ class Uploads:
             )
         media_id = uuid.uuid4()
         key = self._store.media_key(owner, media_id)
-        final = self._store.path(key)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(part, final)
+            # A rename on the local disk; a (multipart) upload to S3.
+            await asyncio.to_thread(self._store.put_file, key, part)
         except OSError as exc:
             if not blobs.is_storage_full(exc):
                 raise
@@ -310,7 +311,7 @@ class Uploads:
                 )
                 await uploads_db.attach_media(conn, owner, upload_id, media_id)
         except BaseException:
-            self._store.delete(key)
+            await asyncio.to_thread(self._store.delete, key)
             raise
         log.info("media uploaded", media=names.media_name(media_id), size_bytes=header.size_bytes)
         return media
@@ -347,7 +348,7 @@ class Uploads:
                 reply.stored_bytes = row["size_bytes"]
                 reply.media.CopyFrom(convert.media_to_pb(media))
                 return reply
-        part = upload_store.part_path(self._store, owner, upload_id)
+        part = upload_store.part_path(self._parts, owner, upload_id)
         reply.stored_bytes = part.stat().st_size if part.exists() else 0
         return reply
 

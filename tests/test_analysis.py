@@ -6,19 +6,18 @@ The session worker has no Gemini key, so everything here runs the offline
 
 from __future__ import annotations
 
-import io
 import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import av
 import grpc
 import numpy as np
 import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2, transcript_service_pb2
 from tests.support.api import Api, error_details
+from tests.support.clips import decoded_seconds, read_clip
 from tests.support.media import LECTURE, MEDIA_DIR
 from tests.support.mediagen import speech_samples, write_video, write_wav
 
@@ -46,37 +45,6 @@ async def child(api: Api, parent: str, **options: object) -> job_pb2.Job:
     job = (await api.jobs.CreateJob(request, metadata=api.metadata, timeout=30)).job
     events = await api.watch(job.name)
     return events[-1].job
-
-
-async def read_clip(api: Api, name: str, offset: int = 0) -> bytes:
-    call = api.transcripts.ReadClip(
-        tpb.ReadClipRequest(name=name, offset_bytes=offset), metadata=api.metadata, timeout=30
-    )
-    data = b""
-    async for piece in call:
-        assert piece.offset_bytes == offset + len(data)
-        data += piece.data
-    return data
-
-
-def decoded_seconds(data: bytes) -> tuple[float, bool]:
-    """(duration of the longest stream, has video) of a media file in memory."""
-    with av.open(io.BytesIO(data)) as container:
-        has_video = bool(container.streams.video)
-        longest = 0.0
-        for stream in container.streams:
-            last = 0.0
-            for frame in container.decode(stream):
-                if frame.time is not None:
-                    duration = (
-                        frame.samples / frame.sample_rate
-                        if isinstance(frame, av.AudioFrame)
-                        else 0.1
-                    )
-                    last = max(last, frame.time + duration)
-            container.seek(0)
-            longest = max(longest, last)
-    return longest, has_video
 
 
 SRT_TIME = re.compile(r"(\d\d):(\d\d):(\d\d),(\d\d\d) --> (\d\d):(\d\d):(\d\d),(\d\d\d)")

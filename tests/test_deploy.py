@@ -42,6 +42,7 @@ COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "REELSCRIBE_IMAGE", "REELSCRIBE_P
 SERVICE_KEYS = {
     "build",
     "command",
+    "configs",
     "depends_on",
     "deploy",
     "entrypoint",
@@ -224,7 +225,7 @@ def _command(service: dict[str, Any]) -> list[str]:
 def test_compose_top_level(compose: dict[str, Any]) -> None:
     allowed = {"name", "services", "volumes", "networks", "configs", "secrets"}
     assert all(key in allowed or key.startswith("x-") for key in compose)
-    assert set(compose["services"]) == {"postgres", "redis", "migrate", "server", "worker"}
+    assert set(compose["services"]) == {"postgres", "redis", "s3", "migrate", "server", "worker"}
 
 
 def test_every_service_is_well_formed(compose: dict[str, Any]) -> None:
@@ -288,14 +289,19 @@ def test_application_services_run_the_image_commands(compose: dict[str, Any]) ->
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-def test_two_workers_share_the_data_volume_with_the_server(compose: dict[str, Any]) -> None:
+def test_server_and_workers_share_nothing_but_the_services(compose: dict[str, Any]) -> None:
     services = compose["services"]
     workers = [s for s in services.values() if _command(s) == ["worker"]]
     replicas = sum(int((s.get("deploy") or {}).get("replicas", 1)) for s in workers)
     assert replicas >= 2
     for service in (services["server"], *workers):
-        data_dir = _environment(service)["REELSCRIBE_DATA_DIR"]
-        assert f"reelscribe-data:{data_dir}" in service["volumes"]
+        env = _environment(service)
+        assert env["REELSCRIBE_BLOB_BACKEND"] == "s3"
+        assert env["REELSCRIBE_S3_ENDPOINT_URL"] == "http://s3:8333"
+        assert not service.get("volumes"), "server and workers keep no shared volume"
+        assert service["depends_on"]["s3"]["condition"] == "service_healthy"
+    assert "-s3.config=/etc/seaweedfs/s3.json" in _command(services["s3"])
+    assert services["s3"]["configs"][0]["source"] in compose["configs"]
 
 
 def test_server_publishes_the_grpc_port(compose: dict[str, Any]) -> None:

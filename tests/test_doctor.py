@@ -94,6 +94,7 @@ async def test_real_stack_passes(migrated: Settings) -> None:
         "redis",
         "broker",
         "workers",
+        "blob store",
         "speech models",
         "embedding model",
         "disk",
@@ -101,7 +102,16 @@ async def test_real_stack_passes(migrated: Settings) -> None:
         "caption font",
         "memory",
     ]
-    for name in ("jwt", "analysis", "postgres", "migrations", "pgvector", "redis", "broker"):
+    for name in (
+        "jwt",
+        "analysis",
+        "postgres",
+        "migrations",
+        "pgvector",
+        "redis",
+        "broker",
+        "blob store",
+    ):
         assert checks[name].status is Status.OK, checks[name]
     for name in ("speech models", "embedding model", "ffmpeg", "memory"):
         assert checks[name].status is Status.OK, checks[name]

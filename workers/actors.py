@@ -23,25 +23,28 @@ from dramatiq.middleware import CurrentMessage
 from reelscribe import logs, queue
 from reelscribe.config import get_settings
 from workers import inplace, insights, merge, stages
-from workers.boot import check_models
+from workers.boot import check_blob_store, check_models
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
 from workers.heap import TrimHeap
 from workers.presence import Presence
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
+from workers.scratchsweep import ScratchSweep
 from workers.uploadsweep import UploadSweep
 from workers.webhooks import WebhookSender
 
 logs.configure()
 # Before connecting to anything: a worker without intact models takes no job.
 check_models(get_settings())
+check_blob_store(get_settings())
 _broker = setup_broker()
 _broker.add_middleware(Reconciler())
 _broker.add_middleware(WebhookSender())
 _broker.add_middleware(CostWatch())
 _broker.add_middleware(Presence())
 _broker.add_middleware(UploadSweep())
+_broker.add_middleware(ScratchSweep())
 _settings = get_settings()
 if _settings.worker_trim_heap:
     _broker.add_middleware(TrimHeap())

@@ -1,4 +1,5 @@
-"""What a worker process checks before it takes any message: its speech models.
+"""What a worker process checks before it takes any message: its speech models
+and its blob store.
 
 A worker with a missing or damaged model would take jobs and fail each one (or,
 worse, load a truncated file); it refuses to start instead, with the message
@@ -17,8 +18,12 @@ from __future__ import annotations
 
 import sys
 
+import structlog
+
 from reelscribe import speech_models
+from reelscribe.blobs import open_blob_store
 from reelscribe.config import Settings
+from reelscribe.errors import Unavailable
 from workers.supervisor import EX_CONFIG
 
 
@@ -30,3 +35,18 @@ def check_models(settings: Settings) -> None:
     except speech_models.ModelError as exc:
         print(f"reelscribe worker refuses to start: {exc.message}", file=sys.stderr, flush=True)
         raise SystemExit(EX_CONFIG) from None
+
+
+def check_blob_store(settings: Settings) -> None:
+    """Exit with `EX_CONFIG` when the blob store refuses this configuration
+    (credentials, bucket: the message names the setting). A store that cannot
+    be reached yet is only logged: stages that need it retry until it is back."""
+    from reelscribe.s3store import S3ConfigError
+
+    try:
+        open_blob_store(settings).check()
+    except S3ConfigError as exc:
+        print(f"reelscribe worker refuses to start: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EX_CONFIG) from None
+    except Unavailable as exc:
+        structlog.get_logger(__name__).warning("blob store unreachable", error=exc.message)

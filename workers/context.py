@@ -39,6 +39,10 @@ FINISHED = job_pb2.JOB_EVENT_KIND_STAGE_FINISHED
 PARTIAL = job_pb2.JOB_EVENT_KIND_PARTIAL_RESULT
 
 
+#: Name of the media's scratch copy fetched from an S3 store.
+MEDIA_COPY = "media"
+
+
 class Cancelled(Exception):
     """The owner cancelled the job (or it ended elsewhere); stop here."""
 
@@ -70,12 +74,27 @@ class JobContext:
         return self.db(jobs_db.get_job, self.job_id, owner=None)
 
     def uploaded_media(self, row: Any) -> tuple[Path, str]:
-        """The stored file of the job's uploaded media, and its SHA-256."""
+        """A local file of the job's uploaded media, and its SHA-256.
+
+        With the local store it is the stored file itself; with S3 it is a copy
+        fetched into the job's scratch directory, which the caller removes once
+        read (`release_media`).
+        """
         media_row = self.db(media_db.get_media, row["media_id"], owner=row["owner"])
         if media_row is None:
             raise MediaError("MEDIA_MISSING", "the job's media no longer exists")
-        path = blobs.BlobStore(self.settings.blob_dir).path(media_row["blob_key"])
-        return path, str(media_row["sha256"])
+        store = self.rt.blobs
+        if isinstance(store, blobs.BlobStore):
+            return store.path(media_row["blob_key"]), str(media_row["sha256"])
+        dest = self.workdir(row["owner"]) / MEDIA_COPY
+        if dest.exists() and dest.stat().st_size == media_row["size_bytes"]:
+            return dest, str(media_row["sha256"])  # fetched earlier by this job's stage
+        dest.unlink(missing_ok=True)
+        try:
+            store.download(media_row["blob_key"], dest)
+        except FileNotFoundError as exc:
+            raise MediaError("MEDIA_MISSING", "the job's media is not in the blob store") from exc
+        return dest, str(media_row["sha256"])
 
     def download_limits(self) -> fetch.FetchLimits:
         """The configured caps on downloading a URL source."""
@@ -88,6 +107,15 @@ class JobContext:
     def workdir(self, owner: str) -> Path:
         """Scratch space of this job (decoded audio), under the owner's prefix."""
         return self.settings.data_dir / "work" / blobs.owner_prefix(owner) / str(self.job_id)
+
+    def release_media(self, path: Path) -> None:
+        """Remove a scratch copy of the media once read (the stored file stays)."""
+        if not self.rt.blobs.is_local:
+            path.unlink(missing_ok=True)
+
+    def stage_audio_key(self, owner: str) -> str:
+        """Blob key of the decoded audio a job's stages share through an S3 store."""
+        return f"{blobs.owner_prefix(owner)}/work/{self.job_id}/audio.f32"
 
     # -- progress --------------------------------------------------------------
 
@@ -245,5 +273,7 @@ class JobContext:
         log.info("job failed", job_id=str(self.job_id), reason=reason, error=message)
 
     def remove_workdir(self, owner: str) -> None:
-        """Delete the job's scratch files."""
+        """Delete the job's scratch files, and the audio its stages shared through S3."""
         shutil.rmtree(self.workdir(owner), ignore_errors=True)
+        if not self.rt.blobs.is_local:
+            self.rt.blobs.delete(self.stage_audio_key(owner))

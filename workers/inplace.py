@@ -37,7 +37,7 @@ def run_single_chunk(ctx: JobContext) -> None:
     # after the chunk's message; the chunk says whether it was the last.
     last: list[JobContext] = []
     with inner_stage(queue.STAGES[queue.TRANSCRIBE_CHUNK], str(ctx.job_id), chunk=0):
-        stages.transcribe_chunk(ctx.rt, ctx.job_id, 0, then=last.append)
+        stages.transcribe_chunk(ctx.rt, ctx.job_id, 0, then=last.append, in_place=True)
     if last:
         retries = int(message.options.get("retries", 0)) if message is not None else 0
         with inner_stage(queue.STAGES[queue.MERGE_JOB], str(ctx.job_id)):

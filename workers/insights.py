@@ -11,7 +11,6 @@ stage while the transcript stays intact and readable.
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -200,7 +199,7 @@ def _render_clips(st: _RunState) -> Usage:
     workdir = ctx.workdir(owner)
     workdir.mkdir(parents=True, exist_ok=True)
     source = _media_file(st, workdir)
-    store = blobs.BlobStore(ctx.settings.blob_dir)
+    store = ctx.rt.blobs
     # Clip captions are laid out from the words' own timings.
     found = ctx.db(transcripts_db.get_transcript, ctx.job_id, with_words=True)
     segments = convert.transcript_to_pb(*found).segments if found is not None else []
@@ -216,9 +215,7 @@ def _render_clips(st: _RunState) -> Usage:
         )
         rendered = clips.render_clip(source, plan, segments, workdir, f"clip-{h['idx']}")
         key = f"{blobs.owner_prefix(owner)}/clips/{ctx.job_id}/{h['idx']}{rendered.path.suffix}"
-        target = store.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(rendered.path, target)
+        store.put_file(key, rendered.path)
 
         ctx.db(
             insights_db.set_clip,

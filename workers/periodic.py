@@ -21,6 +21,8 @@ class Periodic(dramatiq.Middleware):
 
     #: Thread name, also used in log messages.
     name = "periodic"
+    #: Whether the duty also runs once as soon as the worker has started.
+    at_boot = False
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -41,8 +43,13 @@ class Periodic(dramatiq.Middleware):
 
     def _loop(self) -> None:
         rt = get_runtime()
+        if self.at_boot:
+            self._tick(rt)
         while not self._stop.wait(self.interval_s(rt)):
-            try:
-                self.tick(rt)
-            except Exception:
-                log.exception("background duty failed", duty=self.name)
+            self._tick(rt)
+
+    def _tick(self, rt: Runtime) -> None:
+        try:
+            self.tick(rt)
+        except Exception:
+            log.exception("background duty failed", duty=self.name)

@@ -19,7 +19,7 @@ import asyncpg
 import dramatiq
 import redis.asyncio as aioredis
 
-from reelscribe import db, events, redis_client
+from reelscribe import blobs, db, events, redis_client
 from reelscribe.config import Settings, get_settings
 
 T = TypeVar("T")
@@ -39,6 +39,8 @@ class Runtime:
         self.redis: aioredis.Redis = redis_client.connect(settings.redis_url)
         #: The broker actors were declared on (set up by `workers.broker`).
         self.broker: dramatiq.Broker = dramatiq.get_broker()
+        #: Where uploads, clips and (with S3) the audio between stages live.
+        self.blobs: blobs.Blobs = blobs.open_blob_store(settings)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = 120.0) -> T:
         """Run `coro` on the loop thread and wait for its result."""

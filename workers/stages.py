@@ -34,7 +34,7 @@ from reelscribe.errors import MediaError
 from reelscribe.metrics import COST_USD
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
-from workers import decoding, runs, transcriber
+from workers import decoding, runs, stageaudio, transcriber
 from workers.context import (
     FINISHED,
     PARTIAL,
@@ -133,6 +133,8 @@ def _prepare(ctx: JobContext, row: Any, in_place: bool) -> bool:
     duration_s = decoding.decode_job_audio(ctx, path, workdir)
     if row["source_uri"]:
         path.unlink(missing_ok=True)  # the decoded audio is all later stages need
+    else:
+        ctx.release_media(path)
     ctx.running_event(
         FINISHED,
         set_fields={**ctx.at(Stage.EXTRACT_AUDIO, 1.0), "media_duration_s": duration_s},
@@ -169,6 +171,7 @@ def _prepare(ctx: JobContext, row: Any, in_place: bool) -> bool:
     )
     if len(plan) == 1 and in_place:
         return True
+    stageaudio.share(ctx, owner)
     enqueue_chunks(ctx, range(len(plan)))
     _clear_pending(ctx)
     return False
@@ -187,7 +190,7 @@ def _resume_prepare(
         _price_resumed_prepare(ctx, row, cpu_start)
         enqueue_merge(ctx)
         return
-    if pending and not (workdir / _AUDIO_FILE).exists():
+    if pending and not stageaudio.is_shared(ctx, row["owner"]):
         path = (
             _ingest_url(ctx, row["source_uri"], workdir / "source")
             if row["source_uri"]
@@ -197,6 +200,10 @@ def _resume_prepare(
         decoding.redecode_job_audio(ctx, path, workdir, float(measured_s))
         if row["source_uri"]:
             path.unlink(missing_ok=True)
+        else:
+            ctx.release_media(path)
+        if pending:
+            stageaudio.share(ctx, row["owner"])
     _price_resumed_prepare(ctx, row, cpu_start)
     # The job's progress stays where the first run left it (it never decreases).
     ctx.running_event(
@@ -275,9 +282,12 @@ def transcribe_chunk(
     job_id: uuid.UUID,
     idx: int,
     then: Callable[[JobContext], None] | None = None,
+    *,
+    in_place: bool = False,
 ) -> None:
     """Transcribe chunk `idx` of the job; the last chunk to finish calls `then`
-    (default: enqueue the merge)."""
+    (default: enqueue the merge). `in_place`: run by the prepare stage that
+    decoded the audio on this machine (`workers.inplace`)."""
     opened = open_job(rt, job_id)
     if opened is None:
         return
@@ -295,7 +305,7 @@ def transcribe_chunk(
         )
         return
     try:
-        _transcribe_chunk(ctx, row, chunk, then or enqueue_merge)
+        _transcribe_chunk(ctx, row, chunk, then or enqueue_merge, in_place=in_place)
     except Cancelled:
         ctx.finish_cancelled(owner)
     except MediaError as exc:
@@ -307,33 +317,21 @@ def transcribe_chunk(
 
 
 def _transcribe_chunk(
-    ctx: JobContext, row: Any, chunk: Any, then: Callable[[JobContext], None]
+    ctx: JobContext,
+    row: Any,
+    chunk: Any,
+    then: Callable[[JobContext], None],
+    *,
+    in_place: bool,
 ) -> None:
     cpu_start = time.process_time()
     rt, settings = ctx.rt, ctx.settings
-    path = ctx.workdir(row["owner"]) / _AUDIO_FILE
-    if not path.exists():
-        raise MediaError("AUDIO_MISSING", "decoded audio is gone; the job must be resubmitted")
-    audio = np.memmap(path, dtype=np.float32, mode="r")
-    regions = rt.call(chunks_db.load_regions(rt.pool, ctx.job_id))
-    options = JobOptions.from_json(row["options"])
-    model = transcriber.load_model(
-        settings.speech_model_dir(options.model),
-        settings.whisper_compute_type,
-        settings.whisper_cpu_threads,
-    )
-    start_s, end_s = chunk["start_s"], chunk["end_s"]
-    stored: list[dict[str, Any]] = []
-    # Decoded one run of same-language speech at a time (workers.languages):
-    # with a requested language or an English-only model, the chunk is one run.
-    if not options.language and transcriber.is_multilingual(model):
-        stored = runs.decode_detected(ctx, model, audio, regions, start_s, end_s, options)
-    else:
-        for run in runs.language_runs(model, audio, regions, start_s, end_s, options):
-            stored.extend(runs.decode_run(ctx, model, audio, regions, run, options))
-    del audio
-    if not options.language and not transcriber.is_multilingual(model):
-        runs.flag_other_languages(ctx, path, stored)
+    path = stageaudio.chunk_file(ctx, row["owner"], chunk, in_place)
+    try:
+        stored = _decode_chunk(ctx, row, chunk, path)
+    finally:
+        if path.name != _AUDIO_FILE:
+            path.unlink(missing_ok=True)  # this chunk's own fetched range
     language, probability = runs.chunk_language(stored)
     ctx.check_cancelled(force=True)
     # Chunks add up; counted before completion so the merge never runs ahead of it.
@@ -362,6 +360,32 @@ def _transcribe_chunk(
         raise Cancelled()
     if done.done == done.total:
         then(ctx)
+
+
+def _decode_chunk(ctx: JobContext, row: Any, chunk: Any, path: Path) -> list[dict[str, Any]]:
+    """The chunk's segments, each with its language, from the audio at `path`."""
+    rt, settings = ctx.rt, ctx.settings
+    audio = np.memmap(path, dtype=np.float32, mode="r")
+    regions = rt.call(chunks_db.load_regions(rt.pool, ctx.job_id))
+    options = JobOptions.from_json(row["options"])
+    model = transcriber.load_model(
+        settings.speech_model_dir(options.model),
+        settings.whisper_compute_type,
+        settings.whisper_cpu_threads,
+    )
+    start_s, end_s = chunk["start_s"], chunk["end_s"]
+    stored: list[dict[str, Any]] = []
+    # Decoded one run of same-language speech at a time (workers.languages):
+    # with a requested language or an English-only model, the chunk is one run.
+    if not options.language and transcriber.is_multilingual(model):
+        stored = runs.decode_detected(ctx, model, audio, regions, start_s, end_s, options)
+    else:
+        for run in runs.language_runs(model, audio, regions, start_s, end_s, options):
+            stored.extend(runs.decode_run(ctx, model, audio, regions, run, options))
+    del audio
+    if not options.language and not transcriber.is_multilingual(model):
+        runs.flag_other_languages(ctx, path, stored)
+    return stored
 
 
 def send_job_message(ctx: JobContext, actor_name: str) -> None:

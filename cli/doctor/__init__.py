@@ -36,6 +36,7 @@ from cli.doctor.host import (
 from cli.doctor.memory import check_memory, reelscribe_processes
 from cli.doctor.report import diagnose, render, run, run_checks
 from cli.doctor.services import (
+    check_blob_store,
     check_broker,
     check_migrations,
     check_pgvector,
@@ -55,6 +56,7 @@ __all__ = [
     "Check",
     "Status",
     "check_analysis",
+    "check_blob_store",
     "check_broker",
     "check_caption_font",
     "check_config",

@@ -20,6 +20,7 @@ from cli.doctor.host import (
 )
 from cli.doctor.memory import check_memory
 from cli.doctor.services import (
+    check_blob_store,
     check_broker,
     check_migrations,
     check_pgvector,
@@ -47,6 +48,7 @@ async def run_checks(
             checks.append(await check_broker(settings, timeout_s))
             if settings.redis_url:  # embedded mode: nothing runs until `reelscribe up`
                 checks.append(await check_workers(settings, timeout_s))
+        checks.append(await check_blob_store(settings, timeout_s))
     checks += [
         check_whisper_model(settings),
         check_embedding_model(settings),

@@ -235,3 +235,40 @@ def _embedded_package(name: str, module: str, variable: str) -> Check:
             f"install the locked dependencies, or set {variable}",
         )
     return ok(name, f"{variable} is empty: embedded ({module}, started by `reelscribe up`)")
+
+
+# -- blob storage -----------------------------------------------------------------------
+
+
+async def check_blob_store(settings: Settings, timeout_s: float = DEFAULT_TIMEOUT_S) -> Check:
+    """The blob store accepts this configuration: the local directory, or the S3
+    endpoint, credentials and bucket (the embedded SeaweedFS when none is set)."""
+    if settings.blob_backend == "local":
+        return ok("blob store", f"local files under {settings.blob_dir}")
+    if not settings.s3_endpoint_url:
+        return _embedded_package(
+            "blob store", "reelscribe.embedded_s3", "REELSCRIBE_S3_ENDPOINT_URL"
+        )
+    from reelscribe.errors import Unavailable
+    from reelscribe.s3store import S3BlobStore, S3ConfigError
+
+    store = S3BlobStore(
+        bucket=settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        timeout_s=timeout_s,
+    )
+    where = f"bucket {settings.s3_bucket!r} at {redact(settings.s3_endpoint_url)}"
+    try:
+        await asyncio.to_thread(store.check)
+    except S3ConfigError as exc:
+        return fail("blob store", f"{where}: {exc}", "fix the setting named above")
+    except Unavailable as exc:
+        return fail(
+            "blob store",
+            f"{where}: {exc.message}",
+            "start the S3 store or fix REELSCRIBE_S3_ENDPOINT_URL",
+        )
+    return ok("blob store", f"S3, {where}: credentials accepted")

@@ -196,6 +196,12 @@ async def state_of(conn: asyncpg.Connection, job_id: uuid.UUID) -> str | None:
     return None if value is None else str(value)
 
 
+async def states_of(conn: asyncpg.Connection, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The states of those of `job_ids` that exist."""
+    rows = await conn.fetch("SELECT id, state FROM jobs WHERE id = ANY($1::uuid[])", job_ids)
+    return {row["id"]: str(row["state"]) for row in rows}
+
+
 async def count_by_state(conn: asyncpg.Connection) -> dict[str, float]:
     """How many jobs (of all users) are in each state."""
     rows = await conn.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY state")

@@ -211,9 +211,12 @@ class JobCreation:
         """Refuse media that cannot be transcribed before any work is queued; the
         length it claims (None: unknown), which only reserves minutes: the
         worker measures the real length while decoding."""
-        path = self._deps.blobs.path(media_row["blob_key"])
+        # FFmpeg reads the stored file in place: a path, or a presigned URL.
+        source = self._deps.blobs.media_source(media_row["blob_key"])
         try:
-            info = await asyncio.to_thread(media.probe, path)
+            info = await asyncio.to_thread(
+                media.probe, source, size_bytes=int(media_row["size_bytes"])
+            )
         except MediaError as exc:
             raise InvalidArgument(
                 f"{names.media_name(media_row['id'])}: {exc.message}",

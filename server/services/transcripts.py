@@ -233,24 +233,27 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                 f"offset {request.offset_bytes} is beyond the clip's {size} bytes",
                 reason="OFFSET_BEYOND_END",
             )
-        path = self._deps.blobs.path(row["clip_blob_key"])
         offset = request.offset_bytes
+        blocks = self._deps.blobs.stream(row["clip_blob_key"], start=offset)
         try:
-            handle = await asyncio.to_thread(path.open, "rb")
-        except FileNotFoundError as exc:
-            raise NotFound(f"{request.name}: the clip file is gone", reason="CLIP_MISSING") from exc
-        with handle:
-            handle.seek(offset)
-            while True:
-                data = await asyncio.to_thread(handle.read, CLIP_CHUNK_BYTES)
-                if not data and offset < size:
+            while offset < size:
+                block = await asyncio.to_thread(next, blocks, b"")
+                if not block:
                     raise NotFound(
                         f"{request.name}: the clip file is truncated", reason="CLIP_MISSING"
                     )
-                yield tpb.ReadClipResponse(offset_bytes=offset, data=data, size_bytes=size)
-                offset += len(data)
-                if offset >= size:
-                    return
+                # Messages of at most CLIP_CHUNK_BYTES, whatever the store's block size.
+                for at in range(0, len(block), CLIP_CHUNK_BYTES):
+                    data = block[at : at + CLIP_CHUNK_BYTES]
+                    yield tpb.ReadClipResponse(offset_bytes=offset, data=data, size_bytes=size)
+                    offset += len(data)
+        except FileNotFoundError as exc:
+            raise NotFound(f"{request.name}: the clip file is gone", reason="CLIP_MISSING") from exc
+        finally:
+            await asyncio.to_thread(blocks.close)
+        if size == request.offset_bytes:
+            # A read from the very end: one empty message says where the clip ends.
+            yield tpb.ReadClipResponse(offset_bytes=offset, data=b"", size_bytes=size)
 
     async def AskQuestion(
         self, request: tpb.AskQuestionRequest, context: grpc.aio.ServicerContext

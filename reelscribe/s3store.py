@@ -1,0 +1,233 @@
+"""Blobs in any S3-compatible object store (AWS S3, MinIO, SeaweedFS, R2...).
+
+The same keys as the local store (`reelscribe.blobs`), each under the
+configured bucket. Large files go up as multipart uploads (boto3's transfer
+manager, parts of `MULTIPART_PART_BYTES`); reads are ranged GETs, so a worker
+fetches only the part of a job's audio its chunk covers and ReadClip streams a
+clip from any offset. Servers and workers that use this store share no disk:
+what one machine stored, any other reads.
+
+Errors are translated at this boundary: an unreachable store is
+`Unavailable` (callers retry; running jobs wait and resume), refused
+credentials or a missing bucket is `S3ConfigError`, which names the setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+from reelscribe.errors import Unavailable
+
+#: Part size of multipart uploads (S3's minimum is 5 MiB).
+MULTIPART_PART_BYTES = 16 * 1024 * 1024
+#: How long a presigned GET URL (handed to FFmpeg) stays valid.
+PRESIGNED_TTL_S = 3600
+#: Bytes per read of a streamed object.
+STREAM_BLOCK_BYTES = 1024 * 1024
+
+
+class S3ConfigError(RuntimeError):
+    """The store refuses this configuration (credentials, bucket); names the setting."""
+
+
+class S3BlobStore:
+    """Blobs as objects in one bucket."""
+
+    #: Blobs are not files on this machine: readers fetch what they need.
+    is_local = False
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        endpoint_url: str = "",
+        region: str = "us-east-1",
+        access_key_id: str = "",
+        secret_access_key: str = "",
+        timeout_s: float = 30.0,
+    ) -> None:
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            aws_access_key_id=access_key_id or None,
+            aws_secret_access_key=secret_access_key or None,
+            config=Config(
+                connect_timeout=timeout_s,
+                read_timeout=timeout_s,
+                retries={"max_attempts": 3, "mode": "standard"},
+                # Path-style addressing: self-hosted stores have no per-bucket DNS names.
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
+            ),
+        )
+        self._transfer = TransferConfig(
+            multipart_threshold=MULTIPART_PART_BYTES,
+            multipart_chunksize=MULTIPART_PART_BYTES,
+            use_threads=False,
+        )
+
+    # -- keys ------------------------------------------------------------------
+
+    @staticmethod
+    def media_key(owner: str, media_id: Any) -> str:
+        """Key of an uploaded media file (the same as the local store's)."""
+        from reelscribe.blobs import owner_prefix
+
+        return f"{owner_prefix(owner)}/media/{media_id}"
+
+    # -- writing ---------------------------------------------------------------
+
+    def put_file(self, key: str, src: Path) -> None:
+        """Store the file at `src` under `key` (multipart when large), then remove `src`."""
+        with _translated(f"storing {key}"):
+            self._client.upload_file(str(src), self.bucket, key, Config=self._transfer)
+        src.unlink(missing_ok=True)
+
+    def delete(self, key: str) -> None:
+        """Remove a blob if present."""
+        with _translated(f"deleting {key}"):
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every blob whose key starts with `prefix`; returns how many."""
+        removed = 0
+        with _translated(f"deleting {prefix}*"):
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+                    removed += len(keys)
+        return removed
+
+    # -- reading ---------------------------------------------------------------
+
+    def size(self, key: str) -> int | None:
+        """The blob's size in bytes, or None when there is no such blob."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with _translated(f"reading {key}"):
+                head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                return None
+            raise
+        return int(head["ContentLength"])
+
+    def download(self, key: str, dest: Path, *, start: int = 0, length: int | None = None) -> int:
+        """Write bytes [start, start + length) of the blob into `dest` at the same
+        offset (the rest of `dest` stays a hole), creating `dest` if needed;
+        returns the bytes written. FileNotFoundError when there is no such blob."""
+        from botocore.exceptions import ClientError
+
+        ranged = {"Range": f"bytes={start}-{start + length - 1}"} if length else {}
+        if length == 0:
+            return 0
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        try:
+            with _translated(f"reading {key}"):
+                body = self._client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
+                with dest.open("r+b" if dest.exists() else "wb") as out:
+                    out.seek(start)
+                    for block in body.iter_chunks(STREAM_BLOCK_BYTES):
+                        out.write(block)
+                        written += len(block)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                raise FileNotFoundError(key) from exc
+            raise
+        return written
+
+    def stream(self, key: str, *, start: int = 0) -> Generator[bytes, None, None]:
+        """The blob's bytes from `start`, a block at a time."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with _translated(f"reading {key}"):
+                body = self._client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-"
+                )["Body"]
+        except ClientError as exc:
+            if _status(exc) in (404, 416):
+                raise FileNotFoundError(key) from exc
+            raise
+        with contextlib.closing(body):
+            yield from body.iter_chunks(STREAM_BLOCK_BYTES)
+
+    def media_source(self, key: str) -> str:
+        """A presigned URL FFmpeg reads the blob through (byte ranges, in place)."""
+        return self.presigned_url(key)
+
+    def presigned_url(self, key: str, ttl_s: int = PRESIGNED_TTL_S) -> str:
+        """A URL anyone holding it can GET the blob with, for `ttl_s` seconds."""
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_s
+        )
+        return url
+
+    # -- checks ----------------------------------------------------------------
+
+    def check(self) -> None:
+        """Refuse to run against a store that will not work: S3ConfigError naming
+        the setting for refused credentials or a missing bucket, Unavailable when
+        the store cannot be reached."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with _translated("checking the bucket"):
+                self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            status = _status(exc)
+            if status in (401, 403):
+                raise S3ConfigError(
+                    "the S3 store refused the credentials in REELSCRIBE_S3_ACCESS_KEY_ID / "
+                    "REELSCRIBE_S3_SECRET_ACCESS_KEY"
+                ) from exc
+            if status == 404:
+                raise S3ConfigError(
+                    f"the S3 bucket {self.bucket!r} (REELSCRIBE_S3_BUCKET) does not exist"
+                ) from exc
+            raise
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (the embedded store's first start)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.check()
+        except S3ConfigError:
+            with _translated("creating the bucket"), contextlib.suppress(ClientError):
+                self._client.create_bucket(Bucket=self.bucket)
+            self.check()
+
+
+def _status(exc: Any) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Connection failures become Unavailable (retryable), with what was being done."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+    try:
+        yield
+    except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
+        raise Unavailable(
+            f"the blob store cannot be reached while {what}; try again shortly",
+            reason="BLOB_STORE_UNAVAILABLE",
+        ) from exc
