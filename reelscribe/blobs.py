@@ -169,8 +169,10 @@ class Blobs(Protocol):
         ...
 
 
-def open_blob_store(settings: Settings) -> Blobs:
-    """The configured blob store (`blob_backend`)."""
+def open_blob_store(settings: Settings, *, outage_wait_s: float = 0.0) -> Blobs:
+    """The configured blob store (`blob_backend`). `outage_wait_s`: how long an
+    operation waits for an unreachable S3 store to come back (workers), instead
+    of failing at once (servers)."""
     if settings.blob_backend == "s3":
         from reelscribe.s3store import S3BlobStore
 
@@ -180,6 +182,7 @@ def open_blob_store(settings: Settings) -> Blobs:
             region=settings.s3_region,
             access_key_id=settings.s3_access_key_id,
             secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+            outage_wait_s=outage_wait_s,
         )
     return BlobStore(settings.blob_dir)
 

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     s3_access_key_id: str = ""
     #: Secret access key for `s3_access_key_id`.
     s3_secret_access_key: SecretStr = SecretStr("")
+    #: How long a worker's stage waits for an unreachable S3 store to come back
+    #: (trying again with backoff) before the stage fails and is retried; servers
+    #: answer UNAVAILABLE at once.
+    blob_outage_wait_s: float = 600.0
 
     # -- Uploads -----------------------------------------------------------------------
     #: Largest accepted upload (and URL download); larger ones are RESOURCE_EXHAUSTED.

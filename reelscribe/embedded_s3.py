@@ -64,81 +64,99 @@ def _credentials(data_dir: Path) -> tuple[str, str]:
     return pair
 
 
-@contextlib.contextmanager
-def embedded_s3(data_dir: Path, *, bucket: str = "reelscribe") -> Iterator[S3Endpoint]:
-    """Start SeaweedFS (master, volume, filer and S3 gateway in one process)
-    under `data_dir`, create `bucket`, and yield where it answers."""
-    from reelscribe.s3store import S3BlobStore
+class EmbeddedS3:
+    """SeaweedFS (master, volume, filer and S3 gateway in one process) under
+    `data_dir`, on ports fixed at construction so it can restart in place."""
 
-    root = data_dir / "seaweedfs"
-    root.mkdir(parents=True, exist_ok=True)
-    key_id, secret = _credentials(data_dir)
-    config = root / "s3.json"
-    config.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "reelscribe",
-                        "credentials": [{"accessKey": key_id, "secretKey": secret}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
+    def __init__(self, data_dir: Path, *, bucket: str = "reelscribe") -> None:
+        self.root = data_dir / "seaweedfs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        key_id, secret = _credentials(data_dir)
+        self._config = self.root / "s3.json"
+        self._config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "reelscribe",
+                            "credentials": [{"accessKey": key_id, "secretKey": secret}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
         )
-    )
-    # Every port chosen here: SeaweedFS would otherwise put each gRPC port at its
-    # HTTP port + 10000, which fails for a high ephemeral port (and may collide).
-    ports = {
-        f"{name}{kind}": _free_port()
-        for name in ("master", "volume", "filer", "s3")
-        for kind in (".port", ".port.grpc")
-    }
-    s3_port = ports["s3.port"]
-    log = (root / "weed.log").open("ab")
-    proc = subprocess.Popen(
-        [
-            weed_binary(),
-            "server",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-dir={root}",
-            *(f"-{flag}={port}" for flag, port in ports.items()),
-            # No usage reports to the internet.
-            "-master.telemetry=false",
-            "-master.volumeSizeLimitMB=64",
-            "-volume.max=20",
-            "-s3",
-            f"-s3.config={config}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    endpoint = S3Endpoint(f"http://127.0.0.1:{s3_port}", key_id, secret, bucket)
-    try:
+        # Every port chosen here: SeaweedFS would otherwise put each gRPC port at
+        # its HTTP port + 10000, which fails for a high ephemeral port.
+        self._ports = {
+            f"{name}{kind}": _free_port()
+            for name in ("master", "volume", "filer", "s3")
+            for kind in (".port", ".port.grpc")
+        }
+        self.endpoint = S3Endpoint(
+            f"http://127.0.0.1:{self._ports['s3.port']}", key_id, secret, bucket
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or start again) and wait until the bucket answers (created if new)."""
+        from reelscribe.s3store import S3BlobStore
+
+        with (self.root / "weed.log").open("ab") as log:
+            self._proc = subprocess.Popen(
+                [
+                    weed_binary(),
+                    "server",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    f"-dir={self.root}",
+                    *(f"-{flag}={port}" for flag, port in self._ports.items()),
+                    # No usage reports to the internet.
+                    "-master.telemetry=false",
+                    "-master.volumeSizeLimitMB=64",
+                    "-volume.max=20",
+                    "-s3",
+                    f"-s3.config={self._config}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         store = S3BlobStore(
-            bucket=bucket,
-            endpoint_url=endpoint.endpoint_url,
-            access_key_id=key_id,
-            secret_access_key=secret,
+            bucket=self.endpoint.bucket,
+            endpoint_url=self.endpoint.endpoint_url,
+            access_key_id=self.endpoint.access_key_id,
+            secret_access_key=self.endpoint.secret_access_key,
             timeout_s=5.0,
         )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"SeaweedFS exited at start; see {root / 'weed.log'}")
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"SeaweedFS exited at start; see {self.root / 'weed.log'}")
             try:
                 store.ensure_bucket()
-                break
+                return
             except Exception:
                 if time.monotonic() > deadline:
+                    self.stop()
                     raise
                 time.sleep(0.25)
-        yield endpoint
+
+    def stop(self) -> None:
+        """Stop it (killed after a short grace: it ignores SIGTERM)."""
+        if self._proc is not None:
+            _stop(self._proc)
+
+
+@contextlib.contextmanager
+def embedded_s3(data_dir: Path, *, bucket: str = "reelscribe") -> Iterator[S3Endpoint]:
+    """Start SeaweedFS under `data_dir`, create `bucket`, and yield where it answers."""
+    server = EmbeddedS3(data_dir, bucket=bucket)
+    server.start()
+    try:
+        yield server.endpoint
     finally:
-        _stop(proc)
-        log.close()
+        server.stop()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -7,12 +7,16 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 import numpy.typing as npt
 
 from reelscribe.errors import MediaError
+
+if TYPE_CHECKING:
+    from reelscribe.blobs import Blobs
 
 #: Whisper's native rate.
 SAMPLE_RATE_HZ = 16_000
@@ -162,6 +166,14 @@ def probe(path: Path | str, *, size_bytes: int | None = None) -> MediaInfo:
             audio_codec=audio.codec_context.name,
             has_video=bool(container.streams.video),
         )
+
+
+def probe_stored(store: Blobs, key: str, size_bytes: int) -> MediaInfo:
+    """`probe` of a stored blob, read in place: its file, or through a presigned
+    URL (after a HEAD, so an unreachable store raises Unavailable, not NOT_MEDIA)."""
+    if not store.is_local and store.size(key) is None:
+        raise MediaError("MEDIA_MISSING", "the media file is not in the blob store")
+    return probe(store.media_source(key), size_bytes=size_bytes)
 
 
 @dataclass(frozen=True)

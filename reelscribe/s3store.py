@@ -15,11 +15,19 @@ credentials or a missing bucket is `S3ConfigError`, which names the setting.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Generator, Iterator
+import time
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import structlog
 
 from reelscribe.errors import Unavailable
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+#: Longest pause between two tries while waiting out an outage.
+_MAX_OUTAGE_DELAY_S = 10.0
 
 #: Part size of multipart uploads (S3's minimum is 5 MiB).
 MULTIPART_PART_BYTES = 16 * 1024 * 1024
@@ -48,12 +56,14 @@ class S3BlobStore:
         access_key_id: str = "",
         secret_access_key: str = "",
         timeout_s: float = 30.0,
+        outage_wait_s: float = 0.0,
     ) -> None:
         import boto3
         from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         self.bucket = bucket
+        self._outage_wait_s = outage_wait_s
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=endpoint_url or None,
@@ -88,19 +98,23 @@ class S3BlobStore:
 
     def put_file(self, key: str, src: Path) -> None:
         """Store the file at `src` under `key` (multipart when large), then remove `src`."""
-        with _translated(f"storing {key}"):
-            self._client.upload_file(str(src), self.bucket, key, Config=self._transfer)
+        self._call(
+            f"storing {key}",
+            lambda: self._client.upload_file(str(src), self.bucket, key, Config=self._transfer),
+        )
         src.unlink(missing_ok=True)
 
     def delete(self, key: str) -> None:
         """Remove a blob if present."""
-        with _translated(f"deleting {key}"):
-            self._client.delete_object(Bucket=self.bucket, Key=key)
+        self._call(
+            f"deleting {key}", lambda: self._client.delete_object(Bucket=self.bucket, Key=key)
+        )
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every blob whose key starts with `prefix`; returns how many."""
-        removed = 0
-        with _translated(f"deleting {prefix}*"):
+
+        def _delete() -> int:
+            removed = 0
             pages = self._client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
@@ -109,7 +123,9 @@ class S3BlobStore:
                 if keys:
                     self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
                     removed += len(keys)
-        return removed
+            return removed
+
+        return self._call(f"deleting {prefix}*", _delete)
 
     # -- reading ---------------------------------------------------------------
 
@@ -118,8 +134,9 @@ class S3BlobStore:
         from botocore.exceptions import ClientError
 
         try:
-            with _translated(f"reading {key}"):
-                head = self._client.head_object(Bucket=self.bucket, Key=key)
+            head = self._call(
+                f"reading {key}", lambda: self._client.head_object(Bucket=self.bucket, Key=key)
+            )
         except ClientError as exc:
             if _status(exc) == 404:
                 return None
@@ -136,20 +153,24 @@ class S3BlobStore:
         if length == 0:
             return 0
         dest.parent.mkdir(parents=True, exist_ok=True)
-        written = 0
+
+        def _get() -> int:
+            # Whole or again from the start: the bytes go to fixed offsets.
+            written = 0
+            body = self._client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
+            with dest.open("r+b" if dest.exists() else "wb") as out:
+                out.seek(start)
+                for block in body.iter_chunks(STREAM_BLOCK_BYTES):
+                    out.write(block)
+                    written += len(block)
+            return written
+
         try:
-            with _translated(f"reading {key}"):
-                body = self._client.get_object(Bucket=self.bucket, Key=key, **ranged)["Body"]
-                with dest.open("r+b" if dest.exists() else "wb") as out:
-                    out.seek(start)
-                    for block in body.iter_chunks(STREAM_BLOCK_BYTES):
-                        out.write(block)
-                        written += len(block)
+            return self._call(f"reading {key}", _get)
         except ClientError as exc:
             if _status(exc) == 404:
                 raise FileNotFoundError(key) from exc
             raise
-        return written
 
     def stream(self, key: str, *, start: int = 0) -> Generator[bytes, None, None]:
         """The blob's bytes from `start`, a block at a time."""
@@ -177,6 +198,23 @@ class S3BlobStore:
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_s
         )
         return url
+
+    def _call(self, what: str, operation: Callable[[], T]) -> T:
+        """`operation`, its connection failures as Unavailable; while the store
+        cannot be reached, tried again with backoff for up to `outage_wait_s`
+        (workers wait out an outage; servers answer UNAVAILABLE at once)."""
+        deadline = time.monotonic() + self._outage_wait_s
+        delay_s = 0.5
+        while True:
+            try:
+                with _translated(what):
+                    return operation()
+            except Unavailable as exc:
+                if time.monotonic() + delay_s > deadline:
+                    raise
+                log.warning("blob store unreachable; waiting", error=exc.message, retry_s=delay_s)
+                time.sleep(delay_s)
+                delay_s = min(delay_s * 2, _MAX_OUTAGE_DELAY_S)
 
     # -- checks ----------------------------------------------------------------
 

@@ -24,13 +24,13 @@ from pydantic import SecretStr
 
 from cli.doctor import Status, check_blob_store
 from reelscribe.blobs import owner_prefix
-from reelscribe.embedded_s3 import S3Endpoint, embedded_s3
+from reelscribe.embedded_s3 import EmbeddedS3, S3Endpoint
 from reelscribe.errors import Unavailable
 from reelscribe.s3store import MULTIPART_PART_BYTES, S3BlobStore, S3ConfigError
 from reelscribe.v1 import job_pb2, job_service_pb2
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from server.app import ServerApp
-from tests.support.api import Api
+from tests.support.api import Api, error_details
 from tests.support.clips import decoded_seconds, read_clip
 from tests.support.drills_stack import DrillStack, drill_stack
 from tests.support.mediagen import lecture_wav
@@ -40,9 +40,16 @@ from workers.supervisor import EX_CONFIG
 
 
 @pytest.fixture(scope="module")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
-    with embedded_s3(tmp_path_factory.mktemp("seaweedfs")) as endpoint:
-        yield endpoint
+def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
+    server = EmbeddedS3(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def seaweed(seaweed_server: EmbeddedS3) -> S3Endpoint:
+    return seaweed_server.endpoint
 
 
 def _store(endpoint: S3Endpoint, **overrides: str) -> S3BlobStore:
@@ -284,3 +291,35 @@ async def test_doctor_checks_the_store(shared: DrillStack) -> None:
         gone = f"http://127.0.0.1:{sock.getsockname()[1]}"
     down = await check_blob_store(shared.settings.model_copy(update={"s3_endpoint_url": gone}))
     assert down.status is Status.FAIL and "cannot be reached" in down.detail
+
+
+async def test_an_outage_fails_uploads_fast_and_running_jobs_wait(
+    shared: DrillStack, server: ServerApp, seaweed_server: EmbeddedS3, tmp_path: Path
+) -> None:
+    """Runs after the shared-nothing test, on its pools (pool B at least is up)."""
+    lecture = lecture_wav(tmp_path / "lecture-44s.wav", repeat=2)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        api = Api(channel, token_for(f"s3-outage-{os.urandom(4).hex()}"))
+        media = await api.upload(lecture)
+        job = await api.create(media.name, skip_cache=True)
+        call = api.jobs.WatchJob(
+            job_service_pb2.WatchJobRequest(name=job.name), metadata=api.metadata, timeout=120
+        )
+        async for reply in call:
+            if reply.event.job.stage == job_pb2.STAGE_TRANSCRIBE and reply.event.chunk_count > 1:
+                break
+        call.cancel()
+        seaweed_server.stop()
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await api.upload(lecture)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            details = error_details(caught.value)
+            assert details["ErrorInfo"].reason == "BLOB_STORE_UNAVAILABLE", details  # type: ignore[attr-defined]
+            assert "RetryInfo" in details, details
+            await asyncio.sleep(3)  # stages that need the store wait meanwhile
+        finally:
+            seaweed_server.start()
+        final = (await api.watch(job.name))[-1].job
+        assert final.state == job_pb2.JOB_STATE_SUCCEEDED, final.error
+        assert (await api.transcript(job.name)).segments

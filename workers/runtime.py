@@ -40,7 +40,9 @@ class Runtime:
         #: The broker actors were declared on (set up by `workers.broker`).
         self.broker: dramatiq.Broker = dramatiq.get_broker()
         #: Where uploads, clips and (with S3) the audio between stages live.
-        self.blobs: blobs.Blobs = blobs.open_blob_store(settings)
+        self.blobs: blobs.Blobs = blobs.open_blob_store(
+            settings, outage_wait_s=settings.blob_outage_wait_s
+        )
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = 120.0) -> T:
         """Run `coro` on the loop thread and wait for its result."""

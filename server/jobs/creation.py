@@ -211,11 +211,12 @@ class JobCreation:
         """Refuse media that cannot be transcribed before any work is queued; the
         length it claims (None: unknown), which only reserves minutes: the
         worker measures the real length while decoding."""
-        # FFmpeg reads the stored file in place: a path, or a presigned URL.
-        source = self._deps.blobs.media_source(media_row["blob_key"])
         try:
             info = await asyncio.to_thread(
-                media.probe, source, size_bytes=int(media_row["size_bytes"])
+                media.probe_stored,
+                self._deps.blobs,
+                media_row["blob_key"],
+                int(media_row["size_bytes"]),
             )
         except MediaError as exc:
             raise InvalidArgument(
