@@ -22,6 +22,7 @@ from faster_whisper.audio import pad_or_trim
 
 from reelscribe import speech_models
 from reelscribe.config import Settings
+from workers.features import BlockFeatureExtractor
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class _Whisper(WhisperModel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept = threading.local()
+        # The same features with a block's scratch memory instead of the whole
+        # chunk's (about 100 MB for 2 minutes of speech): `workers.features`.
+        self.feature_extractor = BlockFeatureExtractor(**self.feat_kwargs)
 
     def encode(self, features: np.ndarray) -> Any:
         kept: OrderedDict[bytes, Any] = getattr(self._kept, "outputs", None) or OrderedDict()
