@@ -217,6 +217,11 @@ class Settings(BaseSettings):
     #: (glibc `malloc_trim`): a 10-minute job otherwise leaves its peak's freed
     #: memory resident for the process's life (BENCHMARKS.md, "Memory per process").
     worker_trim_heap: bool = True
+    #: Once a worker process has run no message for this long, it releases the
+    #: speech models it has not used for as long, except the last job's (the
+    #: multilingual model an English-only job loaded to check languages, about
+    #: 170 MB); 0 keeps every model for the process's life.
+    worker_model_idle_s: float = 60.0
     #: Wall-clock limit of transcribing one chunk (the other stages have fixed
     #: limits: prepare 30 min, merge 10 min, later stages 1 h).
     stage_time_limit_s: float = 4 * 3600.0

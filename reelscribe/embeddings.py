@@ -28,11 +28,16 @@ if TYPE_CHECKING:
 #: Dimension of the stored vectors (the `vector(384)` column).
 DIMENSION = 384
 #: Most texts per inference call.
-MAX_BATCH = 32
-#: Bound of texts x tokens² per call: attention holds a batch x heads x tokens²
-#: matrix per layer, so this caps a call's scratch memory (about 25 MB of
-#: attention scores per layer: 32 texts of 128 tokens, or 8 of 256).
-TOKEN_BUDGET = 32 * 128 * 128
+MAX_BATCH = 8
+#: Most tokens per inference call (texts x their padded length). ONNX Runtime,
+#: without its arena, holds every layer's activations of a call at once: about
+#: 0.1 MB per token (attention scores grow with the square of the length, the
+#: rest linearly), so this caps a call's scratch memory at about 100 MB
+#: (8 texts of 128 tokens, or 4 of 256). Measured on a 10-minute lecture's 297
+#: passages: 32 texts per call took the worker's indexing to +280 MB and 2.2
+#: CPU-s, 8 texts +80 MB and 1.7 CPU-s, with bit-identical vectors (each
+#: text's row is computed on its own; BENCHMARKS.md, "Memory per process").
+TOKEN_BUDGET = 8 * 128
 
 
 class Embedder(Protocol):
@@ -81,7 +86,7 @@ class OnnxEmbedder:
             start = 0
             while start < len(order):
                 tokens = len(encodings[order[start]].ids)
-                size = max(1, min(MAX_BATCH, TOKEN_BUDGET // max(1, tokens * tokens)))
+                size = max(1, min(MAX_BATCH, TOKEN_BUDGET // max(1, tokens)))
                 batch = order[start : start + size]
                 out[batch] = self._pooled([encodings[i] for i in batch], tokens)
                 start += len(batch)

@@ -10,12 +10,23 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import threading
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 SAMPLE_RATE_HZ = 16_000
+
+
+class Samples(Protocol):
+    """Mono float32 samples that can be sliced: an array, a memory map, or a
+    file read a slice at a time (`workers.decoding.AudioFile`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice, /) -> npt.NDArray[np.float32]: ...
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ _GATE_WINDOW_S = 0.5
 _GATE_BLOCK_WINDOWS = 256
 
 
-def _audible_spans(audio: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
+def _audible_spans(audio: Samples) -> list[tuple[int, int]]:
     """Sample ranges that are not near-digital silence, padded by one window."""
     win = int(_GATE_WINDOW_S * SAMPLE_RATE_HZ)
     n = len(audio) // win
@@ -72,8 +83,73 @@ _VAD_PIECE_S = 60.0
 _VAD_CUT_SEARCH_S = 5.0
 
 
+#: Windows (of 32 ms) the voice detector scores per ONNX Runtime call.
+#: faster-whisper scores up to 10,000 in one call, and its scratch memory grows
+#: with them: a minute-long piece (1,875 windows) took about 40 MB in each of the
+#: two threads; 256 at a time take a few MB, at the same CPU, with the same
+#: probabilities (the model's state is carried from one call to the next, as
+#: faster-whisper carries it between its own calls).
+_VAD_WINDOWS_PER_CALL = 256
+
+
+class _VadInSteps:
+    """faster-whisper's Silero VAD model, scoring `_VAD_WINDOWS_PER_CALL` windows per call.
+
+    The same steps as `faster_whisper.vad.SileroVADModel.__call__` (each
+    window with the 64 samples before it as context, the recurrent state
+    passed on between calls) with a smaller batch; tests/test_speech_vad.py
+    checks the probabilities are the same.
+    """
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(
+        self,
+        audio: npt.NDArray[np.float32],
+        num_samples: int = 512,
+        context_size_samples: int = 64,
+    ) -> npt.NDArray[np.float32]:
+        windows = audio.reshape(-1, num_samples)
+        # As faster-whisper does it, to the letter: zeroing the last window's
+        # tail through the view also zeroes it in `windows` (its own padded
+        # copy of the audio), and that window's score depends on it.
+        context = windows[..., -context_size_samples:]
+        context[-1] = 0
+        context = np.roll(context, 1, 0)
+        batched = np.concatenate([context, windows], 1)
+        h = np.zeros((1, 1, 128), dtype="float32")
+        c = np.zeros((1, 1, 128), dtype="float32")
+        outputs = []
+        for i in range(0, batched.shape[0], _VAD_WINDOWS_PER_CALL):
+            output, h, c = self.model.session.run(
+                None, {"input": batched[i : i + _VAD_WINDOWS_PER_CALL], "h": h, "c": c}
+            )
+            outputs.append(output)
+        return np.concatenate(outputs, axis=0)
+
+
+_vad_lock = threading.Lock()
+
+
+def _use_vad_in_steps() -> None:
+    """Have faster-whisper's `get_speech_timestamps` score with `_VadInSteps`.
+
+    It takes its model from `faster_whisper.vad.get_vad_model()` and offers
+    no other way to pass one, so that function is replaced (once per process)
+    by one returning the wrapped model.
+    """
+    from faster_whisper import vad
+
+    with _vad_lock:
+        model = vad.get_vad_model()
+        if not isinstance(model, _VadInSteps):
+            stepped = _VadInSteps(model)
+            vad.get_vad_model = lambda: stepped
+
+
 def detect_regions(
-    audio: npt.NDArray[np.float32],
+    audio: Samples,
     *,
     min_silence_s: float = 0.3,
     speech_pad_s: float = 0.1,
@@ -92,6 +168,7 @@ def detect_regions(
 
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+    _use_vad_in_steps()
     duration_s = len(audio) / SAMPLE_RATE_HZ
     options = VadOptions(
         min_silence_duration_ms=int(min_silence_s * 1000),
@@ -114,7 +191,7 @@ def detect_regions(
     return regions_from_speech([span for spans in found for span in spans], duration_s)
 
 
-def _pieces(audio: npt.NDArray[np.float32], start: int, end: int) -> list[tuple[int, int]]:
+def _pieces(audio: Samples, start: int, end: int) -> list[tuple[int, int]]:
     """[start, end) cut into pieces of about `_VAD_PIECE_S`, each cut at the
     quietest 10 ms within `_VAD_CUT_SEARCH_S` of its ideal place."""
     piece = int(_VAD_PIECE_S * SAMPLE_RATE_HZ)

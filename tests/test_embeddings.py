@@ -53,6 +53,38 @@ def test_vectors_match_sentence_transformers() -> None:
     assert search_model.text_config(Path(model_dir)).max_tokens == 256
 
 
+def test_each_inference_call_stays_within_the_token_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The budget bounds a call's scratch memory (ONNX Runtime holds every
+    # layer's activations of a call): many passages of mixed lengths are cut
+    # into calls of at most MAX_BATCH texts and TOKEN_BUDGET padded tokens
+    # (a single text longer than the budget goes alone), and every row is
+    # the vector the text gets on its own.
+    embedder = embeddings.get_embedder()
+    short = [s for s in SENTENCES if len(s) < 100]
+    texts = short * 2 + [" ".join(short[: k % len(short) + 1]) * k for k in range(1, 12)]
+    calls: list[tuple[int, int]] = []
+    pooled = embedder._pooled  # type: ignore[attr-defined]
+
+    def spy(encodings: list[object], tokens: int) -> np.ndarray:
+        calls.append((len(encodings), tokens))
+        return pooled(encodings, tokens)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(embedder, "_pooled", spy)
+    together = embedder.embed(texts)
+    assert sum(n for n, _ in calls) == len(texts)
+    # Both bounds were at work: short texts several to a call, long ones fewer.
+    assert any(n == embeddings.MAX_BATCH for n, _ in calls)
+    assert any(1 < n < embeddings.MAX_BATCH for n, _ in calls)
+    for n, tokens in calls:
+        assert n <= embeddings.MAX_BATCH
+        assert n == 1 or n * tokens <= embeddings.TOKEN_BUDGET, calls
+    monkeypatch.undo()
+    alone = np.stack([embedder.embed([t])[0] for t in texts[::7]])
+    assert np.allclose(alone, together[::7], atol=1e-6)
+
+
 def test_a_damaged_copy_is_seen(tmp_path: Path) -> None:
     # (`reelscribe models --install` exporting it again: tests/test_models.py.)
     model_dir = Path(embeddings.default_model_dir())

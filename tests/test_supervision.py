@@ -24,6 +24,7 @@ from tests.support.api import Api
 from tests.support.media import MEDIA_DIR
 from tests.support.processes import worker_env
 from tests.support.tokens import token_for
+from workers.supervisor import MALLOC_DEFAULTS
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -72,7 +73,12 @@ def supervised_pool(settings: Settings, data_dir: Path) -> Iterator[tuple[psutil
             sys.executable, "-m", "dramatiq", "workers.actors",
             "--processes", "2", "--threads", "1", "--worker-shutdown-timeout", "2000",
         ],
-        env={**worker_env(settings), "REELSCRIBE_QUEUE_NAME": queue},
+        # Without the malloc settings the test workers otherwise get: the
+        # supervisor sets them for its group.
+        env={
+            **{k: v for k, v in worker_env(settings).items() if k not in MALLOC_DEFAULTS},
+            "REELSCRIBE_QUEUE_NAME": queue,
+        },
         stdout=log,
         stderr=log,
         start_new_session=True,
@@ -107,6 +113,9 @@ async def test_a_killed_worker_process_does_not_stop_processing(
         return len(_worker_processes(supervisor)) == 2 and await _workers_status(app) == SERVING
 
     await _eventually(two_workers, 90)
+    # Worker processes run with glibc's arenas bounded (workers.supervisor).
+    for proc in _worker_processes(supervisor):
+        assert proc.environ().get("MALLOC_ARENA_MAX") == MALLOC_DEFAULTS["MALLOC_ARENA_MAX"]
     victim = _worker_processes(supervisor)[0]
     os.kill(victim.pid, signal.SIGKILL)
 

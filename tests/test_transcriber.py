@@ -3,6 +3,7 @@ decodes poorly is decoded again with a wider beam, the better pass kept."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,35 @@ def test_a_poorly_decoded_clip_gets_the_wider_beam_deterministically(
         model, audio, language="en", word_timestamps=True, beam_size=1
     )
     assert list(again) == result
+
+
+def test_an_idle_worker_releases_the_checking_model_and_keeps_the_jobs(
+    model: transcriber.WhisperModel,
+) -> None:
+    from workers.idle_models import ReleaseIdleModels
+
+    settings = Settings()
+    tiny = settings.speech_model_dir("tiny.en")
+    base = settings.speech_model_dir("base")
+    # A tiny.en job's chunk, then its language check with the multilingual model.
+    assert transcriber.load_model(tiny, settings.whisper_compute_type, 1) is model
+    checker = transcriber.multilingual_model(settings)
+    assert checker is not None and base in transcriber.loaded_models()
+
+    idle = ReleaseIdleModels(idle_s=30.0)
+    t0 = time.monotonic()
+    idle.before_process_message(None, None)
+    # Never while a message runs, however long.
+    assert idle.release(t0 + 3600) == []
+    idle.after_process_message(None, None)
+    # Nor before the process has been idle for idle_s.
+    assert idle.release(time.monotonic() + 1) == []
+    assert idle.release(time.monotonic() + 31) == [base]
+    assert transcriber.loaded_models() == [tiny]
+
+    # A base job makes base the model to keep, and tiny.en the one let go.
+    assert transcriber.load_model(base, settings.whisper_compute_type, 1) is not checker
+    assert transcriber.release_idle(30.0, now=time.monotonic() + 31) == [tiny]
+    assert transcriber.loaded_models() == [base]
+    transcriber.release_idle(0.0)  # nothing kept but the job's model
+    assert transcriber.load_model(tiny, settings.whisper_compute_type, 1) is not model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,3 +224,44 @@ def test_vad_pieces_run_in_parallel_with_the_same_result() -> None:
     two = speech.detect_regions(audio, threads=2)
     assert one == two
     assert sum(r.duration_s for r in one if r.is_speech) > 60
+
+
+def test_vad_in_steps_scores_as_faster_whisper_and_reads_the_file_in_pieces(
+    tmp_path: Path,
+) -> None:
+    from faster_whisper.vad import SileroVADModel, get_speech_timestamps, get_vad_model
+
+    from workers.decoding import AudioFile
+
+    # About 65 s of real speech: over 2,000 windows, several calls of 256.
+    audio = speech_samples(LECTURE, repeat=3)
+    speech.detect_regions(audio[:16000])  # installs the stepped model
+    stepped = get_vad_model()
+    assert isinstance(stepped, speech._VadInSteps)
+    original = stepped.model
+    assert isinstance(original, SileroVADModel)
+    padded = np.pad(audio, (0, 512 - len(audio) % 512))
+    assert len(padded) // 512 > 4 * speech._VAD_WINDOWS_PER_CALL
+    # Each is given its own copy: both zero the last window's tail in place.
+    assert np.array_equal(stepped(padded.copy()), original(padded.copy()))
+    assert get_speech_timestamps(audio) == _unstepped_timestamps(original, audio)
+
+    # The job's audio file, read a slice at a time, gives the same regions.
+    path = tmp_path / "audio.f32"
+    audio.astype(np.float32).tofile(path)
+    file = AudioFile(path)
+    assert len(file) == len(audio) and np.array_equal(file[100:612], audio[100:612])
+    assert len(file[len(audio) - 5 : len(audio) + 50]) == 5 and len(file[10:10]) == 0
+    assert speech.detect_regions(file) == speech.detect_regions(audio)
+
+
+def _unstepped_timestamps(model: object, audio: np.ndarray) -> list[dict[str, int]]:
+    """faster-whisper's own timestamps, with its own model (the stepped one set aside)."""
+    from faster_whisper import vad
+
+    stepped = vad.get_vad_model
+    vad.get_vad_model = lambda: model
+    try:
+        return vad.get_speech_timestamps(audio)
+    finally:
+        vad.get_vad_model = stepped

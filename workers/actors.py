@@ -27,6 +27,7 @@ from workers.boot import check_blob_store, check_models
 from workers.broker import setup_broker
 from workers.costwatch import CostWatch
 from workers.heap import TrimHeap
+from workers.idle_models import ReleaseIdleModels
 from workers.presence import Presence
 from workers.reconciler import Reconciler
 from workers.runtime import get_runtime
@@ -48,6 +49,8 @@ _broker.add_middleware(ScratchSweep())
 _settings = get_settings()
 if _settings.worker_trim_heap:
     _broker.add_middleware(TrimHeap())
+if _settings.worker_model_idle_s > 0:
+    _broker.add_middleware(ReleaseIdleModels(_settings.worker_model_idle_s))
 
 _COMMON: dict[str, Any] = {
     # One more than the attempts the stages allow, so the stage (which can

@@ -17,6 +17,9 @@ import os
 import uuid
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from reelscribe import media
 from reelscribe.db import usage as usage_db
 from reelscribe.errors import MediaError
@@ -24,6 +27,31 @@ from workers.context import JobContext
 
 #: The decoded audio in the job's scratch directory: raw mono float32 at 16 kHz.
 AUDIO_FILE = "audio.f32"
+
+
+class AudioFile:
+    """The job's decoded audio, read a slice at a time from its file.
+
+    For a pass over the whole recording (the voice detector): a memory map
+    would leave every page it read mapped, and counted in the process's RSS,
+    until the pass ends (the whole file: 38 MB for 10 minutes, 230 MB an
+    hour); each slice read here is an array of its own, freed when used.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._length = path.stat().st_size // np.dtype(np.float32).itemsize
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, key: slice, /) -> npt.NDArray[np.float32]:
+        start, stop, step = key.indices(self._length)
+        if step != 1:
+            raise ValueError("only contiguous slices are read")
+        count = max(0, stop - start)
+        offset = start * np.dtype(np.float32).itemsize
+        return np.fromfile(self._path, dtype=np.float32, count=count, offset=offset)
 
 
 def span(seconds: float) -> str:

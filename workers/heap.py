@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 from typing import Any
 
 import dramatiq
 
 
-def _malloc_trim() -> Any:
+@functools.cache
+def malloc_trim() -> Any:
     """glibc's `malloc_trim`, or None when the C library has none (musl, macOS)."""
     name = ctypes.util.find_library("c")
     if name is None:
@@ -33,7 +35,7 @@ class TrimHeap(dramatiq.Middleware):
     """After every message (done, failed or skipped), `malloc_trim(0)`."""
 
     def __init__(self) -> None:
-        self._trim = _malloc_trim()
+        self._trim = malloc_trim()
 
     @property
     def available(self) -> bool:

@@ -144,10 +144,9 @@ def _prepare(ctx: JobContext, row: Any, in_place: bool) -> bool:
     ctx.check_cancelled(force=True)
 
     ctx.running_event(STARTED, set_fields=ctx.at(Stage.DETECT_SPEECH), message="finding speech")
-    # The VAD reads the decoded file through a memory map, not a copy in memory.
-    audio = np.memmap(workdir / _AUDIO_FILE, dtype=np.float32, mode="r")
+    # The VAD reads the decoded file a piece at a time, never all of it in memory.
+    audio = decoding.AudioFile(workdir / _AUDIO_FILE)
     regions = speech.detect_regions(audio, threads=settings.vad_threads)
-    del audio
     plan = speech.plan_chunks(regions, duration_s, target_s=settings.chunk_target_s)
     speech_s = sum(r.duration_s for r in regions if r.is_speech)
     rt.call(chunks_db.replace_plan(rt.pool, ctx.job_id, regions, plan))

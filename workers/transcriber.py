@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from faster_whisper.audio import pad_or_trim
 
 from reelscribe import speech_models
 from reelscribe.config import Settings
+from workers.features import BlockFeatureExtractor
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class _Whisper(WhisperModel):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._kept = threading.local()
+        # The same features with a block's scratch memory instead of the whole
+        # chunk's (about 100 MB for 2 minutes of speech): `workers.features`.
+        self.feature_extractor = BlockFeatureExtractor(**self.feat_kwargs)
 
     def encode(self, features: np.ndarray) -> Any:
         kept: OrderedDict[bytes, Any] = getattr(self._kept, "outputs", None) or OrderedDict()
@@ -85,12 +90,25 @@ class TranscriptionInfo:
     language_probability: float
 
 
-_models: dict[tuple[str, str, int], WhisperModel] = {}
+_ModelKey = tuple[str, str, int]
+_models: dict[_ModelKey, WhisperModel] = {}
+#: When each loaded model was last handed out (`time.monotonic()`).
+_last_used: dict[_ModelKey, float] = {}
+#: The model a job last asked for by name (`load_model`), as opposed to one
+#: fetched to check or translate (`multilingual_model`).
+_job_model: _ModelKey | None = None
 _models_lock = threading.Lock()
 
 
-def load_model(model_dir: str, compute_type: str, cpu_threads: int) -> WhisperModel:
-    """The model in `model_dir`, loaded once per process."""
+def load_model(
+    model_dir: str, compute_type: str, cpu_threads: int, *, for_job: bool = True
+) -> WhisperModel:
+    """The model in `model_dir`, loaded once per process (until `release_idle`).
+
+    `for_job` False: fetched to check languages or translate, not because a
+    job named it; such a model is the first `release_idle` lets go of.
+    """
+    global _job_model
     key = (model_dir, compute_type, cpu_threads)
     with _models_lock:
         if key not in _models:
@@ -101,7 +119,38 @@ def load_model(model_dir: str, compute_type: str, cpu_threads: int) -> WhisperMo
                 cpu_threads=cpu_threads,
                 local_files_only=True,
             )
+        _last_used[key] = time.monotonic()
+        if for_job:
+            _job_model = key
         return _models[key]
+
+
+def release_idle(idle_s: float, *, now: float | None = None) -> list[str]:
+    """Let go of the models not handed out for `idle_s` seconds, except the one
+    the last job asked for; the directories of those released.
+
+    The English-only model's language check loads the multilingual model
+    (`multilingual_model`, about 170 MB with base) beside the job's own, and
+    without this it stays for the process's life. A caller still holding a
+    released model keeps it until it is done; the next caller loads it again.
+    """
+    now = time.monotonic() if now is None else now
+    with _models_lock:
+        idle = [
+            key
+            for key, used in _last_used.items()
+            if key != _job_model and now - used >= idle_s and key in _models
+        ]
+        for key in idle:
+            del _models[key]
+            del _last_used[key]
+    return [key[0] for key in idle]
+
+
+def loaded_models() -> list[str]:
+    """The directories of the models this process holds."""
+    with _models_lock:
+        return [key[0] for key in _models]
 
 
 #: A window whose average log-probability is below this was decoded poorly
@@ -221,7 +270,10 @@ def multilingual_model(settings: Settings) -> WhisperModel | None:
     if name is None:
         return None
     return load_model(
-        settings.speech_model_dir(name), settings.whisper_compute_type, settings.whisper_cpu_threads
+        settings.speech_model_dir(name),
+        settings.whisper_compute_type,
+        settings.whisper_cpu_threads,
+        for_job=False,
     )
 
 

@@ -21,12 +21,15 @@ In one run:
    on the generated N-minute lecture (run after the short tiny.en job, before
    base) (`bench.lecture`): a long transcription
    and the indexing of its hundreds of passages, with the worker's peak RSS
-   during that job (sampled every 0.1 s).
+   during that job (sampled every 0.1 s), and once the worker has been idle
+   for `worker_model_idle_s` (and a few seconds more) its RSS again: the
+   multilingual model that tiny.en's language check loaded is released then.
 3. The server with `REELSCRIBE_SEARCH_MODEL_PRELOAD=1` (the model loaded at
    start, as before the load was made lazy), idle.
 
 `--env NAME=VALUE` (repeatable) sets a variable for the whole stack, e.g.
-`MALLOC_ARENA_MAX=2` to measure glibc's arenas.
+`MALLOC_ARENA_MAX=8` to measure glibc's arenas (the supervisor sets 2 for
+worker processes unless the environment says otherwise).
 
 RSS is read with psutil from the kernel; USS (memory no other process shares)
 is shown beside it. Prints the table; `--record` writes it to BENCHMARKS.md.
@@ -55,6 +58,7 @@ from bench.lecture import make_lecture
 from bench.record import record
 from cli.stack import RunningStack
 from reelscribe.auth import mint_token
+from reelscribe.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = "127.0.0.1:50173"
@@ -184,9 +188,10 @@ async def _peaks_during(
 
 
 async def _lecture_rows(
-    client: ReelscribeClient, worker: list[psutil.Process], lecture: Path
+    client: ReelscribeClient, worker: list[psutil.Process], lecture: Path, idle_s: float
 ) -> list[tuple[str, str]]:
-    """A long tiny.en job: RSS after it, and the peak while it ran."""
+    """A long tiny.en job: RSS after it, the peak while it ran, and (when the
+    worker releases idle models, `idle_s` > 0) RSS once it has done so."""
     long_media = await client.upload(lecture)
     (proc,) = worker
     cpu0, t0 = sum(proc.cpu_times()[:4]), time.perf_counter()
@@ -205,11 +210,28 @@ async def _lecture_rows(
             ", ".join(f"{name} {rss / MIB:.0f}" for name, rss in peaks.items()),
         ),
         (f"  largest parts after the {lecture.stem} job", _largest(proc)),
+        *(await _idle_rows(proc, lecture, idle_s)),
+    ]
+
+
+async def _idle_rows(proc: psutil.Process, lecture: Path, idle_s: float) -> list[tuple[str, str]]:
+    """RSS once the worker has released the models it stopped using
+    (`worker_model_idle_s`; it checks every few seconds)."""
+    if idle_s <= 0:
+        return []
+    await asyncio.sleep(idle_s + 10.0)
+    return [
+        (
+            f"worker process {idle_s + 10:.0f} s after the {lecture.stem} job "
+            "(idle models released)",
+            _fmt(_sizes(proc)),
+        ),
+        (f"  largest parts {idle_s + 10:.0f} s after the job", _largest(proc)),
     ]
 
 
 async def _stack_rows(
-    stack: RunningStack, models: list[str], lecture: Path | None
+    stack: RunningStack, models: list[str], lecture: Path | None, idle_s: float
 ) -> list[tuple[str, str]]:
     server = psutil.Process(stack.server.pid)
     rows: list[tuple[str, str]] = []
@@ -231,7 +253,7 @@ async def _stack_rows(
             rows += [(f"worker process after a {model} job", _fmt(_sizes(p))) for p in worker]
             rows += [(f"  largest parts after the {model} job", _largest(p)) for p in worker]
             if model == "tiny.en" and lecture is not None:
-                rows += await _lecture_rows(client, worker, lecture)
+                rows += await _lecture_rows(client, worker, lecture, idle_s)
         rows.append(("server after the jobs", _fmt(_sizes(server))))
         await client.search("ocean", mode=v1.SearchMode.KEYWORD)
         rows.append(("server after a keyword search", _fmt(_sizes(server))))
@@ -293,7 +315,13 @@ def main() -> None:
             if args.lecture_minutes > 0
             else None
         )
-        rows += asyncio.run(_stack_rows(stack, models, lecture))
+        idle_s = float(
+            env.get(
+                "REELSCRIBE_WORKER_MODEL_IDLE_S",
+                Settings.model_fields["worker_model_idle_s"].default,
+            )
+        )
+        rows += asyncio.run(_stack_rows(stack, models, lecture, idle_s))
     rows.append(_preloaded_server_row(env))
     rows.append(
         ("goal", f"worker with tiny.en <= {GOAL_WORKER_MB} MB, server <= {GOAL_SERVER_MB} MB")

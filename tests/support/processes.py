@@ -24,6 +24,7 @@ from reelscribe.config import Settings
 from tests.support.media import POISON_SHA256
 from tests.support.ports import free_port
 from tests.support.settings import URL_TEST_NETWORK, WEBHOOK_SECRET
+from workers.supervisor import worker_environ
 
 #: `reelscribe` run from source (the console script may belong to another checkout).
 CLI = (sys.executable, "-m", "cli.main")
@@ -31,7 +32,8 @@ CLI = (sys.executable, "-m", "cli.main")
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment of a test worker on `settings`' stack."""
-    env = child_env(settings, settings.database_url, settings.redis_url)
+    # As `reelscribe worker`'s supervisor starts them (test workers run without it).
+    env = worker_environ(child_env(settings, settings.database_url, settings.redis_url))
     env.update(
         {
             "REELSCRIBE_QUEUE_NAME": settings.queue_name,
