@@ -258,14 +258,39 @@ def _status(exc: Any) -> int:
 
 @contextlib.contextmanager
 def _translated(what: str) -> Iterator[None]:
-    """Connection failures become Unavailable (retryable), with what was being done."""
-    from botocore.exceptions import ConnectionError as BotoConnectionError
-    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+    """Connection failures become Unavailable (retryable), with what was being done.
+
+    boto3's transfer manager wraps a failed multipart upload in
+    `S3UploadFailedError`; it counts when what it wraps is a connection failure.
+    """
+    from boto3.exceptions import S3UploadFailedError
 
     try:
         yield
-    except (BotoConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
-        raise Unavailable(
-            f"the blob store cannot be reached while {what}; try again shortly",
-            reason="BLOB_STORE_UNAVAILABLE",
-        ) from exc
+    except _connection_errors() as exc:
+        raise _unavailable(what) from exc
+    except S3UploadFailedError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, _connection_errors()):
+            raise _unavailable(what) from exc
+        raise
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    from botocore import exceptions as boto
+    from urllib3.exceptions import ProtocolError
+
+    return (
+        boto.ConnectionError,  # EndpointConnectionError, ConnectionClosedError, timeouts...
+        boto.ConnectTimeoutError,
+        boto.ReadTimeoutError,
+        boto.ResponseStreamingError,
+        ProtocolError,
+    )
+
+
+def _unavailable(what: str) -> Unavailable:
+    return Unavailable(
+        f"the blob store cannot be reached while {what}; try again shortly",
+        reason="BLOB_STORE_UNAVAILABLE",
+    )
