@@ -12,11 +12,20 @@ Redis layout (as of dramatiq 2.x):
     {namespace}:{queue}.DQ         the queue's delay queue (retries in backoff)
     {namespace}:{queue}.DQ.msgs    its messages
     {namespace}:{queue}.XQ         sorted set of dead-lettered message ids
+    {namespace}:__heartbeats__     sorted set: broker id -> last heartbeat (ms)
+    {namespace}:__acks__.{broker id}.{queue}   ids of messages that broker holds
 
 A message a worker has fetched stays in `.msgs` until it is acked, so "held"
 covers queued, delayed and in-flight messages. With another broker these
 functions return nothing useful (`{}`, or every id as still held), which
 keeps the reconciler from re-sending anything.
+
+Leases: each worker process's broker has an id; every Redis command the
+broker runs (a consumer's poll, an ack) stamps that id into `__heartbeats__`,
+and a sweep (`maintenance_chance` per command) puts the held messages of ids
+silent for `heartbeat_timeout` back on their queues. Dramatiq only stamps the
+id when some consumer polls, so `beat` stamps it on purpose (`workers.broker.
+BrokerHeartbeat`): a message being worked on stays with its live worker.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Any
 import dramatiq
 import dramatiq.errors
 import redis.exceptions
+from dramatiq.common import current_millis
 
 #: What the Redis broker raises when Redis cannot be reached: its own
 #: connection error, or redis-py's, which it lets through.
@@ -97,3 +107,24 @@ def held_message_ids(
             present = client.hmget(f"{namespace}:{name}{suffix}", message_ids)
             held |= {mid for mid, raw in zip(message_ids, present, strict=True) if raw}
     return held
+
+
+def heartbeat_timeout_s(broker: dramatiq.Broker) -> float | None:
+    """Seconds of silence after which the Redis broker takes a worker's held
+    messages back; None for a broker that is not Redis."""
+    if _client(broker) is None or not hasattr(broker, "broker_id"):
+        return None
+    return float(broker.heartbeat_timeout) / 1000  # type: ignore[attr-defined]
+
+
+def beat(broker: dramatiq.Broker) -> None:
+    """Stamp `broker`'s heartbeat now, as its own commands do (blocking Redis
+    call; raises the broker's connection errors). Nothing for another broker."""
+    found = _client(broker)
+    broker_id = getattr(broker, "broker_id", None)
+    if found is None or broker_id is None:
+        return
+    client, namespace = found
+    # The same clock as Dramatiq's dispatch script, which is given the
+    # client's milliseconds too (not Redis' TIME).
+    client.zadd(f"{namespace}:__heartbeats__", {broker_id: current_millis()})

@@ -233,7 +233,9 @@ class Settings(BaseSettings):
     queue_poll_max_ms: int = 100
 
     # -- Recovery ----------------------------------------------------------------------
-    #: A worker silent this long is presumed dead and its messages redelivered.
+    #: A worker process silent this long is presumed dead and the messages it
+    #: holds go to other workers. Live workers beat four times per timeout from
+    #: a thread of their own, so stages may run far longer than this.
     broker_heartbeat_timeout_s: float = 60.0
     #: Chance (per million broker commands) of running that redelivery sweep.
     broker_maintenance_chance: int = 1000

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import dramatiq
+import structlog
 from dramatiq.middleware import CurrentMessage, Middleware
 
+from reelscribe import broker_redis
 from reelscribe.config import get_settings
 from reelscribe.queue import make_broker
 from workers import observability
+
+log = structlog.get_logger(__name__)
 
 
 def setup_broker() -> dramatiq.Broker:
@@ -25,6 +30,8 @@ def setup_broker() -> dramatiq.Broker:
     # Actors can read their own message (id, retry count) while they run.
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(PollInterval(settings.queue_poll_max_ms))
+    # A stage longer than the heartbeat timeout stays with its live worker.
+    broker.add_middleware(BrokerHeartbeat())
     # Spans, log context and metrics per stage; the metrics endpoint.
     observability.install(broker)
     dramatiq.set_broker(broker)
@@ -45,3 +52,47 @@ class PollInterval(Middleware):
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         # Read by the consumers the worker starts right after this hook.
         worker.worker_timeout = self.max_ms
+
+
+class BrokerHeartbeat(Middleware):
+    """Keeps this process's hold on the messages it runs while it is alive.
+
+    The Redis broker hands a worker's messages to others once the worker's
+    heartbeat is older than `broker_heartbeat_timeout_s`, and Dramatiq sends
+    that heartbeat only as a side effect of a consumer polling Redis. A
+    consumer whose prefetch slots are all busy does not poll; the process
+    stays covered only while some other consumer of it (today: the idle
+    delay-queue consumers) happens to poll more often than the timeout. A
+    thread of its own beats four times per timeout instead, whatever the
+    consumers do, from worker boot until the worker has shut down (Dramatiq
+    lets running stages finish first). It dies with the process, so a dead
+    worker's messages still go to another worker after the timeout.
+    """
+
+    #: Beats per heartbeat timeout: three may be lost before the lease lapses.
+    BEATS_PER_TIMEOUT = 4
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        timeout_s = broker_redis.heartbeat_timeout_s(broker)
+        if timeout_s is None:
+            return  # another broker: it keeps its own leases
+        interval_s = timeout_s / self.BEATS_PER_TIMEOUT
+        threading.Thread(
+            target=self._loop, args=(broker, interval_s), name="broker-heartbeat", daemon=True
+        ).start()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.set()
+
+    def _loop(self, broker: dramatiq.Broker, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                broker_redis.beat(broker)
+            except broker_redis.CONNECTION_ERRORS as exc:
+                # The consumers report the outage; beat again next interval.
+                log.debug("broker heartbeat failed", error=repr(exc))
+            except Exception:
+                log.exception("broker heartbeat failed")
