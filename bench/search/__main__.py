@@ -8,8 +8,10 @@ jittered per row), starts the real server, and measures Search through gRPC
 per mode: p50/p95 latency of sequential queries (query embedding included)
 and throughput with 16 concurrent clients. Then, without gRPC, each mode's
 SQL on its own (for the heavy user also the keyword plan that ranks every
-match, the baseline of reelscribe/db/search_topk.py), the query embedding on
-its own, and the semantic query's recall@50 against exact search.
+match, the baseline of reelscribe/db/search_topk.py, and the HNSW walk that
+reelscribe/db/search_vectors.py replaced, with its recall), the query
+embedding on its own, and the semantic query's recall@50 against exact
+search.
 
 First the everyday library (100,000 passages over 100 users; the searching
 user owns 1,000), which is the baseline; then the library grows to 1,000,000
@@ -107,7 +109,7 @@ async def _load_small(conn: asyncpg.Connection, corpus: Corpus, passages: int, u
     definitions = await library.drop_indexes(conn)
     await library.add_owner(conn, corpus, [f"user-{u}" for u in range(users)], passages, seed=1)
     took = await library.create_indexes(conn, definitions)
-    print(f"{passages} passages loaded; indexes built in {took:.0f} s")
+    print(f"{passages} passages loaded; indexes built, vacuumed, checkpointed in {took:.0f} s")
     return "user-7"
 
 
@@ -119,7 +121,7 @@ async def _load_heavy(conn: asyncpg.Connection, corpus: Corpus, heavy: int, othe
     await library.add_owner(conn, corpus, [f"other-{u}" for u in range(900)], others, seed=3)
     print(f"{heavy + others} passages added in {time.perf_counter() - t0:.0f} s")
     took = await library.create_indexes(conn, definitions)
-    print(f"indexes built in {took:.0f} s")
+    print(f"indexes built, tables vacuumed, checkpoint done in {took:.0f} s")
     return HEAVY_USER
 
 
