@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reelscribe.db.search_topk import keyword_top, least_terms, owner_prefix, tsquery_text
+from reelscribe.db.search_vectors import semantic_large
 from reelscribe.embeddings import to_pgvector
 
 #: The query as a tsquery matching any of its terms.
@@ -38,6 +39,11 @@ SCAN_MAX_PASSAGES = 4000
 #: GIN index as "any k of them, all present" (one AND group per combination),
 #: up to this many groups; longer queries are filtered after the index alone.
 MAX_COVERAGE_GROUPS = 64
+
+#: Large libraries' semantic search takes Hamming candidates re-ranked by cosine
+#: (reelscribe/db/search_vectors.py); False walks the HNSW index as before (the
+#: bench's baseline).
+LARGE_SEMANTIC = True
 
 #: Large libraries rank only the rows that can be among the best
 #: (reelscribe/db/search_topk.py); False runs the plain plan (tests compare the two).
@@ -303,7 +309,21 @@ def coverage_groups(terms: Sequence[str], min_coverage: float) -> list[tuple[str
 async def semantic(
     conn: asyncpg.Connection, vector: npt.NDArray[np.float32], filters: Filters, limit: int
 ) -> list[asyncpg.Record]:
-    """Nearest passages by cosine similarity, best first."""
+    """Nearest passages by cosine similarity, best first.
+
+    Libraries up to SCAN_MAX_PASSAGES are read whole (the planner scans the
+    owner's rows: exact). Larger ones take Hamming candidates re-ranked by
+    cosine (reelscribe/db/search_vectors.py, migration 0013); the score is
+    the exact cosine either way.
+    """
+    small = await conn.fetchval(
+        "SELECT count(*) < $2 FROM (SELECT 1 FROM search_passages WHERE owner = $1 LIMIT $2) s",
+        filters.owner,
+        SCAN_MAX_PASSAGES,
+    )
+    if not small and LARGE_SEMANTIC:
+        where, args = filters.sql(4)
+        return await semantic_large(conn, to_pgvector(vector), where=where, args=args, limit=limit)
     where, args = filters.sql(3)
     async with conn.transaction():
         # Keep scanning the HNSW graph until enough rows pass the owner filter.
