@@ -258,20 +258,28 @@ def _status(exc: Any) -> int:
 
 @contextlib.contextmanager
 def _translated(what: str) -> Iterator[None]:
-    """Connection failures become Unavailable (retryable), with what was being done.
+    """Connection failures and the store's own 5xx answers become Unavailable
+    (retryable), with what was being done.
 
     boto3's transfer manager wraps a failed multipart upload in
     `S3UploadFailedError`; it counts when what it wraps is a connection failure.
     """
     from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import ClientError
 
     try:
         yield
     except _connection_errors() as exc:
         raise _unavailable(what) from exc
+    except ClientError as exc:
+        if _status(exc) >= 500:  # the store is there but failing (stopping, overloaded)
+            raise _unavailable(what) from exc
+        raise
     except S3UploadFailedError as exc:
         cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, _connection_errors()):
+        if isinstance(cause, _connection_errors()) or (
+            isinstance(cause, ClientError) and _status(cause) >= 500
+        ):
             raise _unavailable(what) from exc
         raise
 

@@ -141,7 +141,7 @@ def _pool(stack: DrillStack, name: str) -> WorkerProcess:
     settings = stack.settings.model_copy(update={"data_dir": stack.data_dir / name})
     settings.data_dir.mkdir()
     worker = WorkerProcess(
-        settings, stack.data_dir / f"{name}.log", extra_env=stack.worker_env, threads=1
+        settings, stack.data_dir / f"worker-{name}.log", extra_env=stack.worker_env, threads=1
     )
     stack.workers.append(worker)
     worker.start()
@@ -190,7 +190,7 @@ async def test_stages_on_machines_that_share_only_the_bucket(
         assert len(expected) > 2
         # Both pools transcribed chunks of it (each logs the jobs it works on).
         job_id = clean.name.split("/")[1]
-        for log in ("pool-a.log", "pool-b.log"):
+        for log in ("worker-pool-a.log", "worker-pool-b.log"):
             assert job_id in (shared.data_dir / log).read_text(errors="replace"), log
 
         # Again, with pool A killed while chunks are in flight.
