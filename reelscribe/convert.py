@@ -70,7 +70,26 @@ def job_to_pb(row: Row) -> job_pb2.Job:
         job.media_duration.CopyFrom(duration(row["media_duration_s"]))
     for warning in row.get("warnings") or ():
         job.warnings.append(job_pb2.JobWarning(code=warning["code"], message=warning["message"]))
+    page = row.get("source_page")
+    if page:
+        job.source_page.CopyFrom(source_page_to_pb(page))
     return job
+
+
+def source_page_to_pb(page: Mapping[str, Any]) -> job_pb2.SourcePage:
+    """What a web page said about its media (the jobs.source_page JSON) as a message."""
+    out = job_pb2.SourcePage(title=page.get("title", ""), uploader=page.get("uploader", ""))
+    if page.get("duration_s") is not None:
+        out.claimed_duration.CopyFrom(duration(float(page["duration_s"])))
+    for chapter in page.get("chapters") or ():
+        out.chapters.append(
+            job_pb2.PageChapter(
+                title=chapter["title"],
+                start_offset=duration(float(chapter["start_s"])),
+                end_offset=duration(float(chapter["end_s"])),
+            )
+        )
+    return out
 
 
 def duration(seconds: float) -> duration_pb2.Duration:

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from reelscribe import blobs, clips, convert, events, fetch, insights
+from reelscribe import blobs, clips, convert, events, insights
 from reelscribe.costs import CpuMeter
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import insights as insights_db
@@ -28,7 +28,7 @@ from reelscribe.insights import Analysis, ProviderError, Usage, engine, plan
 from reelscribe.insights.engine import Transcript
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
-from workers import diarization, translation
+from workers import diarization, ingest, translation
 from workers.context import FINISHED, STARTED, STATE, Cancelled, JobContext
 from workers.runtime import Runtime
 
@@ -242,10 +242,7 @@ def _media_file(st: _RunState, workdir: Path) -> Path:
     # A child job carries its parent's source, so a URL job's media is fetched again.
     if not row["source_uri"]:
         raise StageFailed("MEDIA_MISSING", "the job has no media to read again")
-    dest = workdir / "source"
-    if not dest.exists():
-        fetch.download(row["source_uri"], dest, ctx.download_limits())
-    return dest
+    return ingest.media_again(ctx, row["source_uri"], workdir / "source")
 
 
 def _translate(st: _RunState) -> Usage:

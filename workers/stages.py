@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 import structlog
 
-from reelscribe import fetch, media, queue, speech
+from reelscribe import queue, speech
 from reelscribe.db import chunks as chunks_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.errors import MediaError
 from reelscribe.metrics import COST_USD
 from reelscribe.options import JobOptions
 from reelscribe.states import TERMINAL, JobState, Stage
-from workers import decoding, runs, stageaudio, transcriber
+from workers import decoding, ingest, runs, stageaudio, transcriber
 from workers.context import (
     FINISHED,
     PARTIAL,
@@ -125,7 +125,7 @@ def _prepare(ctx: JobContext, row: Any, in_place: bool) -> bool:
         _resume_prepare(ctx, row, workdir, pending, has_speech, cpu_start)
         return False
     if row["source_uri"]:
-        path = _ingest_url(ctx, row["source_uri"], workdir / "source")
+        path = ingest.url_source(ctx, row["source_uri"], workdir / "source")
     else:
         path = _uploaded_media(ctx, row)
     # Decoded to disk with a hard ceiling: the length is measured, never read
@@ -191,7 +191,7 @@ def _resume_prepare(
         return
     if pending and not stageaudio.is_shared(ctx, row["owner"]):
         path = (
-            _ingest_url(ctx, row["source_uri"], workdir / "source")
+            ingest.url_source(ctx, row["source_uri"], workdir / "source")
             if row["source_uri"]
             else _uploaded_media(ctx, row)
         )
@@ -247,30 +247,6 @@ def _uploaded_media(ctx: JobContext, row: Any) -> Path:
         # Fault drill: behave like a decoder that takes the process down.
         os.kill(os.getpid(), signal.SIGKILL)
     return path
-
-
-def _ingest_url(ctx: JobContext, url: str, dest: Path) -> Path:
-    settings = ctx.settings
-    ctx.running_event(STARTED, set_fields=ctx.at(Stage.INGEST), message="downloading")
-    size = fetch.download(url, dest, ctx.download_limits())
-    ctx.check_cancelled(force=True)
-    info = media.probe(dest)
-    # Media that itself claims to be too long is refused without decoding; a
-    # claim of less decides nothing (the decoded length does).
-    if info.duration_s is not None and info.duration_s > settings.max_media_duration_s:
-        raise MediaError(
-            "MEDIA_TOO_LONG",
-            f"the media claims to last {decoding.span(info.duration_s)}; "
-            f"the limit is {decoding.span(settings.max_media_duration_s)}",
-        )
-    ctx.running_event(
-        FINISHED,
-        # Downloading is counted as half of preparing the audio.
-        set_fields=ctx.at(Stage.EXTRACT_AUDIO, 0.5),
-        stage_progress=1.0,
-        message=f"downloaded {size} bytes",
-    )
-    return dest
 
 
 # -- transcribe one chunk -------------------------------------------------------------------

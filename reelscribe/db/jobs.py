@@ -182,6 +182,13 @@ async def set_pending_message(
     await conn.execute("UPDATE jobs SET pending_message_id = $2 WHERE id = $1", job_id, message_id)
 
 
+async def set_source_page(
+    conn: asyncpg.Connection, job_id: uuid.UUID, page: dict[str, Any]
+) -> None:
+    """Keep what the job's source web page said about its media (`reelscribe.pages`)."""
+    await conn.execute("UPDATE jobs SET source_page = $2 WHERE id = $1", job_id, page)
+
+
 async def is_stopping(conn: asyncpg.Connection, job_id: uuid.UUID) -> bool:
     """Whether a worker should stop: cancel asked, the job no longer RUNNING, or gone."""
     value = await conn.fetchval(

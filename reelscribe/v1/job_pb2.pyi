@@ -81,7 +81,7 @@ JOB_EVENT_KIND_HEARTBEAT: JobEventKind
 JOB_EVENT_KIND_SNAPSHOT: JobEventKind
 
 class Job(_message.Message):
-    __slots__ = ("name", "media", "source_uri", "options", "state", "stage", "progress", "message", "error", "create_time", "update_time", "start_time", "end_time", "last_event_seq", "parent", "owner", "media_duration", "cache_hit", "attempts", "labels", "warnings")
+    __slots__ = ("name", "media", "source_uri", "options", "state", "stage", "progress", "message", "error", "create_time", "update_time", "start_time", "end_time", "last_event_seq", "parent", "owner", "media_duration", "cache_hit", "attempts", "labels", "warnings", "source_page")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,7 @@ class Job(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_PAGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     media: str
     source_uri: str
@@ -131,7 +132,30 @@ class Job(_message.Message):
     attempts: int
     labels: _containers.ScalarMap[str, str]
     warnings: _containers.RepeatedCompositeFieldContainer[JobWarning]
-    def __init__(self, name: _Optional[str] = ..., media: _Optional[str] = ..., source_uri: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[Stage, str]] = ..., progress: _Optional[float] = ..., message: _Optional[str] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_event_seq: _Optional[int] = ..., parent: _Optional[str] = ..., owner: _Optional[str] = ..., media_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ...) -> None: ...
+    source_page: SourcePage
+    def __init__(self, name: _Optional[str] = ..., media: _Optional[str] = ..., source_uri: _Optional[str] = ..., options: _Optional[_Union[JobOptions, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[_Union[Stage, str]] = ..., progress: _Optional[float] = ..., message: _Optional[str] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_event_seq: _Optional[int] = ..., parent: _Optional[str] = ..., owner: _Optional[str] = ..., media_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., attempts: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., warnings: _Optional[_Iterable[_Union[JobWarning, _Mapping]]] = ..., source_page: _Optional[_Union[SourcePage, _Mapping]] = ...) -> None: ...
+
+class SourcePage(_message.Message):
+    __slots__ = ("title", "uploader", "claimed_duration", "chapters")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    UPLOADER_FIELD_NUMBER: _ClassVar[int]
+    CLAIMED_DURATION_FIELD_NUMBER: _ClassVar[int]
+    CHAPTERS_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    uploader: str
+    claimed_duration: _duration_pb2.Duration
+    chapters: _containers.RepeatedCompositeFieldContainer[PageChapter]
+    def __init__(self, title: _Optional[str] = ..., uploader: _Optional[str] = ..., claimed_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., chapters: _Optional[_Iterable[_Union[PageChapter, _Mapping]]] = ...) -> None: ...
+
+class PageChapter(_message.Message):
+    __slots__ = ("title", "start_offset", "end_offset")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    END_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    start_offset: _duration_pb2.Duration
+    end_offset: _duration_pb2.Duration
+    def __init__(self, title: _Optional[str] = ..., start_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., end_offset: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class JobWarning(_message.Message):
     __slots__ = ("code", "message")

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file reelscribe/v1/job.proto.
  */
 export const file_reelscribe_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChdyZWVsc2NyaWJlL3YxL2pvYi5wcm90bxINcmVlbHNjcmliZS52MSLjBQoDSm9iEgwKBG5hbWUYASABKAkSDwoFbWVkaWEYAiABKAlIABIUCgpzb3VyY2VfdXJpGAMgASgJSAASKgoHb3B0aW9ucxgEIAEoCzIZLnJlZWxzY3JpYmUudjEuSm9iT3B0aW9ucxImCgVzdGF0ZRgFIAEoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSIwoFc3RhZ2UYBiABKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhAKCHByb2dyZXNzGAcgASgBEg8KB21lc3NhZ2UYCCABKAkSJgoFZXJyb3IYCSABKAsyFy5yZWVsc2NyaWJlLnYxLkpvYkVycm9yEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxhc3RfZXZlbnRfc2VxGA4gASgDEg4KBnBhcmVudBgPIAEoCRINCgVvd25lchgQIAEoCRIxCg5tZWRpYV9kdXJhdGlvbhgRIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgljYWNoZV9oaXQYEiABKAgSEAoIYXR0ZW1wdHMYEyABKAUSLgoGbGFiZWxzGBQgAygLMh4ucmVlbHNjcmliZS52MS5Kb2IuTGFiZWxzRW50cnkSKwoId2FybmluZ3MYFSADKAsyGS5yZWVsc2NyaWJlLnYxLkpvYldhcm5pbmcaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZzb3VyY2UiKwoKSm9iV2FybmluZxIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAki4wIKCkpvYk9wdGlvbnMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFbW9kZWwYAiABKAkSHwoXZGlzYWJsZV93b3JkX3RpbWVzdGFtcHMYAyABKAgSEgoKc2tpcF9jYWNoZRgEIAEoCBIqCgxleHRyYV9zdGFnZXMYBSADKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhQKDGNhbGxiYWNrX3VyaRgGIAEoCRIXCg9oaWdobGlnaHRfY291bnQYByABKAUSFAoMdHJhbnNsYXRlX3RvGAggASgJEh0KFWNhbGxiYWNrX3N0YWdlX2V2ZW50cxgJIAEoCBIaChJjbGlwX2J1cm5fY2FwdGlvbnMYCiABKAgSFQoNY2xpcF92ZXJ0aWNhbBgLIAEoCBIPCgdkaWFyaXplGAwgASgIEhUKDXNwZWFrZXJfY291bnQYDSABKAUSFAoMbWF4X3NwZWFrZXJzGA4gASgFIlAKCEpvYkVycm9yEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEiMKBXN0YWdlGAMgASgOMhQucmVlbHNjcmliZS52MS5TdGFnZSKtAgoISm9iRXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBGtpbmQYAyABKA4yGy5yZWVsc2NyaWJlLnYxLkpvYkV2ZW50S2luZBIfCgNqb2IYBCABKAsyEi5yZWVsc2NyaWJlLnYxLkpvYhIjCgVzdGFnZRgFIAEoDjIULnJlZWxzY3JpYmUudjEuU3RhZ2USFgoOc3RhZ2VfcHJvZ3Jlc3MYBiABKAESJgoDZXRhGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg8KB21lc3NhZ2UYCCABKAkSEwoLY2h1bmtfaW5kZXgYCSABKAUSEwoLY2h1bmtfY291bnQYCiABKAUifAoFTWVkaWESDAoEbmFtZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEg4KBnNoYTI1NhgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqmgEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKs4CCgVTdGFnZRIVChFTVEFHRV9VTlNQRUNJRklFRBAAEhAKDFNUQUdFX1FVRVVFRBABEhAKDFNUQUdFX0lOR0VTVBACEg8KC1NUQUdFX1BST0JFEAMSFwoTU1RBR0VfRVhUUkFDVF9BVURJTxAEEhcKE1NUQUdFX0RFVEVDVF9TUEVFQ0gQBRIUChBTVEFHRV9UUkFOU0NSSUJFEAYSDwoLU1RBR0VfTUVSR0UQBxIPCgtTVEFHRV9JTkRFWBAIEhEKDVNUQUdFX0FOQUxZWkUQCRIUChBTVEFHRV9ISUdITElHSFRTEAoSFgoSU1RBR0VfUkVOREVSX0NMSVBTEAsSEwoPU1RBR0VfVFJBTlNMQVRFEAwSEgoOU1RBR0VfUk9NQU5JWkUQDRISCg5TVEFHRV9GSU5BTElaRRAOEhEKDVNUQUdFX0RJQVJJWkUQDyqQAgoMSm9iRXZlbnRLaW5kEh4KGkpPQl9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASIAocSk9CX0VWRU5UX0tJTkRfU1RBVEVfQ0hBTkdFRBABEiAKHEpPQl9FVkVOVF9LSU5EX1NUQUdFX1NUQVJURUQQAhIbChdKT0JfRVZFTlRfS0lORF9QUk9HUkVTUxADEiEKHUpPQl9FVkVOVF9LSU5EX1NUQUdFX0ZJTklTSEVEEAQSIQodSk9CX0VWRU5UX0tJTkRfUEFSVElBTF9SRVNVTFQQBRIcChhKT0JfRVZFTlRfS0lORF9IRUFSVEJFQVQQBhIbChdKT0JfRVZFTlRfS0lORF9TTkFQU0hPVBAHYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChdyZWVsc2NyaWJlL3YxL2pvYi5wcm90bxINcmVlbHNjcmliZS52MSKTBgoDSm9iEgwKBG5hbWUYASABKAkSDwoFbWVkaWEYAiABKAlIABIUCgpzb3VyY2VfdXJpGAMgASgJSAASKgoHb3B0aW9ucxgEIAEoCzIZLnJlZWxzY3JpYmUudjEuSm9iT3B0aW9ucxImCgVzdGF0ZRgFIAEoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSIwoFc3RhZ2UYBiABKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhAKCHByb2dyZXNzGAcgASgBEg8KB21lc3NhZ2UYCCABKAkSJgoFZXJyb3IYCSABKAsyFy5yZWVsc2NyaWJlLnYxLkpvYkVycm9yEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmxhc3RfZXZlbnRfc2VxGA4gASgDEg4KBnBhcmVudBgPIAEoCRINCgVvd25lchgQIAEoCRIxCg5tZWRpYV9kdXJhdGlvbhgRIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIRCgljYWNoZV9oaXQYEiABKAgSEAoIYXR0ZW1wdHMYEyABKAUSLgoGbGFiZWxzGBQgAygLMh4ucmVlbHNjcmliZS52MS5Kb2IuTGFiZWxzRW50cnkSKwoId2FybmluZ3MYFSADKAsyGS5yZWVsc2NyaWJlLnYxLkpvYldhcm5pbmcSLgoLc291cmNlX3BhZ2UYFiABKAsyGS5yZWVsc2NyaWJlLnYxLlNvdXJjZVBhZ2UaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZzb3VyY2UikAEKClNvdXJjZVBhZ2USDQoFdGl0bGUYASABKAkSEAoIdXBsb2FkZXIYAiABKAkSMwoQY2xhaW1lZF9kdXJhdGlvbhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCghjaGFwdGVycxgEIAMoCzIaLnJlZWxzY3JpYmUudjEuUGFnZUNoYXB0ZXIifAoLUGFnZUNoYXB0ZXISDQoFdGl0bGUYASABKAkSLwoMc3RhcnRfb2Zmc2V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi0KCmVuZF9vZmZzZXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iKwoKSm9iV2FybmluZxIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAki4wIKCkpvYk9wdGlvbnMSEAoIbGFuZ3VhZ2UYASABKAkSDQoFbW9kZWwYAiABKAkSHwoXZGlzYWJsZV93b3JkX3RpbWVzdGFtcHMYAyABKAgSEgoKc2tpcF9jYWNoZRgEIAEoCBIqCgxleHRyYV9zdGFnZXMYBSADKA4yFC5yZWVsc2NyaWJlLnYxLlN0YWdlEhQKDGNhbGxiYWNrX3VyaRgGIAEoCRIXCg9oaWdobGlnaHRfY291bnQYByABKAUSFAoMdHJhbnNsYXRlX3RvGAggASgJEh0KFWNhbGxiYWNrX3N0YWdlX2V2ZW50cxgJIAEoCBIaChJjbGlwX2J1cm5fY2FwdGlvbnMYCiABKAgSFQoNY2xpcF92ZXJ0aWNhbBgLIAEoCBIPCgdkaWFyaXplGAwgASgIEhUKDXNwZWFrZXJfY291bnQYDSABKAUSFAoMbWF4X3NwZWFrZXJzGA4gASgFIlAKCEpvYkVycm9yEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEiMKBXN0YWdlGAMgASgOMhQucmVlbHNjcmliZS52MS5TdGFnZSKtAgoISm9iRXZlbnQSCwoDc2VxGAEgASgDEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBGtpbmQYAyABKA4yGy5yZWVsc2NyaWJlLnYxLkpvYkV2ZW50S2luZBIfCgNqb2IYBCABKAsyEi5yZWVsc2NyaWJlLnYxLkpvYhIjCgVzdGFnZRgFIAEoDjIULnJlZWxzY3JpYmUudjEuU3RhZ2USFgoOc3RhZ2VfcHJvZ3Jlc3MYBiABKAESJgoDZXRhGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg8KB21lc3NhZ2UYCCABKAkSEwoLY2h1bmtfaW5kZXgYCSABKAUSEwoLY2h1bmtfY291bnQYCiABKAUifAoFTWVkaWESDAoEbmFtZRgBIAEoCRIQCghmaWxlbmFtZRgCIAEoCRISCgpzaXplX2J5dGVzGAMgASgDEg4KBnNoYTI1NhgEIAEoCRIvCgtjcmVhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqmgEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhQKEEpPQl9TVEFURV9RVUVVRUQQARIVChFKT0JfU1RBVEVfUlVOTklORxACEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQAxIUChBKT0JfU1RBVEVfRkFJTEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFKs4CCgVTdGFnZRIVChFTVEFHRV9VTlNQRUNJRklFRBAAEhAKDFNUQUdFX1FVRVVFRBABEhAKDFNUQUdFX0lOR0VTVBACEg8KC1NUQUdFX1BST0JFEAMSFwoTU1RBR0VfRVhUUkFDVF9BVURJTxAEEhcKE1NUQUdFX0RFVEVDVF9TUEVFQ0gQBRIUChBTVEFHRV9UUkFOU0NSSUJFEAYSDwoLU1RBR0VfTUVSR0UQBxIPCgtTVEFHRV9JTkRFWBAIEhEKDVNUQUdFX0FOQUxZWkUQCRIUChBTVEFHRV9ISUdITElHSFRTEAoSFgoSU1RBR0VfUkVOREVSX0NMSVBTEAsSEwoPU1RBR0VfVFJBTlNMQVRFEAwSEgoOU1RBR0VfUk9NQU5JWkUQDRISCg5TVEFHRV9GSU5BTElaRRAOEhEKDVNUQUdFX0RJQVJJWkUQDyqQAgoMSm9iRXZlbnRLaW5kEh4KGkpPQl9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASIAocSk9CX0VWRU5UX0tJTkRfU1RBVEVfQ0hBTkdFRBABEiAKHEpPQl9FVkVOVF9LSU5EX1NUQUdFX1NUQVJURUQQAhIbChdKT0JfRVZFTlRfS0lORF9QUk9HUkVTUxADEiEKHUpPQl9FVkVOVF9LSU5EX1NUQUdFX0ZJTklTSEVEEAQSIQodSk9CX0VWRU5UX0tJTkRfUEFSVElBTF9SRVNVTFQQBRIcChhKT0JfRVZFTlRfS0lORF9IRUFSVEJFQVQQBhIbChdKT0JfRVZFTlRfS0lORF9TTkFQU0hPVBAHYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A unit of processing work: one media source turned into a transcript and the
@@ -178,6 +178,15 @@ export type Job = Message<"reelscribe.v1.Job"> & {
    * @generated from field: repeated reelscribe.v1.JobWarning warnings = 21;
    */
   warnings: JobWarning[];
+
+  /**
+   * What the web page said about its media, for a `source_uri` that is a page
+   * (a video site's, or any page with a media or HLS link); unset otherwise
+   * and until the media is downloaded.
+   *
+   * @generated from field: reelscribe.v1.SourcePage source_page = 22;
+   */
+  sourcePage?: SourcePage | undefined;
 };
 
 /**
@@ -186,6 +195,84 @@ export type Job = Message<"reelscribe.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_reelscribe_v1_job, 0);
+
+/**
+ * What a web page said about the media it holds (as the page says it).
+ *
+ * @generated from message reelscribe.v1.SourcePage
+ */
+export type SourcePage = Message<"reelscribe.v1.SourcePage"> & {
+  /**
+   * The page's title for the media.
+   *
+   * @generated from field: string title = 1;
+   */
+  title: string;
+
+  /**
+   * Who published it, as the page names them; empty when it does not.
+   *
+   * @generated from field: string uploader = 2;
+   */
+  uploader: string;
+
+  /**
+   * The length the page claims; unset when it does not say. The transcript's
+   * length is measured from the audio, not taken from here.
+   *
+   * @generated from field: google.protobuf.Duration claimed_duration = 3;
+   */
+  claimedDuration?: Duration | undefined;
+
+  /**
+   * The chapters the page lists, in order.
+   *
+   * @generated from field: repeated reelscribe.v1.PageChapter chapters = 4;
+   */
+  chapters: PageChapter[];
+};
+
+/**
+ * Describes the message reelscribe.v1.SourcePage.
+ * Use `create(SourcePageSchema)` to create a new message.
+ */
+export const SourcePageSchema: GenMessage<SourcePage> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job, 1);
+
+/**
+ * One chapter a web page lists.
+ *
+ * @generated from message reelscribe.v1.PageChapter
+ */
+export type PageChapter = Message<"reelscribe.v1.PageChapter"> & {
+  /**
+   * The chapter's title.
+   *
+   * @generated from field: string title = 1;
+   */
+  title: string;
+
+  /**
+   * Where it starts, from the start of the media.
+   *
+   * @generated from field: google.protobuf.Duration start_offset = 2;
+   */
+  startOffset?: Duration | undefined;
+
+  /**
+   * Where it ends, from the start of the media.
+   *
+   * @generated from field: google.protobuf.Duration end_offset = 3;
+   */
+  endOffset?: Duration | undefined;
+};
+
+/**
+ * Describes the message reelscribe.v1.PageChapter.
+ * Use `create(PageChapterSchema)` to create a new message.
+ */
+export const PageChapterSchema: GenMessage<PageChapter> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job, 2);
 
 /**
  * Something about a finished job's result the user should know.
@@ -213,7 +300,7 @@ export type JobWarning = Message<"reelscribe.v1.JobWarning"> & {
  * Use `create(JobWarningSchema)` to create a new message.
  */
 export const JobWarningSchema: GenMessage<JobWarning> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 1);
+  messageDesc(file_reelscribe_v1_job, 3);
 
 /**
  * Options that control how a job processes its media.
@@ -332,7 +419,7 @@ export type JobOptions = Message<"reelscribe.v1.JobOptions"> & {
  * Use `create(JobOptionsSchema)` to create a new message.
  */
 export const JobOptionsSchema: GenMessage<JobOptions> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 2);
+  messageDesc(file_reelscribe_v1_job, 4);
 
 /**
  * Why a job failed or was cancelled.
@@ -367,7 +454,7 @@ export type JobError = Message<"reelscribe.v1.JobError"> & {
  * Use `create(JobErrorSchema)` to create a new message.
  */
 export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 3);
+  messageDesc(file_reelscribe_v1_job, 5);
 
 /**
  * One entry of a job's ordered event log.
@@ -452,7 +539,7 @@ export type JobEvent = Message<"reelscribe.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 4);
+  messageDesc(file_reelscribe_v1_job, 6);
 
 /**
  * An uploaded media object.
@@ -501,7 +588,7 @@ export type Media = Message<"reelscribe.v1.Media"> & {
  * Use `create(MediaSchema)` to create a new message.
  */
 export const MediaSchema: GenMessage<Media> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job, 5);
+  messageDesc(file_reelscribe_v1_job, 7);
 
 /**
  * Lifecycle state of a job.

@@ -53,6 +53,7 @@ __all__ = (
     "ListWebhookDeliveriesRequest",
     "ListWebhookDeliveriesResponse",
     "Media",
+    "PageChapter",
     "ReadClipRequest",
     "ReadClipResponse",
     "RenameSpeakerRequest",
@@ -62,6 +63,7 @@ __all__ = (
     "SearchRequest",
     "SearchResponse",
     "Segment",
+    "SourcePage",
     "Speaker",
     "SpeechModel",
     "Stage",
@@ -1342,6 +1344,15 @@ class Job(betterproto2.Message):
     English-only model heard speech that is probably in another language.
     """
 
+    source_page: "SourcePage | None" = betterproto2.field(
+        22, betterproto2.TYPE_MESSAGE, optional=True
+    )
+    """
+    What the web page said about its media, for a `source_uri` that is a page
+    (a video site's, or any page with a media or HLS link); unset otherwise
+    and until the media is downloaded.
+    """
+
 
 default_message_pool.register_message("reelscribe.v1", "Job", Job)
 
@@ -1795,6 +1806,35 @@ default_message_pool.register_message("reelscribe.v1", "Media", Media)
 
 
 @dataclass(eq=False, repr=False)
+class PageChapter(betterproto2.Message):
+    """
+    One chapter a web page lists.
+    """
+
+    title: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The chapter's title.
+    """
+
+    start_offset: "datetime.timedelta | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+    )
+    """
+    Where it starts, from the start of the media.
+    """
+
+    end_offset: "datetime.timedelta | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+    )
+    """
+    Where it ends, from the start of the media.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "PageChapter", PageChapter)
+
+
+@dataclass(eq=False, repr=False)
 class ReadClipRequest(betterproto2.Message):
     """
     Reads a clip.
@@ -2102,6 +2142,39 @@ class Segment(betterproto2.Message):
 
 
 default_message_pool.register_message("reelscribe.v1", "Segment", Segment)
+
+
+@dataclass(eq=False, repr=False)
+class SourcePage(betterproto2.Message):
+    """
+    What a web page said about the media it holds (as the page says it).
+    """
+
+    title: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The page's title for the media.
+    """
+
+    uploader: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Who published it, as the page names them; empty when it does not.
+    """
+
+    claimed_duration: "datetime.timedelta | None" = betterproto2.field(
+        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Duration, optional=True
+    )
+    """
+    The length the page claims; unset when it does not say. The transcript's
+    length is measured from the audio, not taken from here.
+    """
+
+    chapters: "list[PageChapter]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The chapters the page lists, in order.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "SourcePage", SourcePage)
 
 
 @dataclass(eq=False, repr=False)
