@@ -73,7 +73,8 @@ def download(
     with GuardProxy(
         limits.allowed_networks, max_bytes=limits.max_bytes, timeout_s=limits.timeout_s
     ) as proxy:
-        options = _options(proxy.url, dest_dir, limits, progress)
+        log = _Log()
+        options = _options(proxy.url, dest_dir, limits, progress, log)
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = _single(ydl.extract_info(url, download=False))
@@ -93,11 +94,8 @@ def download(
             raise MediaError("URL_TOO_LARGE", f"more than the limit of {limits.max_bytes} bytes")
         requested = done.get("requested_downloads") or []
         files = [Path(d["filepath"]) for d in requested if d.get("filepath")]
-        if not files and any(
-            (d.get("filesize") or d.get("filesize_approx") or 0) > limits.max_bytes
-            for d in requested
-        ):
-            # yt-dlp skips a file whose announced size is over max_filesize.
+        if not files and log.said("larger than max-filesize"):
+            # yt-dlp skips (and only logs) a file announced over max_filesize.
             raise MediaError("URL_TOO_LARGE", f"more than the limit of {limits.max_bytes} bytes")
         if not files or not files[0].exists():
             raise MediaError("NOT_MEDIA", f"no media could be downloaded from {_name(info, url)}")
@@ -120,7 +118,11 @@ def download(
 
 
 def _options(
-    proxy_url: str, dest_dir: Path, limits: fetch.FetchLimits, progress: Callable[[float], None]
+    proxy_url: str,
+    dest_dir: Path,
+    limits: fetch.FetchLimits,
+    progress: Callable[[float], None],
+    log: _Log,
 ) -> dict[str, Any]:
     import imageio_ffmpeg
 
@@ -148,7 +150,7 @@ def _options(
         "no_warnings": True,
         "noprogress": True,
         "progress_hooks": [hook],
-        "logger": _Silent(),
+        "logger": log,
     }
 
 
@@ -207,17 +209,29 @@ def _name(info: dict[str, Any], url: str) -> str:
     return f"the page {title!r}" if title else (url or "the page")
 
 
-class _Silent:
-    """yt-dlp's log goes nowhere: errors come back as exceptions."""
+class _Log:
+    """yt-dlp's log, kept in memory: errors come back as exceptions, but a file
+    skipped for its size is only said in the log."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
 
     def debug(self, msg: str) -> None:
-        """Drop."""
+        """Keep."""
+        self.lines.append(msg)
 
     def info(self, msg: str) -> None:
-        """Drop."""
+        """Keep."""
+        self.lines.append(msg)
 
     def warning(self, msg: str) -> None:
-        """Drop."""
+        """Keep."""
+        self.lines.append(msg)
 
     def error(self, msg: str) -> None:
-        """Drop."""
+        """Keep."""
+        self.lines.append(msg)
+
+    def said(self, text: str) -> bool:
+        """Whether any line says `text`."""
+        return any(text in line for line in self.lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import http.server
 import ipaddress
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import pytest
 
 from reelscribe import fetch, pages
 from reelscribe.errors import MediaError
+from reelscribe.guardproxy import GuardProxy
 from reelscribe.v1 import job_pb2, job_service_pb2
 from tests.support.api import Api
 from tests.support.media import MEDIA_DIR
@@ -165,3 +167,30 @@ async def test_a_page_url_job_keeps_what_the_page_said(api: Api, site: str) -> N
     assert final.state == job_pb2.JOB_STATE_FAILED
     assert final.error.reason == "NOT_MEDIA" and "Just text" in final.error.message
     assert not final.HasField("source_page")
+
+
+def test_the_proxy_tunnels_only_to_allowed_addresses(site: str) -> None:
+    """CONNECT (what https goes through) gets the same check as plain requests."""
+    port = int(site.rsplit(":", 1)[1])
+    with GuardProxy(LIMITS.allowed_networks, max_bytes=10**6, timeout_s=10) as proxy:
+        proxy_port = int(proxy.url.rsplit(":", 1)[1])
+        for target, expect in ((f"127.0.0.1:{port}", b"403"), (f"{HOST}:{port}", b"200")):
+            with socket.create_connection(("127.0.0.1", proxy_port), timeout=5) as sock:
+                sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+                status = sock.recv(4096).split(b"\r\n", 1)[0]
+                assert expect in status, (target, status)
+                if expect == b"200":
+                    # The tunnel reaches the site: a request through it is answered.
+                    sock.sendall(f"GET /talk HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+                    assert b"Volcano talk" in _read_all(sock)
+        assert [e.reason for e in proxy.state.refused] == ["URL_NOT_PUBLIC"]
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while b"</html>" not in data:
+        block = sock.recv(65536)
+        if not block:
+            break
+        data += block
+    return data
