@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     s3_access_key_id: str = ""
     #: Secret access key for `s3_access_key_id`.
     s3_secret_access_key: SecretStr = SecretStr("")
+    #: With S3, ListHighlights hands out a presigned URL for each rendered clip,
+    #: valid this long (0: no URLs; ReadClip streams clips either way). The URL
+    #: names `s3_endpoint_url`, which clients must then be able to reach.
+    clip_url_ttl_s: float = 0.0
     #: How long a worker's stage waits for an unreachable S3 store to come back
     #: (trying again with backoff) before the stage fails and is retried; servers
     #: answer UNAVAILABLE at once.

@@ -13,8 +13,10 @@ import asyncio
 import os
 import signal
 import socket
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +153,15 @@ def _pool(stack: DrillStack, name: str) -> WorkerProcess:
 @pytest.fixture(scope="module")
 async def server(shared: DrillStack) -> AsyncIterator[ServerApp]:
     (shared.data_dir / "server").mkdir()
-    app = await shared.start_server(data_dir=shared.data_dir / "server")
+    app = await shared.start_server(data_dir=shared.data_dir / "server", clip_url_ttl_s=600)
     yield app
     await app.stop(grace_s=0.5)
+
+
+def _http_get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        data: bytes = reply.read()
+    return data
 
 
 def _keys(store: S3BlobStore, prefix: str) -> list[str]:
@@ -236,6 +244,10 @@ async def test_stages_on_machines_that_share_only_the_bucket(
         seconds, _ = decoded_seconds(clip)
         assert abs(seconds - (highlight.end_seconds - highlight.start_seconds)) <= 0.5
         assert await read_clip(api, highlight.name, offset=1000) == clip[1000:]
+        # The same bytes straight from the store, through the presigned URL.
+        assert highlight.clip_url.startswith(seaweed.endpoint_url)
+        assert highlight.clip_url_expire_time.ToDatetime(tzinfo=UTC) > datetime.now(UTC)
+        assert await asyncio.to_thread(_http_get, highlight.clip_url) == clip
         clip_prefix = f"{owner_prefix(user)}/clips/{done.name.split('/')[1]}/"
         assert _keys(store, clip_prefix)
 

@@ -233,7 +233,7 @@ class ListHighlightsResponse(_message.Message):
     def __init__(self, highlights: _Optional[_Iterable[_Union[Highlight, _Mapping]]] = ...) -> None: ...
 
 class Highlight(_message.Message):
-    __slots__ = ("name", "start_seconds", "end_seconds", "score", "reason", "text", "clip_size_bytes", "clip_mime_type", "captions_srt", "speaker")
+    __slots__ = ("name", "start_seconds", "end_seconds", "score", "reason", "text", "clip_size_bytes", "clip_mime_type", "captions_srt", "speaker", "clip_url", "clip_url_expire_time")
     NAME_FIELD_NUMBER: _ClassVar[int]
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,8 @@ class Highlight(_message.Message):
     CLIP_MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
     CAPTIONS_SRT_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_FIELD_NUMBER: _ClassVar[int]
+    CLIP_URL_FIELD_NUMBER: _ClassVar[int]
+    CLIP_URL_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     name: str
     start_seconds: float
     end_seconds: float
@@ -254,7 +256,9 @@ class Highlight(_message.Message):
     clip_mime_type: str
     captions_srt: str
     speaker: str
-    def __init__(self, name: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., text: _Optional[str] = ..., clip_size_bytes: _Optional[int] = ..., clip_mime_type: _Optional[str] = ..., captions_srt: _Optional[str] = ..., speaker: _Optional[str] = ...) -> None: ...
+    clip_url: str
+    clip_url_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., text: _Optional[str] = ..., clip_size_bytes: _Optional[int] = ..., clip_mime_type: _Optional[str] = ..., captions_srt: _Optional[str] = ..., speaker: _Optional[str] = ..., clip_url: _Optional[str] = ..., clip_url_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReadClipRequest(_message.Message):
     __slots__ = ("name", "offset_bytes")

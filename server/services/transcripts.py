@@ -28,7 +28,7 @@ from reelscribe.states import JobState
 from reelscribe.v1 import search_service_pb2 as spb
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from reelscribe.v1 import transcript_service_pb2_grpc
-from server import cache
+from server import cache, clip_urls
 from server.context import current_principal
 from server.deps import Deps
 from server.insights import Insights, summary_of
@@ -177,6 +177,7 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
             )
         for highlight, speaker in zip(highlights, speakers, strict=True):
             highlight.speaker = speaker
+        await clip_urls.add(self._deps, rows, highlights)
         return tpb.ListHighlightsResponse(highlights=highlights)
 
     async def RenameSpeaker(

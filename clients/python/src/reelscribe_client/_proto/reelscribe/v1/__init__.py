@@ -1203,6 +1203,21 @@ class Highlight(betterproto2.Message):
     labelled.
     """
 
+    clip_url: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+    """
+    A URL the rendered clip can be downloaded from directly (a presigned GET
+    of the blob store) until `clip_url_expire_time`; empty unless the server
+    hands out clip URLs (S3 storage with `REELSCRIBE_CLIP_URL_TTL_S` above 0).
+    `ReadClip` works either way.
+    """
+
+    clip_url_expire_time: "datetime.datetime | None" = betterproto2.field(
+        12, betterproto2.TYPE_MESSAGE, unwrap=lambda: __google__protobuf__.Timestamp, optional=True
+    )
+    """
+    When `clip_url` stops working; unset when there is no URL.
+    """
+
 
 default_message_pool.register_message("reelscribe.v1", "Highlight", Highlight)
 
