@@ -34,6 +34,7 @@ from reelscribe.v1 import (
     transcript_service_pb2,
     transcript_service_pb2_grpc,
 )
+from server import partsweep
 from server.deps import Deps
 from server.hub import EventHub
 from server.interceptors import CallInterceptor
@@ -86,6 +87,7 @@ class ServerApp:
         self._metrics: metrics.MetricsServer | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[None] | None = None
+        self._part_sweep: asyncio.Task[None] | None = None
         self._workers: WorkerWatch | None = None
 
     @property
@@ -207,6 +209,13 @@ class ServerApp:
         self._warm_up = asyncio.create_task(
             self._settle(search if settings.search_model_preload else None)
         )
+        self._part_sweep = asyncio.create_task(
+            partsweep.run(
+                settings.blob_dir,
+                idle_s=settings.upload_expiry_s,
+                interval_s=settings.upload_sweep_interval_s,
+            )
+        )
         log.info("server started", port=self.port, metrics_port=self.metrics_port)
         return self.port
 
@@ -317,6 +326,8 @@ class ServerApp:
             await asyncio.to_thread(self._metrics.close)
         if self._warm_up is not None:
             self._warm_up.cancel()  # (the thread loading the model runs on regardless)
+        if self._part_sweep is not None:
+            self._part_sweep.cancel()
         if self._deps is not None:
             await self._deps.hub.stop()
             await self._deps.redis.aclose()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from reelscribe import uploads as upload_store
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
 from reelscribe.v1 import job_service_pb2
+from server import partsweep
 from server.app import ServerApp
 from tests.support.api import Api, error_details
 from tests.support.processes import WorkerProcess
@@ -159,3 +162,20 @@ async def test_a_worker_sweeps_on_its_own(
     assert not store.part(user, upload_id).exists(), (tmp_path / "worker.log").read_text()[-3000:]
     # The session server keeps uploads for a day: it learns of the expiry from the sweep.
     await _expired(api, upload_id)
+
+
+def test_a_server_sweeps_idle_partial_files_from_its_own_disk(tmp_path: Path) -> None:
+    """With S3 storage no worker sees a server's disk: the server removes its own
+    partial files once no stream has written to them for the expiry."""
+    uploads = tmp_path / "owner" / "uploads"
+    uploads.mkdir(parents=True)
+    idle, active = uploads / "idle.part", uploads / "active.part"
+    idle.write_bytes(b"x" * 10)
+    active.write_bytes(b"y" * 10)
+    os.utime(idle, (time.time() - 100, time.time() - 100))
+    other = tmp_path / "owner" / "media"
+    other.mkdir()
+    (other / "kept").write_bytes(b"z")
+    os.utime(other / "kept", (0, 0))
+    assert partsweep.sweep_parts(tmp_path, idle_s=60) == 1
+    assert not idle.exists() and active.exists() and (other / "kept").exists()
