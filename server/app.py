@@ -88,6 +88,8 @@ class ServerApp:
         self._stopping: asyncio.Task[None] | None = None
         self._warm_up: asyncio.Task[None] | None = None
         self._part_sweep: asyncio.Task[None] | None = None
+        #: Whether the gRPC server started (a failed bind leaves it unstarted).
+        self._serving = False
         self._workers: WorkerWatch | None = None
 
     @property
@@ -188,12 +190,15 @@ class ServerApp:
         try:
             self.port = server.add_insecure_port(listen)
         except RuntimeError as exc:
-            await self.stop(grace_s=0)
+            # Nothing was served: release what start() took, bounded, and say why.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop(grace_s=0), timeout=15.0)
             raise ListenError(
                 f"cannot listen on {listen}: the address is in use (another server?) "
                 "or not available; set REELSCRIBE_LISTEN_ADDRESS to another one"
             ) from exc
         await server.start()
+        self._serving = True
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._workers = WorkerWatch(self._health, redis, settings.queue_name)
@@ -318,7 +323,7 @@ class ServerApp:
         if self._workers is not None:
             await self._workers.stop()
         await self._health.enter_graceful_shutdown()
-        if self._server is not None:
+        if self._server is not None and self._serving:
             # Refuses new connections and calls, waits for calls in flight,
             # cancels whatever is left after the grace.
             await self._server.stop(grace_s)

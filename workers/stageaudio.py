@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,7 @@ def chunk_file(ctx: JobContext, owner: str, chunk: Any, in_place: bool) -> Path:
             raise MediaError("AUDIO_MISSING", "decoded audio is gone; the job must be resubmitted")
         return path
     key = ctx.stage_audio_key(owner)
-    total = ctx.rt.blobs.size(key)
-    if total is None:
-        raise MediaError("AUDIO_MISSING", "decoded audio is gone; the job must be resubmitted")
+    total = _shared_size(ctx, key)
     # Whole samples from the chunk's first to one past its last.
     first = int(chunk["start_s"] * speech.SAMPLE_RATE_HZ)
     last = math.ceil(chunk["end_s"] * speech.SAMPLE_RATE_HZ) + 1
@@ -71,3 +70,22 @@ def chunk_file(ctx: JobContext, owner: str, chunk: Any, in_place: bool) -> Path:
     ctx.rt.blobs.download(key, path, start=start, length=end - start)
     os.truncate(path, total)
     return path
+
+
+#: How long a chunk waits for the shared audio to be readable. The prepare
+#: stage stores it before sending any chunk, so a missing object is a store
+#: that is still starting (SeaweedFS answers 404 until its volumes are up) or a
+#: job that ended meanwhile (cancelled: the check below stops the wait).
+_SHARED_WAIT_S = 60.0
+
+
+def _shared_size(ctx: JobContext, key: str) -> int:
+    deadline = time.monotonic() + _SHARED_WAIT_S
+    while True:
+        total = ctx.rt.blobs.size(key)
+        if total is not None:
+            return total
+        ctx.check_cancelled(force=True)
+        if time.monotonic() > deadline:
+            raise MediaError("AUDIO_MISSING", "decoded audio is gone; the job must be resubmitted")
+        time.sleep(1.0)
