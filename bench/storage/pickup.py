@@ -143,8 +143,7 @@ def main() -> None:
             "storage_pickup",
             title="Blob storage: a stage picked up on another pool after a SIGKILL (S3)",
             command=(
-                "python -m bench.storage.pickup "
-                f"--heartbeat-timeout-s {args.heartbeat_timeout_s:g}"
+                f"python -m bench.storage.pickup --heartbeat-timeout-s {args.heartbeat_timeout_s:g}"
             ),
             machine=(
                 f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
