@@ -158,6 +158,17 @@ async def server(shared: DrillStack) -> AsyncIterator[ServerApp]:
     await app.stop(grace_s=0.5)
 
 
+async def _until_chunks_run(api: Api, name: str) -> None:
+    """Return once the job's chunks are being transcribed (more than one)."""
+    call = api.jobs.WatchJob(
+        job_service_pb2.WatchJobRequest(name=name), metadata=api.metadata, timeout=120
+    )
+    async for reply in call:
+        if reply.event.job.stage == job_pb2.STAGE_TRANSCRIBE and reply.event.chunk_count > 1:
+            break
+    call.cancel()
+
+
 def _http_get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as reply:
         data: bytes = reply.read()
@@ -203,13 +214,7 @@ async def test_stages_on_machines_that_share_only_the_bucket(
 
         # Again, with pool A killed while chunks are in flight.
         job = await api.create(media.name, skip_cache=True)
-        call = api.jobs.WatchJob(
-            job_service_pb2.WatchJobRequest(name=job.name), metadata=api.metadata, timeout=120
-        )
-        async for reply in call:
-            if reply.event.job.stage == job_pb2.STAGE_TRANSCRIBE and reply.event.chunk_count > 1:
-                break
-        call.cancel()
+        await _until_chunks_run(api, job.name)
         await asyncio.sleep(0.5)
         pool_a.signal_all(signal.SIGKILL)
         final = (await api.watch(job.name))[-1].job
@@ -314,13 +319,7 @@ async def test_an_outage_fails_uploads_fast_and_running_jobs_wait(
         api = Api(channel, token_for(f"s3-outage-{os.urandom(4).hex()}"))
         media = await api.upload(lecture)
         job = await api.create(media.name, skip_cache=True)
-        call = api.jobs.WatchJob(
-            job_service_pb2.WatchJobRequest(name=job.name), metadata=api.metadata, timeout=120
-        )
-        async for reply in call:
-            if reply.event.job.stage == job_pb2.STAGE_TRANSCRIBE and reply.event.chunk_count > 1:
-                break
-        call.cancel()
+        await _until_chunks_run(api, job.name)
         seaweed_server.stop()
         try:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
