@@ -38,6 +38,22 @@ class UploadMediaResponse(_message.Message):
     media: _job_pb2.Media
     def __init__(self, media: _Optional[_Union[_job_pb2.Media, _Mapping]] = ...) -> None: ...
 
+class AppendUploadRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: UploadHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[UploadHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class AppendUploadResponse(_message.Message):
+    __slots__ = ("stored_bytes", "media")
+    STORED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_FIELD_NUMBER: _ClassVar[int]
+    stored_bytes: int
+    media: _job_pb2.Media
+    def __init__(self, stored_bytes: _Optional[int] = ..., media: _Optional[_Union[_job_pb2.Media, _Mapping]] = ...) -> None: ...
+
 class GetUploadRequest(_message.Message):
     __slots__ = ("upload_id",)
     UPLOAD_ID_FIELD_NUMBER: _ClassVar[int]

@@ -46,6 +46,11 @@ class JobServiceStub:
                 request_serializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadRequest.SerializeToString,
                 response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadResponse.FromString,
                 _registered_method=True)
+        self.AppendUpload = channel.unary_unary(
+                '/reelscribe.v1.JobService/AppendUpload',
+                request_serializer=reelscribe_dot_v1_dot_job__service__pb2.AppendUploadRequest.SerializeToString,
+                response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.AppendUploadResponse.FromString,
+                _registered_method=True)
         self.DeleteMedia = channel.unary_unary(
                 '/reelscribe.v1.JobService/DeleteMedia',
                 request_serializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaRequest.SerializeToString,
@@ -124,6 +129,18 @@ class JobServiceServicer:
     def GetUpload(self, request, context):
         """Reports how many bytes of an interrupted upload are stored, so the client
         can resume from there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppendUpload(self, request, context):
+        """Stores the next part of a resumable upload in one unary call, for clients
+        that cannot stream requests (browsers over gRPC-Web). Each call carries
+        the header, with a client-chosen `upload_id` and `offset_bytes` equal to
+        the bytes stored so far, and at most 1 MiB. The call that stores the last
+        byte returns the media object; parts and `UploadMedia` streams of one
+        upload id may be mixed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +248,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.GetUpload,
                     request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadRequest.FromString,
                     response_serializer=reelscribe_dot_v1_dot_job__service__pb2.GetUploadResponse.SerializeToString,
+            ),
+            'AppendUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendUpload,
+                    request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.AppendUploadRequest.FromString,
+                    response_serializer=reelscribe_dot_v1_dot_job__service__pb2.AppendUploadResponse.SerializeToString,
             ),
             'DeleteMedia': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteMedia,
@@ -349,6 +371,33 @@ class JobService:
             '/reelscribe.v1.JobService/GetUpload',
             reelscribe_dot_v1_dot_job__service__pb2.GetUploadRequest.SerializeToString,
             reelscribe_dot_v1_dot_job__service__pb2.GetUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reelscribe.v1.JobService/AppendUpload',
+            reelscribe_dot_v1_dot_job__service__pb2.AppendUploadRequest.SerializeToString,
+            reelscribe_dot_v1_dot_job__service__pb2.AppendUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

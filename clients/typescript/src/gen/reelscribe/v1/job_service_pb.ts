@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file reelscribe/v1/job_service.proto.
  */
 export const file_reelscribe_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9yZWVsc2NyaWJlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEg1yZWVsc2NyaWJlLnYxIlwKElVwbG9hZE1lZGlhUmVxdWVzdBItCgZoZWFkZXIYASABKAsyGy5yZWVsc2NyaWJlLnYxLlVwbG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEZGF0YSJtCgxVcGxvYWRIZWFkZXISEAoIZmlsZW5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSEQoJdXBsb2FkX2lkGAQgASgJEhQKDG9mZnNldF9ieXRlcxgFIAEoAyI6ChNVcGxvYWRNZWRpYVJlc3BvbnNlEiMKBW1lZGlhGAEgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSIlChBHZXRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJ1ChFHZXRVcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFAoMc3RvcmVkX2J5dGVzGAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMSIwoFbWVkaWEYBCABKAsyFC5yZWVsc2NyaWJlLnYxLk1lZGlhIiIKEkRlbGV0ZU1lZGlhUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1lZGlhUmVzcG9uc2UigQIKEENyZWF0ZUpvYlJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgVtZWRpYRgCIAEoCUgAEhQKCnNvdXJjZV91cmkYAyABKAlIABIQCgZwYXJlbnQYBiABKAlIABIqCgdvcHRpb25zGAQgASgLMhkucmVlbHNjcmliZS52MS5Kb2JPcHRpb25zEjsKBmxhYmVscxgFIAMoCzIrLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQggKBnNvdXJjZSI0ChFDcmVhdGVKb2JSZXNwb25zZRIfCgNqb2IYASABKAsyEi5yZWVsc2NyaWJlLnYxLkpvYiIdCg1HZXRKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiMQoOR2V0Sm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IidAoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEicKBnN0YXRlcxgDIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSEQoJYWxsX3VzZXJzGAQgASgIIk0KEExpc3RKb2JzUmVzcG9uc2USIAoEam9icxgBIAMoCzISLnJlZWxzY3JpYmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIgChBDYW5jZWxKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoRQ2FuY2VsSm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IiIAoQRGVsZXRlSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIhMKEURlbGV0ZUpvYlJlc3BvbnNlIjIKD1dhdGNoSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI6ChBXYXRjaEpvYlJlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudCJRChBXYXRjaEpvYnNSZXF1ZXN0EicKBnN0YXRlcxgBIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJIksKEVdhdGNoSm9ic1Jlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudBIOCgZjdXJzb3IYAiABKAkiEQoPR2V0VXNhZ2VSZXF1ZXN0Ir4BChBHZXRVc2FnZVJlc3BvbnNlEgwKBHBsYW4YASABKAkSEwoLc3RvcmVkX2pvYnMYAiABKAMSFwoPbWF4X3N0b3JlZF9qb2JzGAMgASgDEhsKE2F1ZGlvX21pbnV0ZXNfdG9kYXkYBCABKAESIQoZbWF4X2F1ZGlvX21pbnV0ZXNfcGVyX2RheRgFIAEoARIUCgxzdG9yZWRfYnl0ZXMYBiABKAMSGAoQbWF4X3N0b3JlZF9ieXRlcxgHIAEoAyJTChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkibAodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMgoKZGVsaXZlcmllcxgBIAMoCzIeLnJlZWxzY3JpYmUudjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKWAQoPV2ViaG9va0RlbGl2ZXJ5EhEKCWV2ZW50X3NlcRgBIAEoAxIPCgdhdHRlbXB0GAIgASgFEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2h0dHBfc3RhdHVzGAQgASgFEhEKCWRlbGl2ZXJlZBgFIAEoCBINCgVlcnJvchgGIAEoCSI8ChRHZXRDb3N0UmVwb3J0UmVxdWVzdBISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJIlcKFUdldENvc3RSZXBvcnRSZXNwb25zZRImCgRkYXlzGAEgAygLMhgucmVlbHNjcmliZS52MS5EYWlseUNvc3QSFgoOdG90YWxfY29zdF91c2QYAiABKAEicAoJRGFpbHlDb3N0EgwKBGRhdGUYASABKAkSFQoNYXVkaW9fbWludXRlcxgCIAEoARITCgtjcHVfc2Vjb25kcxgDIAEoARIXCg9wcm92aWRlcl90b2tlbnMYBCABKAMSEAoIY29zdF91c2QYBSABKAEiEwoRTGlzdE1vZGVsc1JlcXVlc3QiQAoSTGlzdE1vZGVsc1Jlc3BvbnNlEioKBm1vZGVscxgBIAMoCzIaLnJlZWxzY3JpYmUudjEuU3BlZWNoTW9kZWwihwEKC1NwZWVjaE1vZGVsEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJbGFuZ3VhZ2VzGAMgAygJEhQKDG11bHRpbGluZ3VhbBgEIAEoCBIVCg1yZWxhdGl2ZV90aW1lGAUgASgBEhUKDWRlZmF1bHRfbW9kZWwYBiABKAgynwkKCkpvYlNlcnZpY2USVgoLVXBsb2FkTWVkaWESIS5yZWVsc2NyaWJlLnYxLlVwbG9hZE1lZGlhUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuVXBsb2FkTWVkaWFSZXNwb25zZSgBEk4KCUdldFVwbG9hZBIfLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVzcG9uc2USVAoLRGVsZXRlTWVkaWESIS5yZWVsc2NyaWJlLnYxLkRlbGV0ZU1lZGlhUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuRGVsZXRlTWVkaWFSZXNwb25zZRJOCglDcmVhdGVKb2ISHy5yZWVsc2NyaWJlLnYxLkNyZWF0ZUpvYlJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLkNyZWF0ZUpvYlJlc3BvbnNlEkUKBkdldEpvYhIcLnJlZWxzY3JpYmUudjEuR2V0Sm9iUmVxdWVzdBodLnJlZWxzY3JpYmUudjEuR2V0Sm9iUmVzcG9uc2USSwoITGlzdEpvYnMSHi5yZWVsc2NyaWJlLnYxLkxpc3RKb2JzUmVxdWVzdBofLnJlZWxzY3JpYmUudjEuTGlzdEpvYnNSZXNwb25zZRJOCglDYW5jZWxKb2ISHy5yZWVsc2NyaWJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEk4KCURlbGV0ZUpvYhIfLnJlZWxzY3JpYmUudjEuRGVsZXRlSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuRGVsZXRlSm9iUmVzcG9uc2USTQoIV2F0Y2hKb2ISHi5yZWVsc2NyaWJlLnYxLldhdGNoSm9iUmVxdWVzdBofLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JSZXNwb25zZTABElAKCVdhdGNoSm9icxIfLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JzUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JzUmVzcG9uc2UwARJLCghHZXRVc2FnZRIeLnJlZWxzY3JpYmUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5HZXRVc2FnZVJlc3BvbnNlEnIKFUxpc3RXZWJob29rRGVsaXZlcmllcxIrLnJlZWxzY3JpYmUudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBosLnJlZWxzY3JpYmUudjEuTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USWgoNR2V0Q29zdFJlcG9ydBIjLnJlZWxzY3JpYmUudjEuR2V0Q29zdFJlcG9ydFJlcXVlc3QaJC5yZWVsc2NyaWJlLnYxLkdldENvc3RSZXBvcnRSZXNwb25zZRJRCgpMaXN0TW9kZWxzEiAucmVlbHNjcmliZS52MS5MaXN0TW9kZWxzUmVxdWVzdBohLnJlZWxzY3JpYmUudjEuTGlzdE1vZGVsc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_reelscribe_v1_job]);
+  fileDesc("Ch9yZWVsc2NyaWJlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEg1yZWVsc2NyaWJlLnYxIlwKElVwbG9hZE1lZGlhUmVxdWVzdBItCgZoZWFkZXIYASABKAsyGy5yZWVsc2NyaWJlLnYxLlVwbG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEZGF0YSJtCgxVcGxvYWRIZWFkZXISEAoIZmlsZW5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSEQoJdXBsb2FkX2lkGAQgASgJEhQKDG9mZnNldF9ieXRlcxgFIAEoAyI6ChNVcGxvYWRNZWRpYVJlc3BvbnNlEiMKBW1lZGlhGAEgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSJQChNBcHBlbmRVcGxvYWRSZXF1ZXN0EisKBmhlYWRlchgBIAEoCzIbLnJlZWxzY3JpYmUudjEuVXBsb2FkSGVhZGVyEgwKBGRhdGEYAiABKAwiUQoUQXBwZW5kVXBsb2FkUmVzcG9uc2USFAoMc3RvcmVkX2J5dGVzGAEgASgDEiMKBW1lZGlhGAIgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSIlChBHZXRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJ1ChFHZXRVcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFAoMc3RvcmVkX2J5dGVzGAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMSIwoFbWVkaWEYBCABKAsyFC5yZWVsc2NyaWJlLnYxLk1lZGlhIiIKEkRlbGV0ZU1lZGlhUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1lZGlhUmVzcG9uc2UigQIKEENyZWF0ZUpvYlJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgVtZWRpYRgCIAEoCUgAEhQKCnNvdXJjZV91cmkYAyABKAlIABIQCgZwYXJlbnQYBiABKAlIABIqCgdvcHRpb25zGAQgASgLMhkucmVlbHNjcmliZS52MS5Kb2JPcHRpb25zEjsKBmxhYmVscxgFIAMoCzIrLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQggKBnNvdXJjZSI0ChFDcmVhdGVKb2JSZXNwb25zZRIfCgNqb2IYASABKAsyEi5yZWVsc2NyaWJlLnYxLkpvYiIdCg1HZXRKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiMQoOR2V0Sm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IidAoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEicKBnN0YXRlcxgDIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSEQoJYWxsX3VzZXJzGAQgASgIIk0KEExpc3RKb2JzUmVzcG9uc2USIAoEam9icxgBIAMoCzISLnJlZWxzY3JpYmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIgChBDYW5jZWxKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoRQ2FuY2VsSm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IiIAoQRGVsZXRlSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIhMKEURlbGV0ZUpvYlJlc3BvbnNlIjIKD1dhdGNoSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI6ChBXYXRjaEpvYlJlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudCJRChBXYXRjaEpvYnNSZXF1ZXN0EicKBnN0YXRlcxgBIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJIksKEVdhdGNoSm9ic1Jlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudBIOCgZjdXJzb3IYAiABKAkiEQoPR2V0VXNhZ2VSZXF1ZXN0Ir4BChBHZXRVc2FnZVJlc3BvbnNlEgwKBHBsYW4YASABKAkSEwoLc3RvcmVkX2pvYnMYAiABKAMSFwoPbWF4X3N0b3JlZF9qb2JzGAMgASgDEhsKE2F1ZGlvX21pbnV0ZXNfdG9kYXkYBCABKAESIQoZbWF4X2F1ZGlvX21pbnV0ZXNfcGVyX2RheRgFIAEoARIUCgxzdG9yZWRfYnl0ZXMYBiABKAMSGAoQbWF4X3N0b3JlZF9ieXRlcxgHIAEoAyJTChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkibAodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMgoKZGVsaXZlcmllcxgBIAMoCzIeLnJlZWxzY3JpYmUudjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKWAQoPV2ViaG9va0RlbGl2ZXJ5EhEKCWV2ZW50X3NlcRgBIAEoAxIPCgdhdHRlbXB0GAIgASgFEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2h0dHBfc3RhdHVzGAQgASgFEhEKCWRlbGl2ZXJlZBgFIAEoCBINCgVlcnJvchgGIAEoCSI8ChRHZXRDb3N0UmVwb3J0UmVxdWVzdBISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJIlcKFUdldENvc3RSZXBvcnRSZXNwb25zZRImCgRkYXlzGAEgAygLMhgucmVlbHNjcmliZS52MS5EYWlseUNvc3QSFgoOdG90YWxfY29zdF91c2QYAiABKAEicAoJRGFpbHlDb3N0EgwKBGRhdGUYASABKAkSFQoNYXVkaW9fbWludXRlcxgCIAEoARITCgtjcHVfc2Vjb25kcxgDIAEoARIXCg9wcm92aWRlcl90b2tlbnMYBCABKAMSEAoIY29zdF91c2QYBSABKAEiEwoRTGlzdE1vZGVsc1JlcXVlc3QiQAoSTGlzdE1vZGVsc1Jlc3BvbnNlEioKBm1vZGVscxgBIAMoCzIaLnJlZWxzY3JpYmUudjEuU3BlZWNoTW9kZWwihwEKC1NwZWVjaE1vZGVsEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJbGFuZ3VhZ2VzGAMgAygJEhQKDG11bHRpbGluZ3VhbBgEIAEoCBIVCg1yZWxhdGl2ZV90aW1lGAUgASgBEhUKDWRlZmF1bHRfbW9kZWwYBiABKAgy+AkKCkpvYlNlcnZpY2USVgoLVXBsb2FkTWVkaWESIS5yZWVsc2NyaWJlLnYxLlVwbG9hZE1lZGlhUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuVXBsb2FkTWVkaWFSZXNwb25zZSgBEk4KCUdldFVwbG9hZBIfLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVzcG9uc2USVwoMQXBwZW5kVXBsb2FkEiIucmVlbHNjcmliZS52MS5BcHBlbmRVcGxvYWRSZXF1ZXN0GiMucmVlbHNjcmliZS52MS5BcHBlbmRVcGxvYWRSZXNwb25zZRJUCgtEZWxldGVNZWRpYRIhLnJlZWxzY3JpYmUudjEuRGVsZXRlTWVkaWFSZXF1ZXN0GiIucmVlbHNjcmliZS52MS5EZWxldGVNZWRpYVJlc3BvbnNlEk4KCUNyZWF0ZUpvYhIfLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVzcG9uc2USRQoGR2V0Sm9iEhwucmVlbHNjcmliZS52MS5HZXRKb2JSZXF1ZXN0Gh0ucmVlbHNjcmliZS52MS5HZXRKb2JSZXNwb25zZRJLCghMaXN0Sm9icxIeLnJlZWxzY3JpYmUudjEuTGlzdEpvYnNSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5MaXN0Sm9ic1Jlc3BvbnNlEk4KCUNhbmNlbEpvYhIfLnJlZWxzY3JpYmUudjEuQ2FuY2VsSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuQ2FuY2VsSm9iUmVzcG9uc2USTgoJRGVsZXRlSm9iEh8ucmVlbHNjcmliZS52MS5EZWxldGVKb2JSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5EZWxldGVKb2JSZXNwb25zZRJNCghXYXRjaEpvYhIeLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5XYXRjaEpvYlJlc3BvbnNlMAESUAoJV2F0Y2hKb2JzEh8ucmVlbHNjcmliZS52MS5XYXRjaEpvYnNSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5XYXRjaEpvYnNSZXNwb25zZTABEksKCEdldFVzYWdlEh4ucmVlbHNjcmliZS52MS5HZXRVc2FnZVJlcXVlc3QaHy5yZWVsc2NyaWJlLnYxLkdldFVzYWdlUmVzcG9uc2UScgoVTGlzdFdlYmhvb2tEZWxpdmVyaWVzEisucmVlbHNjcmliZS52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0GiwucmVlbHNjcmliZS52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRJaCg1HZXRDb3N0UmVwb3J0EiMucmVlbHNjcmliZS52MS5HZXRDb3N0UmVwb3J0UmVxdWVzdBokLnJlZWxzY3JpYmUudjEuR2V0Q29zdFJlcG9ydFJlc3BvbnNlElEKCkxpc3RNb2RlbHMSIC5yZWVsc2NyaWJlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiEucmVlbHNjcmliZS52MS5MaXN0TW9kZWxzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_reelscribe_v1_job]);
 
 /**
  * One message of an upload stream.
@@ -127,6 +127,63 @@ export const UploadMediaResponseSchema: GenMessage<UploadMediaResponse> = /*@__P
   messageDesc(file_reelscribe_v1_job_service, 2);
 
 /**
+ * One part of a resumable upload.
+ *
+ * @generated from message reelscribe.v1.AppendUploadRequest
+ */
+export type AppendUploadRequest = Message<"reelscribe.v1.AppendUploadRequest"> & {
+  /**
+   * Describes the file. `upload_id` is required; `offset_bytes` is where
+   * `data` starts and must equal the bytes stored so far.
+   *
+   * @generated from field: reelscribe.v1.UploadHeader header = 1;
+   */
+  header?: UploadHeader | undefined;
+
+  /**
+   * The next part of the file, at most 1 MiB; empty only for an empty file.
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+};
+
+/**
+ * Describes the message reelscribe.v1.AppendUploadRequest.
+ * Use `create(AppendUploadRequestSchema)` to create a new message.
+ */
+export const AppendUploadRequestSchema: GenMessage<AppendUploadRequest> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job_service, 3);
+
+/**
+ * State of an upload after one part.
+ *
+ * @generated from message reelscribe.v1.AppendUploadResponse
+ */
+export type AppendUploadResponse = Message<"reelscribe.v1.AppendUploadResponse"> & {
+  /**
+   * Bytes stored so far; the next part starts here.
+   *
+   * @generated from field: int64 stored_bytes = 1;
+   */
+  storedBytes: bigint;
+
+  /**
+   * The stored media object, once the last byte is stored.
+   *
+   * @generated from field: reelscribe.v1.Media media = 2;
+   */
+  media?: Media | undefined;
+};
+
+/**
+ * Describes the message reelscribe.v1.AppendUploadResponse.
+ * Use `create(AppendUploadResponseSchema)` to create a new message.
+ */
+export const AppendUploadResponseSchema: GenMessage<AppendUploadResponse> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job_service, 4);
+
+/**
  * Asks about an upload in progress.
  *
  * @generated from message reelscribe.v1.GetUploadRequest
@@ -145,7 +202,7 @@ export type GetUploadRequest = Message<"reelscribe.v1.GetUploadRequest"> & {
  * Use `create(GetUploadRequestSchema)` to create a new message.
  */
 export const GetUploadRequestSchema: GenMessage<GetUploadRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 3);
+  messageDesc(file_reelscribe_v1_job_service, 5);
 
 /**
  * State of an upload.
@@ -187,7 +244,7 @@ export type GetUploadResponse = Message<"reelscribe.v1.GetUploadResponse"> & {
  * Use `create(GetUploadResponseSchema)` to create a new message.
  */
 export const GetUploadResponseSchema: GenMessage<GetUploadResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 4);
+  messageDesc(file_reelscribe_v1_job_service, 6);
 
 /**
  * Deletes an uploaded media object.
@@ -208,7 +265,7 @@ export type DeleteMediaRequest = Message<"reelscribe.v1.DeleteMediaRequest"> & {
  * Use `create(DeleteMediaRequestSchema)` to create a new message.
  */
 export const DeleteMediaRequestSchema: GenMessage<DeleteMediaRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 5);
+  messageDesc(file_reelscribe_v1_job_service, 7);
 
 /**
  * Result of a media deletion.
@@ -223,7 +280,7 @@ export type DeleteMediaResponse = Message<"reelscribe.v1.DeleteMediaResponse"> &
  * Use `create(DeleteMediaResponseSchema)` to create a new message.
  */
 export const DeleteMediaResponseSchema: GenMessage<DeleteMediaResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 6);
+  messageDesc(file_reelscribe_v1_job_service, 8);
 
 /**
  * Creates a job.
@@ -292,7 +349,7 @@ export type CreateJobRequest = Message<"reelscribe.v1.CreateJobRequest"> & {
  * Use `create(CreateJobRequestSchema)` to create a new message.
  */
 export const CreateJobRequestSchema: GenMessage<CreateJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 7);
+  messageDesc(file_reelscribe_v1_job_service, 9);
 
 /**
  * The created (or previously created) job.
@@ -313,7 +370,7 @@ export type CreateJobResponse = Message<"reelscribe.v1.CreateJobResponse"> & {
  * Use `create(CreateJobResponseSchema)` to create a new message.
  */
 export const CreateJobResponseSchema: GenMessage<CreateJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 8);
+  messageDesc(file_reelscribe_v1_job_service, 10);
 
 /**
  * Reads one job.
@@ -334,7 +391,7 @@ export type GetJobRequest = Message<"reelscribe.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 9);
+  messageDesc(file_reelscribe_v1_job_service, 11);
 
 /**
  * One job.
@@ -355,7 +412,7 @@ export type GetJobResponse = Message<"reelscribe.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 10);
+  messageDesc(file_reelscribe_v1_job_service, 12);
 
 /**
  * Lists jobs.
@@ -397,7 +454,7 @@ export type ListJobsRequest = Message<"reelscribe.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 11);
+  messageDesc(file_reelscribe_v1_job_service, 13);
 
 /**
  * A page of jobs.
@@ -425,7 +482,7 @@ export type ListJobsResponse = Message<"reelscribe.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 12);
+  messageDesc(file_reelscribe_v1_job_service, 14);
 
 /**
  * Cancels a job.
@@ -446,7 +503,7 @@ export type CancelJobRequest = Message<"reelscribe.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 13);
+  messageDesc(file_reelscribe_v1_job_service, 15);
 
 /**
  * The job after the cancellation request.
@@ -467,7 +524,7 @@ export type CancelJobResponse = Message<"reelscribe.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 14);
+  messageDesc(file_reelscribe_v1_job_service, 16);
 
 /**
  * Deletes a job.
@@ -488,7 +545,7 @@ export type DeleteJobRequest = Message<"reelscribe.v1.DeleteJobRequest"> & {
  * Use `create(DeleteJobRequestSchema)` to create a new message.
  */
 export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 15);
+  messageDesc(file_reelscribe_v1_job_service, 17);
 
 /**
  * Result of a deletion.
@@ -503,7 +560,7 @@ export type DeleteJobResponse = Message<"reelscribe.v1.DeleteJobResponse"> & {
  * Use `create(DeleteJobResponseSchema)` to create a new message.
  */
 export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 16);
+  messageDesc(file_reelscribe_v1_job_service, 18);
 
 /**
  * Watches one job.
@@ -531,7 +588,7 @@ export type WatchJobRequest = Message<"reelscribe.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 17);
+  messageDesc(file_reelscribe_v1_job_service, 19);
 
 /**
  * One message of a job watch.
@@ -552,7 +609,7 @@ export type WatchJobResponse = Message<"reelscribe.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 18);
+  messageDesc(file_reelscribe_v1_job_service, 20);
 
 /**
  * Watches all of the caller's jobs.
@@ -580,7 +637,7 @@ export type WatchJobsRequest = Message<"reelscribe.v1.WatchJobsRequest"> & {
  * Use `create(WatchJobsRequestSchema)` to create a new message.
  */
 export const WatchJobsRequestSchema: GenMessage<WatchJobsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 19);
+  messageDesc(file_reelscribe_v1_job_service, 21);
 
 /**
  * One message of a multi-job watch.
@@ -608,7 +665,7 @@ export type WatchJobsResponse = Message<"reelscribe.v1.WatchJobsResponse"> & {
  * Use `create(WatchJobsResponseSchema)` to create a new message.
  */
 export const WatchJobsResponseSchema: GenMessage<WatchJobsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 20);
+  messageDesc(file_reelscribe_v1_job_service, 22);
 
 /**
  * Reads usage.
@@ -623,7 +680,7 @@ export type GetUsageRequest = Message<"reelscribe.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 21);
+  messageDesc(file_reelscribe_v1_job_service, 23);
 
 /**
  * The caller's usage and limits.
@@ -688,7 +745,7 @@ export type GetUsageResponse = Message<"reelscribe.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 22);
+  messageDesc(file_reelscribe_v1_job_service, 24);
 
 /**
  * Lists webhook deliveries.
@@ -723,7 +780,7 @@ export type ListWebhookDeliveriesRequest = Message<"reelscribe.v1.ListWebhookDel
  * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 23);
+  messageDesc(file_reelscribe_v1_job_service, 25);
 
 /**
  * A page of webhook deliveries.
@@ -751,7 +808,7 @@ export type ListWebhookDeliveriesResponse = Message<"reelscribe.v1.ListWebhookDe
  * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 24);
+  messageDesc(file_reelscribe_v1_job_service, 26);
 
 /**
  * One attempt to deliver an event to a job's callback URL.
@@ -807,7 +864,7 @@ export type WebhookDelivery = Message<"reelscribe.v1.WebhookDelivery"> & {
  * Use `create(WebhookDeliverySchema)` to create a new message.
  */
 export const WebhookDeliverySchema: GenMessage<WebhookDelivery> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 25);
+  messageDesc(file_reelscribe_v1_job_service, 27);
 
 /**
  * Asks for a cost report.
@@ -835,7 +892,7 @@ export type GetCostReportRequest = Message<"reelscribe.v1.GetCostReportRequest">
  * Use `create(GetCostReportRequestSchema)` to create a new message.
  */
 export const GetCostReportRequestSchema: GenMessage<GetCostReportRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 26);
+  messageDesc(file_reelscribe_v1_job_service, 28);
 
 /**
  * Processing cost.
@@ -863,7 +920,7 @@ export type GetCostReportResponse = Message<"reelscribe.v1.GetCostReportResponse
  * Use `create(GetCostReportResponseSchema)` to create a new message.
  */
 export const GetCostReportResponseSchema: GenMessage<GetCostReportResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 27);
+  messageDesc(file_reelscribe_v1_job_service, 29);
 
 /**
  * Cost of one day.
@@ -912,7 +969,7 @@ export type DailyCost = Message<"reelscribe.v1.DailyCost"> & {
  * Use `create(DailyCostSchema)` to create a new message.
  */
 export const DailyCostSchema: GenMessage<DailyCost> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 28);
+  messageDesc(file_reelscribe_v1_job_service, 30);
 
 /**
  * Lists the speech models.
@@ -927,7 +984,7 @@ export type ListModelsRequest = Message<"reelscribe.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 29);
+  messageDesc(file_reelscribe_v1_job_service, 31);
 
 /**
  * The installed speech models.
@@ -948,7 +1005,7 @@ export type ListModelsResponse = Message<"reelscribe.v1.ListModelsResponse"> & {
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 30);
+  messageDesc(file_reelscribe_v1_job_service, 32);
 
 /**
  * A speech model a job may ask for in `JobOptions.model`.
@@ -1005,7 +1062,7 @@ export type SpeechModel = Message<"reelscribe.v1.SpeechModel"> & {
  * Use `create(SpeechModelSchema)` to create a new message.
  */
 export const SpeechModelSchema: GenMessage<SpeechModel> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 31);
+  messageDesc(file_reelscribe_v1_job_service, 33);
 
 /**
  * Uploads media, creates and manages processing jobs, and streams their
@@ -1035,6 +1092,21 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof GetUploadRequestSchema;
     output: typeof GetUploadResponseSchema;
+  },
+  /**
+   * Stores the next part of a resumable upload in one unary call, for clients
+   * that cannot stream requests (browsers over gRPC-Web). Each call carries
+   * the header, with a client-chosen `upload_id` and `offset_bytes` equal to
+   * the bytes stored so far, and at most 1 MiB. The call that stores the last
+   * byte returns the media object; parts and `UploadMedia` streams of one
+   * upload id may be mixed.
+   *
+   * @generated from rpc reelscribe.v1.JobService.AppendUpload
+   */
+  appendUpload: {
+    methodKind: "unary";
+    input: typeof AppendUploadRequestSchema;
+    output: typeof AppendUploadResponseSchema;
   },
   /**
    * Deletes an uploaded media object and its stored file. Jobs made from it

@@ -4,6 +4,8 @@
 # This file has been @generated
 
 __all__ = (
+    "AppendUploadRequest",
+    "AppendUploadResponse",
     "AskQuestionRequest",
     "AskQuestionResponse",
     "CancelJobRequest",
@@ -486,6 +488,47 @@ class SummaryFormat(betterproto2.Enum):
             "SUMMARY_FORMAT_BULLETS": 2,
             "SUMMARY_FORMAT_DETAILED": 3,
         }
+
+
+@dataclass(eq=False, repr=False)
+class AppendUploadRequest(betterproto2.Message):
+    """
+    One part of a resumable upload.
+    """
+
+    header: "UploadHeader | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    Describes the file. `upload_id` is required; `offset_bytes` is where
+    `data` starts and must equal the bytes stored so far.
+    """
+
+    data: "bytes" = betterproto2.field(2, betterproto2.TYPE_BYTES)
+    """
+    The next part of the file, at most 1 MiB; empty only for an empty file.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "AppendUploadRequest", AppendUploadRequest)
+
+
+@dataclass(eq=False, repr=False)
+class AppendUploadResponse(betterproto2.Message):
+    """
+    State of an upload after one part.
+    """
+
+    stored_bytes: "int" = betterproto2.field(1, betterproto2.TYPE_INT64)
+    """
+    Bytes stored so far; the next part starts here.
+    """
+
+    media: "Media | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The stored media object, once the last byte is stored.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "AppendUploadResponse", AppendUploadResponse)
 
 
 @dataclass(eq=False, repr=False)
