@@ -20,8 +20,9 @@ import pytest
 from prometheus_client import REGISTRY
 from yarl import URL
 
+from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
-from server.app import ServerApp
+from server.app import ListenError, ServerApp
 from server.web import CorsPolicy, GrpcWebApp, StaticFiles, WebApp, WebListener
 from tests.support import ports
 from tests.support.api import Api
@@ -206,6 +207,9 @@ async def test_client_streaming_is_refused_and_bad_bodies_are_invalid(
     anonymous = WebClient(session, web.base_url, None)
     async with session.post(url, data=b"\x00\x00\x00", headers=anonymous.headers()) as response:
         assert response.headers["grpc-status"] == str(grpc.StatusCode.UNAUTHENTICATED.value[0])
+    # A method no service has: UNIMPLEMENTED, as natively.
+    unknown = await web.call(f"{JOBS}/NoSuchMethod", job_service_pb2.ListJobsRequest())
+    assert unknown.code == grpc.StatusCode.UNIMPLEMENTED
     # Not gRPC-Web at all: refused at the HTTP level.
     async with session.post(url, data=b"{}", headers={"content-type": "application/json"}) as r:
         assert r.status == 415
@@ -284,22 +288,48 @@ async def test_console_files_are_served(
             assert outside.status == 404, escape
 
 
-async def test_shutdown_ends_web_streams_with_a_resume_hint(
+async def test_limits_and_drain_apply_over_grpc_web(
     extra_server: Callable[..., Awaitable[ServerApp]], session: aiohttp.ClientSession, user: str
 ) -> None:
-    app = await extra_server()
+    app = await extra_server(max_streams_per_user=1, rate_limits={"ListJobs": (0.01, 1)})
     client = WebClient(session, f"http://{app.web_address}", token_for(user))
+    # The rate limit: one ListJobs, then RESOURCE_EXHAUSTED saying when to retry.
+    assert (await client.call(f"{JOBS}/ListJobs", job_service_pb2.ListJobsRequest())).code == (
+        grpc.StatusCode.OK
+    )
+    limited = await client.call(f"{JOBS}/ListJobs", job_service_pb2.ListJobsRequest())
+    assert limited.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert limited.details()["RetryInfo"].retry_delay.seconds > 0
     async with client.open(f"{JOBS}/WatchJobs", job_service_pb2.WatchJobsRequest()) as response:
         received = frames(response)
         await anext(received)  # the stream flows
+        # The user's one stream is taken, on both listeners (one count per server).
+        second = await client.call(f"{JOBS}/WatchJobs", job_service_pb2.WatchJobsRequest())
+        assert second.details()["ErrorInfo"].reason == "TOO_MANY_STREAMS_FOR_USER"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            api = Api(channel, client.token)
+            native = api.jobs.WatchJobs(job_service_pb2.WatchJobsRequest(), metadata=api.metadata)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await native.read()
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Shutdown: the open stream ends at once, saying how to resume.
         started = time.monotonic()
         stopping = asyncio.create_task(app.stop(grace_s=10.0))
         rest = [item async for item in received]
     await stopping
-    # Ended by the drain, not by the grace running out.
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 5.0  # drained, not cut off at the grace
     flags, block = rest[-1]
     assert flags == 0x80
     assert b"grpc-status: 14" in block  # UNAVAILABLE
-    assert b"after_cursor" in block  # ...saying how to resume
+    assert b"after_cursor" in block  # ...with the resume hint
     assert b"grpc-status-details-bin" in block
+
+
+async def test_a_busy_web_address_is_refused(settings: Settings, server: ServerApp) -> None:
+    second = ServerApp(
+        settings.model_copy(
+            update={"listen_address": "127.0.0.1:0", "web_listen": server.web_address}
+        )
+    )
+    with pytest.raises(ListenError, match="REELSCRIBE_WEB_LISTEN"):
+        await second.start()
