@@ -24,6 +24,7 @@ from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ListenError, ServerApp
 from server.web import CorsPolicy, GrpcWebApp, StaticFiles, WebApp, WebListener
+from server.web.context import WebServicerContext
 from tests.support import ports
 from tests.support.api import Api
 from tests.support.grpcweb import WebClient, frame, frames
@@ -333,3 +334,32 @@ async def test_a_busy_web_address_is_refused(settings: Settings, server: ServerA
     )
     with pytest.raises(ListenError, match="REELSCRIBE_WEB_LISTEN"):
         await second.start()
+
+
+async def test_servicer_context_behaves_as_grpc_aio() -> None:
+    written: list[object] = []
+
+    async def write(message: object) -> None:
+        written.append(message)
+
+    ctx = WebServicerContext(
+        [("authorization", "Bearer x"), ("trace-bin", b"\x01")],
+        peer="ipv4:127.0.0.1:5000",
+        deadline=time.monotonic() + 30,
+        write=write,
+    )
+    assert ctx.invocation_metadata() == (("authorization", "Bearer x"), ("trace-bin", b"\x01"))
+    assert 29 < (ctx.time_remaining() or 0) <= 30 and ctx.peer() == "ipv4:127.0.0.1:5000"
+    await ctx.write("message")
+    assert written == ["message"]
+    ended: list[bool] = []
+    ctx.add_done_callback(lambda c: ended.append(c.cancelled()))
+    ctx.set_trailing_metadata((("x-request-id", "r1"),))
+    with pytest.raises(grpc.aio.AbortError):
+        await ctx.abort(grpc.StatusCode.NOT_FOUND, "gone", (("grpc-status-details-bin", b"d"),))
+    assert ctx.code() == grpc.StatusCode.NOT_FOUND and ctx.details() == "gone"
+    assert ctx.trailing_metadata() == (("grpc-status-details-bin", b"d"),)
+    assert not ctx.done()
+    ctx.finish(cancelled=True)
+    ctx.finish(cancelled=False)  # (once only)
+    assert ended == [True] and ctx.done() and ctx.cancelled()
