@@ -3,6 +3,7 @@
 The calls go on the wire as a browser's would (tests/support/grpcweb.py frames
 them by hand) to the session server's gRPC-Web listener, which serves the same
 servicer objects through the same interceptor as the native listener.
+ReadClip over gRPC-Web is read where clips are rendered (tests/test_analysis.py).
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ import grpc
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
+from reelscribe.v1 import transcript_service_pb2
+from tests.support.api import Api
+
 CONTENT_TYPE = "application/grpc-web+proto"
 _PREFIX = struct.Struct(">BI")
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -140,3 +143,19 @@ async def frames(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[int, b
             return
         flags, length = _PREFIX.unpack(prefix)
         yield flags, await response.content.readexactly(length)
+
+
+async def read_clip_web(web_address: str, api: Api, name: str, offset: int = 0) -> bytes:
+    """A clip's bytes from `offset`, read with ReadClip over gRPC-Web as `api`'s user."""
+    token = dict(api.metadata)["authorization"].removeprefix("Bearer ")
+    async with aiohttp.ClientSession() as session:
+        reply = await WebClient(session, f"http://{web_address}", token).call(
+            "reelscribe.v1.TranscriptService/ReadClip",
+            transcript_service_pb2.ReadClipRequest(name=name, offset_bytes=offset),
+        )
+    assert reply.code == grpc.StatusCode.OK, reply.message
+    data = b""
+    for piece in reply.parsed(transcript_service_pb2.ReadClipResponse):
+        assert piece.offset_bytes == offset + len(data)
+        data += piece.data
+    return data
