@@ -462,8 +462,9 @@ async def docs_world(
             "REELSCRIBE_SERVER_ADDRESS": f"127.0.0.1:{server.port}",
             # Servers the examples start listen elsewhere (see own-server).
             "REELSCRIBE_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
-            # ...and their gRPC-Web listeners too (never `up`'s 127.0.0.1:8080).
-            "REELSCRIBE_WEB_LISTEN": f"127.0.0.1:{free_port()}",
+            # ...with no gRPC-Web listener (never `up`'s 127.0.0.1:8080) unless
+            # own-server gives them a free port for it.
+            "REELSCRIBE_UP_WEB_LISTEN": "",
             "REELSCRIBE_METRICS_PORT": "0",
             "REELSCRIBE_WORKER_METRICS_PORT": "0",
             "REELSCRIBE_WORKER_PROCESSES": "1",
