@@ -38,11 +38,13 @@ from server import partsweep
 from server.deps import Deps
 from server.hub import EventHub
 from server.interceptors import CallInterceptor
+from server.listen import ListenError
 from server.liveness import WorkerWatch
 from server.reflection import DescriptorFiles, ReflectionServicer
 from server.services.jobs import JobService
 from server.services.search import SearchService
 from server.services.transcripts import TranscriptService
+from server.web import WebListener, bind_web, web_listener
 
 log = structlog.get_logger(__name__)
 
@@ -64,10 +66,6 @@ STREAMING_METHODS = tuple(
 )
 
 
-class ListenError(RuntimeError):
-    """The server cannot listen on its address."""
-
-
 class ServerApp:
     """One server process: owns the pools, the gRPC server and the event hub."""
 
@@ -81,6 +79,9 @@ class ServerApp:
         self.port = 0
         #: Port of the `/metrics` endpoint (0: not serving metrics).
         self.metrics_port = 0
+        #: Port of the gRPC-Web listener (0: not listening; see `web_listen`).
+        self.web_port = 0
+        self._web: WebListener | None = None
         self._server: grpc.aio.Server | None = None
         self._deps: Deps | None = None
         self._health = health_aio.HealthServicer()
@@ -93,6 +94,11 @@ class ServerApp:
         self._workers: WorkerWatch | None = None
 
     @property
+    def web_address(self) -> str:
+        """`host:port` of the gRPC-Web listener and console ("" when off)."""
+        return self._web.bound_address if self._web is not None else ""
+
+    @property
     def deps(self) -> Deps:
         """The shared resources (available after `start`)."""
         assert self._deps is not None
@@ -102,6 +108,8 @@ class ServerApp:
         """Connect, migrate, bind and start serving; returns the bound port."""
         settings = self.settings
         self._loop = asyncio.get_running_loop()
+        # Bound first: a busy gRPC-Web address stops the start before anything runs.
+        web_socket = bind_web(settings.web_listen) if settings.web_listen else None
         pool = await db.create_pool(settings.database_url)
         async with pool.acquire() as conn:
             await db.apply_migrations(conn)
@@ -172,11 +180,11 @@ class ServerApp:
                 ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
-        job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(self._deps), server)
+        jobs = JobService(self._deps)
         search = SearchService(self._deps)
-        transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(
-            TranscriptService(self._deps, search), server
-        )
+        transcripts = TranscriptService(self._deps, search)
+        job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, server)
+        transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(transcripts, server)
         search_service_pb2_grpc.add_SearchServiceServicer_to_server(search, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
@@ -191,6 +199,8 @@ class ServerApp:
             self.port = server.add_insecure_port(listen)
         except RuntimeError as exc:
             # Nothing was served: release what start() took, bounded, and say why.
+            if web_socket is not None:
+                web_socket.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop(grace_s=0), timeout=15.0)
             raise ListenError(
@@ -199,11 +209,17 @@ class ServerApp:
             ) from exc
         await server.start()
         self._serving = True
+        self._server = server
+        if web_socket is not None:
+            # The same servicer objects, through the same interceptor.
+            self._web = web_listener(
+                settings, self.interceptor.wrap, web_socket, jobs, transcripts, search
+            )
+            self.web_port = await self._web.start()
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._workers = WorkerWatch(self._health, redis, settings.queue_name)
         await self._workers.start()
-        self._server = server
         if settings.metrics_port:
             host = metrics.endpoint_host(settings.metrics_host, address or settings.listen_address)
             self._metrics = metrics.serve(self._metrics_registry(), host, settings.metrics_port)
@@ -221,7 +237,7 @@ class ServerApp:
                 interval_s=settings.upload_sweep_interval_s,
             )
         )
-        log.info("server started", port=self.port, metrics_port=self.metrics_port)
+        log.info("server started", port=self.port, metrics=self.metrics_port, web=self.web_port)
         return self.port
 
     def _metrics_registry(self) -> CollectorRegistry:
@@ -323,10 +339,12 @@ class ServerApp:
         if self._workers is not None:
             await self._workers.stop()
         await self._health.enter_graceful_shutdown()
-        if self._server is not None and self._serving:
-            # Refuses new connections and calls, waits for calls in flight,
-            # cancels whatever is left after the grace.
-            await self._server.stop(grace_s)
+        # Both listeners refuse new connections and calls, wait for calls in
+        # flight and cancel whatever is left after the grace.
+        await asyncio.gather(
+            *([self._server.stop(grace_s)] if self._server is not None and self._serving else []),
+            *([self._web.stop(grace_s)] if self._web is not None else []),
+        )
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.close)
         if self._warm_up is not None:

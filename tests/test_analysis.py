@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 
 from reelscribe.v1 import job_pb2, job_service_pb2, search_service_pb2, transcript_service_pb2
+from server.app import ServerApp
 from tests.support.api import Api, error_details
 from tests.support.clips import decoded_seconds, read_clip
+from tests.support.grpcweb import read_clip_web
 from tests.support.media import LECTURE, MEDIA_DIR
 from tests.support.mediagen import speech_samples, write_video, write_wav
 
@@ -57,7 +59,9 @@ def srt_cues(text: str) -> list[tuple[float, float]]:
     return [(sec(*m.groups()[:4]), sec(*m.groups()[4:])) for m in SRT_TIME.finditer(text)]
 
 
-async def test_video_job_with_highlight_clips(api: Api, talk_video: Path) -> None:
+async def test_video_job_with_highlight_clips(
+    api: Api, talk_video: Path, server: ServerApp
+) -> None:
     media = (await api.upload(talk_video)).name
     job = await api.create(
         media,
@@ -96,6 +100,9 @@ async def test_video_job_with_highlight_clips(api: Api, talk_video: Path) -> Non
         assert all(0 <= a < b <= (h.end_seconds - h.start_seconds) + 0.05 for a, b in cues)
         # Resuming from an offset gives exactly the rest of the bytes.
         assert await read_clip(api, h.name, offset=len(data) // 2) == data[len(data) // 2 :]
+        # A browser reads the same bytes over gRPC-Web, resuming the same way.
+        half = len(data) // 2
+        assert await read_clip_web(server.web_address, api, h.name, offset=half) == data[half:]
 
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await read_clip(api, highlights[0].name, offset=highlights[0].clip_size_bytes + 1)
