@@ -155,8 +155,13 @@ class EventHub:
                     for sub in subs:
                         sub.reconnected.set()
                 backoff_s = 0.1
+                me = asyncio.current_task()
                 while True:
                     message = await pubsub.get_message(timeout=5.0)
+                    # redis-py can swallow a cancel that lands in its read
+                    # timeout and return None; a stop would then wait forever.
+                    if me is not None and me.cancelling():
+                        raise asyncio.CancelledError
                     if message is None or message.get("type") != "pmessage":
                         continue
                     channel = message["channel"]
