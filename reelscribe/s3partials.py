@@ -8,8 +8,11 @@ part but the last to be at least 5 MiB, so bytes arrive in two ways:
   each full buffer goes up as one part;
 - smaller writes (an `AppendUpload` part, the rest of a broken stream) are
   *staged*: stored as small objects of their own under the upload's prefix,
-  until enough bytes are staged to fold them (read back, joined with the new
-  bytes) into one part. The last bytes of the file always make the last part.
+  until enough bytes are staged to fold them (joined with the new bytes) into
+  one part. The server that staged an object keeps a copy in memory for a
+  while, so a fold on that server reads nothing back; on any other server it
+  reads the staged objects from the bucket. The last bytes of the file always
+  make the last part.
 
 Postgres holds the state (`uploads` and `upload_pieces`): the multipart id, the
 parts and staged objects in file order, the durable byte count, and the
@@ -32,8 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,6 +57,36 @@ log = structlog.get_logger(__name__)
 
 #: S3's smallest part (every part but the last).
 MIN_PART_BYTES = 5 * 1024 * 1024
+#: Staged bytes a server keeps in memory too, so that folding them into a part
+#: usually needs no read back from the bucket (a browser sends the parts of one
+#: upload over one connection, to one server).
+STAGED_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class _StagedCache:
+    """Recently staged objects by key, oldest dropped first. Keys are never
+    reused (each names one write), so a cached object is never stale."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self._limit = limit_bytes
+        self._objects: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # used from worker threads
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._objects[key] = data
+            self._bytes += len(data)
+            while self._bytes > self._limit and self._objects:
+                _, dropped = self._objects.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def take(self, key: str) -> bytes | None:
+        with self._lock:
+            data = self._objects.pop(key, None)
+            if data is not None:
+                self._bytes -= len(data)
+            return data
 
 
 def staged_prefix(owner: str, upload_id: str) -> str:
@@ -74,6 +109,7 @@ class S3Partials:
         self._store = store
         self._idle_s = idle_s
         self._buffer_bytes = max(buffer_bytes, MIN_PART_BYTES)
+        self._staged = _StagedCache(STAGED_CACHE_BYTES)
 
     async def stored(self, row: asyncpg.Record) -> int:
         """The durable bytes, as Postgres records them."""
@@ -208,14 +244,20 @@ class S3Partials:
         data: bytes,
         hasher: ResumableSha256 | None,
     ) -> str:
-        body = b"".join([*(self._store.get_bytes(k) for k in folded), data]) if folded else data
+        body = b"".join([*(self._staged_bytes(k) for k in folded), data]) if folded else data
         etag = self._store.upload_part(key, multipart_id, number, body)
         if hasher is not None:
             hasher.update(data)  # the staged bytes were hashed when they were staged
         return etag
 
+    def _staged_bytes(self, key: str) -> bytes:
+        """A staged object: from memory if this server staged it lately, else the bucket."""
+        cached = self._staged.take(key)
+        return cached if cached is not None else self._store.get_bytes(key)
+
     def _stage(self, object_key: str, data: bytes, hasher: ResumableSha256 | None) -> None:
         self._store.put_bytes(object_key, data)
+        self._staged.put(object_key, data)
         if hasher is not None:
             hasher.update(data)
 
