@@ -1,11 +1,16 @@
-"""Resumable, streaming uploads into the blob store.
+"""Resumable uploads into the blob store: `UploadMedia` streams and `AppendUpload` parts.
 
 Every upload has an id (client-chosen to make it resumable, random
-otherwise) and a row in `uploads`. Bytes are appended to a partial file under
-the owner's prefix as they arrive, so the server never holds a file in memory;
-the partial file's size is the resume offset. When the last byte arrives the
-size and SHA-256 are verified, the file becomes a blob and exactly one `media`
-row is created; asking again with the same id returns that media object.
+otherwise) and a row in `uploads`. A stream and a unary part are the same
+operation here (`Uploads.receive`): bytes at the header's offset, which must
+equal the bytes stored; only a stream must bring the upload to its end, so
+parts and streams of one upload id can be mixed. The bytes go, as they
+arrive, to where uploads in progress are kept (`reelscribe.partials`): a
+partial file on this server's disk with the local store, the bucket with S3
+(where any server resumes the upload). The server never holds a whole file in
+memory. When the last byte arrives the size and SHA-256 are verified, the file
+becomes a blob and exactly one `media` row is created; asking again with the
+same id returns that media object.
 
 The header must carry the file's SHA-256. A new upload reserves its declared
 size against the owner's storage quota (checked under a per-owner lock, so
@@ -14,52 +19,40 @@ size, and it stops with `UPLOAD_EXPIRED` if the upload was swept meanwhile.
 An upload left idle for `upload_expiry_s` is removed by a worker
 (`reelscribe.uploads.sweep`), or here when its id is used again.
 
-When the disk fills up mid-upload the partial file is removed (it would only
-keep the disk full), the upload's stored size goes back to 0 and the caller
-gets RESOURCE_EXHAUSTED with the reason `STORAGE_FULL`; once space is freed
-the same upload id starts again from offset 0.
+When the local disk fills up mid-upload the partial file is removed (it would
+only keep the disk full), the upload's stored size goes back to 0 and the
+caller gets RESOURCE_EXHAUSTED with the reason `STORAGE_FULL`; once space is
+freed the same upload id starts again from offset 0.
 """
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import re
-import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import BinaryIO
 
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
-from reelscribe import blobs, convert, names, validation
+from reelscribe import convert, names
 from reelscribe import uploads as upload_store
 from reelscribe.auth import Principal
-from reelscribe.blobs import Blobs, BlobStore, file_sha256
+from reelscribe.blobs import Blobs
 from reelscribe.config import Settings
 from reelscribe.db import media as media_db
 from reelscribe.db import uploads as uploads_db
 from reelscribe.errors import (
     AlreadyExists,
     FailedPrecondition,
-    FieldViolation,
     InvalidArgument,
     NotFound,
-    ResourceExhausted,
 )
+from reelscribe.partials import open_partials
 from reelscribe.v1 import job_service_pb2
+from server import upload_checks
 from server.quotas import Quotas
 
 log = structlog.get_logger(__name__)
-
-_UPLOAD_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
-_MAX_FILENAME = 255
-#: While a stream writes, its progress is recorded (and the upload shown to be
-#: alive, and still there) at least this often.
-_TOUCH_S = 15.0
 
 
 class Uploads:
@@ -77,38 +70,12 @@ class Uploads:
         self._pool = pool
         self._redis = redis
         self._store = store
-        # Uploads in progress are files on this server's disk until complete,
-        # whichever store then keeps the media.
-        self._parts = BlobStore(settings.blob_dir)
+        # Where the bytes of uploads in progress wait: this server's disk, or
+        # (with S3) the bucket, so that any server resumes them.
+        self._partials = open_partials(
+            pool, store, settings.blob_dir, idle_s=settings.upload_expiry_s
+        )
         self._quotas = quotas
-
-    def _validate(self, header: job_service_pb2.UploadHeader) -> None:
-        violations = validation.sha256(header.sha256, "header.sha256")
-        if not header.sha256:
-            violations.append(
-                FieldViolation(
-                    "header.sha256", "required: the lowercase hex SHA-256 of the whole file"
-                )
-            )
-        if not header.filename or len(header.filename) > _MAX_FILENAME:
-            violations.append(FieldViolation("header.filename", "1-255 characters"))
-        if header.size_bytes <= 0:
-            violations.append(FieldViolation("header.size_bytes", "the file is empty (0 bytes)"))
-        if header.upload_id and not _UPLOAD_ID.match(header.upload_id):
-            violations.append(
-                FieldViolation(
-                    "header.upload_id", "8-128 characters from [A-Za-z0-9._-] (a UUID is ideal)"
-                )
-            )
-        if header.offset_bytes < 0:
-            violations.append(FieldViolation("header.offset_bytes", "must not be negative"))
-        validation.check(violations)
-        if header.size_bytes > self._settings.max_upload_bytes:
-            raise ResourceExhausted(
-                f"file of {header.size_bytes} bytes exceeds the upload limit of "
-                f"{self._settings.max_upload_bytes} bytes",
-                reason="UPLOAD_TOO_LARGE",
-            )
 
     async def receive_stream(
         self, principal: Principal, stream: AsyncIterator[job_service_pb2.UploadMediaRequest]
@@ -122,26 +89,72 @@ class Uploads:
             ) from None
         if first.WhichOneof("data") != "header":
             raise InvalidArgument.field("header", "the first message must carry the header")
-        row = await self.receive(principal, first.header, stream)
-        return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(row))
+        _, media = await self.receive(
+            principal,
+            first.header,
+            upload_checks.stream_chunks(stream, self._settings.max_chunk_bytes),
+        )
+        assert media is not None  # a stream that ends short is refused in `receive`
+        return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(media))
+
+    async def append(
+        self, principal: Principal, request: job_service_pb2.AppendUploadRequest
+    ) -> job_service_pb2.AppendUploadResponse:
+        """One `AppendUpload` part: stored at the header's offset; the media once complete."""
+        header, data = request.header, request.data
+        if not header.upload_id:
+            raise InvalidArgument.field(
+                "header.upload_id",
+                "required: parts of one upload are joined by their upload id (a UUID is ideal)",
+            )
+        max_chunk = self._settings.max_chunk_bytes
+        if len(data) > max_chunk:
+            raise InvalidArgument.field("data", f"parts are at most {max_chunk} bytes")
+
+        async def one_part() -> AsyncIterator[bytes]:
+            if data:
+                yield data
+
+        stored, media = await self.receive(principal, header, one_part(), partial=True)
+        reply = job_service_pb2.AppendUploadResponse(stored_bytes=stored)
+        if media is not None:
+            reply.media.CopyFrom(convert.media_to_pb(media))
+        return reply
 
     async def receive(
         self,
         principal: Principal,
         header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
-    ) -> asyncpg.Record:
-        """Store the chunks of one upload stream; returns the media row when complete."""
-        self._validate(header)
+        chunks: AsyncIterator[bytes],
+        *,
+        partial: bool = False,
+    ) -> tuple[int, asyncpg.Record | None]:
+        """Store `chunks` at the header's offset: the bytes stored, and the media
+        row once the last byte is in. With `partial` an upload may stay
+        incomplete (one `AppendUpload` part); otherwise (a stream) ending short
+        is an error that says where to resume."""
+        upload_checks.validate(header, self._settings.max_upload_bytes)
         owner = principal.subject
         upload_id = header.upload_id or uuid.uuid4().hex
         lock = upload_store.lock_key(owner, upload_id)
         if not await self._redis.set(lock, "1", nx=True, px=upload_store.LOCK_TTL_MS):
             raise FailedPrecondition(
-                "another stream is writing this upload right now", reason="UPLOAD_IN_PROGRESS"
+                "another call is writing this upload right now; ask GetUpload where it "
+                "stands and resume from there",
+                reason="UPLOAD_IN_PROGRESS",
             )
         try:
-            return await self._receive(principal, upload_id, header, chunks)
+            stored, media = await self._receive(principal, upload_id, header, chunks)
+            if media is None and not partial:
+                raise InvalidArgument.field(
+                    "header.size_bytes",
+                    f"stream ended after {stored} of {header.size_bytes} bytes; resume with "
+                    f"upload_id and offset_bytes={stored}"
+                    if header.upload_id
+                    else f"received {stored} bytes, header declared {header.size_bytes}",
+                    reason="SIZE_MISMATCH",
+                )
+            return stored, media
         except BaseException:
             if not header.upload_id:
                 # Not resumable: nothing may be left behind.
@@ -151,7 +164,13 @@ class Uploads:
             await self._redis.delete(lock)
 
     async def _forget(self, owner: str, upload_id: str) -> None:
-        upload_store.part_path(self._parts, owner, upload_id).unlink(missing_ok=True)
+        """Remove a one-shot upload that failed: its bytes, then its row. If the
+        store fails meanwhile the row stays, for the expiry sweep to remove both."""
+        try:
+            await self._partials.discard(owner, upload_id)
+        except Exception as exc:
+            log.warning("failed upload left for the sweep", upload_id=upload_id, error=str(exc))
+            return
         async with self._pool.acquire() as conn:
             await uploads_db.forget_upload(conn, owner, upload_id)
 
@@ -166,7 +185,7 @@ class Uploads:
         if stale:
             # As if the sweeper had come first (this stream holds the lock it takes).
             await upload_store.expire(
-                self._pool, self._redis, self._parts, owner, upload_id, idle_s
+                self._pool, self._redis, self._partials, owner, upload_id, idle_s
             )
         async with self._pool.acquire() as conn, conn.transaction():
             if found is None or stale:
@@ -185,8 +204,8 @@ class Uploads:
         principal: Principal,
         upload_id: str,
         header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
-    ) -> asyncpg.Record:
+        chunks: AsyncIterator[bytes],
+    ) -> tuple[int, asyncpg.Record | None]:
         owner = principal.subject
         row = await self._open(principal, upload_id, header)
         if (row["filename"], row["size_bytes"], row["sha256"]) != (
@@ -200,130 +219,36 @@ class Uploads:
         if row["media_id"] is not None:
             media = await self._media(owner, row["media_id"])
             if media is not None:
-                return media
-        part = upload_store.part_path(self._parts, owner, upload_id)
-        try:
-            await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
-        except OSError as exc:
-            if not blobs.is_storage_full(exc):
-                raise
-            raise blobs.storage_full() from exc
-        stored = part.stat().st_size if part.exists() else 0
+                return row["size_bytes"], media
+        stored = await self._partials.stored(row)
         if header.offset_bytes != stored:
-            raise FailedPrecondition(
-                f"upload {upload_id} has {stored} bytes stored; resume with offset_bytes={stored}",
-                reason="UPLOAD_OFFSET_MISMATCH",
-            )
-        try:
-            stored = await self._write_chunks(owner, upload_id, header, chunks, part, stored)
-        except OSError as exc:
-            if not blobs.is_storage_full(exc):
-                raise
-            await self._discard_part(owner, upload_id, part)
-            raise blobs.storage_full() from exc
+            raise upload_checks.offset_mismatch(upload_id, stored)
+        stored = await self._partials.write(row, stored, chunks)
         if stored != header.size_bytes:
-            raise InvalidArgument.field(
-                "header.size_bytes",
-                f"stream ended after {stored} of {header.size_bytes} bytes; resume with "
-                f"upload_id and offset_bytes={stored}"
-                if header.upload_id
-                else f"received {stored} bytes, header declared {header.size_bytes}",
-                reason="SIZE_MISMATCH",
-            )
-        return await self._complete(owner, upload_id, header, part)
+            return stored, None
+        return stored, await self._complete(row)
 
-    async def _write_chunks(
-        self,
-        owner: str,
-        upload_id: str,
-        header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
-        part: Path,
-        stored: int,
-    ) -> int:
-        """Append the stream's chunks to the partial file; returns the bytes stored."""
-        max_chunk = self._settings.max_chunk_bytes
-        touched = time.monotonic()
-        # Unbuffered: a failed write leaves nothing pending that closing would retry.
-        with part.open("ab", buffering=0) as fh:
-            try:
-                async for message in chunks:
-                    if message.WhichOneof("data") != "chunk":
-                        raise InvalidArgument.field(
-                            "chunk", "only the first message may be a header"
-                        )
-                    data = message.chunk
-                    if len(data) > max_chunk:
-                        raise InvalidArgument.field(
-                            "chunk", f"chunks are at most {max_chunk} bytes"
-                        )
-                    if stored + len(data) > header.size_bytes:
-                        raise InvalidArgument.field(
-                            "chunk", f"more data than the declared {header.size_bytes} bytes"
-                        )
-                    # Written through per chunk: the file size is the resume
-                    # offset even if this stream breaks right after.
-                    await asyncio.to_thread(_append, fh, data)
-                    stored += len(data)
-                    if time.monotonic() - touched >= _TOUCH_S:
-                        touched = time.monotonic()
-                        await self._touch(owner, upload_id, stored)
-            finally:
-                await self._record_progress(owner, upload_id, stored)
-        return stored
-
-    async def _discard_part(self, owner: str, upload_id: str, part: Path) -> None:
-        """Remove a partial file (freeing its space); the upload starts again from 0."""
-        await asyncio.to_thread(part.unlink, missing_ok=True)
-        await self._record_progress(owner, upload_id, 0)
-        log.warning("upload discarded: storage full", upload_id=upload_id)
-
-    async def _complete(
-        self, owner: str, upload_id: str, header: job_service_pb2.UploadHeader, part: Path
-    ) -> asyncpg.Record:
-        digest = await asyncio.to_thread(file_sha256, part)
-        if digest != header.sha256:
-            await asyncio.to_thread(part.unlink, missing_ok=True)
-            await self._record_progress(owner, upload_id, 0)
-            raise InvalidArgument.field(
-                "header.sha256", "content does not match the sha256", reason="SHA256_MISMATCH"
-            )
-        media_id = uuid.uuid4()
-        key = self._store.media_key(owner, media_id)
-        try:
-            # A rename on the local disk; a (multipart) upload to S3.
-            await asyncio.to_thread(self._store.put_file, key, part)
-        except OSError as exc:
-            if not blobs.is_storage_full(exc):
-                raise
-            await self._discard_part(owner, upload_id, part)
-            raise blobs.storage_full() from exc
+    async def _complete(self, row: asyncpg.Record) -> asyncpg.Record:
+        """The whole file becomes a blob and exactly one media row."""
+        owner, upload_id = row["owner"], row["upload_id"]
+        media_id, key = await self._partials.complete(row)
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 media = await media_db.insert_media(
                     conn,
                     media_id=media_id,
                     owner=owner,
-                    filename=header.filename,
-                    size_bytes=header.size_bytes,
-                    sha256=digest,
+                    filename=row["filename"],
+                    size_bytes=row["size_bytes"],
+                    sha256=row["sha256"],
                     blob_key=key,
                 )
                 await uploads_db.attach_media(conn, owner, upload_id, media_id)
         except BaseException:
-            await asyncio.to_thread(self._store.delete, key)
+            await self._partials.unclaimed(row, key)
             raise
-        log.info("media uploaded", media=names.media_name(media_id), size_bytes=header.size_bytes)
+        log.info("media uploaded", media=names.media_name(media_id), size_bytes=row["size_bytes"])
         return media
-
-    async def _record_progress(self, owner: str, upload_id: str, stored: int) -> bool:
-        async with self._pool.acquire() as conn:
-            return await uploads_db.set_stored_bytes(conn, owner, upload_id, stored)
-
-    async def _touch(self, owner: str, upload_id: str, stored: int) -> None:
-        """Record progress mid-stream; an upload swept meanwhile stops here."""
-        if not await self._record_progress(owner, upload_id, stored):
-            raise _expired(upload_id, self._settings.upload_expiry_s)
 
     async def _media(self, owner: str, media_id: uuid.UUID) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn:
@@ -331,14 +256,14 @@ class Uploads:
 
     async def status(self, owner: str, upload_id: str) -> job_service_pb2.GetUploadResponse:
         """Where an upload stands: bytes stored, and its media once complete."""
-        if not _UPLOAD_ID.match(upload_id):
+        if not upload_checks.UPLOAD_ID.match(upload_id):
             raise InvalidArgument.field("upload_id", "8-128 characters from [A-Za-z0-9._-]")
         idle_s = self._settings.upload_expiry_s
         async with self._pool.acquire() as conn:
             row = await uploads_db.get_upload(conn, owner, upload_id)
             stale = row is not None and await uploads_db.is_stale(conn, row, idle_s)
         if stale or (row is None and await upload_store.was_expired(self._redis, owner, upload_id)):
-            raise _expired(upload_id, idle_s)
+            raise upload_checks.expired(upload_id, idle_s)
         if row is None:
             raise NotFound(f"upload {upload_id} not found", reason="UPLOAD_NOT_FOUND")
         reply = job_service_pb2.GetUploadResponse(upload_id=upload_id, size_bytes=row["size_bytes"])
@@ -348,24 +273,5 @@ class Uploads:
                 reply.stored_bytes = row["size_bytes"]
                 reply.media.CopyFrom(convert.media_to_pb(media))
                 return reply
-        part = upload_store.part_path(self._parts, owner, upload_id)
-        reply.stored_bytes = part.stat().st_size if part.exists() else 0
+        reply.stored_bytes = await self._partials.stored(row)
         return reply
-
-
-def _expired(upload_id: str, idle_s: float) -> NotFound:
-    return NotFound(
-        f"upload {upload_id} expired: it was not completed within {idle_s:g} s of its last "
-        "activity, and its bytes were removed; upload the file again",
-        reason="UPLOAD_EXPIRED",
-    )
-
-
-def _append(fh: BinaryIO, data: bytes) -> None:
-    """Write all of `data` to an unbuffered file (which may take short writes)."""
-    view = memoryview(data)
-    while view:
-        written = fh.write(view)
-        if not written:
-            raise OSError(errno.EIO, "the file accepted no bytes")
-        view = view[written:]
