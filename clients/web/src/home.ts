@@ -166,7 +166,7 @@ async function createJob(
     });
     if (job && !signal.aborted) location.hash = `#/${job.name}`;
   } catch (err) {
-    box.append(problemBox(problem(err)));
+    box.append(h("div", { class: "upload", "data-file": title }, h("strong", {}, title), problemBox(problem(err))));
   }
 }
 

@@ -98,14 +98,24 @@ class JobView {
       this.logEvent(event);
     }
     if (event.job) this.drawJob(event.job);
-    if (event.kind === JobEventKind.STAGE_STARTED) this.stageBar(event.stage, 0);
+    if (event.kind === JobEventKind.STAGE_STARTED) {
+      // A stage that ends by handing over to the next (merge) has no finished event.
+      for (const [stage, row] of this.stageRows) {
+        if (stage !== event.stage && row.bar.value < 1 && !row.pct.dataset.passed) {
+          row.pct.dataset.passed = "true";
+          row.pct.textContent = "done";
+          row.bar.parentElement?.classList.add("passed");
+        }
+      }
+      this.stageBar(event.stage, 0);
+    }
     if (event.kind === JobEventKind.PROGRESS || event.kind === JobEventKind.PARTIAL_RESULT) {
       this.stageBar(event.stage, event.stageProgress);
     }
     if (event.kind === JobEventKind.STAGE_FINISHED) {
       this.stageBar(event.stage, 1);
-      // The transcript is stored once merged, before the insight stages run.
-      if (event.stage === Stage.MERGE) this.tryResults();
+      // The transcript is stored once merged and indexed, before the insight stages run.
+      if (event.stage === Stage.INDEX) this.tryResults();
     }
     if (event.kind === JobEventKind.PARTIAL_RESULT && event.chunkCount > 0) {
       this.chunk(event.chunkIndex, event.chunkCount);
@@ -188,7 +198,7 @@ class JobView {
     // Chunks finish out of order; a stage's bar never moves back.
     const value = Math.max(row.bar.value, fraction);
     row.bar.value = value;
-    row.pct.textContent = `${(value * 100).toFixed(0)}%`;
+    if (!row.pct.dataset.passed) row.pct.textContent = `${(value * 100).toFixed(0)}%`;
   }
 
   private chunk(index: number, count: number): void {

@@ -1,0 +1,146 @@
+"""The web console in a real browser (headless Chromium driven by Playwright)
+against the real stack over the gRPC-Web listener: upload, live progress
+through a reload, the player synced to the transcript, an export, search to
+the moment, and the server's error for a file that is not media.
+
+Set REELSCRIBE_CONSOLE_SHOTS to a folder to save screenshots of the main
+views there (how docs/img/ was made).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from server.app import ServerApp
+from tests.support.mediagen import lecture_wav
+from tests.support.tokens import token_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = os.environ.get("REELSCRIBE_CONSOLE_SHOTS", "")
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt)")
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        await launched.close()
+
+
+def web_url(server: ServerApp) -> str:
+    """The gRPC-Web listener that serves the console."""
+    return f"http://127.0.0.1:{server.web_port}"
+
+
+async def signed_in(browser: Browser, server: ServerApp, user: str) -> Page:
+    """A new tab signed in as `user` by the `#token=` address `reelscribe up` prints."""
+    context = await browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{web_url(server)}/#token={token_for(user)}")
+    await expect(page.locator("#drop")).to_be_visible()
+    # The token left the address bar and stays with the tab.
+    assert "token" not in page.url
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    if SHOTS:
+        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
+
+
+async def event_seqs(page: Page) -> list[int]:
+    return await page.eval_on_selector_all(
+        "#events li", "els => els.map(e => Number(e.dataset.seq))"
+    )
+
+
+async def test_upload_watch_reload_seek_export_and_search(
+    browser: Browser, server: ServerApp, tmp_path: Path
+) -> None:
+    # About 90 s of speech (a 2.9 MB WAV: three upload parts), long enough
+    # to reload the page while it is transcribed.
+    talk = lecture_wav(tmp_path / "lecture-talk.wav", repeat=4)
+    page = await signed_in(browser, server, "console-user")
+    await page.set_input_files("#file", str(talk))
+    upload = page.locator(".upload[data-file='lecture-talk.wav']")
+    await expect(upload).to_contain_text("of 2.9 MB")
+    await page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]+$"), timeout=60_000)
+    job_url = page.url
+
+    # Live: the job runs; reload in the middle and the page picks up where it was.
+    await expect(page.locator(".job-page")).to_have_attribute("data-state", "running", timeout=30_000)
+    await expect(page.locator("#stages li[data-stage='transcribe']")).to_be_attached(timeout=60_000)
+    before = await page.locator("#overall").evaluate("el => el.value")
+    await shot(page, "job-running")
+    await page.reload()
+    await expect(page.locator(".job-page")).to_have_attribute(
+        "data-state", "succeeded", timeout=120_000
+    )
+    after = await page.locator("#overall").evaluate("el => el.value")
+    assert after == 1.0 >= before
+    seqs = await event_seqs(page)
+    assert seqs == list(range(1, len(seqs) + 1)), seqs  # every event once, none missing
+    cells = page.locator("#chunks .cell")
+    assert await cells.count() >= 1
+    assert await page.locator("#chunks .cell.done").count() == await cells.count()
+
+    # The transcript beside the player: a click on a line plays from there.
+    lines = page.locator("#transcript .line")
+    await expect(lines.nth(2)).to_be_attached(timeout=20_000)
+    await expect(page.locator("#player")).to_have_js_property("readyState", 4, timeout=20_000)
+    third = lines.nth(2)
+    start = float(await third.locator("button.time").get_attribute("data-start") or "nan")
+    await third.locator("button.time").click()
+    await expect(third).to_have_class(re.compile(r"\bcurrent\b"), timeout=10_000)
+    now = await page.locator("#player").evaluate("el => el.currentTime")
+    assert start <= now < start + 3, (start, now)
+    await shot(page, "job-transcript")
+
+    # Export: an SRT file from the server's ExportTranscript.
+    async with page.expect_download() as waiting:
+        await page.locator(".exports button[data-format='SRT']").click()
+    srt = Path(await (await waiting.value).path()).read_text()
+    assert srt.startswith("1\n00:00:")
+    assert re.search(r"-->", srt)
+
+    # Search: a hit opens its job at the moment, and the player is there.
+    await page.goto(f"{web_url(server)}/#/search")
+    await page.fill("#q", "chlorophyll")
+    await page.press("#q", "Enter")
+    hit = page.locator("#hits a.hit").first
+    await expect(hit).to_be_visible(timeout=20_000)
+    await shot(page, "search")
+    href = await hit.get_attribute("href") or ""
+    moment = float(href.split("?t=")[1])
+    await hit.click()
+    assert page.url.startswith(job_url.split("#")[0]) and "?t=" in page.url
+    await expect(page.locator("#player")).to_have_js_property("readyState", 4, timeout=20_000)
+    at = await page.locator("#player").evaluate("el => el.currentTime")
+    assert abs(at - moment) < 0.5, (at, moment)
+    await page.context.close()
+
+
+async def test_a_file_that_is_not_media_gets_the_servers_reason(
+    browser: Browser, server: ServerApp, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("meeting notes, typed, not a recording\n" * 20)
+    page = await signed_in(browser, server, "console-user-2")
+    await page.set_input_files("#file", str(notes))
+    alert = page.locator(".upload[data-file='notes.txt'] [role=alert]")
+    await expect(alert).to_be_visible(timeout=30_000)
+    await expect(alert).to_have_attribute("data-reason", "NOT_MEDIA")
+    await expect(alert).to_contain_text("not a media file")
+    await expect(alert).to_contain_text("INVALID_ARGUMENT")
+    await shot(page, "error")
+    assert re.search(r"#/$", page.url)  # no job page for it
+    await page.context.close()
+
