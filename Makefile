@@ -9,9 +9,10 @@ BUF := node_modules/.bin/buf
 setup:
 	@scripts/bootstrap.sh
 
-## The main job: embedded stack + bundled lecture + live progress + transcript.
+## The main job: embedded stack + bundled lecture + live progress + transcript,
+## and the web console's address (the stack stays up for it until Ctrl-C).
 demo: setup
-	@$(VENV)/reelscribe demo
+	@$(VENV)/reelscribe demo --stay
 
 up: setup
 	@$(VENV)/reelscribe up

@@ -50,17 +50,7 @@ def up(s3: bool) -> None:
     if s3:
         settings = settings.model_copy(update={"blob_backend": "s3"})
 
-    def _interrupt(*_: object) -> None:
-        # Once: the children are being stopped gracefully, within their grace.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    # SIGTERM (service managers) and SIGHUP (a closed terminal) stop the stack the
-    # same way Ctrl-C does: each child gets one SIGTERM and its grace period.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    _stop_on_signals()
     try:
         with running_stack(settings) as stack:
             try:
@@ -68,6 +58,7 @@ def up(s3: bool) -> None:
                     f"reelscribe is up on {stack.address} (data in {settings.data_dir}); "
                     "Ctrl-C stops it"
                 )
+                _echo_console(settings, stack.web_address, "local")
                 _echo_metrics(settings)
                 while True:
                     time.sleep(3600)
@@ -76,6 +67,45 @@ def up(s3: bool) -> None:
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("stopped")
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (service managers) and SIGHUP (a closed terminal) stop the stack the
+    same way Ctrl-C does: each child gets one SIGTERM and its grace period."""
+
+    def _interrupt(*_: object) -> None:
+        # Once: the children are being stopped gracefully, within their grace.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _interrupt)
+
+
+def console_url(web_address: str, token: str) -> str:
+    """The web console's address, signed in with `token`.
+
+    The token rides in the URL fragment, which browsers never send to a server
+    (nor put in a Referer); the console reads it and keeps it in the page.
+    """
+    host, _, port = web_address.rpartition(":")
+    if host.strip("[]") in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}/#token={token}"
+
+
+def _echo_console(settings: Settings, web_address: str, user: str) -> None:
+    """Print the console's address with a development token for `user` (if it listens)."""
+    if not web_address:
+        return
+    token = mint_token(
+        settings.resolved_jwt_secret(),
+        user,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    click.echo(f"web console (signed in as {user!r}): {console_url(web_address, token)}")
 
 
 def _echo_metrics(settings: Settings) -> None:
@@ -94,7 +124,12 @@ def _echo_metrics(settings: Settings) -> None:
 @click.argument(
     "file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-def demo(file: Path | None) -> None:
+@click.option(
+    "--stay",
+    is_flag=True,
+    help="keep the stack (and the web console) up after the job, until Ctrl-C",
+)
+def demo(file: Path | None, stay: bool) -> None:
     """Start the stack, transcribe FILE (default: a bundled lecture) with live progress."""
     from cli.stack import running_stack
 
@@ -107,7 +142,17 @@ def demo(file: Path | None) -> None:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
         )
+        # The demo's user: open it while the job runs to watch it in the browser.
+        _echo_console(settings, stack.web_address, "demo")
         client_commands.submit_and_show(stack.address, token, path)
+        if stay:
+            _stop_on_signals()
+            click.echo("the stack stays up (the console above shows this job); Ctrl-C stops it")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                click.echo("stopping")
     click.echo("stack stopped; logs are in " + str(settings.data_dir / "logs"))
 
 

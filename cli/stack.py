@@ -34,6 +34,7 @@ def child_env(settings: Settings, database_url: str, redis_url: str) -> dict[str
             "REELSCRIBE_DATA_DIR": str(settings.data_dir),
             "REELSCRIBE_JWT_SECRET": settings.resolved_jwt_secret(),
             "REELSCRIBE_LISTEN_ADDRESS": settings.listen_address,
+            "REELSCRIBE_WEB_LISTEN": settings.web_listen,
             "REELSCRIBE_BLOB_BACKEND": settings.blob_backend,
             "HF_HUB_OFFLINE": "1",
         }
@@ -80,7 +81,7 @@ def worker_command(
     return cmd
 
 
-def ensure_free(address: str) -> None:
+def ensure_free(address: str, *, setting: str = "REELSCRIBE_LISTEN_ADDRESS") -> None:
     """Refuse to start a stack on an address something already listens on.
 
     A second server there would fail to bind, but only after another server's
@@ -98,7 +99,7 @@ def ensure_free(address: str) -> None:
             if exc.errno == errno.EADDRINUSE:
                 raise RuntimeError(
                     f"{address} is already in use (another server?); "
-                    "set REELSCRIBE_LISTEN_ADDRESS to another address"
+                    f"set {setting} to another address"
                 ) from exc
 
 
@@ -158,6 +159,8 @@ class RunningStack:
 
     #: Where the server answers.
     address: str
+    #: Where its gRPC-Web listener and the web console answer (`host:port`; "" if off).
+    web_address: str
     #: The database and Redis in use (embedded or configured).
     urls: EmbeddedUrls
     #: The server process.
@@ -176,10 +179,17 @@ def running_stack(
 ) -> Iterator[RunningStack]:
     """Embedded services (unless configured), migrations, a server and (by default) a worker.
 
-    Children get `settings`' URLs, data dir, secret and listen address, plus
-    `extra_env`. On exit, children stop first, then the services.
+    Children get `settings`' URLs, data dir, secret and listen addresses, plus
+    `extra_env`; the server listens for gRPC-Web (and serves the web console)
+    on `web_listen`, else `up_web_listen`. On exit, children stop first, then
+    the services.
     """
+    settings = settings.model_copy(
+        update={"web_listen": settings.web_listen or settings.up_web_listen}
+    )
     ensure_free(settings.listen_address)
+    if settings.web_listen:
+        ensure_free(settings.web_listen, setting="REELSCRIBE_WEB_LISTEN")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = settings.data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -236,7 +246,7 @@ def running_stack(
         children = [c for c in (server, worker) if c is not None]
         try:
             wait_healthy(settings.server_address, server=server)
-            yield RunningStack(settings.server_address, urls, server, worker)
+            yield RunningStack(settings.server_address, settings.web_listen, urls, server, worker)
         finally:
             for child in children:
                 if child.poll() is None:

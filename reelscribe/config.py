@@ -16,6 +16,11 @@ def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "reelscribe"
 
 
+def _default_web_static_dir() -> Path:
+    # The console is built into the source tree (clients/web/dist), beside this package.
+    return Path(__file__).resolve().parent.parent / "clients" / "web" / "dist"
+
+
 def _default_model_cache_dir() -> Path:
     return Path.home() / ".cache" / "reelscribe" / "models"
 
@@ -302,6 +307,24 @@ class Settings(BaseSettings):
     #: Directory for the worker processes' shared metric files; empty means a
     #: fresh directory per worker run under the system temp directory.
     worker_metrics_dir: str = ""
+
+    # -- Browser console (gRPC-Web) ----------------------------------------------------
+    #: Address of the gRPC-Web listener, which serves the same services to browsers
+    #: (and the web console's files) beside native gRPC, e.g. `127.0.0.1:8080`;
+    #: empty: off. `reelscribe up` and `reelscribe demo` use `up_web_listen` when
+    #: this is empty.
+    web_listen: str = ""
+    #: The gRPC-Web address `reelscribe up` and `reelscribe demo` give their server
+    #: when `web_listen` is empty (they print the console's address); empty: no console.
+    up_web_listen: str = "127.0.0.1:8080"
+    #: Origins (e.g. `["https://console.example.com"]`) whose pages may call the
+    #: gRPC-Web listener from elsewhere: their CORS preflights are answered, other
+    #: origins' refused. The console served by the listener itself needs none;
+    #: `["*"]` allows any origin (tokens travel in a header, never in cookies).
+    web_cors_origins: tuple[str, ...] = ()
+    #: Directory of the built web console, served at `/` by the gRPC-Web listener.
+    #: Default: `clients/web/dist` in the source tree
+    web_static_dir: Path = Field(default_factory=_default_web_static_dir)
 
     # -- Logs and tracing --------------------------------------------------------------
     #: Log rendering: `json`, `console`, or `auto` (console on a terminal, JSON otherwise).

@@ -43,6 +43,7 @@ from server.reflection import DescriptorFiles, ReflectionServicer
 from server.services.jobs import JobService
 from server.services.search import SearchService
 from server.services.transcripts import TranscriptService
+from server.web import WebListener, web_listener
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +82,9 @@ class ServerApp:
         self.port = 0
         #: Port of the `/metrics` endpoint (0: not serving metrics).
         self.metrics_port = 0
+        #: Port of the gRPC-Web listener (0: not listening; see `web_listen`).
+        self.web_port = 0
+        self._web: WebListener | None = None
         self._server: grpc.aio.Server | None = None
         self._deps: Deps | None = None
         self._health = health_aio.HealthServicer()
@@ -91,6 +95,11 @@ class ServerApp:
         #: Whether the gRPC server started (a failed bind leaves it unstarted).
         self._serving = False
         self._workers: WorkerWatch | None = None
+
+    @property
+    def web_address(self) -> str:
+        """`host:port` of the gRPC-Web listener and console ("" when off)."""
+        return self._web.bound_address if self._web is not None else ""
 
     @property
     def deps(self) -> Deps:
@@ -172,11 +181,11 @@ class ServerApp:
                 ("grpc.keepalive_permit_without_calls", 1),
             ],
         )
-        job_service_pb2_grpc.add_JobServiceServicer_to_server(JobService(self._deps), server)
+        jobs = JobService(self._deps)
         search = SearchService(self._deps)
-        transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(
-            TranscriptService(self._deps, search), server
-        )
+        transcripts = TranscriptService(self._deps, search)
+        job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, server)
+        transcript_service_pb2_grpc.add_TranscriptServiceServicer_to_server(transcripts, server)
         search_service_pb2_grpc.add_SearchServiceServicer_to_server(search, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
@@ -199,11 +208,26 @@ class ServerApp:
             ) from exc
         await server.start()
         self._serving = True
+        self._server = server
+        if settings.web_listen:
+            # The same servicer objects, through the same interceptor.
+            self._web = web_listener(
+                settings, self.interceptor.wrap, jobs=jobs, transcripts=transcripts, search=search
+            )
+            try:
+                self.web_port = await self._web.start()
+            except OSError as exc:
+                await self._web.stop(0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop(grace_s=0), timeout=15.0)
+                raise ListenError(
+                    f"cannot listen on {settings.web_listen} for gRPC-Web: {exc.strerror or exc}; "
+                    "set REELSCRIBE_WEB_LISTEN to another address (empty: no gRPC-Web)"
+                ) from exc
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._workers = WorkerWatch(self._health, redis, settings.queue_name)
         await self._workers.start()
-        self._server = server
         if settings.metrics_port:
             host = metrics.endpoint_host(settings.metrics_host, address or settings.listen_address)
             self._metrics = metrics.serve(self._metrics_registry(), host, settings.metrics_port)
@@ -221,7 +245,7 @@ class ServerApp:
                 interval_s=settings.upload_sweep_interval_s,
             )
         )
-        log.info("server started", port=self.port, metrics_port=self.metrics_port)
+        log.info("server started", port=self.port, metrics=self.metrics_port, web=self.web_port)
         return self.port
 
     def _metrics_registry(self) -> CollectorRegistry:
@@ -323,10 +347,12 @@ class ServerApp:
         if self._workers is not None:
             await self._workers.stop()
         await self._health.enter_graceful_shutdown()
-        if self._server is not None and self._serving:
-            # Refuses new connections and calls, waits for calls in flight,
-            # cancels whatever is left after the grace.
-            await self._server.stop(grace_s)
+        # Both listeners refuse new connections and calls, wait for calls in
+        # flight and cancel whatever is left after the grace.
+        await asyncio.gather(
+            *([self._server.stop(grace_s)] if self._server is not None and self._serving else []),
+            *([self._web.stop(grace_s)] if self._web is not None else []),
+        )
         if self._metrics is not None:
             await asyncio.to_thread(self._metrics.close)
         if self._warm_up is not None:

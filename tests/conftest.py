@@ -28,7 +28,7 @@ from server.app import ServerApp
 from tests.support import ports
 from tests.support.api import Api
 from tests.support.processes import WorkerProcess
-from tests.support.settings import URL_TEST_NETWORK, stack_settings
+from tests.support.settings import URL_TEST_NETWORK, WEB_TEST_ORIGIN, stack_settings
 from tests.support.tokens import token_for
 
 #: Fixtures that start Postgres and Valkey: the session stack, and the drills'
@@ -71,6 +71,9 @@ def settings(data_dir: Path, stack: EmbeddedUrls) -> Settings:
         url_allowed_networks=(URL_TEST_NETWORK,),
         # Metrics endpoints are tested on servers and workers of their own.
         worker_metrics_port=0,
+        # gRPC-Web beside native gRPC (`server.web_address`), for browser tests too.
+        web_listen="127.0.0.1:0",
+        web_cors_origins=(WEB_TEST_ORIGIN,),
     )
 
 

@@ -457,6 +457,8 @@ async def docs_world(
             "REELSCRIBE_SERVER_ADDRESS": f"127.0.0.1:{server.port}",
             # Servers the examples start listen elsewhere (see own-server).
             "REELSCRIBE_LISTEN_ADDRESS": f"127.0.0.1:{free_port()}",
+            # ...and their gRPC-Web listeners too (never `up`'s 127.0.0.1:8080).
+            "REELSCRIBE_WEB_LISTEN": f"127.0.0.1:{free_port()}",
             "REELSCRIBE_METRICS_PORT": "0",
             "REELSCRIBE_WORKER_METRICS_PORT": "0",
             "REELSCRIBE_WORKER_PROCESSES": "1",
@@ -517,6 +519,7 @@ class PageTerminal:
             address = f"127.0.0.1:{free_port()}"
             env["REELSCRIBE_LISTEN_ADDRESS"] = address
             env["REELSCRIBE_SERVER_ADDRESS"] = address
+            env["REELSCRIBE_WEB_LISTEN"] = f"127.0.0.1:{free_port()}"
         return env
 
     async def run(self, block: Block) -> Ran:

@@ -64,6 +64,11 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
         return self._streams.streams_by_method
 
     @property
+    def streams_by_user(self) -> Counter[str]:
+        """Open streams by caller (users with none open are absent)."""
+        return self._streams.streams_by_user
+
+    @property
     def authenticated_calls(self) -> int:
         """Calls that passed authentication (a probe for tests and metrics)."""
         return self._auth.authenticated_calls
@@ -84,6 +89,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or method.startswith(PUBLIC_SERVICES):
+        if handler is None:
+            return handler
+        return self.wrap(handler, method)
+
+    def wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """`handler` of `method` with every hook around it (public services as they are).
+
+        The gRPC-Web listener (`server.web`) wraps its handlers here too.
+        """
+        if method.startswith(PUBLIC_SERVICES):
             return handler
         return self._chain.wrap(handler, method)

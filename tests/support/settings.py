@@ -10,6 +10,8 @@ from tests.support.tokens import JWT_SECRET
 #: The only non-public network URL sources may reach in tests: the test media
 #: servers listen on 127.0.0.2.
 URL_TEST_NETWORK = "127.0.0.2/32"
+#: The one other origin whose pages may call the test server's gRPC-Web listener.
+WEB_TEST_ORIGIN = "http://console.test:5173"
 #: The key test workers sign webhooks with.
 WEBHOOK_SECRET = "webhook-test-secret"
 
