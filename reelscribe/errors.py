@@ -61,11 +61,16 @@ class ReelscribeError(Exception):
 
     reason: str = "INTERNAL"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: str | None = None, metadata: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
             self.reason = reason
+        #: Machine-readable facts for the caller (`ErrorInfo.metadata`), e.g. the
+        #: offset to resume an upload from.
+        self.metadata = dict(metadata or {})
 
 
 class InvalidArgument(ReelscribeError):

@@ -45,7 +45,7 @@ def to_status(exc: errors.ReelscribeError, *, request_id: str) -> grpc.Status:
             error_details_pb2.ErrorInfo(
                 reason=exc.reason,
                 domain=ERROR_DOMAIN,
-                metadata={"request_id": request_id},
+                metadata={**exc.metadata, "request_id": request_id},
             )
         )
     ]

@@ -1,7 +1,10 @@
-"""Resumable, streaming uploads into the blob store.
+"""Resumable uploads into the blob store: `UploadMedia` streams and `AppendUpload` parts.
 
 Every upload has an id (client-chosen to make it resumable, random
-otherwise) and a row in `uploads`. Bytes are appended to a partial file under
+otherwise) and a row in `uploads`. A stream and a unary part are the same
+operation here (`Uploads.receive`): bytes at the header's offset, which must
+equal the bytes stored; only a stream must bring the upload to its end, so
+parts and streams of one upload id can be mixed. Bytes are appended to a partial file under
 the owner's prefix as they arrive, so the server never holds a file in memory;
 the partial file's size is the resume offset. When the last byte arrives the
 size and SHA-256 are verified, the file becomes a blob and exactly one `media`
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -35,7 +37,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
-from reelscribe import blobs, convert, names, validation
+from reelscribe import blobs, convert, names
 from reelscribe import uploads as upload_store
 from reelscribe.auth import Principal
 from reelscribe.blobs import Blobs, BlobStore, file_sha256
@@ -45,18 +47,15 @@ from reelscribe.db import uploads as uploads_db
 from reelscribe.errors import (
     AlreadyExists,
     FailedPrecondition,
-    FieldViolation,
     InvalidArgument,
     NotFound,
-    ResourceExhausted,
 )
 from reelscribe.v1 import job_service_pb2
+from server import upload_checks
 from server.quotas import Quotas
 
 log = structlog.get_logger(__name__)
 
-_UPLOAD_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
-_MAX_FILENAME = 255
 #: While a stream writes, its progress is recorded (and the upload shown to be
 #: alive, and still there) at least this often.
 _TOUCH_S = 15.0
@@ -82,34 +81,6 @@ class Uploads:
         self._parts = BlobStore(settings.blob_dir)
         self._quotas = quotas
 
-    def _validate(self, header: job_service_pb2.UploadHeader) -> None:
-        violations = validation.sha256(header.sha256, "header.sha256")
-        if not header.sha256:
-            violations.append(
-                FieldViolation(
-                    "header.sha256", "required: the lowercase hex SHA-256 of the whole file"
-                )
-            )
-        if not header.filename or len(header.filename) > _MAX_FILENAME:
-            violations.append(FieldViolation("header.filename", "1-255 characters"))
-        if header.size_bytes <= 0:
-            violations.append(FieldViolation("header.size_bytes", "the file is empty (0 bytes)"))
-        if header.upload_id and not _UPLOAD_ID.match(header.upload_id):
-            violations.append(
-                FieldViolation(
-                    "header.upload_id", "8-128 characters from [A-Za-z0-9._-] (a UUID is ideal)"
-                )
-            )
-        if header.offset_bytes < 0:
-            violations.append(FieldViolation("header.offset_bytes", "must not be negative"))
-        validation.check(violations)
-        if header.size_bytes > self._settings.max_upload_bytes:
-            raise ResourceExhausted(
-                f"file of {header.size_bytes} bytes exceeds the upload limit of "
-                f"{self._settings.max_upload_bytes} bytes",
-                reason="UPLOAD_TOO_LARGE",
-            )
-
     async def receive_stream(
         self, principal: Principal, stream: AsyncIterator[job_service_pb2.UploadMediaRequest]
     ) -> job_service_pb2.UploadMediaResponse:
@@ -122,26 +93,72 @@ class Uploads:
             ) from None
         if first.WhichOneof("data") != "header":
             raise InvalidArgument.field("header", "the first message must carry the header")
-        row = await self.receive(principal, first.header, stream)
-        return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(row))
+        _, media = await self.receive(
+            principal,
+            first.header,
+            upload_checks.stream_chunks(stream, self._settings.max_chunk_bytes),
+        )
+        assert media is not None  # a stream that ends short is refused in `receive`
+        return job_service_pb2.UploadMediaResponse(media=convert.media_to_pb(media))
+
+    async def append(
+        self, principal: Principal, request: job_service_pb2.AppendUploadRequest
+    ) -> job_service_pb2.AppendUploadResponse:
+        """One `AppendUpload` part: stored at the header's offset; the media once complete."""
+        header, data = request.header, request.data
+        if not header.upload_id:
+            raise InvalidArgument.field(
+                "header.upload_id",
+                "required: parts of one upload are joined by their upload id (a UUID is ideal)",
+            )
+        max_chunk = self._settings.max_chunk_bytes
+        if len(data) > max_chunk:
+            raise InvalidArgument.field("data", f"parts are at most {max_chunk} bytes")
+
+        async def one_part() -> AsyncIterator[bytes]:
+            if data:
+                yield data
+
+        stored, media = await self.receive(principal, header, one_part(), partial=True)
+        reply = job_service_pb2.AppendUploadResponse(stored_bytes=stored)
+        if media is not None:
+            reply.media.CopyFrom(convert.media_to_pb(media))
+        return reply
 
     async def receive(
         self,
         principal: Principal,
         header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
-    ) -> asyncpg.Record:
-        """Store the chunks of one upload stream; returns the media row when complete."""
-        self._validate(header)
+        chunks: AsyncIterator[bytes],
+        *,
+        partial: bool = False,
+    ) -> tuple[int, asyncpg.Record | None]:
+        """Store `chunks` at the header's offset: the bytes stored, and the media
+        row once the last byte is in. With `partial` an upload may stay
+        incomplete (one `AppendUpload` part); otherwise (a stream) ending short
+        is an error that says where to resume."""
+        upload_checks.validate(header, self._settings.max_upload_bytes)
         owner = principal.subject
         upload_id = header.upload_id or uuid.uuid4().hex
         lock = upload_store.lock_key(owner, upload_id)
         if not await self._redis.set(lock, "1", nx=True, px=upload_store.LOCK_TTL_MS):
             raise FailedPrecondition(
-                "another stream is writing this upload right now", reason="UPLOAD_IN_PROGRESS"
+                "another call is writing this upload right now; ask GetUpload where it "
+                "stands and resume from there",
+                reason="UPLOAD_IN_PROGRESS",
             )
         try:
-            return await self._receive(principal, upload_id, header, chunks)
+            stored, media = await self._receive(principal, upload_id, header, chunks)
+            if media is None and not partial:
+                raise InvalidArgument.field(
+                    "header.size_bytes",
+                    f"stream ended after {stored} of {header.size_bytes} bytes; resume with "
+                    f"upload_id and offset_bytes={stored}"
+                    if header.upload_id
+                    else f"received {stored} bytes, header declared {header.size_bytes}",
+                    reason="SIZE_MISMATCH",
+                )
+            return stored, media
         except BaseException:
             if not header.upload_id:
                 # Not resumable: nothing may be left behind.
@@ -185,8 +202,8 @@ class Uploads:
         principal: Principal,
         upload_id: str,
         header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
-    ) -> asyncpg.Record:
+        chunks: AsyncIterator[bytes],
+    ) -> tuple[int, asyncpg.Record | None]:
         owner = principal.subject
         row = await self._open(principal, upload_id, header)
         if (row["filename"], row["size_bytes"], row["sha256"]) != (
@@ -200,7 +217,7 @@ class Uploads:
         if row["media_id"] is not None:
             media = await self._media(owner, row["media_id"])
             if media is not None:
-                return media
+                return row["size_bytes"], media
         part = upload_store.part_path(self._parts, owner, upload_id)
         try:
             await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
@@ -210,10 +227,7 @@ class Uploads:
             raise blobs.storage_full() from exc
         stored = part.stat().st_size if part.exists() else 0
         if header.offset_bytes != stored:
-            raise FailedPrecondition(
-                f"upload {upload_id} has {stored} bytes stored; resume with offset_bytes={stored}",
-                reason="UPLOAD_OFFSET_MISMATCH",
-            )
+            raise upload_checks.offset_mismatch(upload_id, stored)
         try:
             stored = await self._write_chunks(owner, upload_id, header, chunks, part, stored)
         except OSError as exc:
@@ -222,41 +236,24 @@ class Uploads:
             await self._discard_part(owner, upload_id, part)
             raise blobs.storage_full() from exc
         if stored != header.size_bytes:
-            raise InvalidArgument.field(
-                "header.size_bytes",
-                f"stream ended after {stored} of {header.size_bytes} bytes; resume with "
-                f"upload_id and offset_bytes={stored}"
-                if header.upload_id
-                else f"received {stored} bytes, header declared {header.size_bytes}",
-                reason="SIZE_MISMATCH",
-            )
-        return await self._complete(owner, upload_id, header, part)
+            return stored, None
+        return stored, await self._complete(owner, upload_id, header, part)
 
     async def _write_chunks(
         self,
         owner: str,
         upload_id: str,
         header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[job_service_pb2.UploadMediaRequest],
+        chunks: AsyncIterator[bytes],
         part: Path,
         stored: int,
     ) -> int:
-        """Append the stream's chunks to the partial file; returns the bytes stored."""
-        max_chunk = self._settings.max_chunk_bytes
+        """Append the chunks to the partial file; returns the bytes stored."""
         touched = time.monotonic()
         # Unbuffered: a failed write leaves nothing pending that closing would retry.
         with part.open("ab", buffering=0) as fh:
             try:
-                async for message in chunks:
-                    if message.WhichOneof("data") != "chunk":
-                        raise InvalidArgument.field(
-                            "chunk", "only the first message may be a header"
-                        )
-                    data = message.chunk
-                    if len(data) > max_chunk:
-                        raise InvalidArgument.field(
-                            "chunk", f"chunks are at most {max_chunk} bytes"
-                        )
+                async for data in chunks:
                     if stored + len(data) > header.size_bytes:
                         raise InvalidArgument.field(
                             "chunk", f"more data than the declared {header.size_bytes} bytes"
@@ -323,7 +320,7 @@ class Uploads:
     async def _touch(self, owner: str, upload_id: str, stored: int) -> None:
         """Record progress mid-stream; an upload swept meanwhile stops here."""
         if not await self._record_progress(owner, upload_id, stored):
-            raise _expired(upload_id, self._settings.upload_expiry_s)
+            raise upload_checks.expired(upload_id, self._settings.upload_expiry_s)
 
     async def _media(self, owner: str, media_id: uuid.UUID) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn:
@@ -331,14 +328,14 @@ class Uploads:
 
     async def status(self, owner: str, upload_id: str) -> job_service_pb2.GetUploadResponse:
         """Where an upload stands: bytes stored, and its media once complete."""
-        if not _UPLOAD_ID.match(upload_id):
+        if not upload_checks.UPLOAD_ID.match(upload_id):
             raise InvalidArgument.field("upload_id", "8-128 characters from [A-Za-z0-9._-]")
         idle_s = self._settings.upload_expiry_s
         async with self._pool.acquire() as conn:
             row = await uploads_db.get_upload(conn, owner, upload_id)
             stale = row is not None and await uploads_db.is_stale(conn, row, idle_s)
         if stale or (row is None and await upload_store.was_expired(self._redis, owner, upload_id)):
-            raise _expired(upload_id, idle_s)
+            raise upload_checks.expired(upload_id, idle_s)
         if row is None:
             raise NotFound(f"upload {upload_id} not found", reason="UPLOAD_NOT_FOUND")
         reply = job_service_pb2.GetUploadResponse(upload_id=upload_id, size_bytes=row["size_bytes"])
@@ -351,14 +348,6 @@ class Uploads:
         part = upload_store.part_path(self._parts, owner, upload_id)
         reply.stored_bytes = part.stat().st_size if part.exists() else 0
         return reply
-
-
-def _expired(upload_id: str, idle_s: float) -> NotFound:
-    return NotFound(
-        f"upload {upload_id} expired: it was not completed within {idle_s:g} s of its last "
-        "activity, and its bytes were removed; upload the file again",
-        reason="UPLOAD_EXPIRED",
-    )
 
 
 def _append(fh: BinaryIO, data: bytes) -> None:

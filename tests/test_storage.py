@@ -94,6 +94,18 @@ async def test_storage_quota_counts_media_and_uploads_in_progress(
     assert (await _usage(api)).stored_bytes == 1000
     err = await _refused(api.upload_bytes(b"d"))
     assert error_details(err)["ErrorInfo"].reason == "STORAGE_QUOTA_EXCEEDED"  # type: ignore[attr-defined]
+    # A part of an AppendUpload reserves the same way (the same upload core).
+    part = job_service_pb2.AppendUploadRequest(
+        header=job_service_pb2.UploadHeader(
+            filename="d.bin",
+            size_bytes=1,
+            sha256=hashlib.sha256(b"d").hexdigest(),
+            upload_id=str(uuid.uuid4()),
+        ),
+        data=b"d",
+    )
+    err = await _refused(api.jobs.AppendUpload(part, metadata=api.metadata, timeout=30))
+    assert error_details(err)["ErrorInfo"].reason == "STORAGE_QUOTA_EXCEEDED"  # type: ignore[attr-defined]
 
     # Deleting media frees its bytes.
     await _delete_media(api, first.name)

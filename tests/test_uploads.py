@@ -108,3 +108,101 @@ async def test_upload_id_for_a_different_file_is_refused(api: Api) -> None:
         await api.upload_bytes(b"b" * 200, "b.bin", upload_id=upload_id)
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_details(err.value)["ErrorInfo"].reason == "UPLOAD_ID_REUSED"
+
+
+async def _append(
+    api: Api, header: job_service_pb2.UploadHeader, data: bytes, offset: int, end: int
+) -> job_service_pb2.AppendUploadResponse:
+    """One AppendUpload part: bytes [offset, end) of `data`."""
+    part = job_service_pb2.UploadHeader()
+    part.CopyFrom(header)
+    part.offset_bytes = offset
+    return await api.jobs.AppendUpload(
+        job_service_pb2.AppendUploadRequest(header=part, data=data[offset:end]),
+        metadata=api.metadata,
+        timeout=30,
+    )
+
+
+async def test_append_upload_parts_mixed_with_a_stream(api: Api, other_api: Api) -> None:
+    data = LECTURE.read_bytes()
+    third = len(data) // 3
+    header = job_service_pb2.UploadHeader(
+        filename="lecture.ogg",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        upload_id=str(uuid.uuid4()),
+    )
+    # Parts are joined by their upload id: none, none.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _append(api, job_service_pb2.UploadHeader(filename="x", size_bytes=1), data, 0, 1)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "header.upload_id" in err.value.details()
+    # A part is at most max_chunk_bytes (1 MiB).
+    big = bytes(1024 * 1024 + 1)
+    too_big = job_service_pb2.UploadHeader(
+        filename="big.bin",
+        size_bytes=len(big),
+        sha256=hashlib.sha256(big).hexdigest(),
+        upload_id=str(uuid.uuid4()),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _append(api, too_big, big, 0, len(big))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(err.value)["BadRequest"].field_violations[0].field == "data"  # type: ignore[attr-defined]
+
+    first = await _append(api, header, data, 0, third)
+    assert first.stored_bytes == third and not first.HasField("media")
+    # The same part again (a retry after a lost reply) is refused with where to go on:
+    # the stored offset is in the ErrorInfo, for clients that do not parse messages.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _append(api, header, data, 0, third)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info = error_details(err.value)["ErrorInfo"]
+    assert info.reason == "UPLOAD_OFFSET_MISMATCH"  # type: ignore[attr-defined]
+    assert info.metadata["stored_bytes"] == str(third)  # type: ignore[attr-defined]
+    # Another user's part cannot join this upload.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _append(other_api, header, data, third, 2 * third)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_details(err.value)["ErrorInfo"].metadata["stored_bytes"] == "0"  # type: ignore[attr-defined]
+    assert (await _status(api, header.upload_id)).stored_bytes == third
+
+    # A stream goes on from the parts, stopping short; a part goes on from the stream.
+    resumed = job_service_pb2.UploadHeader()
+    resumed.CopyFrom(header)
+    resumed.offset_bytes = third
+
+    async def middle():  # type: ignore[no-untyped-def]
+        yield job_service_pb2.UploadMediaRequest(header=resumed)
+        for i in range(third, 2 * third, CHUNK):
+            yield job_service_pb2.UploadMediaRequest(chunk=data[i : min(i + CHUNK, 2 * third)])
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await api.jobs.UploadMedia(middle(), metadata=api.metadata, timeout=30)
+    assert error_details(err.value)["ErrorInfo"].reason == "SIZE_MISMATCH"  # type: ignore[attr-defined]
+    assert (await _status(api, header.upload_id)).stored_bytes == 2 * third
+    last = await _append(api, header, data, 2 * third, len(data))
+    assert last.stored_bytes == len(data)
+    assert last.media.size_bytes == len(data) and last.media.sha256 == header.sha256
+    # Asking again returns the same media, from any offset.
+    again = await _append(api, header, data, 0, 0)
+    assert again.media.name == last.media.name
+    assert (await _status(api, header.upload_id)).media.name == last.media.name
+
+
+async def test_append_upload_checks_the_sha256_of_the_whole_file(api: Api) -> None:
+    data = b"abc" * 1000
+    header = job_service_pb2.UploadHeader(
+        filename="a.bin",
+        size_bytes=len(data),
+        sha256=hashlib.sha256(b"other").hexdigest(),
+        upload_id=str(uuid.uuid4()),
+    )
+    assert (await _append(api, header, data, 0, 1000)).stored_bytes == 1000
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _append(api, header, data, 1000, len(data))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(err.value)["ErrorInfo"].reason == "SHA256_MISMATCH"  # type: ignore[attr-defined]
+    # Nothing wrong is kept: the upload starts again from 0.
+    assert (await _status(api, header.upload_id)).stored_bytes == 0

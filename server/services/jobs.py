@@ -50,6 +50,11 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
     ) -> job_service_pb2.GetUploadResponse:
         return await self._uploads.status(current_principal().subject, request.upload_id)
 
+    async def AppendUpload(
+        self, request: job_service_pb2.AppendUploadRequest, context: grpc.aio.ServicerContext
+    ) -> job_service_pb2.AppendUploadResponse:
+        return await self._uploads.append(current_principal(), request)
+
     async def DeleteMedia(
         self, request: job_service_pb2.DeleteMediaRequest, context: grpc.aio.ServicerContext
     ) -> job_service_pb2.DeleteMediaResponse:
