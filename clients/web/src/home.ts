@@ -116,7 +116,6 @@ async function sendAndCreate(
   try {
     const stored = await send(api, upload, view.update);
     await media.put(stored.name, upload.file);
-    view.row.remove();
     // The job is made even if the user left this page meanwhile; it opens only if not.
     const source = { case: "media" as const, value: stored.name };
     await createJob(api, source, upload.file.name, upload.stages, box, signal, upload.uploadId);
