@@ -100,15 +100,11 @@ class JobView {
     if (event.job) this.drawJob(event.job);
     if (event.kind === JobEventKind.STAGE_STARTED) {
       // A stage that ends by handing over to the next (merge) has no finished event.
-      for (const [stage, row] of this.stageRows) {
-        if (stage !== event.stage && row.bar.value < 1 && !row.pct.dataset.passed) {
-          row.pct.dataset.passed = "true";
-          row.pct.textContent = "done";
-          row.bar.parentElement?.classList.add("passed");
-        }
-      }
+      this.passStages(event.stage);
       this.stageBar(event.stage, 0);
     }
+    // Nor does the stage a job succeeds in (the terminal event closes it).
+    if (event.job?.state === JobState.SUCCEEDED) this.passStages(Stage.UNSPECIFIED);
     if (event.kind === JobEventKind.PROGRESS || event.kind === JobEventKind.PARTIAL_RESULT) {
       this.stageBar(event.stage, event.stageProgress);
     }
@@ -199,6 +195,17 @@ class JobView {
     const value = Math.max(row.bar.value, fraction);
     row.bar.value = value;
     if (!row.pct.dataset.passed) row.pct.textContent = `${(value * 100).toFixed(0)}%`;
+  }
+
+  /** Marks the stages begun before `current` that never reported their end as done. */
+  private passStages(current: Stage): void {
+    for (const [stage, row] of this.stageRows) {
+      if (stage !== current && row.bar.value < 1 && !row.pct.dataset.passed) {
+        row.pct.dataset.passed = "true";
+        row.pct.textContent = "done";
+        row.bar.parentElement?.classList.add("passed");
+      }
+    }
   }
 
   private chunk(index: number, count: number): void {

@@ -49,14 +49,29 @@ async function run(api: Api, query: string, box: HTMLElement, signal: AbortSigna
               hit.speaker && h("span", { class: "speaker" }, ` ${hit.speaker}`),
               h("span", { class: "snippet" }, snippet(hit.snippet)),
             ),
-            h("span", { class: "muted" }, ` ${hit.job} · score ${hit.score.toFixed(2)}`),
+            h("span", { class: "muted" }, h("span", { "data-title": hit.job }, hit.job), ` · score ${hit.score.toFixed(2)}`),
           ),
         ),
       ),
     );
+    await nameJobs(api, [...new Set(hits.map((hit) => hit.job))], box, signal);
   } catch (err) {
     if (!signal.aborted) box.replaceChildren(problemBox(problem(err)));
   }
+}
+
+/** Shows each hit's job by its title (the file name it was uploaded as), when it has one. */
+async function nameJobs(api: Api, names: string[], box: HTMLElement, signal: AbortSignal): Promise<void> {
+  await Promise.all(
+    names.map(async (name) => {
+      const { job } = await api.jobs.getJob({ name }, { signal }).catch(() => ({ job: undefined }));
+      const title = job?.labels["title"];
+      if (!title) return;
+      for (const el of box.querySelectorAll<HTMLElement>("[data-title]")) {
+        if (el.dataset.title === name) el.textContent = title;
+      }
+    }),
+  );
 }
 
 /** The server marks matched terms with `[` and `]`: shown as <mark>. */
