@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from server.app import ServerApp
+from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import lecture_wav
 from tests.support.tokens import token_for
 
@@ -130,6 +131,13 @@ async def test_upload_watch_reload_seek_export_and_search(
     await expect(page.locator("#player")).to_have_js_property("readyState", 4, timeout=20_000)
     at = await page.locator("#player").evaluate("el => el.currentTime")
     assert abs(at - moment) < 0.5, (at, moment)
+    if SHOTS:
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await shot(page, "phone")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.goto(f"{web_url(server)}/#/")
+        await expect(page.locator(f"#jobs li[data-job='{job_url.split('#/')[1]}']")).to_be_visible()
+        await shot(page, "jobs")
     await page.context.close()
 
 
@@ -145,6 +153,70 @@ async def test_a_file_that_is_not_media_gets_the_servers_reason(
     await expect(alert).to_have_attribute("data-reason", "NOT_MEDIA")
     await expect(alert).to_contain_text("not a media file")
     await expect(alert).to_contain_text("INVALID_ARGUMENT")
+    await expect(alert.locator("li code")).to_have_text("media")  # BadRequest's field
     await shot(page, "error")
     assert re.search(r"#/$", page.url)  # no job page for it
+    await page.context.close()
+
+
+async def test_an_upload_cut_off_resumes_after_a_reload(
+    browser: Browser, server: ServerApp, tmp_path: Path
+) -> None:
+    talk = lecture_wav(tmp_path / "resumed.wav", repeat=4)  # 2.8 MB: three parts
+    page = await signed_in(browser, server, "console-user-3")
+    parts: list[str] = []
+    page.on("request", lambda r: parts.append(r.url) if r.url.endswith("/AppendUpload") else None)
+
+    async def first_part_only(route: Route) -> None:
+        # The network fails after the first part: every later part is cut off.
+        if len(parts) <= 1:
+            await route.continue_()
+        else:
+            await route.abort()
+
+    await page.route("**/AppendUpload", first_part_only)
+    row = page.locator(".upload[data-file='resumed.wav']")
+    await page.set_input_files("#file", str(talk))
+    await expect(row).to_have_attribute("data-phase", "retrying", timeout=20_000)
+    await expect(row).to_contain_text("uploaded 1.0 MB of 2.8 MB")
+    await page.unroute("**/AppendUpload")
+
+    # The browser kept the file: after a reload the upload goes on from the
+    # server's count (GetUpload), with the two parts it lacks.
+    parts.clear()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/GetUpload") else None)
+    await page.reload()
+    await page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]+$"), timeout=60_000)
+    assert len(parts) == 2, parts
+    assert asked
+    await expect(page.locator("h1")).to_have_text("resumed.wav")
+    await page.context.close()
+
+
+async def test_summary_chapters_and_a_highlight_clip(browser: Browser, server: ServerApp) -> None:
+    page = await signed_in(browser, server, "console-user-4")
+    await page.get_by_label("Summary and chapters").check()
+    await page.get_by_label("Highlight clips").check()
+    await page.set_input_files("#file", str(MEDIA_DIR / "volcano.ogg"))
+    await page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]+$"), timeout=60_000)
+    await expect(page.locator(".job-page")).to_have_attribute(
+        "data-state", "succeeded", timeout=120_000
+    )
+    await expect(page.locator("#summary p")).to_contain_text("molten rock")
+    chapter = page.locator("#chapters button").first
+    await expect(chapter).to_be_visible()
+
+    # A clip from ReadClip, played in the page and saved as a file of its size.
+    highlight = page.locator("#highlights .highlight").first
+    await highlight.get_by_role("button", name="Play clip").click()
+    clip = highlight.locator(".clip-player")
+    await expect(clip).to_have_js_property("readyState", 4, timeout=20_000)
+    assert (await clip.get_attribute("src") or "").startswith("blob:")
+    async with page.expect_download() as waiting:
+        await highlight.get_by_role("button", name="Download clip").click()
+    saved = Path(await (await waiting.value).path())
+    size = await highlight.locator("[data-clip-bytes]").get_attribute("data-clip-bytes")
+    assert saved.stat().st_size == int(size or 0) > 1000  # ListHighlights' size, ReadClip's bytes
+    await shot(page, "highlights")
     await page.context.close()

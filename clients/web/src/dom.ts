@@ -1,5 +1,5 @@
 /** A few DOM helpers: the console builds its pages from plain elements. */
-import type { Problem } from "./api.js";
+import { forgetToken, type Problem } from "./api.js";
 
 type Child = Node | string | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | EventListener | undefined>;
@@ -68,6 +68,19 @@ export function problemBox(p: Problem): HTMLElement {
     p.quota.length > 0 && h("ul", {}, p.quota.map((q) => h("li", {}, q))),
     p.retryAfterS !== null && h("div", {}, `Try again in ${Math.ceil(p.retryAfterS)} s.`),
     p.requestId && h("div", { class: "muted" }, `Request id ${p.requestId}`),
+    p.code === "UNAUTHENTICATED" &&
+      h(
+        "button",
+        {
+          type: "button",
+          onclick: () => {
+            forgetToken();
+            location.hash = "#/";
+            location.reload();
+          },
+        },
+        "Sign in again",
+      ),
   );
 }
 

@@ -59,7 +59,10 @@ export function showHome(api: Api, signal: AbortSignal): void {
       class: "url",
       onsubmit: (e: Event) => {
         e.preventDefault();
-        void createJob(api, { case: "sourceUri", value: url.value }, url.value, chosenStages(), uploads, signal);
+        // A row for the link, where an error about it shows.
+        const row = h("div", { class: "upload", "data-file": url.value }, h("strong", {}, url.value));
+        uploads.append(row);
+        void createJob(api, { case: "sourceUri", value: url.value }, url.value, chosenStages(), row, signal);
       },
     },
     h("label", { for: "url" }, "Or a link to a recording or a page with one"),
@@ -118,7 +121,7 @@ async function sendAndCreate(
     await media.put(stored.name, upload.file);
     // The job is made even if the user left this page meanwhile; it opens only if not.
     const source = { case: "media" as const, value: stored.name };
-    await createJob(api, source, upload.file.name, upload.stages, box, signal, upload.uploadId);
+    await createJob(api, source, upload.file.name, upload.stages, view.row, signal, upload.uploadId);
   } catch (err) {
     view.fail(err);
   } finally {
@@ -151,6 +154,7 @@ async function createJob(
   source: { case: "media" | "sourceUri"; value: string },
   title: string,
   stages: Stage[],
+  // Where an error shows: the upload's or the link's row.
   box: HTMLElement,
   signal: AbortSignal,
   // The upload's id for an uploaded file: asking twice (after a reload) makes one job.
@@ -165,7 +169,7 @@ async function createJob(
     });
     if (job && !signal.aborted) location.hash = `#/${job.name}`;
   } catch (err) {
-    box.append(h("div", { class: "upload", "data-file": title }, h("strong", {}, title), problemBox(problem(err))));
+    box.append(problemBox(problem(err)));
   }
 }
 

@@ -74,6 +74,8 @@ class JobView {
           if (event) this.apply(event);
         }
         if (this.job && TERMINAL.has(this.job.state)) return;
+        // The server ended the stream early (it is stopping): go on from the last event.
+        await new Promise((r) => setTimeout(r, 500));
       } catch (err) {
         if (this.signal.aborted) return;
         if (err instanceof ConnectError && err.code === Code.OutOfRange) {

@@ -13,7 +13,7 @@ import {
   type Transcript,
 } from "../../typescript/src/gen/reelscribe/v1/transcript_service_pb.js";
 import { type Api, problem } from "./api.js";
-import { clock, download, h, problemBox } from "./dom.js";
+import { bytes, clock, download, h, problemBox } from "./dom.js";
 import { Player } from "./player.js";
 
 const INSIGHT_STAGES = new Set([Stage.ANALYZE, Stage.HIGHLIGHTS, Stage.RENDER_CLIPS]);
@@ -131,7 +131,13 @@ export class Results {
       ),
       hl.speaker && h("span", { class: "speaker" }, ` ${hl.speaker}`),
       h("p", {}, hl.text),
-      h("p", { class: "muted" }, `score ${hl.score.toFixed(2)} · ${hl.reason}`),
+      h(
+        "p",
+        { class: "muted" },
+        `score ${hl.score.toFixed(2)} · ${hl.reason}`,
+        hl.clipSizeBytes > 0n &&
+          h("span", { "data-clip-bytes": String(hl.clipSizeBytes) }, ` · clip ${bytes(Number(hl.clipSizeBytes))}`),
+      ),
       h("div", { class: "row" }, clipButtons),
       clipBox,
     );
