@@ -2,6 +2,8 @@
  * The home page: drop a file or paste a URL to start a job, uploads in
  * progress (resumed after a reload), and the job list, kept live by WatchJobs.
  */
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+
 import type { Job } from "../../typescript/src/gen/reelscribe/v1/job_pb.js";
 import { JobState, Stage } from "../../typescript/src/gen/reelscribe/v1/job_pb.js";
 import { type Api, problem, transient } from "./api.js";
@@ -232,7 +234,12 @@ function jobRow(job: Job): HTMLElement {
     { class: `job state-${stateName(job.state)}`, "data-job": job.name },
     h("a", { href: `#/${job.name}` }, title),
     h("span", { class: "badge" }, stateName(job.state)),
-    running && h("span", { class: "muted" }, stageName(job.stage)),
+    // The stage while it runs, else when the job was made (the server's clock, shown locally).
+    h(
+      "span",
+      { class: "muted" },
+      running ? stageName(job.stage) : job.createTime ? timestampDate(job.createTime).toLocaleString() : "",
+    ),
     h("progress", { max: 1, value: job.progress, "aria-label": `${title} progress` }),
     h("span", { class: "pct" }, `${(job.progress * 100).toFixed(0)}%`),
   );
