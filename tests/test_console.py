@@ -195,6 +195,9 @@ async def test_an_upload_cut_off_resumes_after_a_reload(
 
 
 async def test_summary_chapters_and_a_highlight_clip(browser: Browser, server: ServerApp) -> None:
+    # A second tab of the same user sits on the job list, empty for now.
+    watcher = await signed_in(browser, server, "console-user-4")
+    await expect(watcher.locator("#jobs-h + div")).to_have_text("No jobs yet.")
     page = await signed_in(browser, server, "console-user-4")
     await page.get_by_label("Summary and chapters").check()
     await page.get_by_label("Highlight clips").check()
@@ -203,6 +206,13 @@ async def test_summary_chapters_and_a_highlight_clip(browser: Browser, server: S
     await expect(page.locator(".job-page")).to_have_attribute(
         "data-state", "succeeded", timeout=120_000
     )
+    # The other tab's list followed the job live (WatchJobs), with no reload.
+    job = page.url.split("#/")[1]
+    row = watcher.locator(f"#jobs li[data-job='{job}']")
+    await expect(row.locator(".badge")).to_have_text("succeeded", timeout=10_000)
+    await expect(row).to_contain_text("volcano.ogg")
+    await expect(row).to_contain_text("100%")
+    await watcher.context.close()
     await expect(page.locator("#summary p")).to_contain_text("molten rock")
     chapter = page.locator("#chapters button").first
     await expect(chapter).to_be_visible()
