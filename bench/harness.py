@@ -32,6 +32,9 @@ def bench_stack(
             server_address=address,
             worker_processes=processes,
             worker_threads=threads,
+            # No gRPC-Web listener (`up` would take 127.0.0.1:8080) unless a
+            # bench sets REELSCRIBE_WEB_LISTEN.
+            up_web_listen="",
         )
         with running_stack(
             settings, quiet=True, workers=workers is not None, extra_env=extra_env

@@ -323,7 +323,7 @@ class Settings(BaseSettings):
     #: `["*"]` allows any origin (tokens travel in a header, never in cookies).
     web_cors_origins: tuple[str, ...] = ()
     #: Directory of the built web console, served at `/` by the gRPC-Web listener.
-    #: Default: `clients/web/dist` in the source tree
+    #: Default: clients/web/dist in the source tree (built by the console's npm build)
     web_static_dir: Path = Field(default_factory=_default_web_static_dir)
 
     # -- Logs and tracing --------------------------------------------------------------

@@ -20,8 +20,9 @@ the check, so a new example cannot go untested by accident. docs/development.md
   must exit 0.
 
 Before a block runs, the documented address 127.0.0.1:50051 becomes the test
-server's, `jobs/<id>` and `media/<id>` a finished job of the docs user (with
-highlights and rendered clips) and its media, and `--user alice` that user.
+server's (and 127.0.0.1:8080 its gRPC-Web listener's), `jobs/<id>` and
+`media/<id>` a finished job of the docs user (with highlights and rendered
+clips) and its media, and `--user alice` that user.
 
 Long on purpose: the docs check is one machine (the block parser and
 classifier, the static checks built on them, and the runner that executes every
@@ -63,6 +64,8 @@ from tests.support.tokens import JWT_SECRET, token_for
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 DOCUMENTED_ADDRESS = "127.0.0.1:50051"
+#: The documented gRPC-Web address (docs/web.md): the test server's listener runs them.
+DOCUMENTED_WEB_ADDRESS = "127.0.0.1:8080"
 README_MAX_LINES = 200
 #: Seconds one block may take (the demo transcribes a short lecture end to end).
 BLOCK_TIMEOUT_S = 300.0
@@ -412,11 +415,13 @@ class DocsWorld:
     job: str
     media: str
     server_address: str
+    web_address: str
 
     def substitute(self, text: str) -> str:
         """The example as it runs here: real address, job, media and user."""
         return (
             text.replace(DOCUMENTED_ADDRESS, self.server_address)
+            .replace(DOCUMENTED_WEB_ADDRESS, self.web_address)
             .replace("jobs/<id>", self.job)
             .replace("media/<id>", self.media)
             .replace("--user alice", f"--user {self.user}")
@@ -473,6 +478,7 @@ async def docs_world(
         job=job.name,
         media=job.media,
         server_address=f"127.0.0.1:{server.port}",
+        web_address=server.web_address,
     )
 
 

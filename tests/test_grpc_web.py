@@ -8,21 +8,26 @@ servicer objects through the same interceptor as the native listener.
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from yarl import URL
 
+from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
-from server.app import ServerApp
+from server.app import ListenError, ServerApp
 from server.web import CorsPolicy, GrpcWebApp, StaticFiles, WebApp, WebListener
+from server.web.context import WebServicerContext
 from tests.support import ports
 from tests.support.api import Api
-from tests.support.grpcweb import WebClient, frames
+from tests.support.grpcweb import WebClient, frame, frames
 from tests.support.media import MEDIA_DIR
 from tests.support.settings import WEB_TEST_ORIGIN
 from tests.support.tokens import token_for
@@ -45,6 +50,7 @@ def web(server: ServerApp, session: aiohttp.ClientSession, user: str) -> WebClie
 async def test_unary_call_answers_as_native_grpc(web: WebClient, api: Api) -> None:
     media = await api.upload(MEDIA_DIR / "ocean.ogg")
     job = await api.create(media.name)
+    measured = _handled("GetJob", "unary", grpc.StatusCode.OK)
     reply = await web.call(f"{JOBS}/GetJob", job_service_pb2.GetJobRequest(name=job.name))
     assert reply.http_status == 200
     assert reply.headers["content-type"] == "application/grpc-web+proto"
@@ -53,6 +59,32 @@ async def test_unary_call_answers_as_native_grpc(web: WebClient, api: Api) -> No
     assert got.job.name == job.name and got.job.media == media.name
     # The request id comes back as it does natively (trailing metadata).
     assert len(reply.trailers["x-request-id"]) == 32
+    # The same interceptor measured it.
+    assert _handled("GetJob", "unary", grpc.StatusCode.OK) == measured + 1
+
+
+async def test_grpc_web_text_is_base64_both_ways(
+    web: WebClient, session: aiohttp.ClientSession
+) -> None:
+    text = "application/grpc-web-text"
+    request = base64.b64encode(
+        frame(job_service_pb2.ListJobsRequest(page_size=1).SerializeToString())
+    )
+    async with session.post(
+        f"{web.base_url}/{JOBS}/ListJobs",
+        data=request,
+        headers=web.headers(**{"content-type": text}),
+    ) as response:
+        assert response.headers["content-type"].startswith(text)
+        body = await response.read()
+    # Each frame is base64 of its own (padded), so decode them one by one.
+    decoded = b"".join(
+        base64.b64decode(part + b"=" * (-len(part) % 4)) for part in re.findall(rb"[^=]+=*", body)
+    )
+    assert decoded[0] == 0  # a message frame, then the trailers
+    length = int.from_bytes(decoded[1:5], "big")
+    job_service_pb2.ListJobsResponse.FromString(decoded[5 : 5 + length])
+    assert decoded[5 + length] == 0x80 and b"grpc-status: 0" in decoded[5 + length :]
 
 
 async def test_no_token_is_unauthenticated_with_error_details(
@@ -125,7 +157,17 @@ async def _open_streams(server: ServerApp, user: str, expected: int) -> None:
         await asyncio.sleep(0.02)
 
 
+def _handled(method: str, kind: str, code: grpc.StatusCode) -> float:
+    """Calls of JobService `method` (of handler `kind`) the server measured as ended with `code`."""
+    labels = {"grpc_service": JOBS, "grpc_method": method, "grpc_type": kind}
+    count = REGISTRY.get_sample_value(
+        "grpc_server_handled_total", labels | {"grpc_code": code.name}
+    )
+    return count or 0.0
+
+
 async def test_dropped_stream_frees_its_slot(web: WebClient, server: ServerApp, user: str) -> None:
+    cancelled_before = _handled("WatchJobs", "server_stream", grpc.StatusCode.CANCELLED)
     async with web.open(f"{JOBS}/WatchJobs", job_service_pb2.WatchJobsRequest()) as response:
         assert response.status == 200
         await _open_streams(server, user, 1)
@@ -135,6 +177,8 @@ async def test_dropped_stream_frees_its_slot(web: WebClient, server: ServerApp, 
         # The client drops the connection without a word.
         response.connection.transport.abort()  # type: ignore[union-attr]
     await _open_streams(server, user, 0)
+    # ...and the call is measured as the client's cancellation, like a native one.
+    assert _handled("WatchJobs", "server_stream", grpc.StatusCode.CANCELLED) == cancelled_before + 1
 
 
 async def test_stream_deadline_ends_with_deadline_exceeded(
@@ -164,6 +208,9 @@ async def test_client_streaming_is_refused_and_bad_bodies_are_invalid(
     anonymous = WebClient(session, web.base_url, None)
     async with session.post(url, data=b"\x00\x00\x00", headers=anonymous.headers()) as response:
         assert response.headers["grpc-status"] == str(grpc.StatusCode.UNAUTHENTICATED.value[0])
+    # A method no service has: UNIMPLEMENTED, as natively.
+    unknown = await web.call(f"{JOBS}/NoSuchMethod", job_service_pb2.ListJobsRequest())
+    assert unknown.code == grpc.StatusCode.UNIMPLEMENTED
     # Not gRPC-Web at all: refused at the HTTP level.
     async with session.post(url, data=b"{}", headers={"content-type": "application/json"}) as r:
         assert r.status == 415
@@ -240,3 +287,79 @@ async def test_console_files_are_served(
     for escape in ("/../secret.txt", "/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt"):
         async with session.get(URL(f"{base}{escape}", encoded=True)) as outside:
             assert outside.status == 404, escape
+
+
+async def test_limits_and_drain_apply_over_grpc_web(
+    extra_server: Callable[..., Awaitable[ServerApp]], session: aiohttp.ClientSession, user: str
+) -> None:
+    app = await extra_server(max_streams_per_user=1, rate_limits={"ListJobs": (0.01, 1)})
+    client = WebClient(session, f"http://{app.web_address}", token_for(user))
+    # The rate limit: one ListJobs, then RESOURCE_EXHAUSTED saying when to retry.
+    assert (await client.call(f"{JOBS}/ListJobs", job_service_pb2.ListJobsRequest())).code == (
+        grpc.StatusCode.OK
+    )
+    limited = await client.call(f"{JOBS}/ListJobs", job_service_pb2.ListJobsRequest())
+    assert limited.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert limited.details()["RetryInfo"].retry_delay.seconds > 0
+    async with client.open(f"{JOBS}/WatchJobs", job_service_pb2.WatchJobsRequest()) as response:
+        received = frames(response)
+        await anext(received)  # the stream flows
+        # The user's one stream is taken, on both listeners (one count per server).
+        second = await client.call(f"{JOBS}/WatchJobs", job_service_pb2.WatchJobsRequest())
+        assert second.details()["ErrorInfo"].reason == "TOO_MANY_STREAMS_FOR_USER"
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+            api = Api(channel, client.token)
+            native = api.jobs.WatchJobs(job_service_pb2.WatchJobsRequest(), metadata=api.metadata)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await native.read()
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Shutdown: the open stream ends at once, saying how to resume.
+        started = time.monotonic()
+        stopping = asyncio.create_task(app.stop(grace_s=10.0))
+        rest = [item async for item in received]
+    await stopping
+    assert time.monotonic() - started < 5.0  # drained, not cut off at the grace
+    flags, block = rest[-1]
+    assert flags == 0x80
+    assert b"grpc-status: 14" in block  # UNAVAILABLE
+    assert b"after_cursor" in block  # ...with the resume hint
+    assert b"grpc-status-details-bin" in block
+
+
+async def test_a_busy_web_address_is_refused(settings: Settings, server: ServerApp) -> None:
+    second = ServerApp(
+        settings.model_copy(
+            update={"listen_address": "127.0.0.1:0", "web_listen": server.web_address}
+        )
+    )
+    with pytest.raises(ListenError, match="REELSCRIBE_WEB_LISTEN"):
+        await second.start()
+
+
+async def test_servicer_context_behaves_as_grpc_aio() -> None:
+    written: list[object] = []
+
+    async def write(message: object) -> None:
+        written.append(message)
+
+    ctx = WebServicerContext(
+        [("authorization", "Bearer x"), ("trace-bin", b"\x01")],
+        peer="ipv4:127.0.0.1:5000",
+        deadline=time.monotonic() + 30,
+        write=write,
+    )
+    assert ctx.invocation_metadata() == (("authorization", "Bearer x"), ("trace-bin", b"\x01"))
+    assert 29 < (ctx.time_remaining() or 0) <= 30 and ctx.peer() == "ipv4:127.0.0.1:5000"
+    await ctx.write("message")
+    assert written == ["message"]
+    ended: list[bool] = []
+    ctx.add_done_callback(lambda c: ended.append(c.cancelled()))
+    ctx.set_trailing_metadata((("x-request-id", "r1"),))
+    with pytest.raises(grpc.aio.AbortError):
+        await ctx.abort(grpc.StatusCode.NOT_FOUND, "gone", (("grpc-status-details-bin", b"d"),))
+    assert ctx.code() == grpc.StatusCode.NOT_FOUND and ctx.details() == "gone"
+    assert ctx.trailing_metadata() == (("grpc-status-details-bin", b"d"),)
+    assert not ctx.done()
+    ctx.finish(cancelled=True)
+    ctx.finish(cancelled=False)  # (once only)
+    assert ended == [True] and ctx.done() and ctx.cancelled()

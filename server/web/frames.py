@@ -4,9 +4,9 @@ A body is a sequence of frames, each a flags byte, a 4-byte big-endian length
 and that many bytes: a message (flags 0x00), or, last, the trailers (flags
 0x80) as HTTP/1-style `name: value\\r\\n` lines. `application/grpc-web-text`
 is the same, base64-encoded. sonora's `protocol` module has the framing
-(`wrap_message`); the rest is here because sonora packs trailers given as
-bytes into `b'...'` text and does not percent-encode `grpc-message` as gRPC
-requires.
+(`wrap_message`) and `grpc-timeout` parsing; trailers are packed here because
+sonora's `pack_trailers` writes names and values given as bytes (as its own
+unary path gives them) as `b'grpc-status': b'0'`.
 """
 
 from __future__ import annotations

@@ -9,9 +9,12 @@ and runs with a grpc.aio-style context (`server.web.context`).
 sonora's own request flow is not used, because it breaks those rules: an
 error status drops the trailing metadata (so no `grpc-status-details-bin`, no
 request id), an error after the first streamed message starts a second
-response, a client that leaves is noticed only between two messages and its
-handler is never closed (a watch would hold its stream slot), and its CORS
-answers every origin. `serve` below runs one call instead:
+response, a stream that ends before its first message fails, a client that
+leaves is noticed only while a message is being sent (not while a watch waits
+for the next) and its handler is never closed (it would hold its stream slot),
+unary trailers come out as `b'grpc-status': b'0'`, and its CORS answer is
+fixed (the request's Host as the allowed origin, any header) rather than a
+list of origins. `serve` below runs one call instead:
 
 * the request (one message: browsers cannot stream requests) is read whole,
   bounded like native gRPC's largest message;
@@ -75,6 +78,13 @@ class GrpcWebApp(grpcASGI):
         #: Wrapped handlers by path (only paths that have one: a scan of
         #: unknown paths must not grow it).
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """As an ASGI app of its own: calls only (`server.web.router` adds the rest)."""
+        if scope["type"] == "http" and scope["method"] == "POST":
+            await self.serve(scope, receive, send, ())
+        elif scope["type"] == "http":
+            await plain_response(send, 405, "gRPC-Web calls are POSTs\n")
 
     def handler(self, path: str) -> grpc.RpcMethodHandler | None:
         """The interceptor-wrapped handler of method `path`, or None."""
@@ -170,10 +180,11 @@ class _WebCall:
         self._started = False
         self._serializer: Callable[[Any], bytes] | None = None
         timeout = frames.parse_timeout(header(scope, b"grpc-timeout") or b"")
-        client = scope.get("client") or ("", 0)
+        host, port = scope.get("client") or ("", 0)
         self.ctx = WebServicerContext(
             frames.request_metadata(scope["headers"]),
-            peer=f"ipv{'6' if ':' in client[0] else '4'}:{client[0]}:{client[1]}",
+            # As grpc names peers: ipv4:127.0.0.1:5000, ipv6:[::1]:5000.
+            peer=f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{host}:{port}",
             deadline=None if timeout is None else time.monotonic() + timeout,
             write=self._write_message,
         )

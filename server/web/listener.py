@@ -11,6 +11,7 @@ logged and measured by the interceptor, so there is no access log.
 
 from __future__ import annotations
 
+import math
 import socket
 
 import uvicorn
@@ -95,6 +96,6 @@ class WebListener:
                 self._sock.close()
             return
         server, self._server = self._server, None
-        server.config.timeout_graceful_shutdown = max(int(grace_s), 1) if grace_s else 1
+        server.config.timeout_graceful_shutdown = max(math.ceil(grace_s), 1)
         server.should_exit = True
         await server.shutdown(sockets=[self._sock] if self._sock else None)
