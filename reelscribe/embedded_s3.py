@@ -117,6 +117,10 @@ class EmbeddedS3:
                     "-volume.max=20",
                     "-s3",
                     f"-s3.config={self._config}",
+                    # Off: catalogs nobody uses, on fixed ports (8181, 9101) that
+                    # another program may hold, which would stop the server.
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -104,6 +104,83 @@ class S3BlobStore:
         )
         src.unlink(missing_ok=True)
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` in one PUT (small objects)."""
+        self._call(
+            f"storing {key}",
+            lambda: self._client.put_object(Bucket=self.bucket, Key=key, Body=data),
+        )
+
+    def get_bytes(self, key: str) -> bytes:
+        """The whole (small) object under `key`."""
+
+        def _get() -> bytes:
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            with contextlib.closing(body):
+                data: bytes = body.read()
+            return data
+
+        return self._call(f"reading {key}", _get)
+
+    # -- multipart uploads, step by step (uploads that any server resumes) ------
+
+    def create_multipart(self, key: str) -> str:
+        """Start a multipart upload that completes at `key`; returns its id."""
+        reply = self._call(
+            f"starting an upload to {key}",
+            lambda: self._client.create_multipart_upload(Bucket=self.bucket, Key=key),
+        )
+        return str(reply["UploadId"])
+
+    def upload_part(self, key: str, multipart_id: str, number: int, data: bytes) -> str:
+        """Store part `number` (1-based; every part but the last at least 5 MiB); its ETag."""
+        reply = self._call(
+            f"storing part {number} of {key}",
+            lambda: self._client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=multipart_id, PartNumber=number, Body=data
+            ),
+        )
+        return str(reply["ETag"])
+
+    def complete_multipart(self, key: str, multipart_id: str, parts: list[tuple[int, str]]) -> None:
+        """Join the parts, (number, ETag) in order, into the object at `key`. Done
+        already (the upload is gone, the object there) counts as done."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(
+                f"completing {key}",
+                lambda: self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=multipart_id,
+                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
+                ),
+            )
+        except ClientError as exc:
+            if _status(exc) != 404 or self.size(key) is None:
+                raise
+
+    def abort_multiparts(self, key: str) -> int:
+        """Abort every unfinished multipart upload to `key` (their parts are freed);
+        returns how many."""
+
+        def _abort() -> int:
+            aborted = 0
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=key
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Key"] == key:
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+                        )
+                        aborted += 1
+            return aborted
+
+        return self._call(f"aborting uploads to {key}", _abort)
+
     def delete(self, key: str) -> None:
         """Remove a blob if present."""
         self._call(

@@ -1,26 +1,25 @@
 """Uploads in progress, as the server and the workers both see them.
 
-An upload in progress is a row in `uploads` (without a media id) and a partial
-file under the owner's prefix; one stream at a time writes it, holding a Redis
-lock named after the upload. An upload with no activity for
+An upload in progress is a row in `uploads` (without a media id) and the bytes
+stored so far, kept by a `reelscribe.partials.Partials` (a partial file on the
+receiving server's disk, or objects in S3); one call at a time writes it,
+holding a Redis lock named after the upload. An upload with no activity for
 `upload_expiry_s` has been abandoned: `sweep` (a worker duty) removes its row
-and partial file, taking the same lock first, so it never removes an upload a
+and bytes (with S3: its multipart upload and staged objects), taking the same
+lock first, so it never removes an upload a
 stream is writing. Expired ids are remembered for a while, so `GetUpload` can
 say the upload expired rather than that it never existed.
 """
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
 from reelscribe import blobs
-from reelscribe.blobs import BlobStore
 from reelscribe.db import uploads as uploads_db
+from reelscribe.partials import Partials
 
 log = structlog.get_logger(__name__)
 
@@ -31,11 +30,6 @@ LOCK_TTL_MS = 10 * 60 * 1000
 EXPIRED_MEMORY_S = 7 * 24 * 3600
 #: Uploads removed per database round trip of a sweep.
 SWEEP_BATCH = 500
-
-
-def part_path(store: BlobStore, owner: str, upload_id: str) -> Path:
-    """The partial file of an upload in progress."""
-    return store.path(f"{blobs.owner_prefix(owner)}/uploads/{upload_id}.part")
 
 
 def lock_key(owner: str, upload_id: str) -> str:
@@ -55,27 +49,28 @@ async def was_expired(redis: aioredis.Redis, owner: str, upload_id: str) -> bool
 async def expire(
     pool: asyncpg.Pool,
     redis: aioredis.Redis,
-    store: BlobStore,
+    partials: Partials,
     owner: str,
     upload_id: str,
     idle_s: float,
 ) -> bool:
     """Remove one upload if it is (still) idle for `idle_s`; the caller holds its lock.
 
-    Returns whether it was removed. The row goes first, then the file; no stream
-    can start in between, since the caller holds the upload's lock.
+    Returns whether it was removed. The row goes first, then the bytes; no
+    stream can start in between, since the caller holds the upload's lock.
     """
     async with pool.acquire() as conn:
-        removed = await uploads_db.delete_stale_upload(conn, owner, upload_id, idle_s)
-    if removed:
-        await asyncio.to_thread(part_path(store, owner, upload_id).unlink, missing_ok=True)
-        await redis.set(_expired_key(owner, upload_id), "1", ex=EXPIRED_MEMORY_S)
-        log.info("upload expired", upload_id=upload_id, idle_s=idle_s)
-    return removed
+        row = await uploads_db.delete_stale_upload(conn, owner, upload_id, idle_s)
+    if row is None:
+        return False
+    await redis.set(_expired_key(owner, upload_id), "1", ex=EXPIRED_MEMORY_S)
+    await partials.removed(row)
+    log.info("upload expired", upload_id=upload_id, idle_s=idle_s)
+    return True
 
 
 async def sweep(
-    pool: asyncpg.Pool, redis: aioredis.Redis, store: BlobStore, *, idle_s: float
+    pool: asyncpg.Pool, redis: aioredis.Redis, partials: Partials, *, idle_s: float
 ) -> int:
     """Remove every upload in progress idle for `idle_s`; returns how many.
 
@@ -93,7 +88,7 @@ async def sweep(
             if not await redis.set(lock, "sweep", nx=True, px=LOCK_TTL_MS):
                 continue
             try:
-                removed_now += await expire(pool, redis, store, owner, upload_id, idle_s)
+                removed_now += await expire(pool, redis, partials, owner, upload_id, idle_s)
             finally:
                 await redis.delete(lock)
         removed += removed_now

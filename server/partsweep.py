@@ -3,10 +3,13 @@
 An upload in progress is a file on the disk of the server that receives it
 (`<data_dir>/blobs/<owner>/uploads/<id>.part`), appended to by each stream.
 The workers' sweep (`workers/uploadsweep.py`) expires abandoned uploads,
-rows and quota; with the local store it also deletes their files, but with
-S3 storage no worker sees a server's disk. So each server, every
-`upload_sweep_interval_s`, deletes its partial files that no stream has
-written to for `upload_expiry_s`: the same idleness that expires the upload.
+rows and quota, and deletes their bytes where the workers can see them: files
+of a data directory they share with the servers, or (with S3 storage, where
+uploads in progress live in the bucket: `reelscribe.s3partials`) objects in
+the bucket. A server whose data directory no worker shares still keeps its
+own partial files, so each server, every `upload_sweep_interval_s`, deletes
+its partial files that no stream has written to for `upload_expiry_s`: the
+same idleness that expires the upload.
 """
 
 from __future__ import annotations

@@ -25,22 +25,17 @@ the same upload id starts again from offset 0.
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import BinaryIO
 
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
-from reelscribe import blobs, convert, names
+from reelscribe import convert, names
 from reelscribe import uploads as upload_store
 from reelscribe.auth import Principal
-from reelscribe.blobs import Blobs, BlobStore, file_sha256
+from reelscribe.blobs import Blobs
 from reelscribe.config import Settings
 from reelscribe.db import media as media_db
 from reelscribe.db import uploads as uploads_db
@@ -50,15 +45,12 @@ from reelscribe.errors import (
     InvalidArgument,
     NotFound,
 )
+from reelscribe.partials import open_partials
 from reelscribe.v1 import job_service_pb2
 from server import upload_checks
 from server.quotas import Quotas
 
 log = structlog.get_logger(__name__)
-
-#: While a stream writes, its progress is recorded (and the upload shown to be
-#: alive, and still there) at least this often.
-_TOUCH_S = 15.0
 
 
 class Uploads:
@@ -76,9 +68,11 @@ class Uploads:
         self._pool = pool
         self._redis = redis
         self._store = store
-        # Uploads in progress are files on this server's disk until complete,
-        # whichever store then keeps the media.
-        self._parts = BlobStore(settings.blob_dir)
+        # Where the bytes of uploads in progress wait: this server's disk, or
+        # (with S3) the bucket, so that any server resumes them.
+        self._partials = open_partials(
+            pool, store, settings.blob_dir, idle_s=settings.upload_expiry_s
+        )
         self._quotas = quotas
 
     async def receive_stream(
@@ -168,9 +162,10 @@ class Uploads:
             await self._redis.delete(lock)
 
     async def _forget(self, owner: str, upload_id: str) -> None:
-        upload_store.part_path(self._parts, owner, upload_id).unlink(missing_ok=True)
         async with self._pool.acquire() as conn:
-            await uploads_db.forget_upload(conn, owner, upload_id)
+            row = await uploads_db.forget_upload(conn, owner, upload_id)
+        if row is not None:
+            await self._partials.removed(row)
 
     async def _open(
         self, principal: Principal, upload_id: str, header: job_service_pb2.UploadHeader
@@ -183,7 +178,7 @@ class Uploads:
         if stale:
             # As if the sweeper had come first (this stream holds the lock it takes).
             await upload_store.expire(
-                self._pool, self._redis, self._parts, owner, upload_id, idle_s
+                self._pool, self._redis, self._partials, owner, upload_id, idle_s
             )
         async with self._pool.acquire() as conn, conn.transaction():
             if found is None or stale:
@@ -218,109 +213,35 @@ class Uploads:
             media = await self._media(owner, row["media_id"])
             if media is not None:
                 return row["size_bytes"], media
-        part = upload_store.part_path(self._parts, owner, upload_id)
-        try:
-            await asyncio.to_thread(part.parent.mkdir, parents=True, exist_ok=True)
-        except OSError as exc:
-            if not blobs.is_storage_full(exc):
-                raise
-            raise blobs.storage_full() from exc
-        stored = part.stat().st_size if part.exists() else 0
+        stored = await self._partials.stored(row)
         if header.offset_bytes != stored:
             raise upload_checks.offset_mismatch(upload_id, stored)
-        try:
-            stored = await self._write_chunks(owner, upload_id, header, chunks, part, stored)
-        except OSError as exc:
-            if not blobs.is_storage_full(exc):
-                raise
-            await self._discard_part(owner, upload_id, part)
-            raise blobs.storage_full() from exc
+        stored = await self._partials.write(row, stored, chunks)
         if stored != header.size_bytes:
             return stored, None
-        return stored, await self._complete(owner, upload_id, header, part)
+        return stored, await self._complete(row)
 
-    async def _write_chunks(
-        self,
-        owner: str,
-        upload_id: str,
-        header: job_service_pb2.UploadHeader,
-        chunks: AsyncIterator[bytes],
-        part: Path,
-        stored: int,
-    ) -> int:
-        """Append the chunks to the partial file; returns the bytes stored."""
-        touched = time.monotonic()
-        # Unbuffered: a failed write leaves nothing pending that closing would retry.
-        with part.open("ab", buffering=0) as fh:
-            try:
-                async for data in chunks:
-                    if stored + len(data) > header.size_bytes:
-                        raise InvalidArgument.field(
-                            "chunk", f"more data than the declared {header.size_bytes} bytes"
-                        )
-                    # Written through per chunk: the file size is the resume
-                    # offset even if this stream breaks right after.
-                    await asyncio.to_thread(_append, fh, data)
-                    stored += len(data)
-                    if time.monotonic() - touched >= _TOUCH_S:
-                        touched = time.monotonic()
-                        await self._touch(owner, upload_id, stored)
-            finally:
-                await self._record_progress(owner, upload_id, stored)
-        return stored
-
-    async def _discard_part(self, owner: str, upload_id: str, part: Path) -> None:
-        """Remove a partial file (freeing its space); the upload starts again from 0."""
-        await asyncio.to_thread(part.unlink, missing_ok=True)
-        await self._record_progress(owner, upload_id, 0)
-        log.warning("upload discarded: storage full", upload_id=upload_id)
-
-    async def _complete(
-        self, owner: str, upload_id: str, header: job_service_pb2.UploadHeader, part: Path
-    ) -> asyncpg.Record:
-        digest = await asyncio.to_thread(file_sha256, part)
-        if digest != header.sha256:
-            await asyncio.to_thread(part.unlink, missing_ok=True)
-            await self._record_progress(owner, upload_id, 0)
-            raise InvalidArgument.field(
-                "header.sha256", "content does not match the sha256", reason="SHA256_MISMATCH"
-            )
-        media_id = uuid.uuid4()
-        key = self._store.media_key(owner, media_id)
-        try:
-            # A rename on the local disk; a (multipart) upload to S3.
-            await asyncio.to_thread(self._store.put_file, key, part)
-        except OSError as exc:
-            if not blobs.is_storage_full(exc):
-                raise
-            await self._discard_part(owner, upload_id, part)
-            raise blobs.storage_full() from exc
+    async def _complete(self, row: asyncpg.Record) -> asyncpg.Record:
+        """The whole file becomes a blob and exactly one media row."""
+        owner, upload_id = row["owner"], row["upload_id"]
+        media_id, key = await self._partials.complete(row)
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 media = await media_db.insert_media(
                     conn,
                     media_id=media_id,
                     owner=owner,
-                    filename=header.filename,
-                    size_bytes=header.size_bytes,
-                    sha256=digest,
+                    filename=row["filename"],
+                    size_bytes=row["size_bytes"],
+                    sha256=row["sha256"],
                     blob_key=key,
                 )
                 await uploads_db.attach_media(conn, owner, upload_id, media_id)
         except BaseException:
-            await asyncio.to_thread(self._store.delete, key)
+            await self._partials.unclaimed(row, key)
             raise
-        log.info("media uploaded", media=names.media_name(media_id), size_bytes=header.size_bytes)
+        log.info("media uploaded", media=names.media_name(media_id), size_bytes=row["size_bytes"])
         return media
-
-    async def _record_progress(self, owner: str, upload_id: str, stored: int) -> bool:
-        async with self._pool.acquire() as conn:
-            return await uploads_db.set_stored_bytes(conn, owner, upload_id, stored)
-
-    async def _touch(self, owner: str, upload_id: str, stored: int) -> None:
-        """Record progress mid-stream; an upload swept meanwhile stops here."""
-        if not await self._record_progress(owner, upload_id, stored):
-            raise upload_checks.expired(upload_id, self._settings.upload_expiry_s)
 
     async def _media(self, owner: str, media_id: uuid.UUID) -> asyncpg.Record | None:
         async with self._pool.acquire() as conn:
@@ -345,16 +266,5 @@ class Uploads:
                 reply.stored_bytes = row["size_bytes"]
                 reply.media.CopyFrom(convert.media_to_pb(media))
                 return reply
-        part = upload_store.part_path(self._parts, owner, upload_id)
-        reply.stored_bytes = part.stat().st_size if part.exists() else 0
+        reply.stored_bytes = await self._partials.stored(row)
         return reply
-
-
-def _append(fh: BinaryIO, data: bytes) -> None:
-    """Write all of `data` to an unbuffered file (which may take short writes)."""
-    view = memoryview(data)
-    while view:
-        written = fh.write(view)
-        if not written:
-            raise OSError(errno.EIO, "the file accepted no bytes")
-        view = view[written:]

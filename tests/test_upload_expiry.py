@@ -15,7 +15,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
-from reelscribe import db, redis_client
+from reelscribe import db, partials, redis_client
 from reelscribe import uploads as upload_store
 from reelscribe.blobs import BlobStore
 from reelscribe.config import Settings
@@ -36,7 +36,7 @@ class Store:
         self.blobs = BlobStore(settings.blob_dir)
 
     def part(self, user: str, upload_id: str) -> Path:
-        return upload_store.part_path(self.blobs, user, upload_id)
+        return partials.part_path(self.blobs, user, upload_id)
 
 
 @pytest.fixture
@@ -88,7 +88,8 @@ async def test_the_sweep_removes_idle_uploads_and_their_bytes(
 
     pool = await db.create_pool(store.settings.database_url, max_size=2)
     try:
-        removed = await upload_store.sweep(pool, store.redis, store.blobs, idle_s=expiry_s)
+        keeper = partials.LocalPartials(pool, store.blobs, store.blobs)
+        removed = await upload_store.sweep(pool, store.redis, keeper, idle_s=expiry_s)
         assert removed >= 1
         async with pool.acquire() as conn:
             rows = await conn.fetch("SELECT upload_id FROM uploads WHERE owner = $1", user)

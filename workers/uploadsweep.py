@@ -2,7 +2,9 @@
 
 Every `upload_sweep_interval_s` each worker process, one at a time (by a Redis
 lock), removes the uploads in progress that saw no activity for
-`upload_expiry_s`, rows and partial files (`reelscribe.uploads.sweep`), so
+`upload_expiry_s`, rows and the bytes they stored (`reelscribe.uploads.sweep`:
+partial files on this machine's disk, or multipart uploads and staged objects
+in S3), so
 abandoned resumable uploads neither fill the disk nor hold their owner's
 storage quota.
 """
@@ -14,7 +16,7 @@ import uuid
 import structlog
 
 from reelscribe import uploads
-from reelscribe.blobs import BlobStore
+from reelscribe.partials import open_partials
 from workers.periodic import Periodic
 from workers.runtime import Runtime
 
@@ -30,8 +32,9 @@ _RELEASE = (
 
 async def sweep_once(rt: Runtime) -> int:
     """One sweep; returns how many uploads it removed."""
-    store = BlobStore(rt.settings.blob_dir)
-    removed = await uploads.sweep(rt.pool, rt.redis, store, idle_s=rt.settings.upload_expiry_s)
+    idle_s = rt.settings.upload_expiry_s
+    partials = open_partials(rt.pool, rt.blobs, rt.settings.blob_dir, idle_s=idle_s)
+    removed = await uploads.sweep(rt.pool, rt.redis, partials, idle_s=idle_s)
     if removed:
         log.info("expired uploads removed", count=removed)
     return removed

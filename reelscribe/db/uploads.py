@@ -39,10 +39,121 @@ async def get_upload(conn: asyncpg.Connection, owner: str, upload_id: str) -> as
     )
 
 
-async def forget_upload(conn: asyncpg.Connection, owner: str, upload_id: str) -> None:
-    """Remove an upload that never became media."""
+async def forget_upload(
+    conn: asyncpg.Connection, owner: str, upload_id: str
+) -> asyncpg.Record | None:
+    """Remove an upload that never became media; the removed row, or None."""
+    return await conn.fetchrow(
+        "DELETE FROM uploads WHERE owner = $1 AND upload_id = $2 AND media_id IS NULL RETURNING *",
+        owner,
+        upload_id,
+    )
+
+
+async def touch_upload(conn: asyncpg.Connection, owner: str, upload_id: str) -> bool:
+    """Show the upload to be alive (its idle time starts again); False if it is gone."""
+    status = await conn.execute(
+        "UPDATE uploads SET update_time = now() WHERE owner = $1 AND upload_id = $2",
+        owner,
+        upload_id,
+    )
+    return status != "UPDATE 0"
+
+
+# -- uploads kept in S3 (reelscribe.s3partials) -------------------------------------------
+
+
+async def lock_upload(
+    conn: asyncpg.Connection, owner: str, upload_id: str
+) -> asyncpg.Record | None:
+    """The upload's row, locked until the transaction ends (one writer at a time,
+    on any server)."""
+    return await conn.fetchrow(
+        "SELECT * FROM uploads WHERE owner = $1 AND upload_id = $2 FOR UPDATE", owner, upload_id
+    )
+
+
+async def pieces(conn: asyncpg.Connection, owner: str, upload_id: str) -> list[asyncpg.Record]:
+    """The upload's durable pieces, in file order."""
+    return await conn.fetch(
+        "SELECT * FROM upload_pieces WHERE owner = $1 AND upload_id = $2 ORDER BY offset_bytes",
+        owner,
+        upload_id,
+    )
+
+
+async def add_piece(
+    conn: asyncpg.Connection,
+    owner: str,
+    upload_id: str,
+    *,
+    offset_bytes: int,
+    size_bytes: int,
+    part_number: int | None = None,
+    etag: str | None = None,
+    object_key: str | None = None,
+) -> None:
+    """Record a durable piece: a multipart part (number, ETag) or a staged object."""
     await conn.execute(
-        "DELETE FROM uploads WHERE owner = $1 AND upload_id = $2 AND media_id IS NULL",
+        "INSERT INTO upload_pieces (owner, upload_id, offset_bytes, size_bytes, part_number,"
+        " etag, object_key) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        owner,
+        upload_id,
+        offset_bytes,
+        size_bytes,
+        part_number,
+        etag,
+        object_key,
+    )
+
+
+async def drop_staged(conn: asyncpg.Connection, owner: str, upload_id: str) -> None:
+    """Forget the staged pieces (folded into a part)."""
+    await conn.execute(
+        "DELETE FROM upload_pieces WHERE owner = $1 AND upload_id = $2 AND object_key IS NOT NULL",
+        owner,
+        upload_id,
+    )
+
+
+async def set_multipart(
+    conn: asyncpg.Connection, owner: str, upload_id: str, multipart_id: str
+) -> None:
+    """Record the multipart upload the file is assembled in."""
+    await conn.execute(
+        "UPDATE uploads SET multipart_id = $3 WHERE owner = $1 AND upload_id = $2",
+        owner,
+        upload_id,
+        multipart_id,
+    )
+
+
+async def set_durable(
+    conn: asyncpg.Connection,
+    owner: str,
+    upload_id: str,
+    stored_bytes: int,
+    hash_state: bytes | None,
+) -> None:
+    """Record the durable bytes and the SHA-256 state after them."""
+    await conn.execute(
+        "UPDATE uploads SET stored_bytes = $3, hash_state = $4, update_time = now()"
+        " WHERE owner = $1 AND upload_id = $2",
+        owner,
+        upload_id,
+        stored_bytes,
+        hash_state,
+    )
+
+
+async def reset_upload(conn: asyncpg.Connection, owner: str, upload_id: str) -> None:
+    """Back to no bytes stored (its S3 objects removed by the caller)."""
+    await conn.execute(
+        "DELETE FROM upload_pieces WHERE owner = $1 AND upload_id = $2", owner, upload_id
+    )
+    await conn.execute(
+        "UPDATE uploads SET stored_bytes = 0, hash_state = NULL, multipart_id = NULL,"
+        " update_time = now() WHERE owner = $1 AND upload_id = $2 AND media_id IS NULL",
         owner,
         upload_id,
     )
@@ -90,16 +201,16 @@ async def stale_uploads(
 
 async def delete_stale_upload(
     conn: asyncpg.Connection, owner: str, upload_id: str, idle_s: float
-) -> bool:
-    """Remove one upload if it is still in progress and idle for `idle_s` seconds."""
-    deleted = await conn.fetchval(
+) -> asyncpg.Record | None:
+    """Remove one upload if it is still in progress and idle for `idle_s` seconds;
+    the removed row (its pieces go with it), or None."""
+    return await conn.fetchrow(
         "DELETE FROM uploads WHERE owner = $1 AND upload_id = $2 AND media_id IS NULL"
-        " AND update_time < now() - make_interval(secs => $3) RETURNING true",
+        " AND update_time < now() - make_interval(secs => $3) RETURNING *",
         owner,
         upload_id,
         idle_s,
     )
-    return bool(deleted)
 
 
 async def is_stale(conn: asyncpg.Connection, row: asyncpg.Record, idle_s: float) -> bool:
