@@ -118,7 +118,8 @@ export function codeName(code: Code): string {
 /** True for failures worth retrying by themselves (a dropped stream, a restart). */
 export function transient(err: unknown): boolean {
   if (!(err instanceof ConnectError)) return err instanceof TypeError; // fetch's network error
-  return err.code === Code.Unavailable || err.code === Code.Unknown || err.code === Code.Aborted;
+  // DEADLINE_EXCEEDED: the server's deadline ended a long watch; it resumes by after_seq.
+  return [Code.Unavailable, Code.Unknown, Code.Aborted, Code.DeadlineExceeded].includes(err.code);
 }
 
 export { Code, ConnectError };
