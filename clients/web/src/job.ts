@@ -33,6 +33,8 @@ class JobView {
   private readonly body = h("div", { class: "results" });
   private readonly stageRows = new Map<Stage, { bar: HTMLProgressElement; pct: HTMLElement }>();
   private lastSeq = 0n;
+  /** The job's last event when the current watch began (its snapshot). */
+  private snapshotSeq = 0n;
   private job: Job | null = null;
   private resultsShown = false;
   private insightsShown = false;
@@ -99,7 +101,10 @@ class JobView {
       this.lastSeq = event.seq;
       this.logEvent(event);
     }
-    if (event.job) this.drawJob(event.job);
+    if (event.kind === JobEventKind.SNAPSHOT && event.job) this.snapshotSeq = event.job.lastEventSeq;
+    // Events replayed from before the snapshot are older than it: they draw the
+    // stage bars and the log, but the job's header keeps the snapshot's state.
+    if (event.job && (event.seq === 0n || event.seq >= this.snapshotSeq)) this.drawJob(event.job);
     if (event.kind === JobEventKind.STAGE_STARTED) {
       // A stage that ends by handing over to the next (merge) has no finished event.
       this.passStages(event.stage);
