@@ -38,12 +38,13 @@ from server import partsweep
 from server.deps import Deps
 from server.hub import EventHub
 from server.interceptors import CallInterceptor
+from server.listen import ListenError
 from server.liveness import WorkerWatch
 from server.reflection import DescriptorFiles, ReflectionServicer
 from server.services.jobs import JobService
 from server.services.search import SearchService
 from server.services.transcripts import TranscriptService
-from server.web import WebListener, web_listener
+from server.web import WebListener, bind_web, web_listener
 
 log = structlog.get_logger(__name__)
 
@@ -63,10 +64,6 @@ STREAMING_METHODS = tuple(
     for method in service.methods
     if method.client_streaming or method.server_streaming
 )
-
-
-class ListenError(RuntimeError):
-    """The server cannot listen on its address."""
 
 
 class ServerApp:
@@ -111,6 +108,8 @@ class ServerApp:
         """Connect, migrate, bind and start serving; returns the bound port."""
         settings = self.settings
         self._loop = asyncio.get_running_loop()
+        # Bound first: a busy gRPC-Web address stops the start before anything runs.
+        web_socket = bind_web(settings.web_listen) if settings.web_listen else None
         pool = await db.create_pool(settings.database_url)
         async with pool.acquire() as conn:
             await db.apply_migrations(conn)
@@ -200,6 +199,8 @@ class ServerApp:
             self.port = server.add_insecure_port(listen)
         except RuntimeError as exc:
             # Nothing was served: release what start() took, bounded, and say why.
+            if web_socket is not None:
+                web_socket.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop(grace_s=0), timeout=15.0)
             raise ListenError(
@@ -209,21 +210,12 @@ class ServerApp:
         await server.start()
         self._serving = True
         self._server = server
-        if settings.web_listen:
+        if web_socket is not None:
             # The same servicer objects, through the same interceptor.
             self._web = web_listener(
-                settings, self.interceptor.wrap, jobs=jobs, transcripts=transcripts, search=search
+                settings, self.interceptor.wrap, web_socket, jobs, transcripts, search
             )
-            try:
-                self.web_port = await self._web.start()
-            except OSError as exc:
-                await self._web.stop(0)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop(grace_s=0), timeout=15.0)
-                raise ListenError(
-                    f"cannot listen on {settings.web_listen} for gRPC-Web: {exc.strerror or exc}; "
-                    "set REELSCRIBE_WEB_LISTEN to another address (empty: no gRPC-Web)"
-                ) from exc
+            self.web_port = await self._web.start()
         for name in (*SERVICE_NAMES, ""):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._workers = WorkerWatch(self._health, redis, settings.queue_name)

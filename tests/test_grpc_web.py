@@ -216,6 +216,21 @@ async def test_client_streaming_is_refused_and_bad_bodies_are_invalid(
         assert r.status == 415
 
 
+async def test_requests_are_bounded_like_native_messages(
+    web: WebClient, settings: Settings
+) -> None:
+    # A request the size of a browser's largest upload part (AppendUpload: a
+    # chunk plus its header) reaches the service, which judges it...
+    largest = job_service_pb2.GetJobRequest(name="jobs/" + "x" * (settings.max_chunk_bytes + 1024))
+    reply = await web.call(f"{JOBS}/GetJob", largest)
+    assert reply.code == grpc.StatusCode.INVALID_ARGUMENT, reply.message
+    # ...one well past it is refused before it is read whole, as natively.
+    huge = job_service_pb2.GetJobRequest(name="x" * (settings.max_chunk_bytes + 128 * 1024))
+    over = await web.call(f"{JOBS}/GetJob", huge)
+    assert over.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert over.details()["ErrorInfo"].reason == "MESSAGE_TOO_LARGE"
+
+
 async def test_cors_preflight_for_configured_origins_only(
     web: WebClient, session: aiohttp.ClientSession
 ) -> None:

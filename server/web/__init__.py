@@ -13,6 +13,8 @@ interceptor, so a browser's call meets the same rules as a native one.
     listener  uvicorn, started and stopped by the server
 """
 
+import socket
+
 from reelscribe.config import Settings
 from reelscribe.v1 import (
     job_service_pb2_grpc,
@@ -21,23 +23,32 @@ from reelscribe.v1 import (
 )
 from server.web.cors import CorsPolicy
 from server.web.grpcweb import GrpcWebApp, Wrap
-from server.web.listener import WebListener
+from server.web.listener import WebListener, bind_web
 from server.web.router import WebApp
 from server.web.static import StaticFiles
 
-__all__ = ["CorsPolicy", "GrpcWebApp", "StaticFiles", "WebApp", "WebListener", "web_listener"]
+__all__ = [
+    "CorsPolicy",
+    "GrpcWebApp",
+    "StaticFiles",
+    "WebApp",
+    "WebListener",
+    "bind_web",
+    "web_listener",
+]
 
 
 def web_listener(
     settings: Settings,
     wrap: Wrap,
-    *,
+    sock: socket.socket,
     jobs: job_service_pb2_grpc.JobServiceServicer,
     transcripts: transcript_service_pb2_grpc.TranscriptServiceServicer,
     search: search_service_pb2_grpc.SearchServiceServicer,
 ) -> WebListener:
-    """The listener for `settings.web_listen`, serving these servicer objects with
-    each handler wrapped by `wrap` (the server's `CallInterceptor.wrap`)."""
+    """The listener for `settings.web_listen` (bound to `sock`, from `bind_web`),
+    serving these servicer objects with each handler wrapped by `wrap` (the
+    server's `CallInterceptor.wrap`)."""
     # Requests are bounded as native gRPC's are: a chunk of the largest size, plus framing.
     calls = GrpcWebApp(wrap, max_request_bytes=settings.max_chunk_bytes + 64 * 1024)
     job_service_pb2_grpc.add_JobServiceServicer_to_server(jobs, calls)
@@ -46,4 +57,5 @@ def web_listener(
     return WebListener(
         WebApp(calls, CorsPolicy(settings.web_cors_origins), StaticFiles(settings.web_static_dir)),
         settings.web_listen,
+        sock,
     )

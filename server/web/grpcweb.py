@@ -270,8 +270,9 @@ class _WebCall:
         except Exception:
             # The interceptor maps every handler error; one escaping it is a bug.
             log.exception("gRPC-Web handler failed outside the interceptor")
-            ctx.set_details("unexpected error")
-            code = grpc.StatusCode.UNKNOWN
+            code = ctx.code() or grpc.StatusCode.UNKNOWN
+            if code == grpc.StatusCode.UNKNOWN:
+                ctx.set_details("unexpected error")
         else:
             code = ctx.code() or grpc.StatusCode.OK
             if reply is not None and code == grpc.StatusCode.OK:

@@ -16,7 +16,20 @@ import socket
 
 import uvicorn
 
+from server.listen import ListenError
 from server.web.router import WebApp
+
+
+def bind_web(address: str) -> socket.socket:
+    """A listening socket on `address` (`host:port`); raises `ListenError`."""
+    try:
+        return _bind(address)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ListenError(
+            f"cannot listen on {address} for gRPC-Web: {reason}; set REELSCRIBE_WEB_LISTEN "
+            "to another address (empty: no gRPC-Web)"
+        ) from exc
 
 
 def _bind(address: str) -> socket.socket:
@@ -39,11 +52,12 @@ def _bind(address: str) -> socket.socket:
 class WebListener:
     """One HTTP/1.1 listener (uvicorn, h11) for `app`."""
 
-    def __init__(self, app: WebApp, address: str) -> None:
+    def __init__(self, app: WebApp, address: str, sock: socket.socket | None = None) -> None:
         self.app = app
         self.address = address
-        self.port = 0
-        self._sock: socket.socket | None = None
+        #: The bound port (0 until bound).
+        self.port = int(sock.getsockname()[1]) if sock is not None else 0
+        self._sock = sock
         self._server: uvicorn.Server | None = None
 
     @property
@@ -61,9 +75,13 @@ class WebListener:
         return f"http://{host}:{self.port}/"
 
     async def start(self) -> int:
-        """Bind and start serving; returns the bound port (raises OSError)."""
-        self._sock = _bind(self.address)
-        self.port = int(self._sock.getsockname()[1])
+        """Bind (unless given a socket) and start serving; returns the bound port.
+
+        Raises `ListenError` when the address cannot be bound.
+        """
+        if self._sock is None:
+            self._sock = bind_web(self.address)
+            self.port = int(self._sock.getsockname()[1])
         config = uvicorn.Config(
             self.app,
             http="h11",
