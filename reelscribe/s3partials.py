@@ -80,32 +80,49 @@ class S3Partials:
         return int(row["stored_bytes"])
 
     async def write(self, row: asyncpg.Record, stored: int, chunks: AsyncIterator[bytes]) -> int:
-        """Buffer `chunks` into parts; what is left at the end is staged."""
+        """Buffer `chunks` into parts; what is left at the end is staged.
+
+        A full buffer goes up while the next one fills (one part in flight at
+        a time, so the parts still land in order)."""
         owner, upload_id, size = row["owner"], row["upload_id"], row["size_bytes"]
         buffer = bytearray()
+        # The part in flight: cleared only once it is stored, so a failed one
+        # fails again when awaited again (and nothing is stored after it).
+        # Shielded: a call cancelled meanwhile still lets it finish.
+        pending: asyncio.Task[int] | None = None
+        inflight = 0  # its bytes
         touched = time.monotonic()
         try:
             async for data in chunks:
-                if stored + len(buffer) + len(data) > size:
+                if stored + inflight + len(buffer) + len(data) > size:
                     raise InvalidArgument.field(
                         "chunk", f"more data than the declared {size} bytes"
                     )
                 buffer += data
                 if len(buffer) >= self._buffer_bytes:
-                    stored = await self._flush(row, stored, bytes(buffer))
+                    if pending is not None:
+                        stored = await asyncio.shield(pending)
+                        pending, inflight = None, 0
+                    pending = asyncio.create_task(self._flush(row, stored, bytes(buffer)))
+                    inflight = len(buffer)
                     buffer.clear()
                     touched = time.monotonic()
                 elif time.monotonic() - touched >= TOUCH_S:
                     touched = time.monotonic()
                     await self._touch(owner, upload_id)
+            if pending is not None:
+                stored = await asyncio.shield(pending)
+                pending, inflight = None, 0
         except BaseException:
-            if buffer:
-                # Keep what arrived before the stream broke, so a resume need
-                # not send it again; if that fails too, the resume will.
-                try:
+            # Keep what arrived before the stream broke, so a resume need not
+            # send it again; if that fails too, the resume sends it.
+            try:
+                if pending is not None:
+                    stored = await pending
+                if buffer:
                     stored = await self._flush(row, stored, bytes(buffer))
-                except Exception as exc:
-                    log.warning("upload tail not kept", upload_id=upload_id, error=str(exc))
+            except Exception as exc:
+                log.warning("upload tail not kept", upload_id=upload_id, error=str(exc))
             raise
         if buffer:
             stored = await self._flush(row, stored, bytes(buffer))
@@ -161,11 +178,10 @@ class S3Partials:
             await uploads_db.set_durable(
                 conn, owner, upload_id, stored + len(data), hasher.save() if hasher else None
             )
-        for key in folded:  # no longer needed; a leftover goes with the upload's prefix
-            try:
-                await asyncio.to_thread(self._store.delete, key)
-            except Exception as exc:
-                log.warning("staged object not removed", key=key, error=str(exc))
+        try:  # no longer needed; a leftover goes with the upload's prefix at the end
+            await asyncio.to_thread(self._store.delete_keys, folded)
+        except Exception as exc:
+            log.warning("staged objects not removed", upload_id=upload_id, error=str(exc))
         return stored + len(data)
 
     async def _locked(

@@ -187,6 +187,16 @@ class S3BlobStore:
             f"deleting {key}", lambda: self._client.delete_object(Bucket=self.bucket, Key=key)
         )
 
+    def delete_keys(self, keys: list[str]) -> None:
+        """Remove these blobs (up to 1000) in one request."""
+        if keys:
+            self._call(
+                f"deleting {len(keys)} objects",
+                lambda: self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys]}
+                ),
+            )
+
     def delete_prefix(self, prefix: str) -> int:
         """Remove every blob whose key starts with `prefix`; returns how many."""
 

@@ -19,6 +19,7 @@ import structlog
 
 from reelscribe import blobs
 from reelscribe.db import uploads as uploads_db
+from reelscribe.errors import Unavailable
 from reelscribe.partials import Partials
 
 log = structlog.get_logger(__name__)
@@ -56,15 +57,21 @@ async def expire(
 ) -> bool:
     """Remove one upload if it is (still) idle for `idle_s`; the caller holds its lock.
 
-    Returns whether it was removed. The row goes first, then the bytes; no
-    stream can start in between, since the caller holds the upload's lock.
+    Returns whether it was removed. The bytes go first, then the row: a store
+    that fails meanwhile (`Unavailable`) leaves the row for the next sweep to
+    try again, rather than bytes that nothing names. No stream can start in
+    between, since the caller holds the upload's lock.
     """
     async with pool.acquire() as conn:
-        row = await uploads_db.delete_stale_upload(conn, owner, upload_id, idle_s)
-    if row is None:
+        row = await uploads_db.get_upload(conn, owner, upload_id)
+        stale = row is not None and await uploads_db.is_stale(conn, row, idle_s)
+    if row is None or not stale:
         return False
-    await redis.set(_expired_key(owner, upload_id), "1", ex=EXPIRED_MEMORY_S)
     await partials.removed(row)
+    async with pool.acquire() as conn:
+        if await uploads_db.delete_stale_upload(conn, owner, upload_id, idle_s) is None:
+            return False
+    await redis.set(_expired_key(owner, upload_id), "1", ex=EXPIRED_MEMORY_S)
     log.info("upload expired", upload_id=upload_id, idle_s=idle_s)
     return True
 
@@ -89,6 +96,8 @@ async def sweep(
                 continue
             try:
                 removed_now += await expire(pool, redis, partials, owner, upload_id, idle_s)
+            except Unavailable as exc:  # the blob store: the row stays for the next sweep
+                log.warning("expired upload kept for now", upload_id=upload_id, error=exc.message)
             finally:
                 await redis.delete(lock)
         removed += removed_now

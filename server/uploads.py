@@ -162,10 +162,15 @@ class Uploads:
             await self._redis.delete(lock)
 
     async def _forget(self, owner: str, upload_id: str) -> None:
+        """Remove a one-shot upload that failed: its bytes, then its row. If the
+        store fails meanwhile the row stays, for the expiry sweep to remove both."""
+        try:
+            await self._partials.discard(owner, upload_id)
+        except Exception as exc:
+            log.warning("failed upload left for the sweep", upload_id=upload_id, error=str(exc))
+            return
         async with self._pool.acquire() as conn:
-            row = await uploads_db.forget_upload(conn, owner, upload_id)
-        if row is not None:
-            await self._partials.removed(row)
+            await uploads_db.forget_upload(conn, owner, upload_id)
 
     async def _open(
         self, principal: Principal, upload_id: str, header: job_service_pb2.UploadHeader

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -22,9 +22,10 @@ from pydantic import SecretStr
 from reelscribe import db, redis_client
 from reelscribe import uploads as upload_store
 from reelscribe.blobs import owner_prefix
+from reelscribe.db import uploads as uploads_db
 from reelscribe.embedded_s3 import EmbeddedS3, S3Endpoint
 from reelscribe.partials import open_partials
-from reelscribe.s3partials import MIN_PART_BYTES, staged_prefix
+from reelscribe.s3partials import MIN_PART_BYTES, S3Partials, staged_prefix
 from reelscribe.s3store import S3BlobStore
 from reelscribe.v1 import job_pb2, job_service_pb2
 from tests.support.api import Api, error_details
@@ -258,3 +259,62 @@ async def test_wrong_and_abandoned_uploads_leave_nothing_in_the_bucket(
             assert error_details(err.value)["ErrorInfo"].reason == "UPLOAD_EXPIRED"  # type: ignore[attr-defined]
     finally:
         await server.stop(grace_s=0.5)
+
+
+async def test_a_stream_goes_up_in_parts_while_it_arrives(
+    stack: DrillStack, bucket: S3BlobStore
+) -> None:
+    """The keeper on its own (5 MiB buffers here, 16 MiB in servers): a full
+    buffer is stored while the next fills, and when the stream breaks, the part
+    in flight and the bytes after it are both kept."""
+    user, upload_id = f"s3up-{os.urandom(4).hex()}", str(uuid.uuid4())
+    data = os.urandom(12 * MiB + 123)
+    pool = await db.create_pool(stack.settings.database_url, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            row = await uploads_db.open_upload(
+                conn,
+                owner=user,
+                upload_id=upload_id,
+                filename="a.bin",
+                size_bytes=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+        partials = S3Partials(pool, bucket, buffer_bytes=MIN_PART_BYTES)
+
+        async def dropped() -> AsyncIterator[bytes]:
+            for i in range(0, 7 * MiB, MiB):
+                yield data[i : i + MiB]
+            raise ConnectionResetError("the client went away")
+
+        with pytest.raises(ConnectionResetError):
+            await partials.write(row, 0, dropped())
+        async with pool.acquire() as conn:
+            row = await uploads_db.get_upload(conn, user, upload_id)
+            assert row is not None
+            pieces = await uploads_db.pieces(conn, user, upload_id)
+        assert await partials.stored(row) == 7 * MiB
+        assert [(p["part_number"], p["size_bytes"]) for p in pieces] == [
+            (1, 5 * MiB),  # the part in flight when the stream broke
+            (None, 2 * MiB),  # the rest, staged
+        ]
+
+        async def rest() -> AsyncIterator[bytes]:
+            for i in range(7 * MiB, len(data), MiB):
+                yield data[i : i + MiB]
+
+        assert await partials.write(row, 7 * MiB, rest()) == len(data)
+        async with pool.acquire() as conn:
+            pieces = await uploads_db.pieces(conn, user, upload_id)
+        assert [(p["part_number"], p["size_bytes"]) for p in pieces] == [
+            (1, 5 * MiB),
+            (2, 7 * MiB),  # the staged 2 MiB folded into the next part
+            (3, 123),
+        ]
+        media_id, key = await partials.complete(row)
+        assert key == f"{owner_prefix(user)}/media/{media_id}"
+        assert b"".join(bucket.stream(key)) == data
+        assert not _keys(bucket, staged_prefix(user, upload_id))
+        bucket.delete(key)
+    finally:
+        await pool.close()

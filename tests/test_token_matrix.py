@@ -183,6 +183,19 @@ def _every_rpc(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...])
     m, t = metadata, 10
     return {
         "UploadMedia": upload(),
+        "AppendUpload": jobs.AppendUpload(
+            job_service_pb2.AppendUploadRequest(
+                header=job_service_pb2.UploadHeader(
+                    filename="a.ogg",
+                    size_bytes=3,
+                    sha256=hashlib.sha256(b"abc").hexdigest(),
+                    upload_id=str(uuid.uuid4()),
+                ),
+                data=b"abc",
+            ),
+            metadata=m,
+            timeout=t,
+        ),
         "GetUpload": jobs.GetUpload(
             job_service_pb2.GetUploadRequest(upload_id="x" * 10), metadata=m, timeout=t
         ),

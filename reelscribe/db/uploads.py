@@ -176,7 +176,11 @@ async def set_stored_bytes(
 async def attach_media(
     conn: asyncpg.Connection, owner: str, upload_id: str, media_id: uuid.UUID
 ) -> None:
-    """Mark the upload complete: every byte stored, and the media it became."""
+    """Mark the upload complete: every byte stored, and the media it became (the
+    pieces it was assembled from are no longer needed)."""
+    await conn.execute(
+        "DELETE FROM upload_pieces WHERE owner = $1 AND upload_id = $2", owner, upload_id
+    )
     await conn.execute(
         "UPDATE uploads SET media_id = $3, stored_bytes = size_bytes,"
         " update_time = now() WHERE owner = $1 AND upload_id = $2",

@@ -24,6 +24,9 @@ RESUME_HINTS = {
         "resume the upload: GetUpload(upload_id) gives stored_bytes, then send the rest "
         "with offset_bytes=stored_bytes (an upload without an upload_id starts over)"
     ),
+    "AppendUpload": (
+        "send the part again: GetUpload(upload_id) gives stored_bytes, the offset it starts at"
+    ),
     "ReadClip": "read on with offset_bytes set to the bytes you received",
 }
 

@@ -16,7 +16,7 @@ from server.interceptors.base import UNARY, Call, Hook, Proceed
 log = structlog.get_logger(__name__)
 
 #: Calls that create work: refused (not waved through) when Redis is down.
-FAIL_CLOSED_METHODS = frozenset({"UploadMedia", "CreateJob"})
+FAIL_CLOSED_METHODS = frozenset({"UploadMedia", "AppendUpload", "CreateJob"})
 
 
 class RateLimit(Hook):
