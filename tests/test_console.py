@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
+from reelscribe.v1 import job_service_pb2
 from server.app import ServerApp
 from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import lecture_wav
@@ -81,10 +82,20 @@ async def test_upload_watch_reload_seek_export_and_search(
     assert len(parts) == 3  # 1 MiB parts
     await expect(page.locator("h1")).to_have_text("lecture-talk.wav")
 
-    # Reload while the job is under way: the page replays the log and follows it live.
+    # Reload while the job is under way: the page replays the log and follows it
+    # live. Its watches are given a 300 ms deadline (grpc-timeout), so the
+    # server keeps ending them and the page keeps resuming after its last event.
+    watches: list[int] = []
+
+    async def short_deadline(route: Route) -> None:
+        body = route.request.post_data_buffer or b""
+        watches.append(job_service_pb2.WatchJobRequest.FromString(body[5:]).after_seq)
+        await route.continue_(headers={**route.request.headers, "grpc-timeout": "300m"})
+
     job_page = page.locator(".job-page")
     await expect(job_page).to_have_attribute("data-state", re.compile("^(queued|running)$"))
     before = await page.locator("#overall").evaluate("el => el.value")
+    await page.route("**/reelscribe.v1.JobService/WatchJob", short_deadline)
     await page.reload()
     await expect(page.locator(".job-page")).to_have_attribute(
         "data-state", "succeeded", timeout=120_000
@@ -94,6 +105,10 @@ async def test_upload_watch_reload_seek_export_and_search(
     assert after == 1.0 >= before
     seqs = await event_seqs(page)
     assert seqs == list(range(1, len(seqs) + 1)), seqs  # every event once, none missing
+    # Each resumed watch asked for the events after the last one drawn.
+    assert watches[0] == 0 and watches == sorted(watches), watches
+    assert 0 < watches[-1] <= seqs[-1], watches
+    await page.unroute("**/reelscribe.v1.JobService/WatchJob")
     cells = page.locator("#chunks .cell")
     assert await cells.count() >= 1
     assert await page.locator("#chunks .cell.done").count() == await cells.count()
