@@ -9,9 +9,12 @@ views there (how docs/img/ was made).
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import re
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -244,4 +247,49 @@ async def test_summary_chapters_and_a_highlight_clip(browser: Browser, server: S
     size = await highlight.locator("[data-clip-bytes]").get_attribute("data-clip-bytes")
     assert saved.stat().st_size == int(size or 0) > 1000  # ListHighlights' size, ReadClip's bytes
     await shot(page, "highlights")
+    await page.context.close()
+
+
+@pytest.fixture(scope="module")
+def media_site() -> Iterator[str]:
+    """tests/media over HTTP on 127.0.0.2, the one private network URL sources may reach here."""
+    handler = functools.partial(QuietFiles, directory=str(MEDIA_DIR))
+    site = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.2:{site.server_address[1]}"
+    site.shutdown()
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_a_pasted_link_is_transcribed_and_played_from_its_source(
+    browser: Browser, server: ServerApp, media_site: str
+) -> None:
+    page = await signed_in(browser, server, "console-user-5")
+    # A link the server refuses: its reason and field, under the link.
+    await page.fill("#url", "http://10.1.2.3/talk.mp3")
+    await page.press("#url", "Enter")
+    refused = page.locator(".upload[data-file='http://10.1.2.3/talk.mp3'] [role=alert]")
+    await expect(refused).to_contain_text("INVALID_ARGUMENT")
+    await expect(refused.locator("li code")).to_have_text("source_uri")
+
+    url = f"{media_site}/ocean.ogg"
+    await page.fill("#url", url)
+    await page.press("#url", "Enter")
+    await page.wait_for_url(re.compile(r"#/jobs/[0-9a-f-]+$"), timeout=30_000)
+    await expect(page.locator(".job-page")).to_have_attribute(
+        "data-state", "succeeded", timeout=120_000
+    )
+    # The API streams no media back: the browser plays the link itself.
+    player = page.locator("#player")
+    await expect(player).to_have_js_property("readyState", 4, timeout=20_000)
+    assert await player.evaluate("el => el.currentSrc") == url
+    line = page.locator("#transcript .line").first
+    await line.locator(".word").nth(2).click()
+    start = float(await line.locator(".word").nth(2).get_attribute("data-start") or "nan")
+    now = await player.evaluate("el => el.currentTime")
+    assert start <= now < start + 2, (start, now)
     await page.context.close()
