@@ -113,8 +113,9 @@ class GrpcWebApp(grpcASGI):
             )
             return
         response_type = "application/grpc-web-text+proto" if text else "application/grpc-web+proto"
-        call = _WebCall(scope, receive, send, text=text, content_type=response_type)
-        call.extra_headers = list(extra_headers)
+        call = _WebCall(
+            scope, receive, send, text=text, content_type=response_type, headers=extra_headers
+        )
         path: str = scope["path"]
         handler = self.handler(path)
         if handler is None:
@@ -169,14 +170,21 @@ class _WebCall:
     """One gRPC-Web call on the wire: its response headers, frames and trailers."""
 
     def __init__(
-        self, scope: Scope, receive: Receive, send: Send, *, text: bool, content_type: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        text: bool,
+        content_type: str,
+        headers: Sequence[tuple[str, str]],
     ) -> None:
-        self._scope = scope
         self._receive = receive
         self._send = send
         self._text = text
         self._content_type = content_type
-        self.extra_headers: list[tuple[str, str]] = []
+        #: Response headers besides the content type (CORS).
+        self._extra_headers = list(headers)
         self._started = False
         self._serializer: Callable[[Any], bytes] | None = None
         timeout = frames.parse_timeout(header(scope, b"grpc-timeout") or b"")
@@ -192,7 +200,7 @@ class _WebCall:
     def _headers(self, more: Sequence[tuple[str, str]] = ()) -> list[tuple[bytes, bytes]]:
         items = [
             ("content-type", self._content_type),
-            *self.extra_headers,
+            *self._extra_headers,
             *frames.metadata_headers(self.ctx.initial_metadata()),
             *more,
         ]
