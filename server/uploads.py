@@ -4,11 +4,13 @@ Every upload has an id (client-chosen to make it resumable, random
 otherwise) and a row in `uploads`. A stream and a unary part are the same
 operation here (`Uploads.receive`): bytes at the header's offset, which must
 equal the bytes stored; only a stream must bring the upload to its end, so
-parts and streams of one upload id can be mixed. Bytes are appended to a partial file under
-the owner's prefix as they arrive, so the server never holds a file in memory;
-the partial file's size is the resume offset. When the last byte arrives the
-size and SHA-256 are verified, the file becomes a blob and exactly one `media`
-row is created; asking again with the same id returns that media object.
+parts and streams of one upload id can be mixed. The bytes go, as they
+arrive, to where uploads in progress are kept (`reelscribe.partials`): a
+partial file on this server's disk with the local store, the bucket with S3
+(where any server resumes the upload). The server never holds a whole file in
+memory. When the last byte arrives the size and SHA-256 are verified, the file
+becomes a blob and exactly one `media` row is created; asking again with the
+same id returns that media object.
 
 The header must carry the file's SHA-256. A new upload reserves its declared
 size against the owner's storage quota (checked under a per-owner lock, so
@@ -17,10 +19,10 @@ size, and it stops with `UPLOAD_EXPIRED` if the upload was swept meanwhile.
 An upload left idle for `upload_expiry_s` is removed by a worker
 (`reelscribe.uploads.sweep`), or here when its id is used again.
 
-When the disk fills up mid-upload the partial file is removed (it would only
-keep the disk full), the upload's stored size goes back to 0 and the caller
-gets RESOURCE_EXHAUSTED with the reason `STORAGE_FULL`; once space is freed
-the same upload id starts again from offset 0.
+When the local disk fills up mid-upload the partial file is removed (it would
+only keep the disk full), the upload's stored size goes back to 0 and the
+caller gets RESOURCE_EXHAUSTED with the reason `STORAGE_FULL`; once space is
+freed the same upload id starts again from offset 0.
 """
 
 from __future__ import annotations
