@@ -23,6 +23,7 @@ test: setup check
 
 check: lint gen-check
 	@cd clients/typescript && node_modules/.bin/tsc --noEmit -p .
+	@cd clients/web && node_modules/.bin/tsc --noEmit -p .
 	@$(BUF) lint
 	@$(BUF) format --exit-code > /dev/null || { echo "buf format: run '$(BUF) format -w'"; exit 1; }
 	@scripts/buf_breaking.sh
@@ -32,11 +33,14 @@ lint:
 	@$(VENV)/ruff format --check .
 	@$(VENV)/mypy
 
-## Generated code and docs: protobuf/gRPC code, client stubs, and
-## docs/configuration.md from the Settings field comments.
+## Generated code and docs: protobuf/gRPC code, client stubs, the web
+## console's bundle (clients/web/dist), and docs/configuration.md from the
+## Settings field comments.
 gen: setup
 	@PATH=$(CURDIR)/.venv/bin:$$PATH scripts/gen_protos.sh
 	@$(BUF) generate
+	@$(BUF) generate --template clients/web/buf.gen.yaml
+	@cd clients/web && node build.mjs
 	@$(VENV)/python scripts/gen_config_docs.py
 
 ## Generated code and docs are committed; fail if regenerating them changes anything.

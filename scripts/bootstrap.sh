@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of the development environment: a Python 3.11 venv in
-# .venv with the locked dependencies, and the npm tools (buf) in node_modules.
+# .venv with the locked dependencies, and the npm tools (buf) in node_modules
+# (the TypeScript client's and the web console's in theirs).
 # Re-runs only the steps whose inputs changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ if [ "$(cat .venv/.reelscribe-installed 2>/dev/null)" != "$stamp" ]; then
   .venv/bin/pip install -q --no-deps -e .
   echo "$stamp" > .venv/.reelscribe-installed
 fi
-for dir in . clients/typescript; do
+for dir in . clients/typescript clients/web; do
   nstamp=$(sha256sum "$dir/package-lock.json" | cut -c1-16)
   if [ "$(cat "$dir/node_modules/.reelscribe-installed" 2>/dev/null)" != "$nstamp" ]; then
     echo "installing npm packages in $dir..." >&2
