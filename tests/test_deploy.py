@@ -37,7 +37,12 @@ COMPOSE = ROOT / "deploy" / "compose.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 BIN = Path(sys.executable).parent
 #: Compose variables that configure Compose itself, not a Reelscribe process.
-COMPOSE_ONLY_VARIABLES = {"POSTGRES_PASSWORD", "REELSCRIBE_IMAGE", "REELSCRIBE_PORT"}
+COMPOSE_ONLY_VARIABLES = {
+    "POSTGRES_PASSWORD",
+    "REELSCRIBE_IMAGE",
+    "REELSCRIBE_PORT",
+    "REELSCRIBE_WEB_PORT",
+}
 #: Keys of a Compose service this file may use (a subset of the Compose specification).
 SERVICE_KEYS = {
     "build",
@@ -134,7 +139,11 @@ def test_runtime_stage_runs_as_a_user_offline(dockerfile: list[tuple[str, str]])
     assert "HF_HUB_OFFLINE=1" in env
     assert "REELSCRIBE_LISTEN_ADDRESS=0.0.0.0:50051" in env
     assert "REELSCRIBE_DATA_DIR=/data" in env
-    assert ("EXPOSE", "50051") in final
+    exposed = {port for kw, a in final if kw == "EXPOSE" for port in a.split()}
+    assert {"50051", "8080"} <= exposed
+    # The web console ships in the image, where the gRPC-Web listener serves it from.
+    assert ("COPY", "clients/web/dist /opt/reelscribe/console") in final
+    assert "REELSCRIBE_WEB_STATIC_DIR=/opt/reelscribe/console" in env
     runs = " ".join(a for kw, a in final if kw == "RUN")
     assert "fonts-dejavu-core" in runs
     assert "rm -rf /var/lib/apt/lists/*" in runs
@@ -307,6 +316,7 @@ def test_server_and_workers_share_nothing_but_the_services(compose: dict[str, An
 def test_server_publishes_the_grpc_port(compose: dict[str, Any]) -> None:
     ports = compose["services"]["server"]["ports"]
     assert any(str(p).endswith(":50051") for p in ports)
+    assert any(str(p).endswith(":8080") for p in ports)  # gRPC-Web and the console
     assert compose["services"]["server"]["healthcheck"]["test"][0] == "CMD"
 
 
@@ -324,7 +334,9 @@ def test_environment_names_are_settings(compose: dict[str, Any]) -> None:
 
 def test_application_services_share_one_configuration(compose: dict[str, Any]) -> None:
     services = compose["services"]
+    # Only the server listens for browsers.
     base = _environment(services["server"])
+    assert base.pop("REELSCRIBE_WEB_LISTEN") == "0.0.0.0:8080"
     for name in ("migrate", "worker"):
         env = _environment(services[name])
         assert {k: env[k] for k in base} == base, name
