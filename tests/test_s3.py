@@ -34,7 +34,7 @@ from reelscribe.v1 import transcript_service_pb2 as tpb
 from server.app import ServerApp
 from tests.support.api import Api, error_details
 from tests.support.clips import decoded_seconds, read_clip
-from tests.support.drills_stack import DrillStack, drill_stack
+from tests.support.drills_stack import DrillStack, s3_drill_stack
 from tests.support.mediagen import lecture_wav
 from tests.support.processes import WorkerProcess
 from tests.support.tokens import token_for
@@ -125,16 +125,7 @@ def test_unreachable_store_is_unavailable() -> None:
 
 @pytest.fixture(scope="module")
 def shared(seaweed: S3Endpoint) -> Iterator[DrillStack]:
-    with drill_stack("s3") as stack:
-        stack.settings = stack.settings.model_copy(
-            update={
-                "blob_backend": "s3",
-                "s3_endpoint_url": seaweed.endpoint_url,
-                "s3_bucket": seaweed.bucket,
-                "s3_access_key_id": seaweed.access_key_id,
-                "s3_secret_access_key": SecretStr(seaweed.secret_access_key),
-            }
-        )
+    with s3_drill_stack("s3", seaweed) as stack:
         yield stack
 
 

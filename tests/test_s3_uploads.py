@@ -17,7 +17,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from pydantic import SecretStr
 
 from reelscribe import db, redis_client
 from reelscribe import uploads as upload_store
@@ -29,7 +28,7 @@ from reelscribe.s3partials import MIN_PART_BYTES, S3Partials, staged_prefix
 from reelscribe.s3store import S3BlobStore
 from reelscribe.v1 import job_pb2, job_service_pb2
 from tests.support.api import Api, error_details
-from tests.support.drills_stack import DrillStack, drill_stack
+from tests.support.drills_stack import DrillStack, s3_drill_stack
 from tests.support.media import LECTURE
 from tests.support.mediagen import speech_samples, write_wav
 from tests.support.processes import WorkerProcess
@@ -48,16 +47,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
 
 @pytest.fixture(scope="module")
 def stack(seaweed: S3Endpoint) -> Iterator[DrillStack]:
-    with drill_stack("s3up") as stack:
-        stack.settings = stack.settings.model_copy(
-            update={
-                "blob_backend": "s3",
-                "s3_endpoint_url": seaweed.endpoint_url,
-                "s3_bucket": seaweed.bucket,
-                "s3_access_key_id": seaweed.access_key_id,
-                "s3_secret_access_key": SecretStr(seaweed.secret_access_key),
-            }
-        )
+    with s3_drill_stack("s3up", seaweed) as stack:
         yield stack
 
 

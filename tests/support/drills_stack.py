@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
+from pydantic import SecretStr
 
 from reelscribe.config import Settings
 from reelscribe.embedded import EmbeddedValkey, embedded_postgres, embedded_valkey
+from reelscribe.embedded_s3 import S3Endpoint
 from reelscribe.queue import queue_names
 from server.app import ServerApp
 from tests.support.processes import WorkerProcess
@@ -236,3 +238,19 @@ class Fleet:
         """Stop every worker gracefully."""
         self.ids.clear()
         self.stack.stop_workers()
+
+
+@contextlib.contextmanager
+def s3_drill_stack(name: str, endpoint: S3Endpoint) -> Iterator[DrillStack]:
+    """A drill stack whose blobs live in `endpoint`'s bucket."""
+    with drill_stack(name) as stack:
+        stack.settings = stack.settings.model_copy(
+            update={
+                "blob_backend": "s3",
+                "s3_endpoint_url": endpoint.endpoint_url,
+                "s3_bucket": endpoint.bucket,
+                "s3_access_key_id": endpoint.access_key_id,
+                "s3_secret_access_key": SecretStr(endpoint.secret_access_key),
+            }
+        )
+        yield stack
