@@ -249,6 +249,15 @@ async def test_summary_chapters_and_a_highlight_clip(browser: Browser, server: S
     await shot(page, "highlights")
     await page.context.close()
 
+    # A browser without a copy of the upload loads the recording with ReadMedia.
+    other = await signed_in(browser, server, "console-user-4")
+    await other.goto(f"{web_url(server)}/#/{job}")
+    await other.locator("#load-media").click()
+    player = other.locator("#player")
+    await expect(player).to_have_js_property("readyState", 4, timeout=20_000)
+    assert await player.evaluate("el => el.duration") > 1.0
+    await other.context.close()
+
 
 @pytest.fixture(scope="module")
 def media_site() -> Iterator[str]:

@@ -202,6 +202,13 @@ def _every_rpc(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...])
         "DeleteMedia": jobs.DeleteMedia(
             job_service_pb2.DeleteMediaRequest(name=f"media/{uuid.uuid4()}"), metadata=m, timeout=t
         ),
+        "ReadMedia": drain(
+            jobs.ReadMedia(
+                job_service_pb2.ReadMediaRequest(name=f"media/{uuid.uuid4()}"),
+                metadata=m,
+                timeout=t,
+            )
+        ),
         "CreateJob": jobs.CreateJob(job_service_pb2.CreateJobRequest(), metadata=m, timeout=t),
         "GetJob": jobs.GetJob(job_service_pb2.GetJobRequest(name=name), metadata=m, timeout=t),
         "ListJobs": jobs.ListJobs(job_service_pb2.ListJobsRequest(), metadata=m, timeout=t),

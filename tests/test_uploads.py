@@ -206,3 +206,44 @@ async def test_append_upload_checks_the_sha256_of_the_whole_file(api: Api) -> No
     assert error_details(err.value)["ErrorInfo"].reason == "SHA256_MISMATCH"  # type: ignore[attr-defined]
     # Nothing wrong is kept: the upload starts again from 0.
     assert (await _status(api, header.upload_id)).stored_bytes == 0
+
+
+async def _read_media(api: Api, name: str, offset: int = 0) -> tuple[bytes, int, list[int]]:
+    """The bytes ReadMedia streams from `offset`, the size it reports and each piece's offset."""
+    data, size, offsets = b"", -1, []
+    request = job_service_pb2.ReadMediaRequest(name=name, offset_bytes=offset)
+    async for piece in api.jobs.ReadMedia(request, metadata=api.metadata, timeout=30):
+        offsets.append(piece.offset_bytes)
+        data += piece.data
+        size = piece.size_bytes
+    return data, size, offsets
+
+
+async def test_read_media_streams_the_owners_file_back_from_any_offset(
+    api: Api, other_api: Api
+) -> None:
+    # More than two pieces' worth; the file's kind does not matter to ReadMedia.
+    content = bytes(range(256)) * 5000
+    media = await api.upload_bytes(content, "file.bin")
+    data, size, offsets = await _read_media(api, media.name)
+    assert data == content and size == len(content)
+    # Bounded pieces, each where the previous one ended.
+    assert len(offsets) >= 2 and offsets[0] == 0 and offsets == sorted(set(offsets))
+    middle = len(content) // 3
+    assert (await _read_media(api, media.name, middle))[0] == content[middle:]
+    # From the very end: one empty piece that says where the file ends.
+    assert await _read_media(api, media.name, len(content)) == (b"", len(content), [len(content)])
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _read_media(api, media.name, len(content) + 1)
+    assert err.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    # Another user cannot tell it exists; once deleted it is gone for the owner too.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _read_media(other_api, media.name)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    await api.jobs.DeleteMedia(
+        job_service_pb2.DeleteMediaRequest(name=media.name), metadata=api.metadata, timeout=30
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _read_media(api, media.name)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_details(err.value)["ErrorInfo"].reason == "MEDIA_NOT_FOUND"  # type: ignore[attr-defined]

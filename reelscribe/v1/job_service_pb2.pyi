@@ -82,6 +82,26 @@ class DeleteMediaResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ReadMediaRequest(_message.Message):
+    __slots__ = ("name", "offset_bytes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    offset_bytes: int
+    def __init__(self, name: _Optional[str] = ..., offset_bytes: _Optional[int] = ...) -> None: ...
+
+class ReadMediaResponse(_message.Message):
+    __slots__ = ("offset_bytes", "data", "size_bytes", "filename")
+    OFFSET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    offset_bytes: int
+    data: bytes
+    size_bytes: int
+    filename: str
+    def __init__(self, offset_bytes: _Optional[int] = ..., data: _Optional[bytes] = ..., size_bytes: _Optional[int] = ..., filename: _Optional[str] = ...) -> None: ...
+
 class CreateJobRequest(_message.Message):
     __slots__ = ("request_id", "media", "source_uri", "parent", "options", "labels")
     class LabelsEntry(_message.Message):

@@ -56,6 +56,11 @@ class JobServiceStub:
                 request_serializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaRequest.SerializeToString,
                 response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaResponse.FromString,
                 _registered_method=True)
+        self.ReadMedia = channel.unary_stream(
+                '/reelscribe.v1.JobService/ReadMedia',
+                request_serializer=reelscribe_dot_v1_dot_job__service__pb2.ReadMediaRequest.SerializeToString,
+                response_deserializer=reelscribe_dot_v1_dot_job__service__pb2.ReadMediaResponse.FromString,
+                _registered_method=True)
         self.CreateJob = channel.unary_unary(
                 '/reelscribe.v1.JobService/CreateJob',
                 request_serializer=reelscribe_dot_v1_dot_job__service__pb2.CreateJobRequest.SerializeToString,
@@ -151,6 +156,14 @@ class JobServiceServicer:
         keep their transcripts and results; stages that need the file again (clip
         rendering) fail with MEDIA_MISSING. Refused while a queued or running job
         uses it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadMedia(self, request, context):
+        """Streams the bytes of an uploaded media object, resumable from an offset,
+        to play or download it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -258,6 +271,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.DeleteMedia,
                     request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaRequest.FromString,
                     response_serializer=reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaResponse.SerializeToString,
+            ),
+            'ReadMedia': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadMedia,
+                    request_deserializer=reelscribe_dot_v1_dot_job__service__pb2.ReadMediaRequest.FromString,
+                    response_serializer=reelscribe_dot_v1_dot_job__service__pb2.ReadMediaResponse.SerializeToString,
             ),
             'CreateJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateJob,
@@ -425,6 +443,33 @@ class JobService:
             '/reelscribe.v1.JobService/DeleteMedia',
             reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaRequest.SerializeToString,
             reelscribe_dot_v1_dot_job__service__pb2.DeleteMediaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/reelscribe.v1.JobService/ReadMedia',
+            reelscribe_dot_v1_dot_job__service__pb2.ReadMediaRequest.SerializeToString,
+            reelscribe_dot_v1_dot_job__service__pb2.ReadMediaResponse.FromString,
             options,
             channel_credentials,
             insecure,

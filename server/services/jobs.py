@@ -61,6 +61,13 @@ class JobService(job_service_pb2_grpc.JobServiceServicer):
         await self._media.delete(current_principal(), request.name)
         return job_service_pb2.DeleteMediaResponse()
 
+    async def ReadMedia(
+        self, request: job_service_pb2.ReadMediaRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[job_service_pb2.ReadMediaResponse]:
+        pieces = self._media.read(current_principal(), request.name, request.offset_bytes)
+        async for piece in pieces:
+            yield piece
+
     # -- jobs ----------------------------------------------------------------------------
 
     async def CreateJob(

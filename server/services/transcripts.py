@@ -21,14 +21,13 @@ from reelscribe.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
-    OutOfRange,
 )
 from reelscribe.insights import Seg
 from reelscribe.states import JobState
 from reelscribe.v1 import search_service_pb2 as spb
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from reelscribe.v1 import transcript_service_pb2_grpc
-from server import cache, clip_urls
+from server import blobread, cache, clip_urls
 from server.context import current_principal
 from server.deps import Deps
 from server.insights import Insights, summary_of
@@ -229,32 +228,18 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
                 reason="CLIP_NOT_RENDERED",
             )
         size = int(row["clip_size_bytes"])
-        if request.offset_bytes > size:
-            raise OutOfRange(
-                f"offset {request.offset_bytes} is beyond the clip's {size} bytes",
-                reason="OFFSET_BEYOND_END",
-            )
-        offset = request.offset_bytes
-        blocks = self._deps.blobs.stream(row["clip_blob_key"], start=offset)
-        try:
-            while offset < size:
-                block = await asyncio.to_thread(next, blocks, b"")
-                if not block:
-                    raise NotFound(
-                        f"{request.name}: the clip file is truncated", reason="CLIP_MISSING"
-                    )
-                # Messages of at most CLIP_CHUNK_BYTES, whatever the store's block size.
-                for at in range(0, len(block), CLIP_CHUNK_BYTES):
-                    data = block[at : at + CLIP_CHUNK_BYTES]
-                    yield tpb.ReadClipResponse(offset_bytes=offset, data=data, size_bytes=size)
-                    offset += len(data)
-        except FileNotFoundError as exc:
-            raise NotFound(f"{request.name}: the clip file is gone", reason="CLIP_MISSING") from exc
-        finally:
-            await asyncio.to_thread(blocks.close)
-        if size == request.offset_bytes:
-            # A read from the very end: one empty message says where the clip ends.
-            yield tpb.ReadClipResponse(offset_bytes=offset, data=b"", size_bytes=size)
+        blobread.check_offset(request.offset_bytes, size, "clip")
+        pieces = blobread.pieces(
+            self._deps.blobs,
+            row["clip_blob_key"],
+            size=size,
+            offset=request.offset_bytes,
+            gone=lambda why: NotFound(
+                f"{request.name}: the clip file is {why}", reason="CLIP_MISSING"
+            ),
+        )
+        async for offset, data in pieces:
+            yield tpb.ReadClipResponse(offset_bytes=offset, data=data, size_bytes=size)
 
     async def AskQuestion(
         self, request: tpb.AskQuestionRequest, context: grpc.aio.ServicerContext
@@ -332,8 +317,6 @@ _SUMMARY_FORMATS = {
     tpb.SUMMARY_FORMAT_BULLETS: "bullets",
     tpb.SUMMARY_FORMAT_DETAILED: "detailed",
 }
-#: Bytes per ReadClip message (well under the 1 MiB message limit).
-CLIP_CHUNK_BYTES = 512 * 1024
 #: Passages an answer is drawn from.
 ANSWER_PASSAGES = 5
 #: Longest speaker name.

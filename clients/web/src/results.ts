@@ -31,7 +31,7 @@ export class Results {
   static async open(api: Api, job: Job, box: HTMLElement, startAt: number | null): Promise<Results> {
     const { transcript } = await api.transcripts.getTranscript({ name: job.name });
     if (!transcript) throw new Error("the server sent no transcript");
-    const player = new Player(job);
+    const player = new Player(api, job);
     const lines = transcriptView(transcript, (t) => player.seek(t));
     player.onTime((t) => lines.highlight(t));
     const results = new Results(api, job, player);

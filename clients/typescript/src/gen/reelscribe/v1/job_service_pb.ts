@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file reelscribe/v1/job_service.proto.
  */
 export const file_reelscribe_v1_job_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9yZWVsc2NyaWJlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEg1yZWVsc2NyaWJlLnYxIlwKElVwbG9hZE1lZGlhUmVxdWVzdBItCgZoZWFkZXIYASABKAsyGy5yZWVsc2NyaWJlLnYxLlVwbG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEZGF0YSJtCgxVcGxvYWRIZWFkZXISEAoIZmlsZW5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSEQoJdXBsb2FkX2lkGAQgASgJEhQKDG9mZnNldF9ieXRlcxgFIAEoAyI6ChNVcGxvYWRNZWRpYVJlc3BvbnNlEiMKBW1lZGlhGAEgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSJQChNBcHBlbmRVcGxvYWRSZXF1ZXN0EisKBmhlYWRlchgBIAEoCzIbLnJlZWxzY3JpYmUudjEuVXBsb2FkSGVhZGVyEgwKBGRhdGEYAiABKAwiUQoUQXBwZW5kVXBsb2FkUmVzcG9uc2USFAoMc3RvcmVkX2J5dGVzGAEgASgDEiMKBW1lZGlhGAIgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSIlChBHZXRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJ1ChFHZXRVcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFAoMc3RvcmVkX2J5dGVzGAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMSIwoFbWVkaWEYBCABKAsyFC5yZWVsc2NyaWJlLnYxLk1lZGlhIiIKEkRlbGV0ZU1lZGlhUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1lZGlhUmVzcG9uc2UigQIKEENyZWF0ZUpvYlJlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIPCgVtZWRpYRgCIAEoCUgAEhQKCnNvdXJjZV91cmkYAyABKAlIABIQCgZwYXJlbnQYBiABKAlIABIqCgdvcHRpb25zGAQgASgLMhkucmVlbHNjcmliZS52MS5Kb2JPcHRpb25zEjsKBmxhYmVscxgFIAMoCzIrLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVxdWVzdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQggKBnNvdXJjZSI0ChFDcmVhdGVKb2JSZXNwb25zZRIfCgNqb2IYASABKAsyEi5yZWVsc2NyaWJlLnYxLkpvYiIdCg1HZXRKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiMQoOR2V0Sm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IidAoPTGlzdEpvYnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEicKBnN0YXRlcxgDIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSEQoJYWxsX3VzZXJzGAQgASgIIk0KEExpc3RKb2JzUmVzcG9uc2USIAoEam9icxgBIAMoCzISLnJlZWxzY3JpYmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIgChBDYW5jZWxKb2JSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoRQ2FuY2VsSm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IiIAoQRGVsZXRlSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIhMKEURlbGV0ZUpvYlJlc3BvbnNlIjIKD1dhdGNoSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyI6ChBXYXRjaEpvYlJlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudCJRChBXYXRjaEpvYnNSZXF1ZXN0EicKBnN0YXRlcxgBIAMoDjIXLnJlZWxzY3JpYmUudjEuSm9iU3RhdGUSFAoMYWZ0ZXJfY3Vyc29yGAIgASgJIksKEVdhdGNoSm9ic1Jlc3BvbnNlEiYKBWV2ZW50GAEgASgLMhcucmVlbHNjcmliZS52MS5Kb2JFdmVudBIOCgZjdXJzb3IYAiABKAkiEQoPR2V0VXNhZ2VSZXF1ZXN0Ir4BChBHZXRVc2FnZVJlc3BvbnNlEgwKBHBsYW4YASABKAkSEwoLc3RvcmVkX2pvYnMYAiABKAMSFwoPbWF4X3N0b3JlZF9qb2JzGAMgASgDEhsKE2F1ZGlvX21pbnV0ZXNfdG9kYXkYBCABKAESIQoZbWF4X2F1ZGlvX21pbnV0ZXNfcGVyX2RheRgFIAEoARIUCgxzdG9yZWRfYnl0ZXMYBiABKAMSGAoQbWF4X3N0b3JlZF9ieXRlcxgHIAEoAyJTChxMaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0EgwKBG5hbWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkibAodTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVzcG9uc2USMgoKZGVsaXZlcmllcxgBIAMoCzIeLnJlZWxzY3JpYmUudjEuV2ViaG9va0RlbGl2ZXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKWAQoPV2ViaG9va0RlbGl2ZXJ5EhEKCWV2ZW50X3NlcRgBIAEoAxIPCgdhdHRlbXB0GAIgASgFEigKBHRpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC2h0dHBfc3RhdHVzGAQgASgFEhEKCWRlbGl2ZXJlZBgFIAEoCBINCgVlcnJvchgGIAEoCSI8ChRHZXRDb3N0UmVwb3J0UmVxdWVzdBISCgpzdGFydF9kYXRlGAEgASgJEhAKCGVuZF9kYXRlGAIgASgJIlcKFUdldENvc3RSZXBvcnRSZXNwb25zZRImCgRkYXlzGAEgAygLMhgucmVlbHNjcmliZS52MS5EYWlseUNvc3QSFgoOdG90YWxfY29zdF91c2QYAiABKAEicAoJRGFpbHlDb3N0EgwKBGRhdGUYASABKAkSFQoNYXVkaW9fbWludXRlcxgCIAEoARITCgtjcHVfc2Vjb25kcxgDIAEoARIXCg9wcm92aWRlcl90b2tlbnMYBCABKAMSEAoIY29zdF91c2QYBSABKAEiEwoRTGlzdE1vZGVsc1JlcXVlc3QiQAoSTGlzdE1vZGVsc1Jlc3BvbnNlEioKBm1vZGVscxgBIAMoCzIaLnJlZWxzY3JpYmUudjEuU3BlZWNoTW9kZWwihwEKC1NwZWVjaE1vZGVsEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJbGFuZ3VhZ2VzGAMgAygJEhQKDG11bHRpbGluZ3VhbBgEIAEoCBIVCg1yZWxhdGl2ZV90aW1lGAUgASgBEhUKDWRlZmF1bHRfbW9kZWwYBiABKAgy+AkKCkpvYlNlcnZpY2USVgoLVXBsb2FkTWVkaWESIS5yZWVsc2NyaWJlLnYxLlVwbG9hZE1lZGlhUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuVXBsb2FkTWVkaWFSZXNwb25zZSgBEk4KCUdldFVwbG9hZBIfLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuR2V0VXBsb2FkUmVzcG9uc2USVwoMQXBwZW5kVXBsb2FkEiIucmVlbHNjcmliZS52MS5BcHBlbmRVcGxvYWRSZXF1ZXN0GiMucmVlbHNjcmliZS52MS5BcHBlbmRVcGxvYWRSZXNwb25zZRJUCgtEZWxldGVNZWRpYRIhLnJlZWxzY3JpYmUudjEuRGVsZXRlTWVkaWFSZXF1ZXN0GiIucmVlbHNjcmliZS52MS5EZWxldGVNZWRpYVJlc3BvbnNlEk4KCUNyZWF0ZUpvYhIfLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuQ3JlYXRlSm9iUmVzcG9uc2USRQoGR2V0Sm9iEhwucmVlbHNjcmliZS52MS5HZXRKb2JSZXF1ZXN0Gh0ucmVlbHNjcmliZS52MS5HZXRKb2JSZXNwb25zZRJLCghMaXN0Sm9icxIeLnJlZWxzY3JpYmUudjEuTGlzdEpvYnNSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5MaXN0Sm9ic1Jlc3BvbnNlEk4KCUNhbmNlbEpvYhIfLnJlZWxzY3JpYmUudjEuQ2FuY2VsSm9iUmVxdWVzdBogLnJlZWxzY3JpYmUudjEuQ2FuY2VsSm9iUmVzcG9uc2USTgoJRGVsZXRlSm9iEh8ucmVlbHNjcmliZS52MS5EZWxldGVKb2JSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5EZWxldGVKb2JSZXNwb25zZRJNCghXYXRjaEpvYhIeLnJlZWxzY3JpYmUudjEuV2F0Y2hKb2JSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5XYXRjaEpvYlJlc3BvbnNlMAESUAoJV2F0Y2hKb2JzEh8ucmVlbHNjcmliZS52MS5XYXRjaEpvYnNSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5XYXRjaEpvYnNSZXNwb25zZTABEksKCEdldFVzYWdlEh4ucmVlbHNjcmliZS52MS5HZXRVc2FnZVJlcXVlc3QaHy5yZWVsc2NyaWJlLnYxLkdldFVzYWdlUmVzcG9uc2UScgoVTGlzdFdlYmhvb2tEZWxpdmVyaWVzEisucmVlbHNjcmliZS52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXF1ZXN0GiwucmVlbHNjcmliZS52MS5MaXN0V2ViaG9va0RlbGl2ZXJpZXNSZXNwb25zZRJaCg1HZXRDb3N0UmVwb3J0EiMucmVlbHNjcmliZS52MS5HZXRDb3N0UmVwb3J0UmVxdWVzdBokLnJlZWxzY3JpYmUudjEuR2V0Q29zdFJlcG9ydFJlc3BvbnNlElEKCkxpc3RNb2RlbHMSIC5yZWVsc2NyaWJlLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiEucmVlbHNjcmliZS52MS5MaXN0TW9kZWxzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_reelscribe_v1_job]);
+  fileDesc("Ch9yZWVsc2NyaWJlL3YxL2pvYl9zZXJ2aWNlLnByb3RvEg1yZWVsc2NyaWJlLnYxIlwKElVwbG9hZE1lZGlhUmVxdWVzdBItCgZoZWFkZXIYASABKAsyGy5yZWVsc2NyaWJlLnYxLlVwbG9hZEhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCBgoEZGF0YSJtCgxVcGxvYWRIZWFkZXISEAoIZmlsZW5hbWUYASABKAkSEgoKc2l6ZV9ieXRlcxgCIAEoAxIOCgZzaGEyNTYYAyABKAkSEQoJdXBsb2FkX2lkGAQgASgJEhQKDG9mZnNldF9ieXRlcxgFIAEoAyI6ChNVcGxvYWRNZWRpYVJlc3BvbnNlEiMKBW1lZGlhGAEgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSJQChNBcHBlbmRVcGxvYWRSZXF1ZXN0EisKBmhlYWRlchgBIAEoCzIbLnJlZWxzY3JpYmUudjEuVXBsb2FkSGVhZGVyEgwKBGRhdGEYAiABKAwiUQoUQXBwZW5kVXBsb2FkUmVzcG9uc2USFAoMc3RvcmVkX2J5dGVzGAEgASgDEiMKBW1lZGlhGAIgASgLMhQucmVlbHNjcmliZS52MS5NZWRpYSIlChBHZXRVcGxvYWRSZXF1ZXN0EhEKCXVwbG9hZF9pZBgBIAEoCSJ1ChFHZXRVcGxvYWRSZXNwb25zZRIRCgl1cGxvYWRfaWQYASABKAkSFAoMc3RvcmVkX2J5dGVzGAIgASgDEhIKCnNpemVfYnl0ZXMYAyABKAMSIwoFbWVkaWEYBCABKAsyFC5yZWVsc2NyaWJlLnYxLk1lZGlhIiIKEkRlbGV0ZU1lZGlhUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZU1lZGlhUmVzcG9uc2UiNgoQUmVhZE1lZGlhUmVxdWVzdBIMCgRuYW1lGAEgASgJEhQKDG9mZnNldF9ieXRlcxgCIAEoAyJdChFSZWFkTWVkaWFSZXNwb25zZRIUCgxvZmZzZXRfYnl0ZXMYASABKAMSDAoEZGF0YRgCIAEoDBISCgpzaXplX2J5dGVzGAMgASgDEhAKCGZpbGVuYW1lGAQgASgJIoECChBDcmVhdGVKb2JSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDwoFbWVkaWEYAiABKAlIABIUCgpzb3VyY2VfdXJpGAMgASgJSAASEAoGcGFyZW50GAYgASgJSAASKgoHb3B0aW9ucxgEIAEoCzIZLnJlZWxzY3JpYmUudjEuSm9iT3B0aW9ucxI7CgZsYWJlbHMYBSADKAsyKy5yZWVsc2NyaWJlLnYxLkNyZWF0ZUpvYlJlcXVlc3QuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIICgZzb3VyY2UiNAoRQ3JlYXRlSm9iUmVzcG9uc2USHwoDam9iGAEgASgLMhIucmVlbHNjcmliZS52MS5Kb2IiHQoNR2V0Sm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIjEKDkdldEpvYlJlc3BvbnNlEh8KA2pvYhgBIAEoCzISLnJlZWxzY3JpYmUudjEuSm9iInQKD0xpc3RKb2JzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRInCgZzdGF0ZXMYAyADKA4yFy5yZWVsc2NyaWJlLnYxLkpvYlN0YXRlEhEKCWFsbF91c2VycxgEIAEoCCJNChBMaXN0Sm9ic1Jlc3BvbnNlEiAKBGpvYnMYASADKAsyEi5yZWVsc2NyaWJlLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoQQ2FuY2VsSm9iUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEUNhbmNlbEpvYlJlc3BvbnNlEh8KA2pvYhgBIAEoCzISLnJlZWxzY3JpYmUudjEuSm9iIiAKEERlbGV0ZUpvYlJlcXVlc3QSDAoEbmFtZRgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIyCg9XYXRjaEpvYlJlcXVlc3QSDAoEbmFtZRgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiOgoQV2F0Y2hKb2JSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnJlZWxzY3JpYmUudjEuSm9iRXZlbnQiUQoQV2F0Y2hKb2JzUmVxdWVzdBInCgZzdGF0ZXMYASADKA4yFy5yZWVsc2NyaWJlLnYxLkpvYlN0YXRlEhQKDGFmdGVyX2N1cnNvchgCIAEoCSJLChFXYXRjaEpvYnNSZXNwb25zZRImCgVldmVudBgBIAEoCzIXLnJlZWxzY3JpYmUudjEuSm9iRXZlbnQSDgoGY3Vyc29yGAIgASgJIhEKD0dldFVzYWdlUmVxdWVzdCK+AQoQR2V0VXNhZ2VSZXNwb25zZRIMCgRwbGFuGAEgASgJEhMKC3N0b3JlZF9qb2JzGAIgASgDEhcKD21heF9zdG9yZWRfam9icxgDIAEoAxIbChNhdWRpb19taW51dGVzX3RvZGF5GAQgASgBEiEKGW1heF9hdWRpb19taW51dGVzX3Blcl9kYXkYBSABKAESFAoMc3RvcmVkX2J5dGVzGAYgASgDEhgKEG1heF9zdG9yZWRfYnl0ZXMYByABKAMiUwocTGlzdFdlYmhvb2tEZWxpdmVyaWVzUmVxdWVzdBIMCgRuYW1lGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImwKHUxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEjIKCmRlbGl2ZXJpZXMYASADKAsyHi5yZWVsc2NyaWJlLnYxLldlYmhvb2tEZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkilgEKD1dlYmhvb2tEZWxpdmVyeRIRCglldmVudF9zZXEYASABKAMSDwoHYXR0ZW1wdBgCIAEoBRIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgtodHRwX3N0YXR1cxgEIAEoBRIRCglkZWxpdmVyZWQYBSABKAgSDQoFZXJyb3IYBiABKAkiPAoUR2V0Q29zdFJlcG9ydFJlcXVlc3QSEgoKc3RhcnRfZGF0ZRgBIAEoCRIQCghlbmRfZGF0ZRgCIAEoCSJXChVHZXRDb3N0UmVwb3J0UmVzcG9uc2USJgoEZGF5cxgBIAMoCzIYLnJlZWxzY3JpYmUudjEuRGFpbHlDb3N0EhYKDnRvdGFsX2Nvc3RfdXNkGAIgASgBInAKCURhaWx5Q29zdBIMCgRkYXRlGAEgASgJEhUKDWF1ZGlvX21pbnV0ZXMYAiABKAESEwoLY3B1X3NlY29uZHMYAyABKAESFwoPcHJvdmlkZXJfdG9rZW5zGAQgASgDEhAKCGNvc3RfdXNkGAUgASgBIhMKEUxpc3RNb2RlbHNSZXF1ZXN0IkAKEkxpc3RNb2RlbHNSZXNwb25zZRIqCgZtb2RlbHMYASADKAsyGi5yZWVsc2NyaWJlLnYxLlNwZWVjaE1vZGVsIocBCgtTcGVlY2hNb2RlbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhEKCWxhbmd1YWdlcxgDIAMoCRIUCgxtdWx0aWxpbmd1YWwYBCABKAgSFQoNcmVsYXRpdmVfdGltZRgFIAEoARIVCg1kZWZhdWx0X21vZGVsGAYgASgIMsoKCgpKb2JTZXJ2aWNlElYKC1VwbG9hZE1lZGlhEiEucmVlbHNjcmliZS52MS5VcGxvYWRNZWRpYVJlcXVlc3QaIi5yZWVsc2NyaWJlLnYxLlVwbG9hZE1lZGlhUmVzcG9uc2UoARJOCglHZXRVcGxvYWQSHy5yZWVsc2NyaWJlLnYxLkdldFVwbG9hZFJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLkdldFVwbG9hZFJlc3BvbnNlElcKDEFwcGVuZFVwbG9hZBIiLnJlZWxzY3JpYmUudjEuQXBwZW5kVXBsb2FkUmVxdWVzdBojLnJlZWxzY3JpYmUudjEuQXBwZW5kVXBsb2FkUmVzcG9uc2USVAoLRGVsZXRlTWVkaWESIS5yZWVsc2NyaWJlLnYxLkRlbGV0ZU1lZGlhUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuRGVsZXRlTWVkaWFSZXNwb25zZRJQCglSZWFkTWVkaWESHy5yZWVsc2NyaWJlLnYxLlJlYWRNZWRpYVJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLlJlYWRNZWRpYVJlc3BvbnNlMAESTgoJQ3JlYXRlSm9iEh8ucmVlbHNjcmliZS52MS5DcmVhdGVKb2JSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5DcmVhdGVKb2JSZXNwb25zZRJFCgZHZXRKb2ISHC5yZWVsc2NyaWJlLnYxLkdldEpvYlJlcXVlc3QaHS5yZWVsc2NyaWJlLnYxLkdldEpvYlJlc3BvbnNlEksKCExpc3RKb2JzEh4ucmVlbHNjcmliZS52MS5MaXN0Sm9ic1JlcXVlc3QaHy5yZWVsc2NyaWJlLnYxLkxpc3RKb2JzUmVzcG9uc2USTgoJQ2FuY2VsSm9iEh8ucmVlbHNjcmliZS52MS5DYW5jZWxKb2JSZXF1ZXN0GiAucmVlbHNjcmliZS52MS5DYW5jZWxKb2JSZXNwb25zZRJOCglEZWxldGVKb2ISHy5yZWVsc2NyaWJlLnYxLkRlbGV0ZUpvYlJlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLkRlbGV0ZUpvYlJlc3BvbnNlEk0KCFdhdGNoSm9iEh4ucmVlbHNjcmliZS52MS5XYXRjaEpvYlJlcXVlc3QaHy5yZWVsc2NyaWJlLnYxLldhdGNoSm9iUmVzcG9uc2UwARJQCglXYXRjaEpvYnMSHy5yZWVsc2NyaWJlLnYxLldhdGNoSm9ic1JlcXVlc3QaIC5yZWVsc2NyaWJlLnYxLldhdGNoSm9ic1Jlc3BvbnNlMAESSwoIR2V0VXNhZ2USHi5yZWVsc2NyaWJlLnYxLkdldFVzYWdlUmVxdWVzdBofLnJlZWxzY3JpYmUudjEuR2V0VXNhZ2VSZXNwb25zZRJyChVMaXN0V2ViaG9va0RlbGl2ZXJpZXMSKy5yZWVsc2NyaWJlLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1JlcXVlc3QaLC5yZWVsc2NyaWJlLnYxLkxpc3RXZWJob29rRGVsaXZlcmllc1Jlc3BvbnNlEloKDUdldENvc3RSZXBvcnQSIy5yZWVsc2NyaWJlLnYxLkdldENvc3RSZXBvcnRSZXF1ZXN0GiQucmVlbHNjcmliZS52MS5HZXRDb3N0UmVwb3J0UmVzcG9uc2USUQoKTGlzdE1vZGVscxIgLnJlZWxzY3JpYmUudjEuTGlzdE1vZGVsc1JlcXVlc3QaIS5yZWVsc2NyaWJlLnYxLkxpc3RNb2RlbHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_reelscribe_v1_job]);
 
 /**
  * One message of an upload stream.
@@ -283,6 +283,76 @@ export const DeleteMediaResponseSchema: GenMessage<DeleteMediaResponse> = /*@__P
   messageDesc(file_reelscribe_v1_job_service, 8);
 
 /**
+ * Reads an uploaded media object.
+ *
+ * @generated from message reelscribe.v1.ReadMediaRequest
+ */
+export type ReadMediaRequest = Message<"reelscribe.v1.ReadMediaRequest"> & {
+  /**
+   * The media object's name, `media/{media}`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Byte offset to start from, to resume an interrupted read.
+   *
+   * @generated from field: int64 offset_bytes = 2;
+   */
+  offsetBytes: bigint;
+};
+
+/**
+ * Describes the message reelscribe.v1.ReadMediaRequest.
+ * Use `create(ReadMediaRequestSchema)` to create a new message.
+ */
+export const ReadMediaRequestSchema: GenMessage<ReadMediaRequest> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job_service, 9);
+
+/**
+ * A piece of a media object.
+ *
+ * @generated from message reelscribe.v1.ReadMediaResponse
+ */
+export type ReadMediaResponse = Message<"reelscribe.v1.ReadMediaResponse"> & {
+  /**
+   * Offset of `data` within the file.
+   *
+   * @generated from field: int64 offset_bytes = 1;
+   */
+  offsetBytes: bigint;
+
+  /**
+   * Up to 512 KiB of the file.
+   *
+   * @generated from field: bytes data = 2;
+   */
+  data: Uint8Array;
+
+  /**
+   * Total size of the file.
+   *
+   * @generated from field: int64 size_bytes = 3;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * The file name given when it was uploaded.
+   *
+   * @generated from field: string filename = 4;
+   */
+  filename: string;
+};
+
+/**
+ * Describes the message reelscribe.v1.ReadMediaResponse.
+ * Use `create(ReadMediaResponseSchema)` to create a new message.
+ */
+export const ReadMediaResponseSchema: GenMessage<ReadMediaResponse> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_job_service, 10);
+
+/**
  * Creates a job.
  *
  * @generated from message reelscribe.v1.CreateJobRequest
@@ -349,7 +419,7 @@ export type CreateJobRequest = Message<"reelscribe.v1.CreateJobRequest"> & {
  * Use `create(CreateJobRequestSchema)` to create a new message.
  */
 export const CreateJobRequestSchema: GenMessage<CreateJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 9);
+  messageDesc(file_reelscribe_v1_job_service, 11);
 
 /**
  * The created (or previously created) job.
@@ -370,7 +440,7 @@ export type CreateJobResponse = Message<"reelscribe.v1.CreateJobResponse"> & {
  * Use `create(CreateJobResponseSchema)` to create a new message.
  */
 export const CreateJobResponseSchema: GenMessage<CreateJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 10);
+  messageDesc(file_reelscribe_v1_job_service, 12);
 
 /**
  * Reads one job.
@@ -391,7 +461,7 @@ export type GetJobRequest = Message<"reelscribe.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 11);
+  messageDesc(file_reelscribe_v1_job_service, 13);
 
 /**
  * One job.
@@ -412,7 +482,7 @@ export type GetJobResponse = Message<"reelscribe.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 12);
+  messageDesc(file_reelscribe_v1_job_service, 14);
 
 /**
  * Lists jobs.
@@ -454,7 +524,7 @@ export type ListJobsRequest = Message<"reelscribe.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 13);
+  messageDesc(file_reelscribe_v1_job_service, 15);
 
 /**
  * A page of jobs.
@@ -482,7 +552,7 @@ export type ListJobsResponse = Message<"reelscribe.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 14);
+  messageDesc(file_reelscribe_v1_job_service, 16);
 
 /**
  * Cancels a job.
@@ -503,7 +573,7 @@ export type CancelJobRequest = Message<"reelscribe.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 15);
+  messageDesc(file_reelscribe_v1_job_service, 17);
 
 /**
  * The job after the cancellation request.
@@ -524,7 +594,7 @@ export type CancelJobResponse = Message<"reelscribe.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 16);
+  messageDesc(file_reelscribe_v1_job_service, 18);
 
 /**
  * Deletes a job.
@@ -545,7 +615,7 @@ export type DeleteJobRequest = Message<"reelscribe.v1.DeleteJobRequest"> & {
  * Use `create(DeleteJobRequestSchema)` to create a new message.
  */
 export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 17);
+  messageDesc(file_reelscribe_v1_job_service, 19);
 
 /**
  * Result of a deletion.
@@ -560,7 +630,7 @@ export type DeleteJobResponse = Message<"reelscribe.v1.DeleteJobResponse"> & {
  * Use `create(DeleteJobResponseSchema)` to create a new message.
  */
 export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 18);
+  messageDesc(file_reelscribe_v1_job_service, 20);
 
 /**
  * Watches one job.
@@ -588,7 +658,7 @@ export type WatchJobRequest = Message<"reelscribe.v1.WatchJobRequest"> & {
  * Use `create(WatchJobRequestSchema)` to create a new message.
  */
 export const WatchJobRequestSchema: GenMessage<WatchJobRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 19);
+  messageDesc(file_reelscribe_v1_job_service, 21);
 
 /**
  * One message of a job watch.
@@ -609,7 +679,7 @@ export type WatchJobResponse = Message<"reelscribe.v1.WatchJobResponse"> & {
  * Use `create(WatchJobResponseSchema)` to create a new message.
  */
 export const WatchJobResponseSchema: GenMessage<WatchJobResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 20);
+  messageDesc(file_reelscribe_v1_job_service, 22);
 
 /**
  * Watches all of the caller's jobs.
@@ -637,7 +707,7 @@ export type WatchJobsRequest = Message<"reelscribe.v1.WatchJobsRequest"> & {
  * Use `create(WatchJobsRequestSchema)` to create a new message.
  */
 export const WatchJobsRequestSchema: GenMessage<WatchJobsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 21);
+  messageDesc(file_reelscribe_v1_job_service, 23);
 
 /**
  * One message of a multi-job watch.
@@ -665,7 +735,7 @@ export type WatchJobsResponse = Message<"reelscribe.v1.WatchJobsResponse"> & {
  * Use `create(WatchJobsResponseSchema)` to create a new message.
  */
 export const WatchJobsResponseSchema: GenMessage<WatchJobsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 22);
+  messageDesc(file_reelscribe_v1_job_service, 24);
 
 /**
  * Reads usage.
@@ -680,7 +750,7 @@ export type GetUsageRequest = Message<"reelscribe.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 23);
+  messageDesc(file_reelscribe_v1_job_service, 25);
 
 /**
  * The caller's usage and limits.
@@ -745,7 +815,7 @@ export type GetUsageResponse = Message<"reelscribe.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 24);
+  messageDesc(file_reelscribe_v1_job_service, 26);
 
 /**
  * Lists webhook deliveries.
@@ -780,7 +850,7 @@ export type ListWebhookDeliveriesRequest = Message<"reelscribe.v1.ListWebhookDel
  * Use `create(ListWebhookDeliveriesRequestSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesRequestSchema: GenMessage<ListWebhookDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 25);
+  messageDesc(file_reelscribe_v1_job_service, 27);
 
 /**
  * A page of webhook deliveries.
@@ -808,7 +878,7 @@ export type ListWebhookDeliveriesResponse = Message<"reelscribe.v1.ListWebhookDe
  * Use `create(ListWebhookDeliveriesResponseSchema)` to create a new message.
  */
 export const ListWebhookDeliveriesResponseSchema: GenMessage<ListWebhookDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 26);
+  messageDesc(file_reelscribe_v1_job_service, 28);
 
 /**
  * One attempt to deliver an event to a job's callback URL.
@@ -864,7 +934,7 @@ export type WebhookDelivery = Message<"reelscribe.v1.WebhookDelivery"> & {
  * Use `create(WebhookDeliverySchema)` to create a new message.
  */
 export const WebhookDeliverySchema: GenMessage<WebhookDelivery> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 27);
+  messageDesc(file_reelscribe_v1_job_service, 29);
 
 /**
  * Asks for a cost report.
@@ -892,7 +962,7 @@ export type GetCostReportRequest = Message<"reelscribe.v1.GetCostReportRequest">
  * Use `create(GetCostReportRequestSchema)` to create a new message.
  */
 export const GetCostReportRequestSchema: GenMessage<GetCostReportRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 28);
+  messageDesc(file_reelscribe_v1_job_service, 30);
 
 /**
  * Processing cost.
@@ -920,7 +990,7 @@ export type GetCostReportResponse = Message<"reelscribe.v1.GetCostReportResponse
  * Use `create(GetCostReportResponseSchema)` to create a new message.
  */
 export const GetCostReportResponseSchema: GenMessage<GetCostReportResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 29);
+  messageDesc(file_reelscribe_v1_job_service, 31);
 
 /**
  * Cost of one day.
@@ -969,7 +1039,7 @@ export type DailyCost = Message<"reelscribe.v1.DailyCost"> & {
  * Use `create(DailyCostSchema)` to create a new message.
  */
 export const DailyCostSchema: GenMessage<DailyCost> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 30);
+  messageDesc(file_reelscribe_v1_job_service, 32);
 
 /**
  * Lists the speech models.
@@ -984,7 +1054,7 @@ export type ListModelsRequest = Message<"reelscribe.v1.ListModelsRequest"> & {
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 31);
+  messageDesc(file_reelscribe_v1_job_service, 33);
 
 /**
  * The installed speech models.
@@ -1005,7 +1075,7 @@ export type ListModelsResponse = Message<"reelscribe.v1.ListModelsResponse"> & {
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 32);
+  messageDesc(file_reelscribe_v1_job_service, 34);
 
 /**
  * A speech model a job may ask for in `JobOptions.model`.
@@ -1062,7 +1132,7 @@ export type SpeechModel = Message<"reelscribe.v1.SpeechModel"> & {
  * Use `create(SpeechModelSchema)` to create a new message.
  */
 export const SpeechModelSchema: GenMessage<SpeechModel> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_job_service, 33);
+  messageDesc(file_reelscribe_v1_job_service, 35);
 
 /**
  * Uploads media, creates and manages processing jobs, and streams their
@@ -1120,6 +1190,17 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof DeleteMediaRequestSchema;
     output: typeof DeleteMediaResponseSchema;
+  },
+  /**
+   * Streams the bytes of an uploaded media object, resumable from an offset,
+   * to play or download it.
+   *
+   * @generated from rpc reelscribe.v1.JobService.ReadMedia
+   */
+  readMedia: {
+    methodKind: "server_streaming";
+    input: typeof ReadMediaRequestSchema;
+    output: typeof ReadMediaResponseSchema;
   },
   /**
    * Creates a job. Idempotent per `request_id`.

@@ -58,6 +58,8 @@ __all__ = (
     "PageChapter",
     "ReadClipRequest",
     "ReadClipResponse",
+    "ReadMediaRequest",
+    "ReadMediaResponse",
     "RenameSpeakerRequest",
     "RenameSpeakerResponse",
     "SearchHit",
@@ -1935,6 +1937,56 @@ class ReadClipResponse(betterproto2.Message):
 
 
 default_message_pool.register_message("reelscribe.v1", "ReadClipResponse", ReadClipResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ReadMediaRequest(betterproto2.Message):
+    """
+    Reads an uploaded media object.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The media object's name, `media/{media}`.
+    """
+
+    offset_bytes: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    """
+    Byte offset to start from, to resume an interrupted read.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "ReadMediaRequest", ReadMediaRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ReadMediaResponse(betterproto2.Message):
+    """
+    A piece of a media object.
+    """
+
+    offset_bytes: "int" = betterproto2.field(1, betterproto2.TYPE_INT64)
+    """
+    Offset of `data` within the file.
+    """
+
+    data: "bytes" = betterproto2.field(2, betterproto2.TYPE_BYTES)
+    """
+    Up to 512 KiB of the file.
+    """
+
+    size_bytes: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+    """
+    Total size of the file.
+    """
+
+    filename: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    The file name given when it was uploaded.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "ReadMediaResponse", ReadMediaResponse)
 
 
 @dataclass(eq=False, repr=False)
