@@ -334,7 +334,8 @@ async def test_the_transcript_grows_chunk_by_chunk_while_the_job_runs(
 ) -> None:
     app = await extra_server(queue_name=short_chunk_worker)
     user = "console-user-6"
-    talk = lecture_wav(tmp_path / "grows.wav", repeat=4)  # 88 s: 4 chunks of about 20 s
+    # 66 s, three readings of a lecture: three chunks (cut at the silences between readings).
+    talk = lecture_wav(tmp_path / "grows.wav", repeat=3)
     # Created over native gRPC: the upload through the page is tested above.
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         api = Api(channel, token_for(user))

@@ -29,8 +29,9 @@ PARTIAL = job_pb2.JOB_EVENT_KIND_PARTIAL_RESULT
 
 
 @pytest.fixture(scope="module")
-def lecture_88s(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return lecture_wav(tmp_path_factory.mktemp("partial") / "lecture.wav", repeat=4)
+def lecture_66s(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three readings of a lecture: three chunks, cut at the silences between them."""
+    return lecture_wav(tmp_path_factory.mktemp("partial") / "lecture.wav", repeat=3)
 
 
 @pytest.fixture
@@ -80,11 +81,11 @@ def _texts(segments: object) -> list[str]:
 
 
 async def test_the_transcript_grows_chunk_by_chunk_then_is_the_stored_one(
-    channel: grpc.aio.Channel, lecture_88s: Path, user: str
+    channel: grpc.aio.Channel, lecture_66s: Path, user: str
 ) -> None:
     api = Api(channel, token_for(user))
     stranger = Api(channel, token_for(f"{user}-stranger"))
-    job = await api.create((await api.upload(lecture_88s)).name, skip_cache=True)
+    job = await api.create((await api.upload(lecture_66s)).name, skip_cache=True)
     bad = await _refused(api, job.name, chunk_indexes=[-1])
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
     violations = error_details(bad)["BadRequest"].field_violations  # type: ignore[attr-defined]

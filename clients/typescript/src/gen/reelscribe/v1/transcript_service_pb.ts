@@ -123,7 +123,8 @@ export type GetPartialTranscriptResponse = Message<"reelscribe.v1.GetPartialTran
 
   /**
    * How many chunks the job's speech was cut into; 0 until it is cut (before
-   * STAGE_TRANSCRIBE) and when nothing was said.
+   * STAGE_TRANSCRIBE), when nothing was said, and once the job is cancelled
+   * (a cancelled job keeps no partial results).
    *
    * @generated from field: int32 chunk_count = 2;
    */

@@ -1040,7 +1040,8 @@ class GetPartialTranscriptResponse(betterproto2.Message):
     chunk_count: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
     """
     How many chunks the job's speech was cut into; 0 until it is cut (before
-    STAGE_TRANSCRIBE) and when nothing was said.
+    STAGE_TRANSCRIBE), when nothing was said, and once the job is cancelled
+    (a cancelled job keeps no partial results).
     """
 
     chunks: "list[PartialChunk]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
