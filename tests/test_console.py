@@ -351,15 +351,20 @@ async def test_the_transcript_grows_chunk_by_chunk_while_the_job_runs(
     )
     seen = [await page.evaluate(PROVISIONAL_NOW)]
     await shot(page, "job-provisional")
-    # Read again as chunks finish, until the stored transcript replaces them.
-    while seen[-1]["state"] == "running" and await page.locator("#partial").count():
+    # Read again as chunks finish, until the stored transcript replaces them
+    # (or the job leaves RUNNING; at most two minutes).
+    now = seen[0]
+    for _ in range(480):
+        if now["state"] != "running" or not await page.locator("#partial").count():
+            break
         await page.wait_for_timeout(250)
         now = await page.evaluate(PROVISIONAL_NOW)
         if now["lines"] and now["lines"] != seen[-1]["lines"]:
             seen.append(now)
     first = seen[0]
-    assert re.fullmatch(r"(\d+) of (\d+) chunks transcribed\..*", first["facts"]), first["facts"]
-    done, total = map(int, first["facts"].split(" ", 3)[0:3:2])
+    counted = re.fullmatch(r"(\d+) of (\d+) chunks transcribed\..*", first["facts"])
+    assert counted, first["facts"]
+    done, total = int(counted[1]), int(counted[2])
     assert 1 <= done < total, first["facts"]
     for view in seen:
         # In time order, whichever chunk finished first; only ever growing.
