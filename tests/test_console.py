@@ -1,7 +1,8 @@
 """The web console in a real browser (headless Chromium driven by Playwright)
 against the real stack over the gRPC-Web listener: upload, live progress
-through a reload, the player synced to the transcript, an export, search to
-the moment, and the server's error for a file that is not media.
+through a reload, the transcript growing chunk by chunk, the player synced to
+the transcript, an export, search to the moment, and the server's error for a
+file that is not media.
 
 Set REELSCRIBE_CONSOLE_SHOTS to a folder to save screenshots of the main
 views there (how docs/img/ was made).
@@ -14,16 +15,21 @@ import http.server
 import os
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
+from reelscribe.config import Settings
 from reelscribe.v1 import job_service_pb2
 from server.app import ServerApp
+from tests.support.api import Api
 from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import lecture_wav
+from tests.support.processes import WorkerProcess
 from tests.support.tokens import token_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -302,3 +308,87 @@ async def test_a_pasted_link_is_transcribed_and_played_from_its_source(
     now = await player.evaluate("el => el.currentTime")
     assert start <= now < start + 2, (start, now)
     await page.context.close()
+
+
+@pytest.fixture
+def short_chunk_worker(settings: Settings, data_dir: Path) -> Iterator[str]:
+    """A worker on a queue of its own that cuts chunks of about 20 s."""
+    queue = f"console-chunks-{uuid.uuid4().hex[:8]}"
+    worker = WorkerProcess(
+        settings.model_copy(update={"queue_name": queue}),
+        data_dir / f"{queue}.log",
+        extra_env={"REELSCRIBE_CHUNK_TARGET_S": "20"},
+        threads=2,
+    )
+    worker.start()
+    yield queue
+    worker.stop()
+
+
+#: The page's provisional lines and the job's state, read in one frame.
+PROVISIONAL_NOW = """() => ({
+  state: document.querySelector('.job-page')?.dataset.state,
+  facts: document.querySelector('#partial-facts')?.textContent ?? '',
+  lines: [...document.querySelectorAll('#partial .line.provisional')].map(
+    (l) => [Number(l.dataset.chunk), Number(l.dataset.start),
+            l.querySelector('.text').textContent]),
+})"""
+
+
+async def test_the_transcript_grows_chunk_by_chunk_while_the_job_runs(
+    browser: Browser,
+    extra_server: Callable[..., Awaitable[ServerApp]],
+    short_chunk_worker: str,
+    tmp_path: Path,
+) -> None:
+    app = await extra_server(queue_name=short_chunk_worker)
+    user = "console-user-6"
+    # 66 s, three readings of a lecture: three chunks (cut at the silences between readings).
+    talk = lecture_wav(tmp_path / "grows.wav", repeat=3)
+    # Created over native gRPC: the upload through the page is tested above.
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        api = Api(channel, token_for(user))
+        job = await api.create((await api.upload(talk)).name, skip_cache=True)
+    page = await signed_in(browser, app, user)
+    await page.goto(f"{web_url(app)}/#/{job.name}")
+
+    # Provisional lines while the job still runs (state and lines read in one frame).
+    await page.wait_for_function(
+        "() => document.querySelector('#partial .line.provisional')"
+        " && document.querySelector('.job-page')?.dataset.state === 'running'",
+        timeout=90_000,
+    )
+    seen = [await page.evaluate(PROVISIONAL_NOW)]
+    await shot(page, "job-provisional")
+    # Read again as chunks finish, until the stored transcript replaces them
+    # (or the job leaves RUNNING; at most two minutes).
+    now = seen[0]
+    for _ in range(480):
+        if now["state"] != "running" or not await page.locator("#partial").count():
+            break
+        await page.wait_for_timeout(250)
+        now = await page.evaluate(PROVISIONAL_NOW)
+        if now["lines"] and now["lines"] != seen[-1]["lines"]:
+            seen.append(now)
+    first = seen[0]
+    counted = re.fullmatch(r"(\d+) of (\d+) chunks transcribed\..*", first["facts"])
+    assert counted, first["facts"]
+    done, total = int(counted[1]), int(counted[2])
+    assert 1 <= done < total, first["facts"]
+    for view in seen:
+        # In time order, whichever chunk finished first; only ever growing.
+        assert [line[:2] for line in view["lines"]] == sorted(line[:2] for line in view["lines"])
+        assert set(map(tuple, first["lines"])) <= set(map(tuple, view["lines"]))
+
+    # The stored transcript replaces the provisional one, with the same words.
+    await expect(page.locator(".job-page")).to_have_attribute(
+        "data-state", "succeeded", timeout=120_000
+    )
+    await expect(page.locator("#transcript .line").first).to_be_visible()
+    assert await page.locator("#partial").count() == 0
+    stored = await page.locator("#transcript .line .text").all_text_contents()
+    provisional = [" ".join(line[2].split()) for line in seen[-1]["lines"]]
+    assert provisional and set(provisional) <= {" ".join(t.split()) for t in stored}, (
+        provisional,
+        stored,
+    )

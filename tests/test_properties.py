@@ -94,6 +94,11 @@ async def test_other_users_names_are_always_not_found(server: ServerApp, api: Ap
                     metadata=_md(other),
                     timeout=10,
                 ),
+                "GetPartialTranscript": lambda n: tr.GetPartialTranscript(
+                    transcript_service_pb2.GetPartialTranscriptRequest(name=n),
+                    metadata=_md(other),
+                    timeout=10,
+                ),
                 "ExportTranscript": lambda n: tr.ExportTranscript(
                     transcript_service_pb2.ExportTranscriptRequest(
                         name=n, format=transcript_service_pb2.EXPORT_FORMAT_TXT

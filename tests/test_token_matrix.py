@@ -238,6 +238,9 @@ def _every_rpc(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...])
         "ExportTranscript": tr.ExportTranscript(
             transcript_service_pb2.ExportTranscriptRequest(name=name), metadata=m, timeout=t
         ),
+        "GetPartialTranscript": tr.GetPartialTranscript(
+            transcript_service_pb2.GetPartialTranscriptRequest(name=name), metadata=m, timeout=t
+        ),
         "GetSummary": tr.GetSummary(
             transcript_service_pb2.GetSummaryRequest(name=name), metadata=m, timeout=t
         ),

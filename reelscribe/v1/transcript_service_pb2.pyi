@@ -50,6 +50,52 @@ class GetTranscriptResponse(_message.Message):
     transcript: Transcript
     def __init__(self, transcript: _Optional[_Union[Transcript, _Mapping]] = ...) -> None: ...
 
+class GetPartialTranscriptRequest(_message.Message):
+    __slots__ = ("name", "chunk_indexes", "omit_words")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_INDEXES_FIELD_NUMBER: _ClassVar[int]
+    OMIT_WORDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    chunk_indexes: _containers.RepeatedScalarFieldContainer[int]
+    omit_words: bool
+    def __init__(self, name: _Optional[str] = ..., chunk_indexes: _Optional[_Iterable[int]] = ..., omit_words: _Optional[bool] = ...) -> None: ...
+
+class GetPartialTranscriptResponse(_message.Message):
+    __slots__ = ("name", "chunk_count", "chunks", "finished_chunk_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    chunk_count: int
+    chunks: _containers.RepeatedCompositeFieldContainer[PartialChunk]
+    finished_chunk_count: int
+    def __init__(self, name: _Optional[str] = ..., chunk_count: _Optional[int] = ..., chunks: _Optional[_Iterable[_Union[PartialChunk, _Mapping]]] = ..., finished_chunk_count: _Optional[int] = ...) -> None: ...
+
+class PartialChunk(_message.Message):
+    __slots__ = ("index", "start_seconds", "end_seconds", "segments")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    start_seconds: float
+    end_seconds: float
+    segments: _containers.RepeatedCompositeFieldContainer[PartialSegment]
+    def __init__(self, index: _Optional[int] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., segments: _Optional[_Iterable[_Union[PartialSegment, _Mapping]]] = ...) -> None: ...
+
+class PartialSegment(_message.Message):
+    __slots__ = ("start_seconds", "end_seconds", "text", "words")
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    WORDS_FIELD_NUMBER: _ClassVar[int]
+    start_seconds: float
+    end_seconds: float
+    text: str
+    words: _containers.RepeatedCompositeFieldContainer[Word]
+    def __init__(self, start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., text: _Optional[str] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ...) -> None: ...
+
 class Transcript(_message.Message):
     __slots__ = ("name", "language", "language_probability", "duration_seconds", "text", "segments", "model", "create_time", "language_assumed", "languages", "speakers")
     NAME_FIELD_NUMBER: _ClassVar[int]

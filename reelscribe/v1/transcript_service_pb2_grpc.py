@@ -41,6 +41,11 @@ class TranscriptServiceStub:
                 request_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetTranscriptRequest.SerializeToString,
                 response_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetTranscriptResponse.FromString,
                 _registered_method=True)
+        self.GetPartialTranscript = channel.unary_unary(
+                '/reelscribe.v1.TranscriptService/GetPartialTranscript',
+                request_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetPartialTranscriptRequest.SerializeToString,
+                response_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetPartialTranscriptResponse.FromString,
+                _registered_method=True)
         self.ExportTranscript = channel.unary_unary(
                 '/reelscribe.v1.TranscriptService/ExportTranscript',
                 request_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.ExportTranscriptRequest.SerializeToString,
@@ -85,6 +90,17 @@ class TranscriptServiceServicer:
 
     def GetTranscript(self, request, context):
         """Returns a job's transcript with segments and word timings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPartialTranscript(self, request, context):
+        """Returns the text of the chunks transcribed so far while a job runs, to
+        show a transcript growing before it is stored. The text is provisional:
+        not merged, not quality-flagged, with no language or speakers. Once the
+        transcript is stored this answers FAILED_PRECONDITION with reason
+        `TRANSCRIPT_READY`: read it with `GetTranscript`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -148,6 +164,11 @@ def add_TranscriptServiceServicer_to_server(servicer, server):
                     servicer.GetTranscript,
                     request_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetTranscriptRequest.FromString,
                     response_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetTranscriptResponse.SerializeToString,
+            ),
+            'GetPartialTranscript': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPartialTranscript,
+                    request_deserializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetPartialTranscriptRequest.FromString,
+                    response_serializer=reelscribe_dot_v1_dot_transcript__service__pb2.GetPartialTranscriptResponse.SerializeToString,
             ),
             'ExportTranscript': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportTranscript,
@@ -214,6 +235,33 @@ class TranscriptService:
             '/reelscribe.v1.TranscriptService/GetTranscript',
             reelscribe_dot_v1_dot_transcript__service__pb2.GetTranscriptRequest.SerializeToString,
             reelscribe_dot_v1_dot_transcript__service__pb2.GetTranscriptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPartialTranscript(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reelscribe.v1.TranscriptService/GetPartialTranscript',
+            reelscribe_dot_v1_dot_transcript__service__pb2.GetPartialTranscriptRequest.SerializeToString,
+            reelscribe_dot_v1_dot_transcript__service__pb2.GetPartialTranscriptResponse.FromString,
             options,
             channel_credentials,
             insecure,

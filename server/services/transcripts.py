@@ -31,6 +31,7 @@ from server import blobread, cache, clip_urls
 from server.context import current_principal
 from server.deps import Deps
 from server.insights import Insights, summary_of
+from server.services.partial_transcript import get_partial_transcript
 from server.services.search import SearchService
 
 log = structlog.get_logger(__name__)
@@ -93,6 +94,11 @@ class TranscriptService(transcript_service_pb2_grpc.TranscriptServiceServicer):
             translation=request.translation_language,
         )
         return tpb.GetTranscriptResponse(transcript=transcript)
+
+    async def GetPartialTranscript(
+        self, request: tpb.GetPartialTranscriptRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.GetPartialTranscriptResponse:
+        return await get_partial_transcript(self._deps, request)
 
     async def ExportTranscript(
         self, request: tpb.ExportTranscriptRequest, context: grpc.aio.ServicerContext

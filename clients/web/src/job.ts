@@ -1,13 +1,15 @@
 /**
  * One job's page: live progress (a bar per stage, the ETA, chunks as they
- * finish) from WatchJob, resumed with `after_seq` when the stream drops; then
- * the player beside the transcript, exports, summary, chapters and highlights.
+ * finish, and their provisional text) from WatchJob, resumed with `after_seq`
+ * when the stream drops; then the player beside the transcript, exports,
+ * summary, chapters and highlights.
  */
 import type { Job, JobEvent } from "../../typescript/src/gen/reelscribe/v1/job_pb.js";
 import { JobEventKind, JobState, Stage } from "../../typescript/src/gen/reelscribe/v1/job_pb.js";
 import { type Api, Code, ConnectError, problem, transient } from "./api.js";
 import { clock, h, page, problemBox } from "./dom.js";
 import { stageName, stateName } from "./home.js";
+import { PartialTranscript } from "./partial.js";
 import { Results } from "./results.js";
 
 const TERMINAL = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]);
@@ -39,6 +41,8 @@ class JobView {
   private resultsShown = false;
   private insightsShown = false;
   private results: Results | null = null;
+  private readonly partial: PartialTranscript;
+  private partialPrimed = false;
 
   constructor(
     private readonly api: Api,
@@ -46,6 +50,8 @@ class JobView {
     private readonly startAt: number | null,
     private readonly signal: AbortSignal,
   ) {
+    this.partial = new PartialTranscript(api, name, signal, () => this.tryResults());
+    this.body.append(this.partial.root);
     this.root = h(
       "div",
       { class: "job-page", "data-job": name },
@@ -101,7 +107,15 @@ class JobView {
       this.lastSeq = event.seq;
       this.logEvent(event);
     }
-    if (event.kind === JobEventKind.SNAPSHOT && event.job) this.snapshotSeq = event.job.lastEventSeq;
+    if (event.kind === JobEventKind.SNAPSHOT && event.job) {
+      this.snapshotSeq = event.job.lastEventSeq;
+      // On load: every chunk finished so far, in one call (a running job only);
+      // the chunk events replayed after the snapshot then find theirs shown.
+      if (event.job.state === JobState.RUNNING && !this.partialPrimed) {
+        this.partialPrimed = true;
+        this.partial.fetch();
+      }
+    }
     // Events replayed from before the snapshot are older than it: they draw the
     // stage bars and the log, but the job's header keeps the snapshot's state.
     if (event.job && (event.seq === 0n || event.seq >= this.snapshotSeq)) this.drawJob(event.job);
@@ -122,6 +136,8 @@ class JobView {
     }
     if (event.kind === JobEventKind.PARTIAL_RESULT && event.chunkCount > 0) {
       this.chunk(event.chunkIndex, event.chunkCount);
+      // A chunk not seen before (live, or replayed by a resumed watch): its text.
+      if (this.job && !TERMINAL.has(this.job.state)) this.partial.fetch([event.chunkIndex]);
     }
     if (event.eta && this.job && !TERMINAL.has(this.job.state)) {
       const s = Number(event.eta.seconds) + event.eta.nanos / 1e9;
@@ -173,6 +189,7 @@ class JobView {
   private async showResults(job: Job): Promise<void> {
     try {
       this.results = await Results.open(this.api, job, this.body, this.startAt);
+      this.partial.close(); // the stored transcript replaced it
       if (this.job?.state === JobState.SUCCEEDED && !this.insightsShown) {
         this.insightsShown = true;
         await this.results.insights();

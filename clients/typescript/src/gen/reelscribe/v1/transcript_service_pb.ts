@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file reelscribe/v1/transcript_service.proto.
  */
 export const file_reelscribe_v1_transcript_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZyZWVsc2NyaWJlL3YxL3RyYW5zY3JpcHRfc2VydmljZS5wcm90bxINcmVlbHNjcmliZS52MSJWChRHZXRUcmFuc2NyaXB0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm9taXRfd29yZHMYAiABKAgSHAoUdHJhbnNsYXRpb25fbGFuZ3VhZ2UYAyABKAkiRgoVR2V0VHJhbnNjcmlwdFJlc3BvbnNlEi0KCnRyYW5zY3JpcHQYASABKAsyGS5yZWVsc2NyaWJlLnYxLlRyYW5zY3JpcHQi0QIKClRyYW5zY3JpcHQSDAoEbmFtZRgBIAEoCRIQCghsYW5ndWFnZRgCIAEoCRIcChRsYW5ndWFnZV9wcm9iYWJpbGl0eRgDIAEoARIYChBkdXJhdGlvbl9zZWNvbmRzGAQgASgBEgwKBHRleHQYBSABKAkSKAoIc2VnbWVudHMYBiADKAsyFi5yZWVsc2NyaWJlLnYxLlNlZ21lbnQSDQoFbW9kZWwYByABKAkSLwoLY3JlYXRlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGxhbmd1YWdlX2Fzc3VtZWQYCSABKAgSLwoJbGFuZ3VhZ2VzGAogAygLMhwucmVlbHNjcmliZS52MS5MYW5ndWFnZVNoYXJlEigKCHNwZWFrZXJzGAsgAygLMhYucmVlbHNjcmliZS52MS5TcGVha2VyIjAKDUxhbmd1YWdlU2hhcmUSEAoIbGFuZ3VhZ2UYASABKAkSDQoFc2hhcmUYAiABKAEiRwoHU3BlYWtlchIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIYChBzcGVha2luZ19zZWNvbmRzGAMgASgBItoCCgdTZWdtZW50Eg0KBWluZGV4GAEgASgFEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDAoEdGV4dBgEIAEoCRIiCgV3b3JkcxgFIAMoCzITLnJlZWxzY3JpYmUudjEuV29yZBISCgpjb25maWRlbmNlGAYgASgBEhYKDmxvd19jb25maWRlbmNlGAcgASgIEh8KF3N1c3BlY3RlZF9oYWxsdWNpbmF0aW9uGAggASgIEhAKCGp5dXRwaW5nGAkgASgJEgwKBHlhbGUYCiABKAkSEAoIbGFuZ3VhZ2UYCyABKAkSHAoUbGFuZ3VhZ2VfcHJvYmFiaWxpdHkYDCABKAESIAoYb3RoZXJfbGFuZ3VhZ2Vfc3VzcGVjdGVkGA0gASgIEg8KB3NwZWFrZXIYDiABKAkSEgoKc3BlYWtlcl9pZBgPIAEoCSKJAQoEV29yZBIVCg1zdGFydF9zZWNvbmRzGAEgASgBEhMKC2VuZF9zZWNvbmRzGAIgASgBEgwKBHRleHQYAyABKAkSEwoLcHJvYmFiaWxpdHkYBCABKAESEAoIanl1dHBpbmcYBSABKAkSDAoEeWFsZRgGIAEoCRISCgpzcGVha2VyX2lkGAcgASgJIngKDkNhcHRpb25PcHRpb25zEhoKEm1heF9jaGFyc19wZXJfbGluZRgBIAEoBRIRCgltYXhfbGluZXMYAiABKAUSHAoUbWF4X2R1cmF0aW9uX3NlY29uZHMYAyABKAESGQoRcm9tYW5pemF0aW9uX2xpbmUYBCABKAgiqgEKF0V4cG9ydFRyYW5zY3JpcHRSZXF1ZXN0EgwKBG5hbWUYASABKAkSKwoGZm9ybWF0GAIgASgOMhsucmVlbHNjcmliZS52MS5FeHBvcnRGb3JtYXQSNgoPY2FwdGlvbl9vcHRpb25zGAMgASgLMh0ucmVlbHNjcmliZS52MS5DYXB0aW9uT3B0aW9ucxIcChR0cmFuc2xhdGlvbl9sYW5ndWFnZRgEIAEoCSJQChhFeHBvcnRUcmFuc2NyaXB0UmVzcG9uc2USDwoHY29udGVudBgBIAEoCRIRCgltaW1lX3R5cGUYAiABKAkSEAoIZmlsZW5hbWUYAyABKAkiTwoRR2V0U3VtbWFyeVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIsCgZmb3JtYXQYAiABKA4yHC5yZWVsc2NyaWJlLnYxLlN1bW1hcnlGb3JtYXQiRQoSR2V0U3VtbWFyeVJlc3BvbnNlEgwKBHRleHQYASABKAkSDwoHYnVsbGV0cxgCIAMoCRIQCghwcm92aWRlchgDIAEoCSIjChNMaXN0Q2hhcHRlcnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiQAoUTGlzdENoYXB0ZXJzUmVzcG9uc2USKAoIY2hhcHRlcnMYASADKAsyFi5yZWVsc2NyaWJlLnYxLkNoYXB0ZXIiRAoHQ2hhcHRlchINCgV0aXRsZRgBIAEoCRIVCg1zdGFydF9zZWNvbmRzGAIgASgBEhMKC2VuZF9zZWNvbmRzGAMgASgBIiUKFUxpc3RIaWdobGlnaHRzUmVxdWVzdBIMCgRuYW1lGAEgASgJIkYKFkxpc3RIaWdobGlnaHRzUmVzcG9uc2USLAoKaGlnaGxpZ2h0cxgBIAMoCzIYLnJlZWxzY3JpYmUudjEuSGlnaGxpZ2h0IpYCCglIaWdobGlnaHQSDAoEbmFtZRgBIAEoCRIVCg1zdGFydF9zZWNvbmRzGAIgASgBEhMKC2VuZF9zZWNvbmRzGAMgASgBEg0KBXNjb3JlGAQgASgBEg4KBnJlYXNvbhgFIAEoCRIMCgR0ZXh0GAYgASgJEhcKD2NsaXBfc2l6ZV9ieXRlcxgHIAEoAxIWCg5jbGlwX21pbWVfdHlwZRgIIAEoCRIUCgxjYXB0aW9uc19zcnQYCSABKAkSDwoHc3BlYWtlchgKIAEoCRIQCghjbGlwX3VybBgLIAEoCRI4ChRjbGlwX3VybF9leHBpcmVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiNQoPUmVhZENsaXBSZXF1ZXN0EgwKBG5hbWUYASABKAkSFAoMb2Zmc2V0X2J5dGVzGAIgASgDIkoKEFJlYWRDbGlwUmVzcG9uc2USFAoMb2Zmc2V0X2J5dGVzGAEgASgDEgwKBGRhdGEYAiABKAwSEgoKc2l6ZV9ieXRlcxgDIAEoAyI0ChJBc2tRdWVzdGlvblJlcXVlc3QSEAoIcXVlc3Rpb24YASABKAkSDAoEbmFtZRgCIAEoCSJjChNBc2tRdWVzdGlvblJlc3BvbnNlEg4KBmFuc3dlchgBIAEoCRIqCgljaXRhdGlvbnMYAiADKAsyFy5yZWVsc2NyaWJlLnYxLkNpdGF0aW9uEhAKCHByb3ZpZGVyGAMgASgJImIKCENpdGF0aW9uEgsKA2pvYhgBIAEoCRIVCg1zdGFydF9zZWNvbmRzGAIgASgBEhMKC2VuZF9zZWNvbmRzGAMgASgBEgwKBHRleHQYBCABKAkSDwoHc3BlYWtlchgFIAEoCSI6ChRSZW5hbWVTcGVha2VyUmVxdWVzdBIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCSJAChVSZW5hbWVTcGVha2VyUmVzcG9uc2USJwoHc3BlYWtlchgBIAEoCzIWLnJlZWxzY3JpYmUudjEuU3BlYWtlciqKAQoMRXhwb3J0Rm9ybWF0Eh0KGUVYUE9SVF9GT1JNQVRfVU5TUEVDSUZJRUQQABIVChFFWFBPUlRfRk9STUFUX1NSVBABEhUKEUVYUE9SVF9GT1JNQVRfVlRUEAISFQoRRVhQT1JUX0ZPUk1BVF9UWFQQAxIWChJFWFBPUlRfRk9STUFUX0pTT04QBCqCAQoNU3VtbWFyeUZvcm1hdBIeChpTVU1NQVJZX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhgKFFNVTU1BUllfRk9STUFUX1NIT1JUEAESGgoWU1VNTUFSWV9GT1JNQVRfQlVMTEVUUxACEhsKF1NVTU1BUllfRk9STUFUX0RFVEFJTEVEEAMy4AUKEVRyYW5zY3JpcHRTZXJ2aWNlEloKDUdldFRyYW5zY3JpcHQSIy5yZWVsc2NyaWJlLnYxLkdldFRyYW5zY3JpcHRSZXF1ZXN0GiQucmVlbHNjcmliZS52MS5HZXRUcmFuc2NyaXB0UmVzcG9uc2USYwoQRXhwb3J0VHJhbnNjcmlwdBImLnJlZWxzY3JpYmUudjEuRXhwb3J0VHJhbnNjcmlwdFJlcXVlc3QaJy5yZWVsc2NyaWJlLnYxLkV4cG9ydFRyYW5zY3JpcHRSZXNwb25zZRJRCgpHZXRTdW1tYXJ5EiAucmVlbHNjcmliZS52MS5HZXRTdW1tYXJ5UmVxdWVzdBohLnJlZWxzY3JpYmUudjEuR2V0U3VtbWFyeVJlc3BvbnNlElcKDExpc3RDaGFwdGVycxIiLnJlZWxzY3JpYmUudjEuTGlzdENoYXB0ZXJzUmVxdWVzdBojLnJlZWxzY3JpYmUudjEuTGlzdENoYXB0ZXJzUmVzcG9uc2USXQoOTGlzdEhpZ2hsaWdodHMSJC5yZWVsc2NyaWJlLnYxLkxpc3RIaWdobGlnaHRzUmVxdWVzdBolLnJlZWxzY3JpYmUudjEuTGlzdEhpZ2hsaWdodHNSZXNwb25zZRJNCghSZWFkQ2xpcBIeLnJlZWxzY3JpYmUudjEuUmVhZENsaXBSZXF1ZXN0Gh8ucmVlbHNjcmliZS52MS5SZWFkQ2xpcFJlc3BvbnNlMAESVAoLQXNrUXVlc3Rpb24SIS5yZWVsc2NyaWJlLnYxLkFza1F1ZXN0aW9uUmVxdWVzdBoiLnJlZWxzY3JpYmUudjEuQXNrUXVlc3Rpb25SZXNwb25zZRJaCg1SZW5hbWVTcGVha2VyEiMucmVlbHNjcmliZS52MS5SZW5hbWVTcGVha2VyUmVxdWVzdBokLnJlZWxzY3JpYmUudjEuUmVuYW1lU3BlYWtlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiZyZWVsc2NyaWJlL3YxL3RyYW5zY3JpcHRfc2VydmljZS5wcm90bxINcmVlbHNjcmliZS52MSJWChRHZXRUcmFuc2NyaXB0UmVxdWVzdBIMCgRuYW1lGAEgASgJEhIKCm9taXRfd29yZHMYAiABKAgSHAoUdHJhbnNsYXRpb25fbGFuZ3VhZ2UYAyABKAkiRgoVR2V0VHJhbnNjcmlwdFJlc3BvbnNlEi0KCnRyYW5zY3JpcHQYASABKAsyGS5yZWVsc2NyaWJlLnYxLlRyYW5zY3JpcHQiVgobR2V0UGFydGlhbFRyYW5zY3JpcHRSZXF1ZXN0EgwKBG5hbWUYASABKAkSFQoNY2h1bmtfaW5kZXhlcxgCIAMoBRISCgpvbWl0X3dvcmRzGAMgASgIIowBChxHZXRQYXJ0aWFsVHJhbnNjcmlwdFJlc3BvbnNlEgwKBG5hbWUYASABKAkSEwoLY2h1bmtfY291bnQYAiABKAUSKwoGY2h1bmtzGAMgAygLMhsucmVlbHNjcmliZS52MS5QYXJ0aWFsQ2h1bmsSHAoUZmluaXNoZWRfY2h1bmtfY291bnQYBCABKAUiegoMUGFydGlhbENodW5rEg0KBWluZGV4GAEgASgFEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESLwoIc2VnbWVudHMYBCADKAsyHS5yZWVsc2NyaWJlLnYxLlBhcnRpYWxTZWdtZW50Im4KDlBhcnRpYWxTZWdtZW50EhUKDXN0YXJ0X3NlY29uZHMYASABKAESEwoLZW5kX3NlY29uZHMYAiABKAESDAoEdGV4dBgDIAEoCRIiCgV3b3JkcxgEIAMoCzITLnJlZWxzY3JpYmUudjEuV29yZCLRAgoKVHJhbnNjcmlwdBIMCgRuYW1lGAEgASgJEhAKCGxhbmd1YWdlGAIgASgJEhwKFGxhbmd1YWdlX3Byb2JhYmlsaXR5GAMgASgBEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAESDAoEdGV4dBgFIAEoCRIoCghzZWdtZW50cxgGIAMoCzIWLnJlZWxzY3JpYmUudjEuU2VnbWVudBINCgVtb2RlbBgHIAEoCRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQbGFuZ3VhZ2VfYXNzdW1lZBgJIAEoCBIvCglsYW5ndWFnZXMYCiADKAsyHC5yZWVsc2NyaWJlLnYxLkxhbmd1YWdlU2hhcmUSKAoIc3BlYWtlcnMYCyADKAsyFi5yZWVsc2NyaWJlLnYxLlNwZWFrZXIiMAoNTGFuZ3VhZ2VTaGFyZRIQCghsYW5ndWFnZRgBIAEoCRINCgVzaGFyZRgCIAEoASJHCgdTcGVha2VyEgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhgKEHNwZWFraW5nX3NlY29uZHMYAyABKAEi2gIKB1NlZ21lbnQSDQoFaW5kZXgYASABKAUSFQoNc3RhcnRfc2Vjb25kcxgCIAEoARITCgtlbmRfc2Vjb25kcxgDIAEoARIMCgR0ZXh0GAQgASgJEiIKBXdvcmRzGAUgAygLMhMucmVlbHNjcmliZS52MS5Xb3JkEhIKCmNvbmZpZGVuY2UYBiABKAESFgoObG93X2NvbmZpZGVuY2UYByABKAgSHwoXc3VzcGVjdGVkX2hhbGx1Y2luYXRpb24YCCABKAgSEAoIanl1dHBpbmcYCSABKAkSDAoEeWFsZRgKIAEoCRIQCghsYW5ndWFnZRgLIAEoCRIcChRsYW5ndWFnZV9wcm9iYWJpbGl0eRgMIAEoARIgChhvdGhlcl9sYW5ndWFnZV9zdXNwZWN0ZWQYDSABKAgSDwoHc3BlYWtlchgOIAEoCRISCgpzcGVha2VyX2lkGA8gASgJIokBCgRXb3JkEhUKDXN0YXJ0X3NlY29uZHMYASABKAESEwoLZW5kX3NlY29uZHMYAiABKAESDAoEdGV4dBgDIAEoCRITCgtwcm9iYWJpbGl0eRgEIAEoARIQCghqeXV0cGluZxgFIAEoCRIMCgR5YWxlGAYgASgJEhIKCnNwZWFrZXJfaWQYByABKAkieAoOQ2FwdGlvbk9wdGlvbnMSGgoSbWF4X2NoYXJzX3Blcl9saW5lGAEgASgFEhEKCW1heF9saW5lcxgCIAEoBRIcChRtYXhfZHVyYXRpb25fc2Vjb25kcxgDIAEoARIZChFyb21hbml6YXRpb25fbGluZRgEIAEoCCKqAQoXRXhwb3J0VHJhbnNjcmlwdFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCgZmb3JtYXQYAiABKA4yGy5yZWVsc2NyaWJlLnYxLkV4cG9ydEZvcm1hdBI2Cg9jYXB0aW9uX29wdGlvbnMYAyABKAsyHS5yZWVsc2NyaWJlLnYxLkNhcHRpb25PcHRpb25zEhwKFHRyYW5zbGF0aW9uX2xhbmd1YWdlGAQgASgJIlAKGEV4cG9ydFRyYW5zY3JpcHRSZXNwb25zZRIPCgdjb250ZW50GAEgASgJEhEKCW1pbWVfdHlwZRgCIAEoCRIQCghmaWxlbmFtZRgDIAEoCSJPChFHZXRTdW1tYXJ5UmVxdWVzdBIMCgRuYW1lGAEgASgJEiwKBmZvcm1hdBgCIAEoDjIcLnJlZWxzY3JpYmUudjEuU3VtbWFyeUZvcm1hdCJFChJHZXRTdW1tYXJ5UmVzcG9uc2USDAoEdGV4dBgBIAEoCRIPCgdidWxsZXRzGAIgAygJEhAKCHByb3ZpZGVyGAMgASgJIiMKE0xpc3RDaGFwdGVyc1JlcXVlc3QSDAoEbmFtZRgBIAEoCSJAChRMaXN0Q2hhcHRlcnNSZXNwb25zZRIoCghjaGFwdGVycxgBIAMoCzIWLnJlZWxzY3JpYmUudjEuQ2hhcHRlciJECgdDaGFwdGVyEg0KBXRpdGxlGAEgASgJEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAEiJQoVTGlzdEhpZ2hsaWdodHNSZXF1ZXN0EgwKBG5hbWUYASABKAkiRgoWTGlzdEhpZ2hsaWdodHNSZXNwb25zZRIsCgpoaWdobGlnaHRzGAEgAygLMhgucmVlbHNjcmliZS52MS5IaWdobGlnaHQilgIKCUhpZ2hsaWdodBIMCgRuYW1lGAEgASgJEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDQoFc2NvcmUYBCABKAESDgoGcmVhc29uGAUgASgJEgwKBHRleHQYBiABKAkSFwoPY2xpcF9zaXplX2J5dGVzGAcgASgDEhYKDmNsaXBfbWltZV90eXBlGAggASgJEhQKDGNhcHRpb25zX3NydBgJIAEoCRIPCgdzcGVha2VyGAogASgJEhAKCGNsaXBfdXJsGAsgASgJEjgKFGNsaXBfdXJsX2V4cGlyZV90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI1Cg9SZWFkQ2xpcFJlcXVlc3QSDAoEbmFtZRgBIAEoCRIUCgxvZmZzZXRfYnl0ZXMYAiABKAMiSgoQUmVhZENsaXBSZXNwb25zZRIUCgxvZmZzZXRfYnl0ZXMYASABKAMSDAoEZGF0YRgCIAEoDBISCgpzaXplX2J5dGVzGAMgASgDIjQKEkFza1F1ZXN0aW9uUmVxdWVzdBIQCghxdWVzdGlvbhgBIAEoCRIMCgRuYW1lGAIgASgJImMKE0Fza1F1ZXN0aW9uUmVzcG9uc2USDgoGYW5zd2VyGAEgASgJEioKCWNpdGF0aW9ucxgCIAMoCzIXLnJlZWxzY3JpYmUudjEuQ2l0YXRpb24SEAoIcHJvdmlkZXIYAyABKAkiYgoIQ2l0YXRpb24SCwoDam9iGAEgASgJEhUKDXN0YXJ0X3NlY29uZHMYAiABKAESEwoLZW5kX3NlY29uZHMYAyABKAESDAoEdGV4dBgEIAEoCRIPCgdzcGVha2VyGAUgASgJIjoKFFJlbmFtZVNwZWFrZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJIkAKFVJlbmFtZVNwZWFrZXJSZXNwb25zZRInCgdzcGVha2VyGAEgASgLMhYucmVlbHNjcmliZS52MS5TcGVha2VyKooBCgxFeHBvcnRGb3JtYXQSHQoZRVhQT1JUX0ZPUk1BVF9VTlNQRUNJRklFRBAAEhUKEUVYUE9SVF9GT1JNQVRfU1JUEAESFQoRRVhQT1JUX0ZPUk1BVF9WVFQQAhIVChFFWFBPUlRfRk9STUFUX1RYVBADEhYKEkVYUE9SVF9GT1JNQVRfSlNPThAEKoIBCg1TdW1tYXJ5Rm9ybWF0Eh4KGlNVTU1BUllfRk9STUFUX1VOU1BFQ0lGSUVEEAASGAoUU1VNTUFSWV9GT1JNQVRfU0hPUlQQARIaChZTVU1NQVJZX0ZPUk1BVF9CVUxMRVRTEAISGwoXU1VNTUFSWV9GT1JNQVRfREVUQUlMRUQQAzLRBgoRVHJhbnNjcmlwdFNlcnZpY2USWgoNR2V0VHJhbnNjcmlwdBIjLnJlZWxzY3JpYmUudjEuR2V0VHJhbnNjcmlwdFJlcXVlc3QaJC5yZWVsc2NyaWJlLnYxLkdldFRyYW5zY3JpcHRSZXNwb25zZRJvChRHZXRQYXJ0aWFsVHJhbnNjcmlwdBIqLnJlZWxzY3JpYmUudjEuR2V0UGFydGlhbFRyYW5zY3JpcHRSZXF1ZXN0GisucmVlbHNjcmliZS52MS5HZXRQYXJ0aWFsVHJhbnNjcmlwdFJlc3BvbnNlEmMKEEV4cG9ydFRyYW5zY3JpcHQSJi5yZWVsc2NyaWJlLnYxLkV4cG9ydFRyYW5zY3JpcHRSZXF1ZXN0GicucmVlbHNjcmliZS52MS5FeHBvcnRUcmFuc2NyaXB0UmVzcG9uc2USUQoKR2V0U3VtbWFyeRIgLnJlZWxzY3JpYmUudjEuR2V0U3VtbWFyeVJlcXVlc3QaIS5yZWVsc2NyaWJlLnYxLkdldFN1bW1hcnlSZXNwb25zZRJXCgxMaXN0Q2hhcHRlcnMSIi5yZWVsc2NyaWJlLnYxLkxpc3RDaGFwdGVyc1JlcXVlc3QaIy5yZWVsc2NyaWJlLnYxLkxpc3RDaGFwdGVyc1Jlc3BvbnNlEl0KDkxpc3RIaWdobGlnaHRzEiQucmVlbHNjcmliZS52MS5MaXN0SGlnaGxpZ2h0c1JlcXVlc3QaJS5yZWVsc2NyaWJlLnYxLkxpc3RIaWdobGlnaHRzUmVzcG9uc2USTQoIUmVhZENsaXASHi5yZWVsc2NyaWJlLnYxLlJlYWRDbGlwUmVxdWVzdBofLnJlZWxzY3JpYmUudjEuUmVhZENsaXBSZXNwb25zZTABElQKC0Fza1F1ZXN0aW9uEiEucmVlbHNjcmliZS52MS5Bc2tRdWVzdGlvblJlcXVlc3QaIi5yZWVsc2NyaWJlLnYxLkFza1F1ZXN0aW9uUmVzcG9uc2USWgoNUmVuYW1lU3BlYWtlchIjLnJlZWxzY3JpYmUudjEuUmVuYW1lU3BlYWtlclJlcXVlc3QaJC5yZWVsc2NyaWJlLnYxLlJlbmFtZVNwZWFrZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Reads a transcript.
@@ -70,6 +70,174 @@ export type GetTranscriptResponse = Message<"reelscribe.v1.GetTranscriptResponse
  */
 export const GetTranscriptResponseSchema: GenMessage<GetTranscriptResponse> = /*@__PURE__*/
   messageDesc(file_reelscribe_v1_transcript_service, 1);
+
+/**
+ * Reads the chunks of a running job's transcript that are transcribed.
+ *
+ * @generated from message reelscribe.v1.GetPartialTranscriptRequest
+ */
+export type GetPartialTranscriptRequest = Message<"reelscribe.v1.GetPartialTranscriptRequest"> & {
+  /**
+   * The transcript's name, `jobs/{job}/transcript`; `jobs/{job}` is accepted.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Only these chunks (indexes from `JobEvent.chunk_index`), at most 1000;
+   * empty means every chunk finished so far. Indexes of chunks not finished
+   * (or beyond the job's chunks) are left out of the response, not refused.
+   *
+   * @generated from field: repeated int32 chunk_indexes = 2;
+   */
+  chunkIndexes: number[];
+
+  /**
+   * Leave out word timings to make the response smaller.
+   *
+   * @generated from field: bool omit_words = 3;
+   */
+  omitWords: boolean;
+};
+
+/**
+ * Describes the message reelscribe.v1.GetPartialTranscriptRequest.
+ * Use `create(GetPartialTranscriptRequestSchema)` to create a new message.
+ */
+export const GetPartialTranscriptRequestSchema: GenMessage<GetPartialTranscriptRequest> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 2);
+
+/**
+ * The chunks of a job's transcript finished so far.
+ *
+ * @generated from message reelscribe.v1.GetPartialTranscriptResponse
+ */
+export type GetPartialTranscriptResponse = Message<"reelscribe.v1.GetPartialTranscriptResponse"> & {
+  /**
+   * The transcript's name, `jobs/{job}/transcript`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * How many chunks the job's speech was cut into; 0 until it is cut (before
+   * STAGE_TRANSCRIBE), when nothing was said, and once the job is cancelled
+   * (a cancelled job keeps no partial results).
+   *
+   * @generated from field: int32 chunk_count = 2;
+   */
+  chunkCount: number;
+
+  /**
+   * The finished chunks asked for, in index order (which is time order).
+   *
+   * @generated from field: repeated reelscribe.v1.PartialChunk chunks = 3;
+   */
+  chunks: PartialChunk[];
+
+  /**
+   * How many chunks are finished, asked for or not.
+   *
+   * @generated from field: int32 finished_chunk_count = 4;
+   */
+  finishedChunkCount: number;
+};
+
+/**
+ * Describes the message reelscribe.v1.GetPartialTranscriptResponse.
+ * Use `create(GetPartialTranscriptResponseSchema)` to create a new message.
+ */
+export const GetPartialTranscriptResponseSchema: GenMessage<GetPartialTranscriptResponse> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 3);
+
+/**
+ * One transcribed chunk of a job's audio, as the recognizer returned it: not
+ * yet joined with its neighbours, flagged for doubtful text, or labelled with
+ * languages and speakers (the merge does that).
+ *
+ * @generated from message reelscribe.v1.PartialChunk
+ */
+export type PartialChunk = Message<"reelscribe.v1.PartialChunk"> & {
+  /**
+   * Position of the chunk in the job's audio, starting at 0.
+   *
+   * @generated from field: int32 index = 1;
+   */
+  index: number;
+
+  /**
+   * Start of the chunk, in seconds from the beginning of the media.
+   *
+   * @generated from field: double start_seconds = 2;
+   */
+  startSeconds: number;
+
+  /**
+   * End of the chunk, in seconds from the beginning of the media.
+   *
+   * @generated from field: double end_seconds = 3;
+   */
+  endSeconds: number;
+
+  /**
+   * The chunk's text in time order; none when the chunk held no words.
+   *
+   * @generated from field: repeated reelscribe.v1.PartialSegment segments = 4;
+   */
+  segments: PartialSegment[];
+};
+
+/**
+ * Describes the message reelscribe.v1.PartialChunk.
+ * Use `create(PartialChunkSchema)` to create a new message.
+ */
+export const PartialChunkSchema: GenMessage<PartialChunk> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 4);
+
+/**
+ * A stretch of provisional text within a chunk.
+ *
+ * @generated from message reelscribe.v1.PartialSegment
+ */
+export type PartialSegment = Message<"reelscribe.v1.PartialSegment"> & {
+  /**
+   * Start, in seconds from the beginning of the media.
+   *
+   * @generated from field: double start_seconds = 1;
+   */
+  startSeconds: number;
+
+  /**
+   * End, in seconds from the beginning of the media.
+   *
+   * @generated from field: double end_seconds = 2;
+   */
+  endSeconds: number;
+
+  /**
+   * The text.
+   *
+   * @generated from field: string text = 3;
+   */
+  text: string;
+
+  /**
+   * Words with timings as recognized (not yet lengthened over silences),
+   * unless omitted.
+   *
+   * @generated from field: repeated reelscribe.v1.Word words = 4;
+   */
+  words: Word[];
+};
+
+/**
+ * Describes the message reelscribe.v1.PartialSegment.
+ * Use `create(PartialSegmentSchema)` to create a new message.
+ */
+export const PartialSegmentSchema: GenMessage<PartialSegment> = /*@__PURE__*/
+  messageDesc(file_reelscribe_v1_transcript_service, 5);
 
 /**
  * The text of a job's media with timings.
@@ -165,7 +333,7 @@ export type Transcript = Message<"reelscribe.v1.Transcript"> & {
  * Use `create(TranscriptSchema)` to create a new message.
  */
 export const TranscriptSchema: GenMessage<Transcript> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 2);
+  messageDesc(file_reelscribe_v1_transcript_service, 6);
 
 /**
  * How much of a transcript's speech is in one language.
@@ -193,7 +361,7 @@ export type LanguageShare = Message<"reelscribe.v1.LanguageShare"> & {
  * Use `create(LanguageShareSchema)` to create a new message.
  */
 export const LanguageShareSchema: GenMessage<LanguageShare> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 3);
+  messageDesc(file_reelscribe_v1_transcript_service, 7);
 
 /**
  * One voice in a recording.
@@ -229,7 +397,7 @@ export type Speaker = Message<"reelscribe.v1.Speaker"> & {
  * Use `create(SpeakerSchema)` to create a new message.
  */
 export const SpeakerSchema: GenMessage<Speaker> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 4);
+  messageDesc(file_reelscribe_v1_transcript_service, 8);
 
 /**
  * A stretch of speech, usually a sentence.
@@ -352,7 +520,7 @@ export type Segment = Message<"reelscribe.v1.Segment"> & {
  * Use `create(SegmentSchema)` to create a new message.
  */
 export const SegmentSchema: GenMessage<Segment> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 5);
+  messageDesc(file_reelscribe_v1_transcript_service, 9);
 
 /**
  * One word with timing.
@@ -415,7 +583,7 @@ export type Word = Message<"reelscribe.v1.Word"> & {
  * Use `create(WordSchema)` to create a new message.
  */
 export const WordSchema: GenMessage<Word> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 6);
+  messageDesc(file_reelscribe_v1_transcript_service, 10);
 
 /**
  * How captions are laid out.
@@ -457,7 +625,7 @@ export type CaptionOptions = Message<"reelscribe.v1.CaptionOptions"> & {
  * Use `create(CaptionOptionsSchema)` to create a new message.
  */
 export const CaptionOptionsSchema: GenMessage<CaptionOptions> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 7);
+  messageDesc(file_reelscribe_v1_transcript_service, 11);
 
 /**
  * Renders a transcript.
@@ -500,7 +668,7 @@ export type ExportTranscriptRequest = Message<"reelscribe.v1.ExportTranscriptReq
  * Use `create(ExportTranscriptRequestSchema)` to create a new message.
  */
 export const ExportTranscriptRequestSchema: GenMessage<ExportTranscriptRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 8);
+  messageDesc(file_reelscribe_v1_transcript_service, 12);
 
 /**
  * A rendered transcript.
@@ -535,7 +703,7 @@ export type ExportTranscriptResponse = Message<"reelscribe.v1.ExportTranscriptRe
  * Use `create(ExportTranscriptResponseSchema)` to create a new message.
  */
 export const ExportTranscriptResponseSchema: GenMessage<ExportTranscriptResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 9);
+  messageDesc(file_reelscribe_v1_transcript_service, 13);
 
 /**
  * Reads a summary.
@@ -563,7 +731,7 @@ export type GetSummaryRequest = Message<"reelscribe.v1.GetSummaryRequest"> & {
  * Use `create(GetSummaryRequestSchema)` to create a new message.
  */
 export const GetSummaryRequestSchema: GenMessage<GetSummaryRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 10);
+  messageDesc(file_reelscribe_v1_transcript_service, 14);
 
 /**
  * A summary.
@@ -598,7 +766,7 @@ export type GetSummaryResponse = Message<"reelscribe.v1.GetSummaryResponse"> & {
  * Use `create(GetSummaryResponseSchema)` to create a new message.
  */
 export const GetSummaryResponseSchema: GenMessage<GetSummaryResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 11);
+  messageDesc(file_reelscribe_v1_transcript_service, 15);
 
 /**
  * Lists chapters.
@@ -619,7 +787,7 @@ export type ListChaptersRequest = Message<"reelscribe.v1.ListChaptersRequest"> &
  * Use `create(ListChaptersRequestSchema)` to create a new message.
  */
 export const ListChaptersRequestSchema: GenMessage<ListChaptersRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 12);
+  messageDesc(file_reelscribe_v1_transcript_service, 16);
 
 /**
  * A job's chapters.
@@ -640,7 +808,7 @@ export type ListChaptersResponse = Message<"reelscribe.v1.ListChaptersResponse">
  * Use `create(ListChaptersResponseSchema)` to create a new message.
  */
 export const ListChaptersResponseSchema: GenMessage<ListChaptersResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 13);
+  messageDesc(file_reelscribe_v1_transcript_service, 17);
 
 /**
  * A titled part of a recording.
@@ -675,7 +843,7 @@ export type Chapter = Message<"reelscribe.v1.Chapter"> & {
  * Use `create(ChapterSchema)` to create a new message.
  */
 export const ChapterSchema: GenMessage<Chapter> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 14);
+  messageDesc(file_reelscribe_v1_transcript_service, 18);
 
 /**
  * Lists highlights.
@@ -696,7 +864,7 @@ export type ListHighlightsRequest = Message<"reelscribe.v1.ListHighlightsRequest
  * Use `create(ListHighlightsRequestSchema)` to create a new message.
  */
 export const ListHighlightsRequestSchema: GenMessage<ListHighlightsRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 15);
+  messageDesc(file_reelscribe_v1_transcript_service, 19);
 
 /**
  * A job's highlights.
@@ -717,7 +885,7 @@ export type ListHighlightsResponse = Message<"reelscribe.v1.ListHighlightsRespon
  * Use `create(ListHighlightsResponseSchema)` to create a new message.
  */
 export const ListHighlightsResponseSchema: GenMessage<ListHighlightsResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 16);
+  messageDesc(file_reelscribe_v1_transcript_service, 20);
 
 /**
  * A moment worth watching, with its rendered clip.
@@ -819,7 +987,7 @@ export type Highlight = Message<"reelscribe.v1.Highlight"> & {
  * Use `create(HighlightSchema)` to create a new message.
  */
 export const HighlightSchema: GenMessage<Highlight> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 17);
+  messageDesc(file_reelscribe_v1_transcript_service, 21);
 
 /**
  * Reads a clip.
@@ -847,7 +1015,7 @@ export type ReadClipRequest = Message<"reelscribe.v1.ReadClipRequest"> & {
  * Use `create(ReadClipRequestSchema)` to create a new message.
  */
 export const ReadClipRequestSchema: GenMessage<ReadClipRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 18);
+  messageDesc(file_reelscribe_v1_transcript_service, 22);
 
 /**
  * A piece of a clip.
@@ -882,7 +1050,7 @@ export type ReadClipResponse = Message<"reelscribe.v1.ReadClipResponse"> & {
  * Use `create(ReadClipResponseSchema)` to create a new message.
  */
 export const ReadClipResponseSchema: GenMessage<ReadClipResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 19);
+  messageDesc(file_reelscribe_v1_transcript_service, 23);
 
 /**
  * Asks a question.
@@ -910,7 +1078,7 @@ export type AskQuestionRequest = Message<"reelscribe.v1.AskQuestionRequest"> & {
  * Use `create(AskQuestionRequestSchema)` to create a new message.
  */
 export const AskQuestionRequestSchema: GenMessage<AskQuestionRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 20);
+  messageDesc(file_reelscribe_v1_transcript_service, 24);
 
 /**
  * An answer with its sources.
@@ -945,7 +1113,7 @@ export type AskQuestionResponse = Message<"reelscribe.v1.AskQuestionResponse"> &
  * Use `create(AskQuestionResponseSchema)` to create a new message.
  */
 export const AskQuestionResponseSchema: GenMessage<AskQuestionResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 21);
+  messageDesc(file_reelscribe_v1_transcript_service, 25);
 
 /**
  * A transcript passage an answer relies on.
@@ -995,7 +1163,7 @@ export type Citation = Message<"reelscribe.v1.Citation"> & {
  * Use `create(CitationSchema)` to create a new message.
  */
 export const CitationSchema: GenMessage<Citation> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 22);
+  messageDesc(file_reelscribe_v1_transcript_service, 26);
 
 /**
  * Names a speaker.
@@ -1023,7 +1191,7 @@ export type RenameSpeakerRequest = Message<"reelscribe.v1.RenameSpeakerRequest">
  * Use `create(RenameSpeakerRequestSchema)` to create a new message.
  */
 export const RenameSpeakerRequestSchema: GenMessage<RenameSpeakerRequest> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 23);
+  messageDesc(file_reelscribe_v1_transcript_service, 27);
 
 /**
  * The renamed speaker.
@@ -1044,7 +1212,7 @@ export type RenameSpeakerResponse = Message<"reelscribe.v1.RenameSpeakerResponse
  * Use `create(RenameSpeakerResponseSchema)` to create a new message.
  */
 export const RenameSpeakerResponseSchema: GenMessage<RenameSpeakerResponse> = /*@__PURE__*/
-  messageDesc(file_reelscribe_v1_transcript_service, 24);
+  messageDesc(file_reelscribe_v1_transcript_service, 28);
 
 /**
  * Export formats.
@@ -1151,6 +1319,20 @@ export const TranscriptService: GenService<{
     methodKind: "unary";
     input: typeof GetTranscriptRequestSchema;
     output: typeof GetTranscriptResponseSchema;
+  },
+  /**
+   * Returns the text of the chunks transcribed so far while a job runs, to
+   * show a transcript growing before it is stored. The text is provisional:
+   * not merged, not quality-flagged, with no language or speakers. Once the
+   * transcript is stored this answers FAILED_PRECONDITION with reason
+   * `TRANSCRIPT_READY`: read it with `GetTranscript`.
+   *
+   * @generated from rpc reelscribe.v1.TranscriptService.GetPartialTranscript
+   */
+  getPartialTranscript: {
+    methodKind: "unary";
+    input: typeof GetPartialTranscriptRequestSchema;
+    output: typeof GetPartialTranscriptResponseSchema;
   },
   /**
    * Renders a job's transcript as SRT, WebVTT, plain text or JSON.

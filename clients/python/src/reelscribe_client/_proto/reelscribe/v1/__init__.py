@@ -27,6 +27,8 @@ __all__ = (
     "GetCostReportResponse",
     "GetJobRequest",
     "GetJobResponse",
+    "GetPartialTranscriptRequest",
+    "GetPartialTranscriptResponse",
     "GetSummaryRequest",
     "GetSummaryResponse",
     "GetTranscriptRequest",
@@ -56,6 +58,8 @@ __all__ = (
     "ListWebhookDeliveriesResponse",
     "Media",
     "PageChapter",
+    "PartialChunk",
+    "PartialSegment",
     "ReadClipRequest",
     "ReadClipResponse",
     "ReadMediaRequest",
@@ -996,6 +1000,69 @@ default_message_pool.register_message("reelscribe.v1", "GetJobResponse", GetJobR
 
 
 @dataclass(eq=False, repr=False)
+class GetPartialTranscriptRequest(betterproto2.Message):
+    """
+    Reads the chunks of a running job's transcript that are transcribed.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The transcript's name, `jobs/{job}/transcript`; `jobs/{job}` is accepted.
+    """
+
+    chunk_indexes: "list[int]" = betterproto2.field(2, betterproto2.TYPE_INT32, repeated=True)
+    """
+    Only these chunks (indexes from `JobEvent.chunk_index`), at most 1000;
+    empty means every chunk finished so far. Indexes of chunks not finished
+    (or beyond the job's chunks) are left out of the response, not refused.
+    """
+
+    omit_words: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    Leave out word timings to make the response smaller.
+    """
+
+
+default_message_pool.register_message(
+    "reelscribe.v1", "GetPartialTranscriptRequest", GetPartialTranscriptRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class GetPartialTranscriptResponse(betterproto2.Message):
+    """
+    The chunks of a job's transcript finished so far.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The transcript's name, `jobs/{job}/transcript`.
+    """
+
+    chunk_count: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    How many chunks the job's speech was cut into; 0 until it is cut (before
+    STAGE_TRANSCRIBE), when nothing was said, and once the job is cancelled
+    (a cancelled job keeps no partial results).
+    """
+
+    chunks: "list[PartialChunk]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The finished chunks asked for, in index order (which is time order).
+    """
+
+    finished_chunk_count: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
+    """
+    How many chunks are finished, asked for or not.
+    """
+
+
+default_message_pool.register_message(
+    "reelscribe.v1", "GetPartialTranscriptResponse", GetPartialTranscriptResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class GetSummaryRequest(betterproto2.Message):
     """
     Reads a summary.
@@ -1892,6 +1959,71 @@ class PageChapter(betterproto2.Message):
 
 
 default_message_pool.register_message("reelscribe.v1", "PageChapter", PageChapter)
+
+
+@dataclass(eq=False, repr=False)
+class PartialChunk(betterproto2.Message):
+    """
+    One transcribed chunk of a job's audio, as the recognizer returned it: not
+    yet joined with its neighbours, flagged for doubtful text, or labelled with
+    languages and speakers (the merge does that).
+    """
+
+    index: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    Position of the chunk in the job's audio, starting at 0.
+    """
+
+    start_seconds: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
+    """
+    Start of the chunk, in seconds from the beginning of the media.
+    """
+
+    end_seconds: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
+    """
+    End of the chunk, in seconds from the beginning of the media.
+    """
+
+    segments: "list[PartialSegment]" = betterproto2.field(
+        4, betterproto2.TYPE_MESSAGE, repeated=True
+    )
+    """
+    The chunk's text in time order; none when the chunk held no words.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "PartialChunk", PartialChunk)
+
+
+@dataclass(eq=False, repr=False)
+class PartialSegment(betterproto2.Message):
+    """
+    A stretch of provisional text within a chunk.
+    """
+
+    start_seconds: "float" = betterproto2.field(1, betterproto2.TYPE_DOUBLE)
+    """
+    Start, in seconds from the beginning of the media.
+    """
+
+    end_seconds: "float" = betterproto2.field(2, betterproto2.TYPE_DOUBLE)
+    """
+    End, in seconds from the beginning of the media.
+    """
+
+    text: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The text.
+    """
+
+    words: "list[Word]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    Words with timings as recognized (not yet lengthened over silences),
+    unless omitted.
+    """
+
+
+default_message_pool.register_message("reelscribe.v1", "PartialSegment", PartialSegment)
 
 
 @dataclass(eq=False, repr=False)
