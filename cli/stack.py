@@ -93,6 +93,9 @@ def ensure_free(address: str, *, setting: str = "REELSCRIBE_LISTEN_ADDRESS") -> 
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As the servers bind: connections of a stack that just stopped, left
+        # in TIME_WAIT, do not hold the address; only a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, int(port)))
         except OSError as exc:

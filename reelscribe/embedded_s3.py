@@ -113,8 +113,11 @@ class EmbeddedS3:
                     *(f"-{flag}={port}" for flag, port in self._ports.items()),
                     # No usage reports to the internet.
                     "-master.telemetry=false",
+                    # Small volumes, as many as the disk's free space holds
+                    # (0: auto). A fixed count capped the store at count x 64 MB,
+                    # and deleted objects are reclaimed only by the periodic vacuum.
                     "-master.volumeSizeLimitMB=64",
-                    "-volume.max=20",
+                    "-volume.max=0",
                     "-s3",
                     f"-s3.config={self._config}",
                     # Off: catalogs nobody uses, on fixed ports (8181, 9101) that

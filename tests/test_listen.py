@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
 
+from cli.stack import ensure_free
 from reelscribe.config import Settings
 from server.app import ListenError, ServerApp
 from tests.support.processes import CLI
@@ -55,3 +57,23 @@ async def test_up_on_a_busy_address_fails_instead_of_sharing_it(
     assert proc.returncode == 1, text
     assert "already in use" in text
     assert "reelscribe is up" not in text
+
+
+def test_an_address_whose_last_server_just_stopped_is_free() -> None:
+    # A server that closed its connections first leaves them in TIME_WAIT for
+    # a minute; `up` right after a stop must not take that for a listener.
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC and uvicorn do
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        with socket.create_connection(listener.getsockname()) as client:
+            served, _ = listener.accept()
+            served.close()  # the server side closes first: TIME_WAIT is on its port
+            client.recv(1)
+    ensure_free(address)
+    with socket.socket() as other, pytest.raises(RuntimeError, match="already in use"):
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", int(address.rsplit(":", 1)[1])))
+        other.listen()
+        ensure_free(address)
