@@ -51,10 +51,12 @@ def web_url(server: ServerApp) -> str:
     return f"http://{server.web_address}"
 
 
-async def signed_in(browser: Browser, server: ServerApp, user: str) -> Page:
+async def signed_in(
+    browser: Browser, server: ServerApp, user: str, *, width: int = 1280, height: int = 900
+) -> Page:
     """A new tab signed in as `user` by the `#token=` address `reelscribe up` prints."""
     context = await browser.new_context(
-        accept_downloads=True, viewport={"width": 1280, "height": 900}
+        accept_downloads=True, viewport={"width": width, "height": height}
     )
     page = await context.new_page()
     await page.goto(f"{web_url(server)}/#token={token_for(user)}")
@@ -263,6 +265,25 @@ async def test_summary_chapters_and_a_highlight_clip(browser: Browser, server: S
     await expect(player).to_have_js_property("readyState", 4, timeout=20_000)
     assert await player.evaluate("el => el.duration") > 1.0
     await other.context.close()
+
+    # At phone width nothing scrolls sideways, and the keyboard alone loads the
+    # recording and plays from a line.
+    phone = await signed_in(browser, server, "console-user-4", width=390, height=844)
+    await phone.goto(f"{web_url(server)}/#/{job}")
+    line = phone.locator("#transcript .line").last
+    await expect(line).to_be_attached(timeout=20_000)
+    assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await phone.locator("#load-media").focus()
+    await phone.keyboard.press("Enter")
+    await expect(phone.locator("#player")).to_have_js_property("readyState", 4, timeout=20_000)
+    start = float(await line.locator("button.time").get_attribute("data-start") or "nan")
+    await line.locator("button.time").focus()
+    await phone.keyboard.press("Enter")
+    await expect(line).to_have_class(re.compile(r"\bcurrent\b"), timeout=10_000)
+    now = await phone.locator("#player").evaluate("el => el.currentTime")
+    assert start <= now < start + 3, (start, now)
+    await shot(phone, "phone-keyboard")
+    await phone.context.close()
 
 
 @pytest.fixture(scope="module")
