@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
 import threading
 import uuid
@@ -21,19 +20,17 @@ from pathlib import Path
 
 import grpc
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Route, async_playwright, expect
 
 from reelscribe.config import Settings
 from reelscribe.v1 import job_service_pb2
 from server.app import ServerApp
 from tests.support.api import Api
+from tests.support.browser import CHROMIUM, SHOTS, event_seqs, shot, signed_in, web_url
 from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import lecture_wav
 from tests.support.processes import WorkerProcess
 from tests.support.tokens import token_for
-
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = os.environ.get("REELSCRIBE_CONSOLE_SHOTS", "")
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt)")
 
@@ -44,37 +41,6 @@ async def browser() -> AsyncIterator[Browser]:
         launched = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         yield launched
         await launched.close()
-
-
-def web_url(server: ServerApp) -> str:
-    """The gRPC-Web listener that serves the console."""
-    return f"http://{server.web_address}"
-
-
-async def signed_in(
-    browser: Browser, server: ServerApp, user: str, *, width: int = 1280, height: int = 900
-) -> Page:
-    """A new tab signed in as `user` by the `#token=` address `reelscribe up` prints."""
-    context = await browser.new_context(
-        accept_downloads=True, viewport={"width": width, "height": height}
-    )
-    page = await context.new_page()
-    await page.goto(f"{web_url(server)}/#token={token_for(user)}")
-    await expect(page.locator("#drop")).to_be_visible()
-    # The token left the address bar and stays with the tab.
-    assert "token" not in page.url
-    return page
-
-
-async def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        await page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
-
-
-async def event_seqs(page: Page) -> list[int]:
-    return await page.eval_on_selector_all(
-        "#events li", "els => els.map(e => Number(e.dataset.seq))"
-    )
 
 
 async def test_upload_watch_reload_seek_export_and_search(
