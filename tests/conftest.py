@@ -149,6 +149,22 @@ def idle_queue(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture
+def short_chunk_worker(settings: Settings, data_dir: Path) -> Iterator[str]:
+    """A worker on a queue of its own that cuts chunks of about 20 s (at least
+    20 s each), for tests that need a short recording in several chunks."""
+    queue = f"chunks-{uuid.uuid4().hex[:8]}"
+    worker = WorkerProcess(
+        settings.model_copy(update={"queue_name": queue}),
+        data_dir / f"{queue}.log",
+        extra_env={"REELSCRIBE_CHUNK_TARGET_S": "20"},
+        threads=2,
+    )
+    worker.start()
+    yield queue
+    worker.stop()
+
+
+@pytest.fixture
 def free_port() -> int:
     """A loopback port with nothing listening."""
     return ports.free_port()

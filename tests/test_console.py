@@ -14,7 +14,6 @@ import functools
 import http.server
 import re
 import threading
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -22,14 +21,12 @@ import grpc
 import pytest
 from playwright.async_api import Browser, Route, async_playwright, expect
 
-from reelscribe.config import Settings
 from reelscribe.v1 import job_service_pb2
 from server.app import ServerApp
 from tests.support.api import Api
 from tests.support.browser import CHROMIUM, SHOTS, event_seqs, shot, signed_in, web_url
 from tests.support.media import MEDIA_DIR
 from tests.support.mediagen import lecture_wav
-from tests.support.processes import WorkerProcess
 from tests.support.tokens import token_for
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt)")
@@ -295,21 +292,6 @@ async def test_a_pasted_link_is_transcribed_and_played_from_its_source(
     now = await player.evaluate("el => el.currentTime")
     assert start <= now < start + 2, (start, now)
     await page.context.close()
-
-
-@pytest.fixture
-def short_chunk_worker(settings: Settings, data_dir: Path) -> Iterator[str]:
-    """A worker on a queue of its own that cuts chunks of about 20 s."""
-    queue = f"console-chunks-{uuid.uuid4().hex[:8]}"
-    worker = WorkerProcess(
-        settings.model_copy(update={"queue_name": queue}),
-        data_dir / f"{queue}.log",
-        extra_env={"REELSCRIBE_CHUNK_TARGET_S": "20"},
-        threads=2,
-    )
-    worker.start()
-    yield queue
-    worker.stop()
 
 
 #: The page's provisional lines and the job's state, read in one frame.

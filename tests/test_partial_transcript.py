@@ -8,20 +8,17 @@ PARTIAL_RESULT event arrives, while the job runs.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
 import pytest
 
-from reelscribe.config import Settings
 from reelscribe.v1 import job_pb2, job_service_pb2
 from reelscribe.v1 import transcript_service_pb2 as tpb
 from server.app import ServerApp
 from tests.support.api import Api, error_details
 from tests.support.mediagen import lecture_wav
-from tests.support.processes import WorkerProcess
 from tests.support.tokens import token_for
 
 StartServer = Callable[..., Awaitable[ServerApp]]
@@ -32,21 +29,6 @@ PARTIAL = job_pb2.JOB_EVENT_KIND_PARTIAL_RESULT
 def lecture_66s(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three readings of a lecture: three chunks, cut at the silences between them."""
     return lecture_wav(tmp_path_factory.mktemp("partial") / "lecture.wav", repeat=3)
-
-
-@pytest.fixture
-def short_chunk_worker(settings: Settings, data_dir: Path) -> Iterator[str]:
-    """A worker on a queue of its own that cuts chunks of about 20 s."""
-    queue = f"partial-{uuid.uuid4().hex[:8]}"
-    worker = WorkerProcess(
-        settings.model_copy(update={"queue_name": queue}),
-        data_dir / f"{queue}.log",
-        extra_env={"REELSCRIBE_CHUNK_TARGET_S": "20"},
-        threads=2,
-    )
-    worker.start()
-    yield queue
-    worker.stop()
 
 
 @pytest.fixture

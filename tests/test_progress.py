@@ -7,19 +7,17 @@ threads finish in any order; the job also runs ANALYZE and HIGHLIGHTS.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import grpc
 import pytest
 
-from reelscribe.config import Settings
 from reelscribe.db import events as events_db
 from reelscribe.v1 import job_pb2, job_service_pb2
 from server.app import ServerApp
 from tests.support.api import Api
 from tests.support.mediagen import lecture_wav
-from tests.support.processes import WorkerProcess
 from tests.support.tokens import token_for
 
 StartServer = Callable[..., Awaitable[ServerApp]]
@@ -29,21 +27,6 @@ PARTIAL = job_pb2.JOB_EVENT_KIND_PARTIAL_RESULT
 @pytest.fixture(scope="module")
 def lecture_88s(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return lecture_wav(tmp_path_factory.mktemp("progress") / "lecture.wav", repeat=4)
-
-
-@pytest.fixture
-def short_chunk_worker(settings: Settings, data_dir: Path) -> Iterator[str]:
-    """A worker on a queue of its own that cuts chunks of about 20 s (at least 20 s each)."""
-    queue = f"chunks-{uuid.uuid4().hex[:8]}"
-    worker = WorkerProcess(
-        settings.model_copy(update={"queue_name": queue}),
-        data_dir / f"{queue}.log",
-        extra_env={"REELSCRIBE_CHUNK_TARGET_S": "20"},
-        threads=2,
-    )
-    worker.start()
-    yield queue
-    worker.stop()
 
 
 @pytest.fixture
