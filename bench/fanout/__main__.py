@@ -22,6 +22,7 @@ import sys
 import time
 import uuid
 from datetime import date
+from typing import Any
 
 import grpc
 import psutil
@@ -94,6 +95,35 @@ def _reelscribe(n: int, count: int, interval_s: float) -> tuple[list[float], flo
         return asyncio.run(_fan_out(stack, n, count, interval_s))
 
 
+async def publish_events(
+    pool: Any, redis: Any, job_id: uuid.UUID, count: int, interval_s: float
+) -> None:
+    """Record and publish `count` progress events of `job_id`, `interval_s` apart,
+    then a terminal one that ends every watch."""
+    for i in range(1, count + 1):
+        async with pool.acquire() as conn:
+            recorded = await events_db.append_event(
+                conn,
+                job_id,
+                kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
+                set_fields={"progress": i / count},
+                message=f"progress {i}",
+            )
+        assert recorded is not None
+        await events.publish(redis, recorded)
+        await asyncio.sleep(interval_s)
+    async with pool.acquire() as conn:
+        final = await events_db.append_event(
+            conn,
+            job_id,
+            kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
+            set_fields={"state": JobState.CANCELLED},
+            message="done",
+        )
+    assert final is not None
+    await events.publish(redis, final)
+
+
 async def _fan_out(
     stack: RunningStack, n: int, count: int, interval_s: float
 ) -> tuple[list[float], float]:
@@ -127,28 +157,7 @@ async def _fan_out(
         await asyncio.sleep(0.5)
         proc = psutil.Process(server.pid)
         cpu0 = sum(proc.cpu_times()[:2])
-        for i in range(1, count + 1):
-            async with pool.acquire() as conn:
-                recorded = await events_db.append_event(
-                    conn,
-                    job_id,
-                    kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
-                    set_fields={"progress": i / count},
-                    message=f"progress {i}",
-                )
-            assert recorded is not None
-            await events.publish(redis, recorded)
-            await asyncio.sleep(interval_s)
-        async with pool.acquire() as conn:
-            final = await events_db.append_event(
-                conn,
-                job_id,
-                kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-                set_fields={"state": JobState.CANCELLED},
-                message="done",
-            )
-        assert final is not None
-        await events.publish(redis, final)
+        await publish_events(pool, redis, job_id, count, interval_s)
         latencies = await asyncio.wait_for(watching, 120)
         cpu = sum(proc.cpu_times()[:2]) - cpu0
         return latencies, cpu

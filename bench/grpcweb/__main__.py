@@ -27,15 +27,13 @@ import aiohttp
 import grpc
 import psutil
 
-from bench.fanout.__main__ import _percentile
+from bench.fanout.__main__ import _percentile, publish_events
 from bench.harness import bench_stack, wait_until_idle
 from bench.record import record
-from reelscribe import db, events, redis_client
+from reelscribe import db, redis_client
 from reelscribe.auth import mint_token
-from reelscribe.db import events as events_db
 from reelscribe.db import jobs as jobs_db
 from reelscribe.options import JobOptions
-from reelscribe.states import JobState
 from reelscribe.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.support.grpcweb import WebClient, frames
 
@@ -133,28 +131,7 @@ async def _measure(
         await asyncio.sleep(0.5)
         proc = psutil.Process(server_pid)
         cpu0 = sum(proc.cpu_times()[:2])
-        for i in range(1, count + 1):
-            async with pool.acquire() as conn:
-                recorded = await events_db.append_event(
-                    conn,
-                    job_id,
-                    kind=job_pb2.JOB_EVENT_KIND_PROGRESS,
-                    set_fields={"progress": i / count},
-                    message=f"progress {i}",
-                )
-            assert recorded is not None
-            await events.publish(redis, recorded)
-            await asyncio.sleep(interval_s)
-        async with pool.acquire() as conn:
-            final = await events_db.append_event(
-                conn,
-                job_id,
-                kind=job_pb2.JOB_EVENT_KIND_STATE_CHANGED,
-                set_fields={"state": JobState.CANCELLED},
-                message="done",
-            )
-        assert final is not None
-        await events.publish(redis, final)
+        await publish_events(pool, redis, job_id, count, interval_s)
         latencies = await asyncio.wait_for(watching, 120)
         cpu = sum(proc.cpu_times()[:2]) - cpu0
         return latencies, cpu
