@@ -99,11 +99,13 @@ async def idp_server(settings: Settings, jwks: Jwks, server: ServerApp) -> Async
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
+    # Minted at import: the times must outlast the whole suite (over 10 minutes)
+    # before these tests run, or a "future" nbf is already past.
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": "matrix-user",
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 3 * 3600,
         "iss": "reelscribe",
         "aud": "reelscribe",
     }
@@ -144,7 +146,7 @@ BAD_TOKENS: dict[str, str | None] = {
         lambda data: hmac.new(RSA_PUBLIC_PEM, data, hashlib.sha256).digest(),
     ),
     "expired": _rs256(_claims(exp=int(time.time()) - 600)),
-    "nbf in the future": _rs256(_claims(nbf=int(time.time()) + 600)),
+    "nbf in the future": _rs256(_claims(nbf=int(time.time()) + 2 * 3600)),
     "missing exp": _rs256(_claims(exp=None)),
     "wrong aud": _rs256(_claims(aud="someone-else")),
     "iss that merely contains ours": _rs256(_claims(iss="https://evil.example/reelscribe")),
